@@ -1,0 +1,131 @@
+// Command sluice is the Sluice operator: it runs the canary engine and the
+// sync core against a Kubernetes cluster.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/operator"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+type flags struct {
+	operator.Options
+	kubeconfig   string
+	kubeContext  string
+	qps          float64
+	burst        int
+	logLevel     string
+	logEncoding  string
+	printVersion bool
+}
+
+func parseFlags(args []string, out io.Writer) (flags, error) {
+	f := flags{Options: operator.DefaultOptions()}
+	f.Version = version
+	f.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")
+	var provider string
+
+	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; defaults to $KUBECONFIG, ~/.kube/config, then the in-cluster config.")
+	fs.StringVar(&f.kubeContext, "context", "", "Kubeconfig context to use.")
+	fs.Float64Var(&f.qps, "kube-api-qps", 50, "Requests per second to the API server.")
+	fs.IntVar(&f.burst, "kube-api-burst", 100, "Request burst to the API server.")
+	fs.StringVar(&f.Namespace, "namespace", "", "Watch only this namespace; empty watches all.")
+	fs.StringVar(&provider, "default-provider", string(f.DefaultProvider), fmt.Sprintf("Traffic provider of Canaries that set no spec.provider, one of %v.", sluicev1beta1.Providers()))
+	fs.StringVar(&f.MetricsServer, "metrics-server", f.MetricsServer, "Prometheus address for the built-in metrics of Canaries that set no spec.metricsServer.")
+	fs.StringVar(&f.MetricsBindAddress, "metrics-bind-address", f.MetricsBindAddress, "Address of the /metrics endpoint; 0 turns it off.")
+	fs.StringVar(&f.HealthProbeBindAddress, "health-probe-bind-address", f.HealthProbeBindAddress, "Address of the /healthz and /readyz endpoints.")
+	fs.BoolVar(&f.LeaderElection, "leader-elect", f.LeaderElection, "Hold a lease so that only one replica acts at a time.")
+	fs.StringVar(&f.LeaderElectionNamespace, "leader-election-namespace", f.LeaderElectionNamespace, "Namespace of the lease; defaults to $POD_NAMESPACE, or the pod's namespace in a cluster.")
+	fs.StringVar(&f.LeaderElectionID, "leader-election-id", f.LeaderElectionID, "Name of the lease.")
+	fs.DurationVar(&f.GracefulShutdownTimeout, "graceful-shutdown-timeout", f.GracefulShutdownTimeout, "How long running work may take to finish on shutdown.")
+	fs.StringVar(&f.logLevel, "log-level", "info", "Log level: debug, info, warn or error.")
+	fs.StringVar(&f.logEncoding, "log-encoding", "json", "Log encoding: json or console.")
+	fs.BoolVar(&f.printVersion, "version", false, "Print the version and exit.")
+	if err := fs.Parse(args); err != nil {
+		return f, err
+	}
+	if fs.NArg() > 0 {
+		return f, fmt.Errorf("unexpected arguments %v", fs.Args())
+	}
+	f.DefaultProvider = sluicev1beta1.Provider(provider)
+	return f, nil
+}
+
+func run(args []string, stderr io.Writer) int {
+	f, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice:", err)
+		return 2
+	}
+	if f.printVersion {
+		fmt.Fprintln(os.Stdout, version)
+		return 0
+	}
+	if err := f.Validate(); err != nil {
+		fmt.Fprintln(stderr, "sluice:", err)
+		return 2
+	}
+	log, err := newLogger(f.logLevel, f.logEncoding, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "sluice:", err)
+		return 2
+	}
+	ctrl.SetLogger(log)
+
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: f.kubeconfig, Precedence: clientcmd.NewDefaultClientConfigLoadingRules().Precedence},
+		&clientcmd.ConfigOverrides{CurrentContext: f.kubeContext},
+	).ClientConfig()
+	if err != nil {
+		log.Error(err, "load the cluster config")
+		return 1
+	}
+	cfg.QPS, cfg.Burst = float32(f.qps), f.burst
+	cfg.UserAgent = "sluice/" + version
+
+	if err := operator.Run(ctrl.SetupSignalHandler(), cfg, f.Options, log); err != nil {
+		log.Error(err, "operator failed")
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level, encoding string, out io.Writer) (logr.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return logr.Discard(), fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	opts := []zap.Opts{zap.Level(lvl), zap.WriteTo(out)}
+	switch encoding {
+	case "json":
+		opts = append(opts, zap.JSONEncoder())
+	case "console":
+		opts = append(opts, zap.ConsoleEncoder())
+	default:
+		return logr.Discard(), fmt.Errorf("log encoding %q: want json or console", encoding)
+	}
+	return zap.New(opts...), nil
+}

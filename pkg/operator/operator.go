@@ -1,0 +1,218 @@
+// Package operator assembles Sluice's controllers into a controller-runtime
+// manager: one cache, leader election, the metrics endpoint and the health
+// probes.
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/discovery"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+)
+
+// Options configure the operator. The zero value is not usable; start from
+// DefaultOptions.
+type Options struct {
+	// Namespace limits the operator to one namespace; empty watches all.
+	Namespace string
+	// DefaultProvider routes Canaries that name no spec.provider.
+	DefaultProvider sluicev1beta1.Provider
+	// MetricsServer is the Prometheus queried by the built-in metrics of
+	// Canaries that name no spec.metricsServer.
+	MetricsServer string
+
+	// MetricsBindAddress serves /metrics; "0" turns it off.
+	MetricsBindAddress string
+	// HealthProbeBindAddress serves /healthz and /readyz.
+	HealthProbeBindAddress string
+
+	// LeaderElection lets only one replica act at a time.
+	LeaderElection bool
+	// LeaderElectionNamespace holds the lease; in a pod it defaults to the
+	// pod's namespace.
+	LeaderElectionNamespace string
+	// LeaderElectionID names the lease.
+	LeaderElectionID string
+
+	// GracefulShutdownTimeout bounds the wait for running reconciles on
+	// shutdown.
+	GracefulShutdownTimeout time.Duration
+
+	// Version is reported in the sluice_info metric.
+	Version string
+}
+
+// DefaultOptions are the operator's defaults, also used as flag defaults.
+func DefaultOptions() Options {
+	return Options{
+		DefaultProvider:         "kubernetes",
+		MetricsServer:           "http://prometheus:9090",
+		MetricsBindAddress:      ":8080",
+		HealthProbeBindAddress:  ":8081",
+		LeaderElection:          true,
+		LeaderElectionID:        "sluice-leader-election",
+		GracefulShutdownTimeout: 30 * time.Second,
+		Version:                 "dev",
+	}
+}
+
+// Validate reports options that cannot work, naming the flag's field.
+func (o Options) Validate() error {
+	var errs []error
+	if !o.DefaultProvider.Known() {
+		errs = append(errs, fmt.Errorf("default provider %q is not one of %v", o.DefaultProvider, sluicev1beta1.Providers()))
+	}
+	if o.LeaderElection && o.LeaderElectionID == "" {
+		errs = append(errs, errors.New("leader election needs a lease name"))
+	}
+	if o.GracefulShutdownTimeout < 0 {
+		errs = append(errs, errors.New("graceful shutdown timeout must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// NewScheme returns a scheme with the kinds the operator reads and writes.
+func NewScheme() (*runtime.Scheme, error) {
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, fmt.Errorf("build scheme: %w", err)
+		}
+	}
+	return scheme, nil
+}
+
+// New checks that the API server serves Sluice's kinds and builds the
+// manager. Start it with Start.
+func New(cfg *rest.Config, opts Options, log logr.Logger) (manager.Manager, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkCRDs(cfg); err != nil {
+		return nil, err
+	}
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	cacheOpts := cache.Options{}
+	if opts.Namespace != "" {
+		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
+	}
+	mgr, err := manager.New(cfg, manager.Options{
+		Scheme:                        scheme,
+		Logger:                        log,
+		Cache:                         cacheOpts,
+		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsBindAddress},
+		HealthProbeBindAddress:        opts.HealthProbeBindAddress,
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
+		LeaderElectionID:              opts.LeaderElectionID,
+		LeaderElectionReleaseOnCancel: true,
+		GracefulShutdownTimeout:       &opts.GracefulShutdownTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create manager: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr.GetCache())); err != nil {
+		return nil, fmt.Errorf("add readiness check: %w", err)
+	}
+	if err := registerInfo(opts); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// Run builds the manager and runs it until ctx is cancelled. A cancelled
+// context is a clean shutdown and returns nil.
+func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) error {
+	mgr, err := New(cfg, opts, log)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "version", opts.Version, "namespace", opts.Namespace,
+		"defaultProvider", opts.DefaultProvider, "metricsServer", opts.MetricsServer,
+		"leaderElection", opts.LeaderElection)
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("run manager: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// checkCRDs fails fast, with the fix in the message, when the CRDs are not
+// installed; otherwise the operator would start and wait forever on caches
+// that can never sync.
+func checkCRDs(cfg *rest.Config) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("create discovery client: %w", err)
+	}
+	gv := sluicev1beta1.GroupVersion.String()
+	list, err := dc.ServerResourcesForGroupVersion(gv)
+	if err != nil {
+		return fmt.Errorf("find %s kinds on the API server (are the CRDs installed? apply kustomize/ or the Helm chart): %w", gv, err)
+	}
+	served := map[string]bool{}
+	for _, r := range list.APIResources {
+		served[r.Kind] = true
+	}
+	var missing []string
+	for _, kind := range []string{"Canary", "MetricTemplate", "AlertProvider"} {
+		if !served[kind] {
+			missing = append(missing, kind)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the API server does not serve %v in %s: install the CRDs from kustomize/ or the Helm chart", missing, gv)
+	}
+	return nil
+}
+
+// cacheSynced is ready once the informers have synced, so that a new leader
+// never acts on a partial view of the cluster.
+func cacheSynced(c cache.Cache) healthz.Checker {
+	return func(req *http.Request) error {
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		if !c.WaitForCacheSync(ctx) {
+			return errors.New("informers have not synced")
+		}
+		return nil
+	}
+}
+
+func registerInfo(opts Options) error {
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "sluice_info",
+		Help:        "Sluice's version and default provider; always 1.",
+		ConstLabels: prometheus.Labels{"version": opts.Version, "default_provider": string(opts.DefaultProvider)},
+	})
+	info.Set(1)
+	if err := ctrlmetrics.Registry.Register(info); err != nil {
+		var already prometheus.AlreadyRegisteredError
+		if errors.As(err, &already) {
+			return nil
+		}
+		return fmt.Errorf("register sluice_info: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,31 @@
+package operator
+
+// The operator's cluster permissions. `make generate` turns these markers
+// into kustomize/rbac/role.yaml and the Helm chart's ClusterRole; the lease
+// and event permissions in its own namespace are a Role next to them.
+//
+// Sluice's own kinds:
+// +kubebuilder:rbac:groups=sluice.dev,resources=canaries;metrictemplates;alertproviders,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=sluice.dev,resources=canaries/status;metrictemplates/status;alertproviders/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=sluice.dev,resources=canaries/finalizers,verbs=update
+//
+// Targets, their -primary copies, their autoscalers, the generated Services
+// and the tracked ConfigMaps and Secrets (copied to -primary):
+// +kubebuilder:rbac:groups=apps,resources=deployments;daemonsets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=keda.sh,resources=scaledobjects,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;configmaps;secrets,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+//
+// Routing objects written by the routers:
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes;grpcroutes,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices;destinationrules,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=traefik.io,resources=traefikservices,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=split.smi-spec.io,resources=trafficsplits,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=zalando.org,resources=routegroups,verbs=get;list;watch;create;update;patch;delete
+//
+// The Kubernetes external metrics provider:
+// +kubebuilder:rbac:groups=external.metrics.k8s.io,resources=*,verbs=get;list

@@ -1,0 +1,254 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/test/controlplane"
+	"sluice.dev/sluice/test/manifests"
+)
+
+var buildOperator = sync.OnceValues(func() (string, error) {
+	bin := filepath.Join(workDir, "sluice")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
+	cmd.Dir = controlplane.RepoRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/sluice: %w\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// operatorBinary builds cmd/sluice once per test run.
+func operatorBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := buildOperator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// syncBuffer collects a process's output while tests read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type operatorProcess struct {
+	cmd         *exec.Cmd
+	output      *syncBuffer
+	metricsAddr string
+	probeAddr   string
+	exited      chan struct{}
+	exitErr     error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	addr, err := controlplane.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+func startOperator(t *testing.T, kubeconfig string, extraArgs ...string) *operatorProcess {
+	t.Helper()
+	p := &operatorProcess{output: &syncBuffer{}, metricsAddr: freeAddr(t), probeAddr: freeAddr(t), exited: make(chan struct{})}
+	args := append([]string{
+		"--kubeconfig=" + kubeconfig,
+		"--leader-election-namespace=sluice-system",
+		"--metrics-bind-address=" + p.metricsAddr,
+		"--health-probe-bind-address=" + p.probeAddr,
+		"--log-encoding=console",
+	}, extraArgs...)
+	p.cmd = exec.Command(operatorBinary(t), args...)
+	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		p.exitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("operator output:\n%s", p.output)
+		}
+	})
+	return p
+}
+
+func (p *operatorProcess) get(path string) (int, string, error) {
+	addr := p.probeAddr
+	if path == "/metrics" {
+		addr = p.metricsAddr
+	}
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// stop sends SIGTERM and returns the exit code.
+func (p *operatorProcess) stop(t *testing.T) int {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(45 * time.Second):
+		t.Fatal("the operator did not exit within 45s of SIGTERM")
+	}
+	var exit *exec.ExitError
+	if errors.As(p.exitErr, &exit) {
+		return exit.ExitCode()
+	}
+	return 0
+}
+
+func leaseHolder(ctx context.Context) (string, error) {
+	var lease coordinationv1.Lease
+	if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: "sluice-system", Name: "sluice-leader-election"}, &lease); err != nil {
+		return "", err
+	}
+	if lease.Spec.HolderIdentity == nil {
+		return "", nil
+	}
+	return *lease.Spec.HolderIdentity, nil
+}
+
+// installRBAC applies the kustomize namespace and RBAC for real and returns
+// a kubeconfig of the operator's ServiceAccount, so that the operator runs
+// with exactly the permissions users install.
+func installRBAC(t *testing.T) string {
+	t.Helper()
+	apply(t, manifests.OperatorRBAC(kustomizeBuild(t)))
+	kubeconfig, err := cp.KubeconfigFor(manifests.ServiceAccountUser("sluice-system", "sluice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
+}
+
+func TestOperatorBinary(t *testing.T) {
+	kubeconfig := installRBAC(t)
+	first := startOperator(t, kubeconfig)
+
+	t.Run("it becomes ready", func(t *testing.T) {
+		controlplane.Eventually(t, 30*time.Second, "/readyz answers 200", func(context.Context) (bool, string) {
+			code, body, err := first.get("/readyz")
+			return code == http.StatusOK, fmt.Sprintf("%d %s %v", code, body, err)
+		})
+		if code, _, err := first.get("/healthz"); code != http.StatusOK {
+			t.Fatalf("/healthz: %d %v", code, err)
+		}
+	})
+
+	t.Run("it holds the leader lease", func(t *testing.T) {
+		controlplane.Eventually(t, 30*time.Second, "the lease has a holder", func(ctx context.Context) (bool, string) {
+			holder, err := leaseHolder(ctx)
+			return holder != "", fmt.Sprintf("holder %q, %v", holder, err)
+		})
+	})
+
+	t.Run("it serves metrics, leadership among them", func(t *testing.T) {
+		controlplane.Eventually(t, 10*time.Second, "/metrics reports leadership", func(context.Context) (bool, string) {
+			code, body, err := first.get("/metrics")
+			ok := code == http.StatusOK &&
+				strings.Contains(body, `sluice_info{default_provider="kubernetes",version="dev"} 1`) &&
+				strings.Contains(body, `leader_election_master_status{name="sluice-leader-election"} 1`)
+			return ok, fmt.Sprintf("%d %v\n%s", code, err, body)
+		})
+	})
+
+	firstHolder, err := leaseHolder(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := startOperator(t, kubeconfig)
+
+	t.Run("a second replica is ready but waits for the lease", func(t *testing.T) {
+		controlplane.Eventually(t, 30*time.Second, "/readyz of the second replica answers 200", func(context.Context) (bool, string) {
+			code, body, err := second.get("/readyz")
+			return code == http.StatusOK, fmt.Sprintf("%d %s %v", code, body, err)
+		})
+		if holder, err := leaseHolder(t.Context()); err != nil || holder != firstHolder {
+			t.Fatalf("lease holder %q (%v), want the first replica %q", holder, err, firstHolder)
+		}
+	})
+
+	t.Run("it exits 0 on SIGTERM and hands the lease over", func(t *testing.T) {
+		if code := first.stop(t); code != 0 {
+			t.Fatalf("exit code %d\n%s", code, first.output)
+		}
+		controlplane.Eventually(t, 30*time.Second, "the second replica takes the lease", func(ctx context.Context) (bool, string) {
+			holder, err := leaseHolder(ctx)
+			return holder != "" && holder != firstHolder, fmt.Sprintf("holder %q, %v", holder, err)
+		})
+		if code := second.stop(t); code != 0 {
+			t.Fatalf("second replica exit code %d\n%s", code, second.output)
+		}
+		holder, err := leaseHolder(t.Context())
+		if err != nil || holder != "" {
+			t.Fatalf("the lease was not released on shutdown: holder %q, %v", holder, err)
+		}
+	})
+}
+
+func TestOperatorRejectsBadFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"an unknown default provider", []string{"--default-provider=envoy"}, `default provider "envoy" is not one of`},
+		{"an unknown log level", []string{"--log-level=loud"}, `log level "loud"`},
+		{"an unknown flag", []string{"--mesh=istio"}, "flag provided but not defined: -mesh"},
+		{"a stray argument", []string{"start"}, "unexpected arguments [start]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" exits 2 and says why", func(t *testing.T) {
+			out, err := exec.Command(operatorBinary(t), tt.args...).CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+				t.Fatalf("want exit code 2, got %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), tt.want) {
+				t.Fatalf("output lacks %q:\n%s", tt.want, out)
+			}
+		})
+	}
+}
