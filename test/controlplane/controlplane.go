@@ -110,15 +110,15 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if crdPaths == nil {
 		crdPaths = []string{filepath.Join(RepoRoot(), "kustomize", "crds")}
 	}
-	dir, err := os.MkdirTemp("", "sluice-controlplane-")
-	if err != nil {
-		return nil, fmt.Errorf("create control plane folder: %w", err)
-	}
 	scheme := k8sruntime.NewScheme()
 	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, sluicev1beta1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
 		}
+	}
+	dir, err := os.MkdirTemp("", "sluice-controlplane-")
+	if err != nil {
+		return nil, fmt.Errorf("create control plane folder: %w", err)
 	}
 	cp := &ControlPlane{Dir: dir, Scheme: scheme}
 	defer func() {
@@ -147,7 +147,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	}
 	started := time.Now()
 	before := childPIDs()
-	cfg, startErr := cp.env.Start()
+	_, startErr := cp.env.Start()
 	// envtest starts etcd and kube-apiserver in their own process groups;
 	// hand them to the watchdog even when Start failed half-way.
 	for pid := range childPIDs() {
@@ -158,7 +158,6 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if startErr != nil {
 		return nil, fmt.Errorf("start etcd and kube-apiserver from %s: %w", binDir, startErr)
 	}
-	cp.Config = cfg
 
 	admin, err := cp.env.AddUser(envtest.User{Name: "sluice-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
