@@ -68,7 +68,7 @@ verify: $(CONTROLLER_GEN) ## Fail when generated files are stale, code is not go
 	$(MAKE) -s -C "$$tmp" generate CONTROLLER_GEN=$(CONTROLLER_GEN) >/dev/null && \
 	if ! diff -r api "$$tmp/api" || ! diff -r kustomize "$$tmp/kustomize" || ! diff -r charts "$$tmp/charts"; then \
 		echo "generated files are stale: run 'make generate'"; exit 1; fi
-	@files=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	@files=$$(git ls-files -co --exclude-standard '*.go' | while read -r f; do [ -f "$$f" ] && echo "$$f"; done | xargs gofmt -l); \
 	if [ -n "$$files" ]; then echo "not gofmt'ed: $$files"; exit 1; fi
 	@$(GO) mod tidy -diff || { echo "go.mod is untidy: run 'go mod tidy'"; exit 1; }
 	@for d in $(TOOLS)/*/; do (cd $$d && $(GO) mod tidy -diff) || { echo "$$d go.mod is untidy"; exit 1; }; done
@@ -94,8 +94,9 @@ unit: controlplane ## Run the Go tests only.
 
 .PHONY: bench
 bench: controlplane ## Run the benchmarks.
-	$(SLUICE_TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem ./...
+	$(SLUICE_TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PKGS)
 
+BENCH_PKGS ?= ./pkg/canary/plan/ ./test/bench/
 SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR)
 
 ##@ Demo

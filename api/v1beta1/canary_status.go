@@ -51,6 +51,39 @@ const (
 	// PromotedCondition keeps Flagger's meaning: its reason is the phase, True
 	// once a revision is promoted, False when it failed.
 	PromotedCondition = "Promoted"
+	// ReconcilingCondition is kstatus' "in progress": True while a rollout
+	// runs.
+	ReconcilingCondition = "Reconciling"
+	// StalledCondition is kstatus' "failed": True when the last rollout was
+	// rolled back or the spec cannot be acted on.
+	StalledCondition = "Stalled"
+)
+
+// Finalizer is set on Canaries with revertOnDeletion, so that their changes
+// are reverted before they are deleted.
+const Finalizer = "sluice.dev/finalizer"
+
+// Labels and annotations Sluice sets on the objects it generates or reads.
+const (
+	// RevisionAnnotation on a primary workload names the target revision its
+	// pod template was copied from.
+	RevisionAnnotation = "sluice.dev/revision"
+	// ConfigChecksumAnnotation on a primary pod template holds the checksum
+	// of the tracked configs, so that a config-only change rolls its pods.
+	ConfigChecksumAnnotation = "sluice.dev/config-checksum"
+	// ConfigTrackingAnnotation set to "disabled" on a ConfigMap or Secret
+	// keeps it out of config tracking.
+	ConfigTrackingAnnotation = "sluice.dev/config-tracking"
+	// FlaggerConfigTrackingAnnotation is Flagger's name for
+	// ConfigTrackingAnnotation, honoured so that migrated objects keep their
+	// opt-out.
+	FlaggerConfigTrackingAnnotation = "flagger.app/config-tracking"
+	// OriginalConfigurationAnnotation on an adopted object holds its spec from
+	// before Sluice changed it, restored by revertOnDeletion.
+	OriginalConfigurationAnnotation = "sluice.dev/original-configuration"
+	// ScaleToZeroNodeSelector is the node selector that keeps a DaemonSet's
+	// pods off every node while its Canary holds it at zero.
+	ScaleToZeroNodeSelector = "sluice.dev/scale-to-zero"
 )
 
 // CanaryStatus is the observed state of a Canary. Everything the engine needs
@@ -65,13 +98,16 @@ type CanaryStatus struct {
 	Phase CanaryPhase `json:"phase,omitempty"`
 
 	// FailedChecks counts the failed checks of the current analysis.
+	// +optional
 	FailedChecks int `json:"failedChecks"`
 
 	// CanaryWeight is the percentage of traffic routed to the canary.
+	// +optional
 	CanaryWeight int `json:"canaryWeight"`
 
 	// Iterations counts the analysis steps of the current A/B test or
 	// blue/green switch.
+	// +optional
 	Iterations int `json:"iterations"`
 
 	// SessionAffinityCookie is the cookie that pins users to the canary in
@@ -111,6 +147,17 @@ type CanaryStatus struct {
 	// LastTransitionTime is when the phase last changed.
 	// +optional
 	LastTransitionTime metav1.Time `json:"lastTransitionTime,omitempty"`
+
+	// LastStepTime is when the last analysis step ran; the next one is due
+	// one analysis interval later. Kept in status so that a restarted
+	// operator neither repeats nor skips a step.
+	// +optional
+	LastStepTime *metav1.Time `json:"lastStepTime,omitempty"`
+
+	// RolloutStartTime is when the rollout of the revision under analysis
+	// began, for the release duration.
+	// +optional
+	RolloutStartTime *metav1.Time `json:"rolloutStartTime,omitempty"`
 
 	// Conditions are Ready (kstatus) and Promoted (Flagger).
 	// +optional

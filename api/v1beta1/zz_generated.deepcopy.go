@@ -445,6 +445,14 @@ func (in *CanaryStatus) DeepCopyInto(out *CanaryStatus) {
 		}
 	}
 	in.LastTransitionTime.DeepCopyInto(&out.LastTransitionTime)
+	if in.LastStepTime != nil {
+		in, out := &in.LastStepTime, &out.LastStepTime
+		*out = (*in).DeepCopy()
+	}
+	if in.RolloutStartTime != nil {
+		in, out := &in.RolloutStartTime, &out.RolloutStartTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]metav1.Condition, len(*in))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
@@ -41,7 +42,7 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	f := flags{Options: operator.DefaultOptions()}
 	f.Version = version
 	f.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")
-	var provider string
+	var provider, labelPrefixes string
 
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -52,6 +53,9 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	fs.StringVar(&f.Namespace, "namespace", "", "Watch only this namespace; empty watches all.")
 	fs.StringVar(&provider, "default-provider", string(f.DefaultProvider), fmt.Sprintf("Traffic provider of Canaries that set no spec.provider, one of %v.", sluicev1beta1.Providers()))
 	fs.StringVar(&f.MetricsServer, "metrics-server", f.MetricsServer, "Prometheus address for the built-in metrics of Canaries that set no spec.metricsServer.")
+	fs.StringVar(&labelPrefixes, "include-label-prefix", "", "Comma-separated prefixes of the target labels and annotations copied to its primary.")
+	fs.BoolVar(&f.ConfigTracking, "enable-config-tracking", f.ConfigTracking, "Make changes to the ConfigMaps and Secrets a target reads new revisions.")
+	fs.IntVar(&f.Workers, "concurrent", f.Workers, "Number of Canaries reconciled at once.")
 	fs.StringVar(&f.MetricsBindAddress, "metrics-bind-address", f.MetricsBindAddress, "Address of the /metrics endpoint; 0 turns it off.")
 	fs.StringVar(&f.HealthProbeBindAddress, "health-probe-bind-address", f.HealthProbeBindAddress, "Address of the /healthz and /readyz endpoints.")
 	fs.BoolVar(&f.LeaderElection, "leader-elect", f.LeaderElection, "Hold a lease so that only one replica acts at a time.")
@@ -68,6 +72,11 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 		return f, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
 	f.DefaultProvider = sluicev1beta1.Provider(provider)
+	for _, p := range strings.Split(labelPrefixes, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			f.IncludeLabelPrefixes = append(f.IncludeLabelPrefixes, p)
+		}
+	}
 	return f, nil
 }
 

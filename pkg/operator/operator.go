@@ -16,13 +16,16 @@ import (
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/canary"
 )
 
 // Options configure the operator. The zero value is not usable; start from
@@ -35,6 +38,13 @@ type Options struct {
 	// MetricsServer is the Prometheus queried by the built-in metrics of
 	// Canaries that name no spec.metricsServer.
 	MetricsServer string
+	// IncludeLabelPrefixes are the label and annotation prefixes copied
+	// from a target to its primary.
+	IncludeLabelPrefixes []string
+	// ConfigTracking makes ConfigMap and Secret changes new revisions.
+	ConfigTracking bool
+	// Workers is the number of Canaries reconciled at once.
+	Workers int
 
 	// MetricsBindAddress serves /metrics; "0" turns it off.
 	MetricsBindAddress string
@@ -62,6 +72,8 @@ func DefaultOptions() Options {
 	return Options{
 		DefaultProvider:         "kubernetes",
 		MetricsServer:           "http://prometheus:9090",
+		ConfigTracking:          true,
+		Workers:                 8,
 		MetricsBindAddress:      ":8080",
 		HealthProbeBindAddress:  ":8081",
 		LeaderElection:          true,
@@ -79,6 +91,9 @@ func (o Options) Validate() error {
 	}
 	if o.LeaderElection && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("leader election needs a lease name"))
+	}
+	if o.Workers < 1 {
+		errs = append(errs, errors.New("workers must be at least 1"))
 	}
 	if o.GracefulShutdownTimeout < 0 {
 		errs = append(errs, errors.New("graceful shutdown timeout must not be negative"))
@@ -98,8 +113,9 @@ func NewScheme() (*runtime.Scheme, error) {
 }
 
 // New checks that the API server serves Sluice's kinds and builds the
-// manager. Start it with Start.
-func New(cfg *rest.Config, opts Options, log logr.Logger) (manager.Manager, error) {
+// manager with its controllers. Start it with Start; ctx bounds the
+// controllers' background work.
+func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (manager.Manager, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -110,7 +126,9 @@ func New(cfg *rest.Config, opts Options, log logr.Logger) (manager.Manager, erro
 	if err != nil {
 		return nil, err
 	}
-	cacheOpts := cache.Options{}
+	// Managed fields are never read and are a large share of each cached
+	// object.
+	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
@@ -125,6 +143,9 @@ func New(cfg *rest.Config, opts Options, log logr.Logger) (manager.Manager, erro
 		LeaderElectionID:              opts.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
 		GracefulShutdownTimeout:       &opts.GracefulShutdownTimeout,
+		// Tests and the demo run several managers in one process; the
+		// binary runs one.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
@@ -138,13 +159,26 @@ func New(cfg *rest.Config, opts Options, log logr.Logger) (manager.Manager, erro
 	if err := registerInfo(opts); err != nil {
 		return nil, err
 	}
+	recorder, err := canary.NewRecorder(ctrlmetrics.Registry)
+	if err != nil {
+		return nil, err
+	}
+	r := canary.New(mgr, recorder, canary.Options{
+		DefaultProvider:      opts.DefaultProvider,
+		IncludeLabelPrefixes: opts.IncludeLabelPrefixes,
+		ConfigTracking:       opts.ConfigTracking,
+		Workers:              opts.Workers,
+	})
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("set up the Canary controller: %w", err)
+	}
 	return mgr, nil
 }
 
 // Run builds the manager and runs it until ctx is cancelled. A cancelled
 // context is a clean shutdown and returns nil.
 func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) error {
-	mgr, err := New(cfg, opts, log)
+	mgr, err := New(ctx, cfg, opts, log)
 	if err != nil {
 		return err
 	}
@@ -210,6 +244,8 @@ func registerInfo(opts Options) error {
 	if err := ctrlmetrics.Registry.Register(info); err != nil {
 		var already prometheus.AlreadyRegisteredError
 		if errors.As(err, &already) {
+			// Another manager in this process registered it first; tests run
+			// several.
 			return nil
 		}
 		return fmt.Errorf("register sluice_info: %w", err)

@@ -53,11 +53,11 @@ const DirEnv = "SLUICE_CONTROLPLANE_DIR"
 // NodeName is the name of the fake node that kwok runs pods on.
 const NodeName = "kwok-node-0"
 
-// Pod and node addresses handed out by kwok. They lie outside envtest's
-// Service range (10.0.0.0/24) and are never routed anywhere.
+// Service, pod and node addresses. They are never routed anywhere.
 const (
-	podCIDR = "10.244.0.0/16"
-	nodeIP  = "10.244.255.254"
+	serviceCIDR = "10.96.0.0/16"
+	podCIDR     = "10.244.0.0/16"
+	nodeIP      = "10.244.255.254"
 )
 
 // Options configure a control plane.
@@ -142,6 +142,8 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	// address; there is no in-cluster client that needs the kubernetes
 	// Service, so endpoint reconciling is turned off.
 	apiServer.Configure().Set("endpoint-reconciler-type", "none")
+	// envtest's /24 runs out after some 250 Services: three per Canary.
+	apiServer.Configure().Set("service-cluster-ip-range", serviceCIDR)
 	if opts.Output != nil {
 		apiServer.Out, apiServer.Err = opts.Output, opts.Output
 	}

@@ -142,13 +142,15 @@ Sluice is running against a local control plane.
   operator log      %[2]s
   operator metrics  http://%[3]s/metrics
 
-Try, with kubectl if you have it:
-  export KUBECONFIG=%[1]s
-  kubectl get deployments,canaries -n demo
-  kubectl get canary podinfo -n demo -o yaml
+The sample Deployment demo/podinfo runs on a fake kwok node. Its Canary
+made podinfo-primary, which now serves through the podinfo Service, and
+scaled podinfo to zero. Try, with kubectl if you have it:
 
-The sample Deployment demo/podinfo runs on a fake kwok node; its Canary is
-stored and validated. Rollouts arrive with the canary engine.
+  export KUBECONFIG=%[1]s
+  kubectl -n demo get canaries,deployments,services
+  kubectl -n demo set image deployment/podinfo podinfo=ghcr.io/stefanprodan/podinfo:6.7.1
+  kubectl -n demo get canary podinfo -w      # Progressing, 5 checks 30s apart, then Succeeded
+  kubectl -n demo get events --field-selector involvedObject.kind=Canary
 
 Press Ctrl-C to stop everything.
 `, abs, logPath, metricsAddr)

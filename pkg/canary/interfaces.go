@@ -1,0 +1,40 @@
+// Package canary is the Canary controller: it observes a Canary, its
+// workloads, configs and routes from the informer cache, asks the pure
+// state machine in package plan what to do, carries out the actions and
+// writes the status once.
+package canary
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/runtime"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/canary/plan"
+)
+
+// MetricChecker evaluates a Canary's analysis.metrics for one step. It
+// answers Pass when every metric is within its range, Fail with the
+// metrics that are not, or Hold when a metric has no data under the hold
+// policy.
+type MetricChecker interface {
+	Check(ctx context.Context, c *sluicev1beta1.Canary) plan.Result
+}
+
+// Notifier sends a Canary's alerts to its AlertProviders.
+type Notifier interface {
+	Notify(ctx context.Context, c *sluicev1beta1.Canary, a Alert) error
+}
+
+// Alert is a notification about a Canary.
+type Alert struct {
+	Severity sluicev1beta1.AlertSeverity
+	// Reason is the event reason, such as RolledBack.
+	Reason  string
+	Message string
+}
+
+// EventRecorder records Kubernetes events (events.k8s.io).
+type EventRecorder interface {
+	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
+}

@@ -1,0 +1,198 @@
+package canary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/canary/plan"
+	"sluice.dev/sluice/pkg/configtrack"
+	"sluice.dev/sluice/pkg/traffic"
+	"sluice.dev/sluice/pkg/workload"
+	"sluice.dev/sluice/router"
+)
+
+// observed is what one reconcile read about a Canary, all from the cache.
+type observed struct {
+	in     plan.Input
+	router router.Router
+	// target and primary are nil when not found.
+	target  client.Object
+	primary client.Object
+	// configs are the tracked ConfigMaps and Secrets the target reads.
+	configs []client.Object
+	// autoscaler is the target's HPA, nil if it has none.
+	autoscaler *autoscalingv2.HorizontalPodAutoscaler
+}
+
+// observe gathers the state machine's input. Problems the user must fix
+// come back in Input.Blocked; an error means the cache could not be read.
+func (r *Reconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*observed, error) {
+	o := &observed{in: plan.Input{
+		Now:        r.Clock.Now(),
+		Generation: c.Generation,
+		Status:     c.Status,
+		Deleting:   !c.DeletionTimestamp.IsZero(),
+		Routes:     traffic.PrimaryOnly(),
+	}}
+	block := func(reason, msg string) *observed {
+		if o.in.Blocked == nil {
+			o.in.Blocked = &plan.Problem{Reason: reason, Message: msg}
+		}
+		return o
+	}
+	spec, err := plan.SpecFrom(c)
+	if err != nil {
+		return block("InvalidSpec", err.Error()), nil
+	}
+	o.in.Spec = spec
+
+	if err := r.observeTarget(ctx, c, o); err != nil {
+		var problem *problemError
+		if errors.As(err, &problem) {
+			return block(problem.reason, problem.Error()), nil
+		}
+		return nil, err
+	}
+
+	provider := c.Spec.Provider
+	if provider == "" {
+		provider = r.DefaultProvider
+	}
+	rt, err := r.NewRouter(provider)
+	if err != nil {
+		return block("ProviderUnavailable", fmt.Sprintf("spec.provider: %v", err)), nil
+	}
+	o.router = rt
+	o.in.Capabilities = rt.Capabilities()
+	if problems := plan.Unsupported(spec, c, o.in.Capabilities); len(problems) > 0 {
+		return block("UnsupportedStrategy", fmt.Sprintf("provider %s: %s", provider, strings.Join(problems, "; "))), nil
+	}
+	if n := len(c.Spec.Analysis.Metrics); n > 0 && r.Metrics == nil {
+		return block("MetricProviderUnavailable", fmt.Sprintf("spec.analysis.metrics[0] (%s): metric providers are not available in this version of Sluice; the rollout waits rather than promote without data", c.Spec.Analysis.Metrics[0].Name)), nil
+	}
+	if o.target != nil && !o.in.Deleting {
+		routes, err := rt.Routes(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("read routes: %w", err)
+		}
+		o.in.Routes = routes
+	}
+	return o, nil
+}
+
+// problemError is a problem the user must fix, reported in the status.
+type problemError struct {
+	reason string
+	msg    string
+}
+
+func (p *problemError) Error() string { return p.msg }
+
+func problem(reason, format string, args ...any) error {
+	return &problemError{reason: reason, msg: fmt.Sprintf(format, args...)}
+}
+
+func (r *Reconciler) observeTarget(ctx context.Context, c *sluicev1beta1.Canary, o *observed) error {
+	ref := c.Spec.TargetRef
+	target, err := workload.New(ref.Kind)
+	if err != nil {
+		return problem("UnsupportedTarget", "spec.targetRef.kind: %v", err)
+	}
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}, target); apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("get %s %s: %w", ref.Kind, ref.Name, err)
+	}
+	o.target = target
+
+	configs := map[string]string{}
+	for _, ref := range configtrack.Refs(&workload.PodTemplate(target).Spec) {
+		obj, sum, err := r.getConfig(ctx, c.Namespace, ref)
+		if apierrors.IsNotFound(err) {
+			if ref.Optional {
+				continue
+			}
+			return problem("ConfigNotFound", "%s %s, which %s %s reads, not found", ref.Kind, ref.Name, c.Spec.TargetRef.Kind, c.Spec.TargetRef.Name)
+		} else if err != nil {
+			return err
+		}
+		if !configtrack.Tracked(obj) || !r.ConfigTracking {
+			continue
+		}
+		configs[ref.Key()] = sum
+		o.configs = append(o.configs, obj)
+	}
+	if len(configs) == 0 {
+		configs = nil
+	}
+
+	analysis := c.Spec.Analysis
+	hash := workload.PodTemplateHash(target)
+	o.in.Target = plan.Target{
+		Workload: plan.Workload{
+			Exists:   true,
+			Revision: workload.Revision(hash, configs),
+			Ready:    workload.Readiness(target, threshold(analysis.CanaryReadyThreshold)),
+		},
+		PodTemplateHash: hash,
+		Configs:         configs,
+		ScaledToZero:    workload.ScaledToZero(target),
+	}
+
+	primary, _ := workload.New(ref.Kind)
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name + workload.PrimarySuffix}, primary); err == nil {
+		o.primary = primary
+		o.in.Primary = plan.Workload{
+			Exists:   true,
+			Revision: primary.GetAnnotations()[sluicev1beta1.RevisionAnnotation],
+			Ready:    workload.Readiness(primary, threshold(analysis.PrimaryReadyThreshold)),
+		}
+	} else if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("get %s %s%s: %w", ref.Kind, ref.Name, workload.PrimarySuffix, err)
+	}
+
+	if a := c.Spec.AutoscalerRef; a != nil {
+		if a.Kind != "HorizontalPodAutoscaler" {
+			return problem("UnsupportedAutoscaler", "spec.autoscalerRef.kind %s is not supported yet; use HorizontalPodAutoscaler", a.Kind)
+		}
+		hpa := &autoscalingv2.HorizontalPodAutoscaler{}
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: a.Name}, hpa); apierrors.IsNotFound(err) {
+			return problem("AutoscalerNotFound", "spec.autoscalerRef: HorizontalPodAutoscaler %s not found", a.Name)
+		} else if err != nil {
+			return fmt.Errorf("get HorizontalPodAutoscaler %s: %w", a.Name, err)
+		}
+		o.autoscaler = hpa
+	}
+	return nil
+}
+
+func (r *Reconciler) getConfig(ctx context.Context, namespace string, ref configtrack.Ref) (client.Object, string, error) {
+	key := client.ObjectKey{Namespace: namespace, Name: ref.Name}
+	if ref.Kind == configtrack.ConfigMap {
+		cm := &corev1.ConfigMap{}
+		if err := r.Client.Get(ctx, key, cm); err != nil {
+			return nil, "", err
+		}
+		return cm, configtrack.ChecksumConfigMap(cm), nil
+	}
+	s := &corev1.Secret{}
+	if err := r.Client.Get(ctx, key, s); err != nil {
+		return nil, "", err
+	}
+	return s, configtrack.ChecksumSecret(s), nil
+}
+
+func threshold(p *int) int {
+	if p == nil {
+		return sluicev1beta1.DefaultReadyThreshold
+	}
+	return *p
+}

@@ -1,0 +1,113 @@
+package plan
+
+import (
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+)
+
+// phaseMessage describes a phase when nothing more specific is known.
+func phaseMessage(p sluicev1beta1.CanaryPhase) string {
+	switch p {
+	case sluicev1beta1.CanaryPhaseInitialized:
+		return "Initialization done; waiting for a new revision"
+	case sluicev1beta1.CanaryPhaseWaiting:
+		return "Waiting for approval to start the rollout"
+	case sluicev1beta1.CanaryPhaseProgressing:
+		return "Analysing the new revision"
+	case sluicev1beta1.CanaryPhaseWaitingPromotion:
+		return "Waiting for approval to promote"
+	case sluicev1beta1.CanaryPhasePromoting:
+		return "Promoting the new revision"
+	case sluicev1beta1.CanaryPhaseFinalising:
+		return "Scaling the canary down"
+	case sluicev1beta1.CanaryPhaseSucceeded:
+		return "Canary analysis completed successfully, promotion finished."
+	case sluicev1beta1.CanaryPhaseFailed:
+		return "Canary analysis failed, the canary is scaled to zero."
+	case sluicev1beta1.CanaryPhaseTerminating:
+		return "Reverting the Canary's changes"
+	case sluicev1beta1.CanaryPhaseTerminated:
+		return "The Canary's changes are reverted"
+	}
+	return "Creating the primary"
+}
+
+// finish sets observedGeneration and the conditions, which follow from the
+// phase: Ready and Promoted for people and `kubectl wait`, Reconciling and
+// Stalled for kstatus.
+func (s *stepper) finish() {
+	in := s.in
+	s.st.ObservedGeneration = in.Generation
+	phase := s.st.Phase
+	previous := meta.FindStatusCondition(s.st.Conditions, sluicev1beta1.ReadyCondition)
+
+	ready := metav1.Condition{Type: sluicev1beta1.ReadyCondition, Reason: string(phase), Message: s.message}
+	switch phase {
+	case sluicev1beta1.CanaryPhaseInitialized, sluicev1beta1.CanaryPhaseSucceeded:
+		ready.Status = metav1.ConditionTrue
+	case sluicev1beta1.CanaryPhaseFailed:
+		ready.Status = metav1.ConditionFalse
+	default:
+		ready.Status = metav1.ConditionUnknown
+	}
+	if phase == "" {
+		ready.Reason = string(sluicev1beta1.CanaryPhaseInitializing)
+	}
+	if s.suspended {
+		ready.Reason, ready.Message = ReasonSuspended, "Suspended: no rollout moves until spec.suspend is unset"
+	}
+	if s.problem != nil {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, s.problem.Reason, s.problem.Message
+	}
+	if ready.Message == "" {
+		// Keep the account of the last thing that happened until something
+		// else does.
+		if previous != nil && previous.Reason == ready.Reason {
+			ready.Message = previous.Message
+		} else {
+			ready.Message = phaseMessage(phase)
+		}
+	}
+
+	promoted := metav1.Condition{Type: sluicev1beta1.PromotedCondition, Status: metav1.ConditionUnknown, Reason: ready.Reason, Message: phaseMessage(phase)}
+	switch phase {
+	case sluicev1beta1.CanaryPhaseInitialized, sluicev1beta1.CanaryPhaseSucceeded:
+		promoted.Status = metav1.ConditionTrue
+	case sluicev1beta1.CanaryPhaseFailed:
+		promoted.Status = metav1.ConditionFalse
+	}
+	if phase != "" {
+		promoted.Reason = string(phase)
+	}
+
+	s.setCondition(ready)
+	s.setCondition(promoted)
+	if inFlight(phase) && s.problem == nil && !s.suspended {
+		s.setCondition(metav1.Condition{Type: sluicev1beta1.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: ready.Reason, Message: ready.Message})
+	} else {
+		meta.RemoveStatusCondition(&s.st.Conditions, sluicev1beta1.ReconcilingCondition)
+	}
+	if s.problem != nil || phase == sluicev1beta1.CanaryPhaseFailed {
+		s.setCondition(metav1.Condition{Type: sluicev1beta1.StalledCondition, Status: metav1.ConditionTrue, Reason: ready.Reason, Message: ready.Message})
+	} else {
+		meta.RemoveStatusCondition(&s.st.Conditions, sluicev1beta1.StalledCondition)
+	}
+
+	// A problem or a suspension is worth an event when it begins or
+	// changes, not at every reconcile.
+	changed := previous == nil || previous.Reason != ready.Reason || previous.Message != ready.Message
+	switch {
+	case s.problem != nil && changed:
+		s.emit(Event{Warning: true, Reason: s.problem.Reason, Message: s.problem.Message})
+	case s.suspended && changed:
+		s.emit(Event{Reason: ReasonSuspended, Message: ready.Message})
+	}
+}
+
+func (s *stepper) setCondition(c metav1.Condition) {
+	c.ObservedGeneration = s.in.Generation
+	c.LastTransitionTime = metav1.NewTime(s.in.Now)
+	meta.SetStatusCondition(&s.st.Conditions, c)
+}

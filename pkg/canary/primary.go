@@ -1,0 +1,139 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/configtrack"
+	"sluice.dev/sluice/pkg/workload"
+)
+
+// syncPrimary makes the primary a copy of the target as observed: first
+// the -primary copies of the tracked configs, then the workload that reads
+// them, then its autoscaler. It serves both the creation of the primary
+// and every promotion.
+func (r *Reconciler) syncPrimary(ctx context.Context, c *sluicev1beta1.Canary, o *observed) error {
+	renames := map[string]string{}
+	for _, cfg := range o.configs {
+		key, err := r.syncConfigCopy(ctx, c, cfg)
+		if err != nil {
+			return err
+		}
+		renames[key] = configtrack.PrimaryName(cfg.GetName())
+	}
+	primary, err := workload.New(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return err
+	}
+	primary.SetName(o.target.GetName() + workload.PrimarySuffix)
+	primary.SetNamespace(c.Namespace)
+	_, err = controllerutil.CreateOrPatch(ctx, r.Client, primary, func() error {
+		if err := workload.Copy(primary, o.target, workload.PrimaryOptions{
+			Revision:             o.in.Target.Revision,
+			ConfigRenames:        renames,
+			ConfigChecksum:       configtrack.Checksum(o.in.Target.Configs),
+			IncludeLabelPrefixes: r.IncludeLabelPrefixes,
+		}); err != nil {
+			return err
+		}
+		return controllerutil.SetControllerReference(c, primary, r.Scheme)
+	})
+	if err != nil {
+		return fmt.Errorf("copy %s to %s: %w", o.target.GetName(), primary.GetName(), err)
+	}
+	r.wrote(c, primary)
+	if o.autoscaler != nil {
+		return r.syncPrimaryAutoscaler(ctx, c, o.autoscaler, primary.GetName())
+	}
+	return nil
+}
+
+func (r *Reconciler) syncConfigCopy(ctx context.Context, c *sluicev1beta1.Canary, cfg client.Object) (string, error) {
+	var copied client.Object
+	var ref configtrack.Ref
+	var fill func()
+	switch src := cfg.(type) {
+	case *corev1.ConfigMap:
+		want := configtrack.PrimaryConfigMap(src)
+		dst := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+		copied, ref = dst, configtrack.Ref{Kind: configtrack.ConfigMap, Name: src.Name}
+		fill = func() { dst.Labels, dst.Data, dst.BinaryData = want.Labels, want.Data, want.BinaryData }
+	case *corev1.Secret:
+		want := configtrack.PrimarySecret(src)
+		dst := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: want.Name, Namespace: want.Namespace}}
+		copied, ref = dst, configtrack.Ref{Kind: configtrack.Secret, Name: src.Name}
+		fill = func() {
+			dst.Labels, dst.Type, dst.Data, dst.StringData = want.Labels, want.Type, want.Data, want.StringData
+		}
+	default:
+		return "", fmt.Errorf("unexpected config %T", cfg)
+	}
+	_, err := controllerutil.CreateOrPatch(ctx, r.Client, copied, func() error {
+		fill()
+		return controllerutil.SetControllerReference(c, copied, r.Scheme)
+	})
+	if err != nil {
+		return "", fmt.Errorf("copy %s %s to %s: %w", ref.Kind, ref.Name, copied.GetName(), err)
+	}
+	return ref.Key(), nil
+}
+
+// syncPrimaryAutoscaler gives the primary a copy of the target's HPA, with
+// the Canary's replica overrides.
+func (r *Reconciler) syncPrimaryAutoscaler(ctx context.Context, c *sluicev1beta1.Canary, target *autoscalingv2.HorizontalPodAutoscaler, primaryName string) error {
+	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: target.Name + workload.PrimarySuffix, Namespace: c.Namespace}}
+	_, err := controllerutil.CreateOrPatch(ctx, r.Client, hpa, func() error {
+		hpa.Spec = *target.Spec.DeepCopy()
+		hpa.Spec.ScaleTargetRef.Name = primaryName
+		if o := c.Spec.AutoscalerRef.PrimaryScalerReplicas; o != nil {
+			if o.MinReplicas != nil {
+				hpa.Spec.MinReplicas = o.MinReplicas
+			}
+			if o.MaxReplicas != nil {
+				hpa.Spec.MaxReplicas = *o.MaxReplicas
+			}
+		}
+		return controllerutil.SetControllerReference(c, hpa, r.Scheme)
+	})
+	if err != nil {
+		return fmt.Errorf("copy HorizontalPodAutoscaler %s to %s: %w", target.Name, hpa.Name, err)
+	}
+	return nil
+}
+
+// canaryReplicas is how many replicas the target gets when it leaves
+// zero: its autoscaler's minimum, else as many as the primary runs.
+func canaryReplicas(o *observed) int32 {
+	if o.autoscaler != nil {
+		if m := o.autoscaler.Spec.MinReplicas; m != nil && *m > 0 {
+			return *m
+		}
+		return 1
+	}
+	if o.primary != nil {
+		return max(workload.Replicas(o.primary), 1)
+	}
+	return 1
+}
+
+// rollbackReplicas is what an autoscaled primary needs before it takes
+// back the canary's traffic: its own replicas plus the canary's ready
+// ones, within its autoscaler's maximum.
+func rollbackReplicas(c *sluicev1beta1.Canary, o *observed) int32 {
+	want := workload.Replicas(o.primary) + workload.ReadyReplicas(o.target)
+	if o.autoscaler != nil {
+		maxReplicas := o.autoscaler.Spec.MaxReplicas
+		if p := c.Spec.AutoscalerRef.PrimaryScalerReplicas; p != nil && p.MaxReplicas != nil {
+			maxReplicas = *p.MaxReplicas
+		}
+		want = min(want, maxReplicas)
+	}
+	return max(want, workload.Replicas(o.primary))
+}

@@ -1,0 +1,211 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/canary/plan"
+	"sluice.dev/sluice/pkg/webhook"
+	"sluice.dev/sluice/router"
+)
+
+// Reconciler drives Canaries. Build it with New.
+type Reconciler struct {
+	Client client.Client
+	// Scheme resolves the kinds of owner references.
+	Scheme *runtime.Scheme
+	Events EventRecorder
+	// RouterDeps build the routers.
+	RouterDeps router.Deps
+	// Hooks calls webhooks.
+	Hooks *webhook.Caller
+	// Metrics evaluates analysis metrics; nil until a metric provider is
+	// available, and then Canaries with metrics wait with a condition.
+	Metrics MetricChecker
+	// Notifier sends alerts; nil sends none.
+	Notifier Notifier
+	// Recorder exports Prometheus metrics about Canaries.
+	Recorder *Recorder
+	// Clock reads the time of each decision.
+	Clock clock.PassiveClock
+
+	// DefaultProvider routes Canaries that name no provider.
+	DefaultProvider sluicev1beta1.Provider
+	// IncludeLabelPrefixes are the label and annotation prefixes copied
+	// from a target to its primary.
+	IncludeLabelPrefixes []string
+	// ConfigTracking turns the tracking of ConfigMaps and Secrets on.
+	ConfigTracking bool
+	// Workers is the number of Canaries reconciled at once.
+	Workers int
+
+	inflight *inflight
+	// written holds, per Canary, the resource versions of the objects its
+	// reconciles last wrote, so that no decision is made from a cache that
+	// has not seen them yet.
+	written sync.Map // types.NamespacedName -> *versions
+}
+
+// versions are the resource versions of the objects one Canary's
+// reconciles wrote, by object UID.
+type versions struct {
+	mu  sync.Mutex
+	rvs map[types.UID]uint64
+}
+
+// Options configure a Reconciler.
+type Options struct {
+	DefaultProvider      sluicev1beta1.Provider
+	IncludeLabelPrefixes []string
+	ConfigTracking       bool
+	Workers              int
+	Metrics              MetricChecker
+	Notifier             Notifier
+}
+
+// Reconcile moves one Canary a step forward.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	c := &sluicev1beta1.Canary{}
+	if err := r.Client.Get(ctx, req.NamespacedName, c); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.inflight.forget(req.NamespacedName)
+			r.written.Delete(req.NamespacedName)
+			r.Recorder.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("get Canary: %w", err)
+	}
+	if r.behind(c, c) {
+		// Our last write has not reached the cache yet; deciding now would
+		// repeat the last step. Status writes do not trigger reconciles, so
+		// come back shortly rather than lose whatever triggered this one.
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
+	deleting := !c.DeletionTimestamp.IsZero()
+	if deleting && !controllerutil.ContainsFinalizer(c, sluicev1beta1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	if !deleting {
+		if err := r.patchCanary(ctx, c, func() {
+			if c.Spec.RevertOnDeletion {
+				controllerutil.AddFinalizer(c, sluicev1beta1.Finalizer)
+			} else {
+				controllerutil.RemoveFinalizer(c, sluicev1beta1.Finalizer)
+			}
+		}); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	o, err := r.observe(ctx, c)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if r.behind(c, o.target, o.primary) {
+		return ctrl.Result{RequeueAfter: staleRetry}, nil
+	}
+	if o.router != nil && o.target != nil && !deleting && o.in.Blocked == nil {
+		if err := o.router.Initialize(ctx, c); err != nil {
+			return ctrl.Result{}, fmt.Errorf("initialize routing: %w", err)
+		}
+	}
+
+	out, ready := r.decide(c, o)
+	if !ready {
+		// Checks are running; their end wakes this Canary. The requeue only
+		// covers a lost wake-up.
+		return ctrl.Result{RequeueAfter: r.checkTimeout(o.in.Spec) + 5*time.Second}, nil
+	}
+	if err := r.execute(ctx, c, o, out); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: out.RequeueAfter}, nil
+}
+
+// decide runs the state machine, gathering the checks it asks for. It
+// reports false while checks are still running.
+func (r *Reconciler) decide(c *sluicev1beta1.Canary, o *observed) (plan.Output, bool) {
+	in := o.in
+	snapshot := c.DeepCopy()
+	for {
+		out := plan.Step(in)
+		if out.Need == nil {
+			return out, true
+		}
+		results, ok := r.inflight.checks(c, out.Need.Step, out.Need.Checks, r.checkTimeout(in.Spec), func(ctx context.Context, checks []plan.Check) plan.Checks {
+			return r.runChecks(ctx, snapshot, checks)
+		})
+		if !ok {
+			return plan.Output{}, false
+		}
+		in.Checks = results
+	}
+}
+
+// checkTimeout bounds the checks of one step: an analysis interval, so
+// that a step never runs into the next.
+func (r *Reconciler) checkTimeout(s plan.Spec) time.Duration {
+	if s.Interval > 0 {
+		return s.Interval
+	}
+	return time.Minute
+}
+
+// staleRetry is how soon a reconcile that met a stale cache runs again.
+const staleRetry = 50 * time.Millisecond
+
+// behind reports whether any of the cached objects is older than what a
+// reconcile of Canary c last wrote to it. Resource versions are compared
+// as the etcd revisions they are; an unparsable one is never behind.
+func (r *Reconciler) behind(c *sluicev1beta1.Canary, objs ...client.Object) bool {
+	v, ok := r.written.Load(client.ObjectKeyFromObject(c))
+	if !ok {
+		return false
+	}
+	vs := v.(*versions)
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	for _, o := range objs {
+		if o == nil || reflect.ValueOf(o).IsNil() {
+			continue
+		}
+		written, ok := vs.rvs[o.GetUID()]
+		cached, err := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
+		if ok && err == nil && cached < written {
+			return true
+		}
+	}
+	return false
+}
+
+// wrote records the resource version of an object a reconcile of Canary c
+// just wrote.
+func (r *Reconciler) wrote(c *sluicev1beta1.Canary, o client.Object) {
+	rv, err := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
+	if err != nil {
+		return
+	}
+	v, _ := r.written.LoadOrStore(client.ObjectKeyFromObject(c), &versions{rvs: map[types.UID]uint64{}})
+	vs := v.(*versions)
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	vs.rvs[o.GetUID()] = rv
+}
+
+// NewRouter returns the router of a provider.
+func (r *Reconciler) NewRouter(provider sluicev1beta1.Provider) (router.Router, error) {
+	return router.New(provider, r.RouterDeps)
+}

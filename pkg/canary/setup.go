@@ -1,0 +1,146 @@
+package canary
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/configtrack"
+	"sluice.dev/sluice/pkg/webhook"
+	"sluice.dev/sluice/router"
+)
+
+// Field indexes on Canaries, for mapping watched objects to them.
+const (
+	targetIndex     = ".spec.targetRef"
+	autoscalerIndex = ".spec.autoscalerRef"
+)
+
+// New builds a Reconciler on a manager.
+func New(mgr manager.Manager, recorder *Recorder, opts Options) *Reconciler {
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = 8
+	}
+	return &Reconciler{
+		Client:               mgr.GetClient(),
+		Scheme:               mgr.GetScheme(),
+		Events:               mgr.GetEventRecorder("sluice"),
+		RouterDeps:           router.Deps{Client: mgr.GetClient(), Scheme: mgr.GetScheme()},
+		Hooks:                webhook.NewCaller(),
+		Metrics:              opts.Metrics,
+		Notifier:             opts.Notifier,
+		Recorder:             recorder,
+		Clock:                clock.RealClock{},
+		DefaultProvider:      opts.DefaultProvider,
+		IncludeLabelPrefixes: opts.IncludeLabelPrefixes,
+		ConfigTracking:       opts.ConfigTracking,
+		Workers:              workers,
+		inflight:             newInflight(),
+	}
+}
+
+// SetupWithManager registers the controller. A Canary is reconciled when
+// it changes, when its target, primary, Services, autoscalers or tracked
+// configs change, and when the checks of its step are answered.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) error {
+	if r.inflight == nil {
+		r.inflight = newInflight()
+	}
+	r.inflight.base = ctx
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(ctx, &sluicev1beta1.Canary{}, targetIndex, func(o client.Object) []string {
+		ref := o.(*sluicev1beta1.Canary).Spec.TargetRef
+		return []string{ref.Kind + "/" + ref.Name}
+	}); err != nil {
+		return fmt.Errorf("index Canaries by target: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &sluicev1beta1.Canary{}, autoscalerIndex, func(o client.Object) []string {
+		if ref := o.(*sluicev1beta1.Canary).Spec.AutoscalerRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index Canaries by autoscaler: %w", err)
+	}
+
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("canary").
+		// Status writes are the controller's own; spec, metadata and
+		// deletion changes are what it must act on.
+		For(&sluicev1beta1.Canary{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
+		Owns(&appsv1.Deployment{}).
+		Owns(&appsv1.DaemonSet{}).
+		Owns(&corev1.Service{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(targetIndex, func(o client.Object) string { return "Deployment/" + o.GetName() }))).
+		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(targetIndex, func(o client.Object) string { return "DaemonSet/" + o.GetName() }))).
+		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(autoscalerIndex, client.Object.GetName))).
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byConfig(configtrack.ConfigMap))).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.byConfig(configtrack.Secret))).
+		WatchesRawSource(source.Channel(r.inflight.done, &handler.EnqueueRequestForObject{})).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers}).
+		Complete(r)
+}
+
+// byIndex maps an object to the Canaries in its namespace whose index
+// holds key(object).
+func (r *Reconciler) byIndex(index string, key func(client.Object) string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list sluicev1beta1.CanaryList
+		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{index: key(o)}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "list Canaries", "index", index)
+			return nil
+		}
+		return requests(list.Items, func(*sluicev1beta1.Canary) bool { return true })
+	}
+}
+
+// byConfig maps a ConfigMap or Secret to the Canaries that track it, and
+// to those waiting for a config to appear.
+func (r *Reconciler) byConfig(kind configtrack.Kind) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list sluicev1beta1.CanaryList
+		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "list Canaries")
+			return nil
+		}
+		key := configtrack.Ref{Kind: kind, Name: o.GetName()}.Key()
+		return requests(list.Items, func(c *sluicev1beta1.Canary) bool {
+			if _, ok := c.Status.TrackedConfigs[key]; ok {
+				return true
+			}
+			for _, cond := range c.Status.Conditions {
+				if cond.Type == sluicev1beta1.ReadyCondition && cond.Reason == "ConfigNotFound" {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}
+
+func requests(canaries []sluicev1beta1.Canary, keep func(*sluicev1beta1.Canary) bool) []reconcile.Request {
+	var out []reconcile.Request
+	for i := range canaries {
+		if keep(&canaries[i]) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&canaries[i])})
+		}
+	}
+	return out
+}

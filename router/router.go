@@ -1,0 +1,73 @@
+// Package router adapts Canaries to the user's mesh or ingress. A Router
+// moves traffic between a Canary's primary and canary; each adapter lives
+// in its own file, declares what it can do in its Capabilities, and is
+// listed in the registry under the provider names it serves.
+package router
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/traffic"
+)
+
+// Router moves traffic between a Canary's primary and canary. Its methods
+// are idempotent and write only when something differs.
+type Router interface {
+	// Capabilities says what the router can do with traffic.
+	Capabilities() traffic.Capabilities
+	// Initialize creates what must exist before the primary takes
+	// traffic, such as the -primary and -canary Services.
+	Initialize(ctx context.Context, c *sluicev1beta1.Canary) error
+	// Reconcile points production traffic at the primary and keeps the
+	// routing objects as the Canary describes them.
+	Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error
+	// SetRoutes changes the traffic split.
+	SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Routes) error
+	// Routes reports the traffic split in force.
+	Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.Routes, error)
+	// Finalize points traffic back at the target for the Canary's
+	// deletion.
+	Finalize(ctx context.Context, c *sluicev1beta1.Canary) error
+}
+
+// Deps are what routers are built with.
+type Deps struct {
+	// Client reads from the informer cache and writes to the API server.
+	Client client.Client
+	// Scheme resolves the kinds of owner references.
+	Scheme *runtime.Scheme
+}
+
+// routers maps provider names to the routers that serve them. Adding a
+// router adds one line here.
+func routers() map[sluicev1beta1.Provider]func(Deps) Router {
+	return map[sluicev1beta1.Provider]func(Deps) Router{
+		"kubernetes": func(d Deps) Router { return &Kubernetes{Services: Services(d)} },
+	}
+}
+
+// New returns the router for a provider. A provider without a router is an
+// error that names it, never a silent fallback to another.
+func New(provider sluicev1beta1.Provider, d Deps) (Router, error) {
+	newRouter, ok := routers()[provider]
+	if !ok {
+		return nil, fmt.Errorf("provider %q has no router in this version of Sluice; available: %v", provider, Available())
+	}
+	return newRouter(d), nil
+}
+
+// Available lists the providers that have a router.
+func Available() []sluicev1beta1.Provider {
+	var out []sluicev1beta1.Provider
+	for p := range routers() {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}

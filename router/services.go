@@ -1,0 +1,275 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/workload"
+)
+
+// Services manages the three ClusterIP Services of a Canary, which every
+// provider routes to: <name>-primary selects the primary's pods,
+// <name>-canary the target's, and the apex <name> the primary's. An apex
+// Service that existed before the Canary is adopted: its original selector
+// is kept in an annotation and restored by Finalize.
+type Services Deps
+
+// ServiceNames returns the apex, primary and canary Service names.
+func ServiceNames(c *sluicev1beta1.Canary) (apex, primary, canary string) {
+	apex = c.Spec.Service.Name
+	if apex == "" {
+		apex = c.Spec.TargetRef.Name
+	}
+	return apex, apex + workload.PrimarySuffix, apex + "-canary"
+}
+
+// isSidecarPort reports the ports of mesh sidecars (Istio, Linkerd), never
+// discovered as the application's.
+func isSidecarPort(p int32) bool {
+	switch p {
+	case 15000, 15001, 15006, 15008, 15020, 15021, 15090, 4143, 4191:
+		return true
+	}
+	return false
+}
+
+// ownedLabel marks the Services generated for a Canary.
+const ownedLabel = "sluice.dev/canary"
+
+// Initialize creates or updates the -primary and -canary Services.
+func (s Services) Initialize(ctx context.Context, c *sluicev1beta1.Canary) error {
+	target, err := s.target(ctx, c)
+	if err != nil {
+		return err
+	}
+	_, primary, canary := ServiceNames(c)
+	ports := servicePorts(c, target)
+	if err := s.ensureOwned(ctx, c, primary, workload.PrimarySelector(target), ports, c.Spec.Service.Primary); err != nil {
+		return err
+	}
+	return s.ensureOwned(ctx, c, canary, workload.Selector(target).MatchLabels, ports, c.Spec.Service.Canary)
+}
+
+// TakeOver points the apex Service at the primary, creating it if needed.
+func (s Services) TakeOver(ctx context.Context, c *sluicev1beta1.Canary) error {
+	target, err := s.target(ctx, c)
+	if err != nil {
+		return err
+	}
+	apex, _, _ := ServiceNames(c)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: c.Namespace}}
+	if err := s.Client.Get(ctx, client.ObjectKeyFromObject(svc), svc); apierrors.IsNotFound(err) {
+		return s.ensureOwned(ctx, c, apex, workload.PrimarySelector(target), servicePorts(c, target), c.Spec.Service.Apex)
+	} else if err != nil {
+		return fmt.Errorf("get Service %s: %w", apex, err)
+	}
+	if metav1.IsControlledBy(svc, c) {
+		return s.ensureOwned(ctx, c, apex, workload.PrimarySelector(target), servicePorts(c, target), c.Spec.Service.Apex)
+	}
+	// The user's Service: change only what routing needs and remember the
+	// rest.
+	_, err = controllerutil.CreateOrPatch(ctx, s.Client, svc, func() error {
+		if _, ok := svc.Annotations[sluicev1beta1.OriginalConfigurationAnnotation]; !ok {
+			original, err := json.Marshal(originalService{Selector: svc.Spec.Selector, Ports: svc.Spec.Ports})
+			if err != nil {
+				return fmt.Errorf("record the original configuration of Service %s: %w", apex, err)
+			}
+			metav1.SetMetaDataAnnotation(&svc.ObjectMeta, sluicev1beta1.OriginalConfigurationAnnotation, string(original))
+		}
+		applyMetadata(&svc.ObjectMeta, c.Spec.Service.Apex, c.Spec.Service.UnmanagedMetadata, false)
+		svc.Spec.Selector = workload.PrimarySelector(target)
+		svc.Spec.Ports = mergePorts(svc.Spec.Ports, servicePorts(c, target))
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("point Service %s at the primary: %w", apex, err)
+	}
+	return nil
+}
+
+// Finalize points the apex Service back at the target: an adopted Service
+// gets its original selector and ports back, a generated one is released
+// from the Canary so that it outlives it.
+func (s Services) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
+	apex, _, _ := ServiceNames(c)
+	svc := &corev1.Service{}
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: apex}, svc); apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("get Service %s: %w", apex, err)
+	}
+	target, err := s.target(ctx, c)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	_, err = controllerutil.CreateOrPatch(ctx, s.Client, svc, func() error {
+		if raw, ok := svc.Annotations[sluicev1beta1.OriginalConfigurationAnnotation]; ok {
+			var original originalService
+			if err := json.Unmarshal([]byte(raw), &original); err != nil {
+				return fmt.Errorf("read the original configuration of Service %s: %w", apex, err)
+			}
+			svc.Spec.Selector, svc.Spec.Ports = original.Selector, original.Ports
+			delete(svc.Annotations, sluicev1beta1.OriginalConfigurationAnnotation)
+			return nil
+		}
+		if target != nil {
+			svc.Spec.Selector = maps.Clone(workload.Selector(target).MatchLabels)
+		}
+		refs := svc.GetOwnerReferences()
+		svc.SetOwnerReferences(slices.DeleteFunc(refs, func(r metav1.OwnerReference) bool { return r.UID == c.UID }))
+		delete(svc.Labels, ownedLabel)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("point Service %s back at %s: %w", apex, c.Spec.TargetRef.Name, err)
+	}
+	return nil
+}
+
+// originalService is what an adopted apex Service looked like.
+type originalService struct {
+	Selector map[string]string    `json:"selector,omitempty"`
+	Ports    []corev1.ServicePort `json:"ports,omitempty"`
+}
+
+func (s Services) target(ctx context.Context, c *sluicev1beta1.Canary) (client.Object, error) {
+	target, err := workload.New(c.Spec.TargetRef.Kind)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, target); err != nil {
+		return nil, fmt.Errorf("get %s %s: %w", c.Spec.TargetRef.Kind, c.Spec.TargetRef.Name, err)
+	}
+	return target, nil
+}
+
+// ensureOwned creates or updates a Service generated for the Canary.
+func (s Services) ensureOwned(ctx context.Context, c *sluicev1beta1.Canary, name string, selector map[string]string, ports []corev1.ServicePort, meta *sluicev1beta1.CustomMetadata) error {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Namespace}}
+	_, err := controllerutil.CreateOrPatch(ctx, s.Client, svc, func() error {
+		applyMetadata(&svc.ObjectMeta, meta, c.Spec.Service.UnmanagedMetadata, true)
+		metav1.SetMetaDataLabel(&svc.ObjectMeta, ownedLabel, c.Name)
+		svc.Spec.Selector = selector
+		svc.Spec.Ports = mergePorts(svc.Spec.Ports, ports)
+		svc.Spec.Type = corev1.ServiceTypeClusterIP
+		if c.Spec.Service.Headless && svc.CreationTimestamp.IsZero() {
+			svc.Spec.ClusterIP = corev1.ClusterIPNone
+		}
+		if d := c.Spec.Service.TrafficDistribution; d != "" {
+			svc.Spec.TrafficDistribution = &d
+		} else {
+			svc.Spec.TrafficDistribution = nil
+		}
+		return controllerutil.SetControllerReference(c, svc, s.Scheme)
+	})
+	if err != nil {
+		return fmt.Errorf("create or update Service %s: %w", name, err)
+	}
+	return nil
+}
+
+// applyMetadata sets the labels and annotations the Canary asks for. On a
+// generated object (exclusive) every other key is removed, except those
+// listed as unmanaged; on an adopted one the user's keys are kept.
+func applyMetadata(obj *metav1.ObjectMeta, want *sluicev1beta1.CustomMetadata, unmanaged *sluicev1beta1.UnmanagedMetadata, exclusive bool) {
+	var wantLabels, wantAnnotations map[string]string
+	if want != nil {
+		wantLabels, wantAnnotations = want.Labels, want.Annotations
+	}
+	var keepLabels, keepAnnotations []string
+	if unmanaged != nil {
+		keepLabels, keepAnnotations = unmanaged.Labels, unmanaged.Annotations
+	}
+	keepLabels = append(keepLabels, ownedLabel)
+	keepAnnotations = append(keepAnnotations, sluicev1beta1.OriginalConfigurationAnnotation)
+	obj.Labels = mergeKeys(obj.Labels, wantLabels, keepLabels, exclusive)
+	obj.Annotations = mergeKeys(obj.Annotations, wantAnnotations, keepAnnotations, exclusive)
+}
+
+func mergeKeys(have, want map[string]string, keep []string, exclusive bool) map[string]string {
+	out := map[string]string{}
+	for k, v := range have {
+		if !exclusive || slices.Contains(keep, k) {
+			out[k] = v
+		}
+	}
+	for k, v := range want {
+		if !slices.Contains(keep, k) {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// servicePorts are the ports of the generated Services: the Canary's
+// port, and with portDiscovery every other container port of the target.
+func servicePorts(c *sluicev1beta1.Canary, target client.Object) []corev1.ServicePort {
+	spec := c.Spec.Service
+	name := spec.PortName
+	if name == "" {
+		name = "http"
+	}
+	targetPort := spec.TargetPort
+	if targetPort.IntValue() == 0 && targetPort.StrVal == "" {
+		targetPort = intstr.FromInt32(spec.Port)
+	}
+	main := corev1.ServicePort{Name: name, Port: spec.Port, TargetPort: targetPort, Protocol: corev1.ProtocolTCP}
+	if spec.AppProtocol != "" {
+		main.AppProtocol = &spec.AppProtocol
+	}
+	ports := []corev1.ServicePort{main}
+	if !spec.PortDiscovery {
+		return ports
+	}
+	seen := map[int32]bool{spec.Port: true}
+	for _, ctr := range workload.PodTemplate(target).Spec.Containers {
+		for _, p := range ctr.Ports {
+			if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
+				continue
+			}
+			if seen[p.ContainerPort] || isSidecarPort(p.ContainerPort) ||
+				(targetPort.Type == intstr.String && p.Name == targetPort.StrVal) ||
+				(targetPort.Type == intstr.Int && p.ContainerPort == targetPort.IntVal) {
+				continue
+			}
+			seen[p.ContainerPort] = true
+			portName := p.Name
+			if portName == "" {
+				portName = "tcp-" + ctr.Name + "-" + strconv.Itoa(int(p.ContainerPort))
+			}
+			ports = append(ports, corev1.ServicePort{Name: portName, Port: p.ContainerPort, TargetPort: intstr.FromInt32(p.ContainerPort), Protocol: corev1.ProtocolTCP})
+		}
+	}
+	return ports
+}
+
+// mergePorts returns want, keeping the node ports the API server assigned
+// to existing ports of the same name, so that an update changes nothing it
+// need not.
+func mergePorts(have, want []corev1.ServicePort) []corev1.ServicePort {
+	out := make([]corev1.ServicePort, len(want))
+	copy(out, want)
+	for i := range out {
+		for _, h := range have {
+			if h.Name == out[i].Name {
+				out[i].NodePort = h.NodePort
+			}
+		}
+	}
+	return out
+}
