@@ -31,6 +31,12 @@ K8S_LDFLAGS := -s -w \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(K8S_VERSION))) \
 	-X k8s.io/component-base/version.gitTreeState=clean
 
+# The data plane of the traffic tests: Traefik and Skipper, with Traefik's
+# CRDs from its module.
+TRAEFIK_VERSION := $(call tool-version,traefik,github.com/traefik/traefik/v3)
+SKIPPER_VERSION := $(call tool-version,skipper,github.com/zalando/skipper)
+DATAPLANE_DIR := $(CACHE_DIR)/dataplane/traefik-$(TRAEFIK_VERSION)-skipper-$(SKIPPER_VERSION)-$(call tool-hash,traefik skipper)
+
 CONTROLLER_GEN := $(CACHE_DIR)/tools/controller-gen-$(call tool-version,controller-gen,sigs.k8s.io/controller-tools)-$(call tool-hash,controller-gen)/controller-gen
 GOLANGCI_LINT := $(CACHE_DIR)/tools/golangci-lint-$(call tool-version,golangci-lint,github.com/golangci/golangci-lint/v2)-$(call tool-hash,golangci-lint)/golangci-lint
 
@@ -73,6 +79,10 @@ verify: $(CONTROLLER_GEN) ## Fail when generated files are stale, code is not go
 	@$(GO) mod tidy -diff || { echo "go.mod is untidy: run 'go mod tidy'"; exit 1; }
 	@for d in $(TOOLS)/*/; do (cd $$d && $(GO) mod tidy -diff) || { echo "$$d go.mod is untidy"; exit 1; }; done
 
+.PHONY: docs
+docs: ## Regenerate the generated parts of the docs (the router capability table).
+	SLUICE_UPDATE_DOCS=1 $(GO) test -run 'TestTheREADMECapabilityTableIsCurrent' ./router/
+
 .PHONY: vet
 vet: ## Run go vet.
 	$(GO) vet ./...
@@ -89,7 +99,7 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 test: verify vet lint unit ## Run all checks and tests.
 
 .PHONY: unit
-unit: controlplane ## Run the Go tests only.
+unit: controlplane dataplane ## Run the Go tests only.
 	$(SLUICE_TEST_ENV) $(GO) test -count=1 -timeout 30m ./...
 
 .PHONY: bench
@@ -97,7 +107,7 @@ bench: controlplane ## Run the benchmarks.
 	$(SLUICE_TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PKGS)
 
 BENCH_PKGS ?= ./pkg/canary/plan/ ./test/bench/
-SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR)
+SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR) SLUICE_DATAPLANE_DIR=$(DATAPLANE_DIR)
 
 ##@ Demo
 
@@ -123,6 +133,21 @@ $(GOLANGCI_LINT):
 .PHONY: clean
 clean: ## Remove build outputs (not the tool cache).
 	rm -rf bin
+
+.PHONY: dataplane
+dataplane: $(DATAPLANE_DIR)/.complete ## Build Traefik and Skipper for the traffic tests (cached).
+
+$(DATAPLANE_DIR)/.complete:
+	@echo ">> building Traefik and Skipper into $(DATAPLANE_DIR) (first run only; about 15 minutes on 2 cores)"
+	rm -rf "$(DATAPLANE_DIR).tmp" && mkdir -p "$(DATAPLANE_DIR).tmp/crds"
+	cd $(TOOLS)/skipper && $(GO) build -ldflags='-s -w' -o "$(DATAPLANE_DIR).tmp/skipper" github.com/zalando/skipper/cmd/skipper
+	cd $(TOOLS)/traefik && $(GO) build -ldflags='-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=v$(TRAEFIK_VERSION)' \
+		-o "$(DATAPLANE_DIR).tmp/traefik" github.com/traefik/traefik/v3/cmd/traefik
+	cd $(TOOLS)/traefik && cp "$$($(GO) list -m -f '{{.Dir}}' github.com/traefik/traefik/v3)/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml" \
+		"$(DATAPLANE_DIR).tmp/crds/traefik.yaml"
+	chmod -R u+w "$(DATAPLANE_DIR).tmp"
+	touch "$(DATAPLANE_DIR).tmp/.complete"
+	rm -rf "$(DATAPLANE_DIR)" && mv "$(DATAPLANE_DIR).tmp" "$(DATAPLANE_DIR)"
 
 .PHONY: controlplane
 controlplane: $(CONTROLPLANE_DIR)/.complete ## Build the test control plane (cached).

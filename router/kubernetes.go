@@ -43,6 +43,21 @@ func (k *Kubernetes) Routes(context.Context, *sluicev1beta1.Canary) (traffic.Rou
 	return traffic.PrimaryOnly(), nil
 }
 
+// GoldenSignals use the http_request_duration_seconds histogram that the
+// application exports, by pod of the target.
+func (k *Kubernetes) GoldenSignals() GoldenSignals { return appHistogramSignals() }
+
+// appHistogramSignals read the application's own request histogram, for
+// routers whose proxy exports nothing per canary.
+func appHistogramSignals() GoldenSignals {
+	const pods = `namespace="{{ namespace }}", pod=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"`
+	return GoldenSignals{
+		SuccessRate: `sum(rate(http_request_duration_seconds_count{` + pods + `, status!~"5.*"}[{{ interval }}]))
+/ sum(rate(http_request_duration_seconds_count{` + pods + `}[{{ interval }}])) * 100`,
+		Duration: `histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{` + pods + `}[{{ interval }}])) by (le)) * 1000`,
+	}
+}
+
 // Finalize points the apex Service back at the target.
 func (k *Kubernetes) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	return k.Services.Finalize(ctx, c)

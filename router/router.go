@@ -34,6 +34,22 @@ type Router interface {
 	// Finalize points traffic back at the target for the Canary's
 	// deletion.
 	Finalize(ctx context.Context, c *sluicev1beta1.Canary) error
+	// GoldenSignals are the queries of the built-in metrics on the series
+	// this router's proxy exports.
+	GoldenSignals() GoldenSignals
+}
+
+// GoldenSignals are the Prometheus queries of the built-in metrics
+// request-success-rate and request-duration for a router. They are Go
+// templates rendered for each Canary with the functions of MetricTemplates
+// (namespace, target, service, ingress, route, interval).
+type GoldenSignals struct {
+	// SuccessRate is the percentage of the canary's responses that are not
+	// 5xx.
+	SuccessRate string
+	// Duration is the 99th percentile of the canary's response times, in
+	// milliseconds.
+	Duration string
 }
 
 // Deps are what routers are built with.
@@ -42,14 +58,58 @@ type Deps struct {
 	Client client.Client
 	// Scheme resolves the kinds of owner references.
 	Scheme *runtime.Scheme
+	// IngressAnnotationsPrefix is the prefix of the NGINX ingress canary
+	// annotations; empty means nginx.ingress.kubernetes.io.
+	IngressAnnotationsPrefix string
 }
 
 // routers maps provider names to the routers that serve them. Adding a
-// router adds one line here.
+// router adds one line here. Every router but kubernetes routes to the
+// apex, primary and canary Services, which withServices keeps.
 func routers() map[sluicev1beta1.Provider]func(Deps) Router {
 	return map[sluicev1beta1.Provider]func(Deps) Router{
-		"kubernetes": func(d Deps) Router { return &Kubernetes{Services: Services(d)} },
+		"kubernetes":         func(d Deps) Router { return &Kubernetes{Services: Services(d)} },
+		"gatewayapi:v1":      func(d Deps) Router { return withServices(d, &Gateway{d}) },
+		"gatewayapi:v1beta1": func(d Deps) Router { return withServices(d, &Gateway{d}) },
+		"istio":              func(d Deps) Router { return withServices(d, &Istio{d}) },
+		"nginx":              func(d Deps) Router { return withServices(d, &NGINX{d}) },
+		"skipper":            func(d Deps) Router { return withServices(d, &Skipper{d}) },
+		"traefik":            func(d Deps) Router { return withServices(d, &Traefik{d}) },
+		"linkerd":            func(d Deps) Router { return withServices(d, &SMI{d, "v1alpha2"}) },
+		"osm":                func(d Deps) Router { return withServices(d, &SMI{d, "v1alpha2"}) },
+		"smi:v1alpha2":       func(d Deps) Router { return withServices(d, &SMI{d, "v1alpha2"}) },
+		"smi:v1alpha3":       func(d Deps) Router { return withServices(d, &SMI{d, "v1alpha3"}) },
 	}
+}
+
+// servicesAnd runs a router together with the Kubernetes Services it
+// routes to: the Services first on the way in, last on the way out.
+type servicesAnd struct {
+	Router
+	services Services
+}
+
+func withServices(d Deps, r Router) Router { return &servicesAnd{Router: r, services: Services(d)} }
+
+func (s *servicesAnd) Initialize(ctx context.Context, c *sluicev1beta1.Canary) error {
+	if err := s.services.Initialize(ctx, c); err != nil {
+		return err
+	}
+	return s.Router.Initialize(ctx, c)
+}
+
+func (s *servicesAnd) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
+	if err := s.services.TakeOver(ctx, c); err != nil {
+		return err
+	}
+	return s.Router.Reconcile(ctx, c)
+}
+
+func (s *servicesAnd) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
+	if err := s.Router.Finalize(ctx, c); err != nil {
+		return err
+	}
+	return s.services.Finalize(ctx, c)
 }
 
 // New returns the router for a provider. A provider without a router is an

@@ -25,12 +25,24 @@ import (
 var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTests(m, controlplane.Options{APIOnly: true}, &cp))
+	upstream, err := controlplane.UpstreamCRDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(controlplane.RunTests(m, controlplane.Options{APIOnly: true, CRDDirectoryPaths: append([]string{controlplane.SluiceCRDs()}, upstream...)}, &cp))
 }
 
 // setup creates a namespace with a target Deployment and a Canary on the
 // kubernetes provider, and returns the Canary as stored.
 func setup(t *testing.T, ns string, service sluicev1beta1.CanaryService) *sluicev1beta1.Canary {
+	t.Helper()
+	return setupCanary(t, ns, func(c *sluicev1beta1.Canary) { c.Spec.Service = service })
+}
+
+// setupCanary creates a namespace with a target Deployment and a Canary
+// that change adapts, and returns the Canary as stored.
+func setupCanary(t *testing.T, ns string, change func(*sluicev1beta1.Canary)) *sluicev1beta1.Canary {
 	t.Helper()
 	ctx := t.Context()
 	labels := map[string]string{"app": "podinfo", "component": "api"}
@@ -49,22 +61,24 @@ func setup(t *testing.T, ns string, service sluicev1beta1.CanaryService) *sluice
 				},
 			},
 		},
-		&sluicev1beta1.Canary{
-			ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
-			Spec: sluicev1beta1.CanarySpec{
-				Provider:  "kubernetes",
-				TargetRef: sluicev1beta1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
-				Service:   service,
-				Analysis:  &sluicev1beta1.CanaryAnalysis{Iterations: 3},
-			},
+	}
+	c := &sluicev1beta1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns},
+		Spec: sluicev1beta1.CanarySpec{
+			Provider:  "kubernetes",
+			TargetRef: sluicev1beta1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
+			Service:   sluicev1beta1.CanaryService{Port: 9898},
+			Analysis:  &sluicev1beta1.CanaryAnalysis{Iterations: 3},
 		},
 	}
+	change(c)
+	objs = append(objs, c)
 	for _, o := range objs {
 		if err := cp.Client.Create(ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return objs[2].(*sluicev1beta1.Canary)
+	return c
 }
 
 func newRouter(t *testing.T) router.Router {
@@ -248,8 +262,8 @@ func TestTheKubernetesRouterRoutesEverythingToThePrimary(t *testing.T) {
 }
 
 func TestAProviderWithoutARouterIsAnErrorThatNamesIt(t *testing.T) {
-	_, err := router.New("istio", router.Deps{})
-	if err == nil || !strings.Contains(err.Error(), `provider "istio" has no router`) || !strings.Contains(err.Error(), "kubernetes") {
+	_, err := router.New("appmesh", router.Deps{})
+	if err == nil || !strings.Contains(err.Error(), `provider "appmesh" has no router`) || !strings.Contains(err.Error(), "kubernetes") {
 		t.Fatalf("got %v", err)
 	}
 }

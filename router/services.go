@@ -2,7 +2,6 @@ package router
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/workload"
@@ -80,23 +78,15 @@ func (s Services) TakeOver(ctx context.Context, c *sluicev1beta1.Canary) error {
 	}
 	// The user's Service: change only what routing needs and remember the
 	// rest.
-	_, err = controllerutil.CreateOrPatch(ctx, s.Client, svc, func() error {
-		if _, ok := svc.Annotations[sluicev1beta1.OriginalConfigurationAnnotation]; !ok {
-			original, err := json.Marshal(originalService{Selector: svc.Spec.Selector, Ports: svc.Spec.Ports})
-			if err != nil {
-				return fmt.Errorf("record the original configuration of Service %s: %w", apex, err)
-			}
-			metav1.SetMetaDataAnnotation(&svc.ObjectMeta, sluicev1beta1.OriginalConfigurationAnnotation, string(original))
+	return Deps(s).patch(ctx, svc, func() error {
+		if err := keepOriginal(svc, originalService{Selector: svc.Spec.Selector, Ports: svc.Spec.Ports}); err != nil {
+			return err
 		}
 		applyMetadata(&svc.ObjectMeta, c.Spec.Service.Apex, c.Spec.Service.UnmanagedMetadata, false)
 		svc.Spec.Selector = workload.PrimarySelector(target)
 		svc.Spec.Ports = mergePorts(svc.Spec.Ports, servicePorts(c, target))
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("point Service %s at the primary: %w", apex, err)
-	}
-	return nil
 }
 
 // Finalize points the apex Service back at the target: an adopted Service
@@ -114,28 +104,18 @@ func (s Services) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	if err != nil && !apierrors.IsNotFound(err) {
 		return err
 	}
-	_, err = controllerutil.CreateOrPatch(ctx, s.Client, svc, func() error {
-		if raw, ok := svc.Annotations[sluicev1beta1.OriginalConfigurationAnnotation]; ok {
-			var original originalService
-			if err := json.Unmarshal([]byte(raw), &original); err != nil {
-				return fmt.Errorf("read the original configuration of Service %s: %w", apex, err)
-			}
+	return Deps(s).patch(ctx, svc, func() error {
+		var original originalService
+		if adopted, err := takeOriginal(svc, &original); err != nil || adopted {
 			svc.Spec.Selector, svc.Spec.Ports = original.Selector, original.Ports
-			delete(svc.Annotations, sluicev1beta1.OriginalConfigurationAnnotation)
-			return nil
+			return err
 		}
 		if target != nil {
 			svc.Spec.Selector = maps.Clone(workload.Selector(target).MatchLabels)
 		}
-		refs := svc.GetOwnerReferences()
-		svc.SetOwnerReferences(slices.DeleteFunc(refs, func(r metav1.OwnerReference) bool { return r.UID == c.UID }))
-		delete(svc.Labels, ownedLabel)
+		release(svc, c)
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("point Service %s back at %s: %w", apex, c.Spec.TargetRef.Name, err)
-	}
-	return nil
 }
 
 // originalService is what an adopted apex Service looked like.
@@ -158,9 +138,8 @@ func (s Services) target(ctx context.Context, c *sluicev1beta1.Canary) (client.O
 // ensureOwned creates or updates a Service generated for the Canary.
 func (s Services) ensureOwned(ctx context.Context, c *sluicev1beta1.Canary, name string, selector map[string]string, ports []corev1.ServicePort, meta *sluicev1beta1.CustomMetadata) error {
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: c.Namespace}}
-	_, err := controllerutil.CreateOrPatch(ctx, s.Client, svc, func() error {
+	return Deps(s).ensureGenerated(ctx, c, svc, func() error {
 		applyMetadata(&svc.ObjectMeta, meta, c.Spec.Service.UnmanagedMetadata, true)
-		metav1.SetMetaDataLabel(&svc.ObjectMeta, ownedLabel, c.Name)
 		svc.Spec.Selector = selector
 		svc.Spec.Ports = mergePorts(svc.Spec.Ports, ports)
 		svc.Spec.Type = corev1.ServiceTypeClusterIP
@@ -172,12 +151,8 @@ func (s Services) ensureOwned(ctx context.Context, c *sluicev1beta1.Canary, name
 		} else {
 			svc.Spec.TrafficDistribution = nil
 		}
-		return controllerutil.SetControllerReference(c, svc, s.Scheme)
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("create or update Service %s: %w", name, err)
-	}
-	return nil
 }
 
 // applyMetadata sets the labels and annotations the Canary asks for. On a
@@ -194,6 +169,9 @@ func applyMetadata(obj *metav1.ObjectMeta, want *sluicev1beta1.CustomMetadata, u
 	}
 	keepLabels = append(keepLabels, ownedLabel)
 	keepAnnotations = append(keepAnnotations, sluicev1beta1.OriginalConfigurationAnnotation)
+	for k := range generatedMarks() {
+		keepAnnotations = append(keepAnnotations, k)
+	}
 	obj.Labels = mergeKeys(obj.Labels, wantLabels, keepLabels, exclusive)
 	obj.Annotations = mergeKeys(obj.Annotations, wantAnnotations, keepAnnotations, exclusive)
 }

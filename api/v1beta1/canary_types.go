@@ -321,6 +321,15 @@ type CanaryService struct {
 	// +kubebuilder:validation:MaxItems=32
 	GatewayRefs []gatewayv1.ParentReference `json:"gatewayRefs,omitempty"`
 
+	// RouteRef names an existing Gateway API HTTPRoute or GRPCRoute to adopt
+	// instead of generating one. Sluice then edits only the backendRefs and
+	// the match rules it owns and keeps every other rule, filter, hostname
+	// and parentRef the user wrote; revertOnDeletion restores the route as
+	// it was.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.kind in ['HTTPRoute', 'GRPCRoute']",message="service.routeRef.kind must be HTTPRoute or GRPCRoute",fieldPath=".kind"
+	RouteRef *LocalObjectReference `json:"routeRef,omitempty"`
+
 	// Hosts of the generated Istio VirtualService or Gateway API HTTPRoute;
 	// defaults to the apex Service name.
 	// +optional

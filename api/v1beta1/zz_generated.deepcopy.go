@@ -306,6 +306,11 @@ func (in *CanaryService) DeepCopyInto(out *CanaryService) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.RouteRef != nil {
+		in, out := &in.RouteRef, &out.RouteRef
+		*out = new(LocalObjectReference)
+		**out = **in
+	}
 	if in.Hosts != nil {
 		in, out := &in.Hosts, &out.Hosts
 		*out = make([]string, len(*in))

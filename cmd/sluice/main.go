@@ -53,6 +53,7 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	fs.StringVar(&f.Namespace, "namespace", "", "Watch only this namespace; empty watches all.")
 	fs.StringVar(&provider, "default-provider", string(f.DefaultProvider), fmt.Sprintf("Traffic provider of Canaries that set no spec.provider, one of %v.", sluicev1beta1.Providers()))
 	fs.StringVar(&f.MetricsServer, "metrics-server", f.MetricsServer, "Prometheus address for the built-in metrics of Canaries that set no spec.metricsServer.")
+	fs.StringVar(&f.IngressAnnotationsPrefix, "ingress-annotations-prefix", f.IngressAnnotationsPrefix, "Prefix of the NGINX ingress canary annotations.")
 	fs.StringVar(&labelPrefixes, "include-label-prefix", "", "Comma-separated prefixes of the target labels and annotations copied to its primary.")
 	fs.BoolVar(&f.ConfigTracking, "enable-config-tracking", f.ConfigTracking, "Make changes to the ConfigMaps and Secrets a target reads new revisions.")
 	fs.IntVar(&f.Workers, "concurrent", f.Workers, "Number of Canaries reconciled at once.")

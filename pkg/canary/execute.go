@@ -25,6 +25,10 @@ import (
 // announces what did not happen. Every change is idempotent: after a crash
 // anywhere, the next reconcile decides again from the same status.
 func (r *Reconciler) execute(ctx context.Context, c *sluicev1beta1.Canary, o *observed, out plan.Output) error {
+	// Routers see the status being decided: the session affinity cookies
+	// of a new rollout, for one.
+	next := c.DeepCopy()
+	next.Status = out.Status
 	tookOver := false
 	for _, a := range out.Actions {
 		var err error
@@ -32,18 +36,18 @@ func (r *Reconciler) execute(ctx context.Context, c *sluicev1beta1.Canary, o *ob
 		case plan.CreatePrimary, plan.Promote:
 			err = r.syncPrimary(ctx, c, o)
 		case plan.TakeOverTraffic:
-			err = o.router.Reconcile(ctx, c)
+			err = o.router.Reconcile(ctx, next)
 			tookOver = true
 		case plan.ScaleTarget:
 			err = r.scaleTarget(ctx, c, o, a.Up)
 		case plan.SetRoutes:
-			err = o.router.SetRoutes(ctx, c, a.Routes)
+			err = o.router.SetRoutes(ctx, next, a.Routes)
 		case plan.ScalePrimaryForRollback:
 			err = r.patchWorkload(ctx, c, o.primary, func(obj client.Object) { workload.SetReplicas(obj, rollbackReplicas(c, o)) })
 		case plan.RevertTarget:
 			err = r.scaleTarget(ctx, c, o, true)
 		case plan.RevertRouting:
-			err = r.revertRouting(ctx, c, o)
+			err = r.revertRouting(ctx, next, o)
 		}
 		if err != nil {
 			return err
@@ -52,7 +56,7 @@ func (r *Reconciler) execute(ctx context.Context, c *sluicev1beta1.Canary, o *ob
 	// Keep the routing objects as the Canary describes them (and undo
 	// edits) once production traffic is the primary's.
 	if !tookOver && o.router != nil && o.target != nil && !o.in.Deleting && out.Status.LastPromotedSpec != "" {
-		if err := o.router.Reconcile(ctx, c); err != nil {
+		if err := o.router.Reconcile(ctx, next); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -80,7 +81,9 @@ func (r *Reconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*obs
 	}
 	if o.target != nil && !o.in.Deleting {
 		routes, err := rt.Routes(ctx, c)
-		if err != nil {
+		if meta.IsNoMatchError(err) {
+			return block("ProviderUnavailable", fmt.Sprintf("spec.provider %s: its CRDs are not installed: %v", provider, err)), nil
+		} else if err != nil {
 			return nil, fmt.Errorf("read routes: %w", err)
 		}
 		o.in.Routes = routes

@@ -68,12 +68,13 @@ type versions struct {
 
 // Options configure a Reconciler.
 type Options struct {
-	DefaultProvider      sluicev1beta1.Provider
-	IncludeLabelPrefixes []string
-	ConfigTracking       bool
-	Workers              int
-	Metrics              MetricChecker
-	Notifier             Notifier
+	DefaultProvider          sluicev1beta1.Provider
+	IngressAnnotationsPrefix string
+	IncludeLabelPrefixes     []string
+	ConfigTracking           bool
+	Workers                  int
+	Metrics                  MetricChecker
+	Notifier                 Notifier
 }
 
 // Reconcile moves one Canary a step forward.

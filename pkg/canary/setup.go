@@ -40,7 +40,7 @@ func New(mgr manager.Manager, recorder *Recorder, opts Options) *Reconciler {
 		Client:               mgr.GetClient(),
 		Scheme:               mgr.GetScheme(),
 		Events:               mgr.GetEventRecorder("sluice"),
-		RouterDeps:           router.Deps{Client: mgr.GetClient(), Scheme: mgr.GetScheme()},
+		RouterDeps:           router.Deps{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix},
 		Hooks:                webhook.NewCaller(),
 		Metrics:              opts.Metrics,
 		Notifier:             opts.Notifier,

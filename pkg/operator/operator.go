@@ -12,17 +12,20 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	istionetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/canary"
@@ -35,6 +38,9 @@ type Options struct {
 	Namespace string
 	// DefaultProvider routes Canaries that name no spec.provider.
 	DefaultProvider sluicev1beta1.Provider
+	// IngressAnnotationsPrefix is the prefix of the NGINX canary
+	// annotations.
+	IngressAnnotationsPrefix string
 	// MetricsServer is the Prometheus queried by the built-in metrics of
 	// Canaries that name no spec.metricsServer.
 	MetricsServer string
@@ -70,16 +76,17 @@ type Options struct {
 // DefaultOptions are the operator's defaults, also used as flag defaults.
 func DefaultOptions() Options {
 	return Options{
-		DefaultProvider:         "kubernetes",
-		MetricsServer:           "http://prometheus:9090",
-		ConfigTracking:          true,
-		Workers:                 8,
-		MetricsBindAddress:      ":8080",
-		HealthProbeBindAddress:  ":8081",
-		LeaderElection:          true,
-		LeaderElectionID:        "sluice-leader-election",
-		GracefulShutdownTimeout: 30 * time.Second,
-		Version:                 "dev",
+		DefaultProvider:          "kubernetes",
+		IngressAnnotationsPrefix: "nginx.ingress.kubernetes.io",
+		MetricsServer:            "http://prometheus:9090",
+		ConfigTracking:           true,
+		Workers:                  8,
+		MetricsBindAddress:       ":8080",
+		HealthProbeBindAddress:   ":8081",
+		LeaderElection:           true,
+		LeaderElectionID:         "sluice-leader-election",
+		GracefulShutdownTimeout:  30 * time.Second,
+		Version:                  "dev",
 	}
 }
 
@@ -104,7 +111,7 @@ func (o Options) Validate() error {
 // NewScheme returns a scheme with the kinds the operator reads and writes.
 func NewScheme() (*runtime.Scheme, error) {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
 		}
@@ -133,9 +140,12 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
 	}
 	mgr, err := manager.New(cfg, manager.Options{
-		Scheme:                        scheme,
-		Logger:                        log,
-		Cache:                         cacheOpts,
+		Scheme: scheme,
+		Logger: log,
+		Cache:  cacheOpts,
+		// Routing objects without Go types (TraefikService, TrafficSplit)
+		// are read from the cache too.
+		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
 		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsBindAddress},
 		HealthProbeBindAddress:        opts.HealthProbeBindAddress,
 		LeaderElection:                opts.LeaderElection,
@@ -164,10 +174,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		return nil, err
 	}
 	r := canary.New(mgr, recorder, canary.Options{
-		DefaultProvider:      opts.DefaultProvider,
-		IncludeLabelPrefixes: opts.IncludeLabelPrefixes,
-		ConfigTracking:       opts.ConfigTracking,
-		Workers:              opts.Workers,
+		DefaultProvider:          opts.DefaultProvider,
+		IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix,
+		IncludeLabelPrefixes:     opts.IncludeLabelPrefixes,
+		ConfigTracking:           opts.ConfigTracking,
+		Workers:                  opts.Workers,
 	})
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Canary controller: %w", err)

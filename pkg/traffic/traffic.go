@@ -51,6 +51,11 @@ type Capabilities struct {
 	HeaderMatch bool
 	// CookieMatch routes requests by cookie (A/B testing).
 	CookieMatch bool
+	// QueryMatch routes requests by query parameter (A/B testing).
+	QueryMatch bool
+	// SourceMatch routes requests by the calling workload's labels or
+	// namespace (mesh A/B testing).
+	SourceMatch bool
 	// Mirror shadows traffic to the canary.
 	Mirror bool
 	// MirrorWeight mirrors a percentage of traffic rather than all of it.

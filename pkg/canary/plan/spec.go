@@ -40,9 +40,12 @@ type Spec struct {
 	Mirror              bool
 	MirrorWeight        int
 	SessionAffinity     bool
-	SkipAnalysis        bool
-	Suspend             bool
-	ProgressDeadline    time.Duration
+	// CookieName and PrimaryCookieName are the session affinity cookies.
+	CookieName        string
+	PrimaryCookieName string
+	SkipAnalysis      bool
+	Suspend           bool
+	ProgressDeadline  time.Duration
 	// Autoscaled is set when the target has an autoscaler, whose primary
 	// copy shrinks the primary while the canary takes traffic.
 	Autoscaled bool
@@ -85,6 +88,9 @@ func SpecFrom(c *sluicev1beta1.Canary) (Spec, error) {
 			return Spec{}, fmt.Errorf("spec.analysis.interval %q: %w", a.Interval, err)
 		}
 		s.Interval = d
+	}
+	if sa := a.SessionAffinity; sa != nil {
+		s.CookieName, s.PrimaryCookieName = sa.CookieName, sa.PrimaryCookieName
 	}
 	if c.Spec.ProgressDeadlineSeconds != nil {
 		s.ProgressDeadline = time.Duration(*c.Spec.ProgressDeadlineSeconds) * time.Second
@@ -150,6 +156,16 @@ func Unsupported(spec Spec, c *sluicev1beta1.Canary, caps traffic.Capabilities) 
 				if (cookie && !caps.CookieMatch) || (!cookie && !caps.HeaderMatch) {
 					out = append(out, fmt.Sprintf("analysis.match[%d].headers[%s] needs %s matching, which this provider cannot do", i, name, map[bool]string{true: "cookie", false: "header"}[cookie]))
 				}
+			}
+		}
+	}
+	if a != nil {
+		for i, m := range a.Match {
+			if len(m.QueryParams) > 0 && !caps.QueryMatch {
+				out = append(out, fmt.Sprintf("analysis.match[%d].queryParams needs query parameter matching, which this provider cannot do", i))
+			}
+			if (len(m.SourceLabels) > 0 || m.SourceNamespace != "") && !caps.SourceMatch {
+				out = append(out, fmt.Sprintf("analysis.match[%d].sourceLabels needs routing by calling workload, which this provider cannot do", i))
 			}
 		}
 	}

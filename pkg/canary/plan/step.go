@@ -150,6 +150,7 @@ func (s *stepper) backToPromoted() {
 	s.st.LastTrackedRevision = in.Target.Revision
 	s.st.LastAppliedSpec, s.st.TrackedConfigs = in.Target.PodTemplateHash, in.Target.Configs
 	s.st.CanaryWeight, s.st.FailedChecks, s.st.Iterations = 0, 0, 0
+	s.expireCookies()
 	if s.st.Phase != sluicev1beta1.CanaryPhaseSucceeded && s.st.Phase != sluicev1beta1.CanaryPhaseInitialized {
 		s.setPhase(sluicev1beta1.CanaryPhaseInitialized)
 		s.emit(Event{Reason: ReasonReverted,
@@ -185,6 +186,7 @@ func (s *stepper) startRollout() {
 	}
 	s.do(ScaleTarget{Up: true})
 	s.st.LastAppliedSpec, s.st.TrackedConfigs = in.Target.PodTemplateHash, in.Target.Configs
+	s.newCookies()
 	now := metav1.NewTime(in.Now)
 	s.st.RolloutStartTime = &now
 	s.setPhase(sluicev1beta1.CanaryPhaseProgressing)
@@ -417,6 +419,7 @@ func (s *stepper) finalising() {
 	s.do(RecordRelease{Result: result, Duration: s.releaseDuration()}, RunHooks{Type: sluicev1beta1.PostRolloutHook})
 	s.st.LastPromotedSpec = s.st.LastTrackedRevision
 	s.st.CanaryWeight, s.st.FailedChecks, s.st.Iterations = 0, 0, 0
+	s.expireCookies()
 	s.setPhase(sluicev1beta1.CanaryPhaseSucceeded)
 	s.emit(Event{Reason: ReasonPromoted, Severity: sluicev1beta1.SeverityInfo,
 		Message: fmt.Sprintf("Promotion completed! %s runs revision %s; %s scaled to zero", s.primary(), s.st.LastPromotedSpec, s.target())})
@@ -450,6 +453,7 @@ func (s *stepper) hold(msg string) {
 func (s *stepper) rollback(reason string) {
 	in := s.in
 	s.setPhase(sluicev1beta1.CanaryPhaseFailed)
+	s.expireCookies()
 	s.message = "Rolled back: " + reason
 	s.emit(Event{Warning: true, Reason: ReasonRolledBack, Severity: sluicev1beta1.SeverityError,
 		Message: fmt.Sprintf("Rolling back %s: %s", s.target(), reason)})
@@ -487,6 +491,32 @@ func (s *stepper) terminate() {
 	s.do(RevertRouting{}, RemoveFinalizer{})
 	s.setPhase(sluicev1beta1.CanaryPhaseTerminated)
 	s.emit(Event{Reason: ReasonTerminated, Message: fmt.Sprintf("%s reverted", s.target())})
+}
+
+// newCookies names the session affinity cookies of a new rollout after its
+// revision, so that every rollout has its own and a restart keeps them.
+func (s *stepper) newCookies() {
+	if s.in.Spec.CookieName == "" {
+		return
+	}
+	value := s.in.Target.Revision
+	if len(value) > 16 {
+		value = value[:16]
+	}
+	s.expireCookies()
+	s.st.SessionAffinityCookie = s.in.Spec.CookieName + "=" + value
+	if s.in.Spec.PrimaryCookieName != "" {
+		s.st.PrimarySessionAffinityCookie = s.in.Spec.PrimaryCookieName + "=" + value
+	}
+}
+
+// expireCookies ends a rollout's session affinity: its canary cookie
+// becomes the previous one, which routers expire in users' browsers.
+func (s *stepper) expireCookies() {
+	if s.st.SessionAffinityCookie != "" {
+		s.st.PreviousSessionAffinityCookie = s.st.SessionAffinityCookie
+	}
+	s.st.SessionAffinityCookie, s.st.PrimarySessionAffinityCookie = "", ""
 }
 
 // waitingFor is the message of a wait for a workload's rollout. It leaves

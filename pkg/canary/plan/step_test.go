@@ -546,6 +546,28 @@ func TestStep(t *testing.T) {
 			in.Target.Ready = Readiness{Message: "0 of 3 updated replicas available", NotReadySince: t0.Add(-time.Hour)}
 			return in
 		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, requeue: 8 * time.Minute}},
+		{"a rollout with session affinity gets its own cookies", func() Input {
+			in := newRevision()
+			in.Spec.CookieName, in.Spec.PrimaryCookieName = "canary", "primary"
+			in.Status.PreviousSessionAffinityCookie = "canary=v0"
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, actions: []Action{ScaleTarget{Up: true}, emitted(ReasonNewRevision)},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				if st.SessionAffinityCookie != "canary=v2" || st.PrimarySessionAffinityCookie != "primary=v2" || st.PreviousSessionAffinityCookie != "canary=v0" {
+					t.Errorf("cookies %q %q %q", st.SessionAffinityCookie, st.PrimarySessionAffinityCookie, st.PreviousSessionAffinityCookie)
+				}
+			}}},
+		{"a finished rollout expires its cookie", func() Input {
+			in := promoting()
+			in.Spec.CookieName = "canary"
+			in.Status.SessionAffinityCookie, in.Status.PrimarySessionAffinityCookie = "canary=v2", "primary=v2"
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseSucceeded, events: []string{ReasonPromoted},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				if st.SessionAffinityCookie != "" || st.PrimarySessionAffinityCookie != "" || st.PreviousSessionAffinityCookie != "canary=v2" {
+					t.Errorf("cookies %q %q %q", st.SessionAffinityCookie, st.PrimarySessionAffinityCookie, st.PreviousSessionAffinityCookie)
+				}
+			}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,0 +1,118 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+)
+
+// generatedMarks keep GitOps tools from fighting over the objects Sluice
+// generates: Flux skips them, Argo CD neither reports nor prunes them, and
+// Sluice's own sync core leaves alone what carries ownedLabel.
+func generatedMarks() map[string]string {
+	return map[string]string{
+		"kustomize.toolkit.fluxcd.io/reconcile": "disabled",
+		"helm.toolkit.fluxcd.io/driftDetection": "disabled",
+		"argocd.argoproj.io/compare-options":    "IgnoreExtraneous",
+		"argocd.argoproj.io/sync-options":       "Prune=false",
+	}
+}
+
+// markGenerated labels an object as a Canary's and adds the marks.
+func markGenerated(obj metav1.Object, c *sluicev1beta1.Canary) {
+	labels := obj.GetLabels()
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[ownedLabel] = c.Name
+	obj.SetLabels(labels)
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	for k, v := range generatedMarks() {
+		annotations[k] = v
+	}
+	obj.SetAnnotations(annotations)
+}
+
+// release undoes markGenerated and the Canary's ownership, so that the
+// object outlives the Canary.
+func release(obj metav1.Object, c *sluicev1beta1.Canary) {
+	labels := obj.GetLabels()
+	delete(labels, ownedLabel)
+	obj.SetLabels(labels)
+	annotations := obj.GetAnnotations()
+	for k := range generatedMarks() {
+		delete(annotations, k)
+	}
+	obj.SetAnnotations(annotations)
+	obj.SetOwnerReferences(slices.DeleteFunc(obj.GetOwnerReferences(), func(r metav1.OwnerReference) bool { return r.UID == c.UID }))
+}
+
+// ensureGenerated creates or updates an object the Canary owns: mutate
+// sets its content, then it is marked and owned. Nothing is written when
+// nothing changes.
+func (d Deps) ensureGenerated(ctx context.Context, c *sluicev1beta1.Canary, obj client.Object, mutate func() error) error {
+	_, err := controllerutil.CreateOrPatch(ctx, d.Client, obj, func() error {
+		if err := mutate(); err != nil {
+			return err
+		}
+		markGenerated(obj, c)
+		return controllerutil.SetControllerReference(c, obj, d.Scheme)
+	})
+	if err != nil {
+		return fmt.Errorf("create or update %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
+}
+
+// patch updates an object that exists, when mutate changes it.
+func (d Deps) patch(ctx context.Context, obj client.Object, mutate func() error) error {
+	if _, err := controllerutil.CreateOrPatch(ctx, d.Client, obj, mutate); err != nil {
+		return fmt.Errorf("update %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
+}
+
+// keepOriginal records, once, what an adopted object's spec was before
+// Sluice changed it.
+func keepOriginal(obj metav1.Object, spec any) error {
+	if _, ok := obj.GetAnnotations()[sluicev1beta1.OriginalConfigurationAnnotation]; ok {
+		return nil
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return fmt.Errorf("record the original configuration of %s: %w", obj.GetName(), err)
+	}
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
+	annotations[sluicev1beta1.OriginalConfigurationAnnotation] = string(raw)
+	obj.SetAnnotations(annotations)
+	return nil
+}
+
+// takeOriginal reads back and forgets what keepOriginal recorded. It
+// reports false when there is nothing recorded.
+func takeOriginal(obj metav1.Object, spec any) (bool, error) {
+	annotations := obj.GetAnnotations()
+	raw, ok := annotations[sluicev1beta1.OriginalConfigurationAnnotation]
+	if !ok {
+		return false, nil
+	}
+	if err := json.Unmarshal([]byte(raw), spec); err != nil {
+		return false, fmt.Errorf("read the original configuration of %s: %w", obj.GetName(), err)
+	}
+	delete(annotations, sluicev1beta1.OriginalConfigurationAnnotation)
+	obj.SetAnnotations(annotations)
+	return true, nil
+}
