@@ -35,7 +35,9 @@ K8S_LDFLAGS := -s -w \
 # CRDs from its module.
 TRAEFIK_VERSION := $(call tool-version,traefik,github.com/traefik/traefik/v3)
 SKIPPER_VERSION := $(call tool-version,skipper,github.com/zalando/skipper)
-DATAPLANE_DIR := $(CACHE_DIR)/dataplane/traefik-$(TRAEFIK_VERSION)-skipper-$(SKIPPER_VERSION)-$(call tool-hash,traefik skipper)
+# Bump DATAPLANE_RECIPE when the recipe below changes what it produces.
+DATAPLANE_RECIPE := 2
+DATAPLANE_DIR := $(CACHE_DIR)/dataplane/traefik-$(TRAEFIK_VERSION)-skipper-$(SKIPPER_VERSION)-$(call tool-hash,traefik skipper)-r$(DATAPLANE_RECIPE)
 
 CONTROLLER_GEN := $(CACHE_DIR)/tools/controller-gen-$(call tool-version,controller-gen,sigs.k8s.io/controller-tools)-$(call tool-hash,controller-gen)/controller-gen
 GOLANGCI_LINT := $(CACHE_DIR)/tools/golangci-lint-$(call tool-version,golangci-lint,github.com/golangci/golangci-lint/v2)-$(call tool-hash,golangci-lint)/golangci-lint
@@ -98,9 +100,11 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 .PHONY: test
 test: verify vet lint unit ## Run all checks and tests.
 
+# The tests mostly wait on the API server and on analysis intervals, so
+# more of them run at once than go test's default of one per core.
 .PHONY: unit
 unit: controlplane dataplane ## Run the Go tests only.
-	$(SLUICE_TEST_ENV) $(GO) test -count=1 -timeout 30m ./...
+	$(SLUICE_TEST_ENV) $(GO) test -count=1 -parallel 8 -timeout 30m ./...
 
 .PHONY: bench
 bench: controlplane ## Run the benchmarks.
@@ -145,6 +149,8 @@ $(DATAPLANE_DIR)/.complete:
 		-o "$(DATAPLANE_DIR).tmp/traefik" github.com/traefik/traefik/v3/cmd/traefik
 	cd $(TOOLS)/traefik && cp "$$($(GO) list -m -f '{{.Dir}}' github.com/traefik/traefik/v3)/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml" \
 		"$(DATAPLANE_DIR).tmp/crds/traefik.yaml"
+	cd $(TOOLS)/skipper && cp "$$($(GO) list -m -f '{{.Dir}}' github.com/zalando/skipper)/dataclients/kubernetes/deploy/apply/routegroups_crd.yaml" \
+		"$(DATAPLANE_DIR).tmp/crds/skipper-routegroups.yaml"
 	chmod -R u+w "$(DATAPLANE_DIR).tmp"
 	touch "$(DATAPLANE_DIR).tmp/.complete"
 	rm -rf "$(DATAPLANE_DIR)" && mv "$(DATAPLANE_DIR).tmp" "$(DATAPLANE_DIR)"

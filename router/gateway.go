@@ -50,27 +50,34 @@ func (g *Gateway) Initialize(context.Context, *sluicev1beta1.Canary) error { ret
 
 // Reconcile creates or adopts the route, keeping its current split.
 func (g *Gateway) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
-	routes, err := g.Routes(ctx, c)
-	if err != nil {
-		return err
-	}
-	return g.SetRoutes(ctx, c, routes)
+	return g.write(ctx, c, keepSplit())
 }
 
 // SetRoutes writes the split into the route.
 func (g *Gateway) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Routes) error {
+	return g.write(ctx, c, setSplit(r))
+}
+
+func (g *Gateway) write(ctx context.Context, c *sluicev1beta1.Canary, sp split) error {
 	if grpc(c) {
-		return g.setGRPCRoutes(ctx, c, r)
+		return g.writeGRPC(ctx, c, sp)
 	}
 	route := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: gatewayRouteName(c), Namespace: c.Namespace}}
+	setRules := func(base []gatewayv1.HTTPRouteRule) error {
+		r, err := sp.of(route, func() (traffic.Routes, error) { return httpSplit(c, route), nil })
+		if err != nil {
+			return err
+		}
+		rules, err := httpRules(c, base, r)
+		route.Spec.Rules = rules
+		return err
+	}
 	if c.Spec.Service.RouteRef == nil {
 		return g.ensureGenerated(ctx, c, route, func() error {
 			applyMetadata(&route.ObjectMeta, c.Spec.Service.Apex, c.Spec.Service.UnmanagedMetadata, true)
 			route.Spec.ParentRefs = parentRefs(c)
 			route.Spec.Hostnames = hostnames(c)
-			rules, err := httpRules(c, []gatewayv1.HTTPRouteRule{generatedHTTPRule(c)}, r)
-			route.Spec.Rules = rules
-			return err
+			return setRules([]gatewayv1.HTTPRouteRule{generatedHTTPRule(c)})
 		})
 	}
 	if err := g.Client.Get(ctx, client.ObjectKeyFromObject(route), route); err != nil {
@@ -80,9 +87,7 @@ func (g *Gateway) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r traf
 		if err := keepOriginal(route, route.Spec); err != nil {
 			return err
 		}
-		rules, err := httpRules(c, route.Spec.Rules, r)
-		route.Spec.Rules = rules
-		return err
+		return setRules(route.Spec.Rules)
 	})
 }
 
@@ -97,31 +102,54 @@ func (g *Gateway) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.
 	} else if err != nil {
 		return traffic.Routes{}, fmt.Errorf("get HTTPRoute %s: %w", gatewayRouteName(c), err)
 	}
+	return httpSplit(c, route), nil
+}
+
+// httpSplit is the split an HTTPRoute's owned rules hold.
+func httpSplit(c *sluicev1beta1.Canary, route *gatewayv1.HTTPRoute) traffic.Routes {
+	rules := make([]gatewayRule, 0, len(route.Spec.Rules))
+	for _, rule := range route.Spec.Rules {
+		gr := gatewayRule{name: rule.Name}
+		for _, b := range rule.BackendRefs {
+			gr.refs = append(gr.refs, b.BackendRef)
+		}
+		for _, f := range rule.Filters {
+			gr.mirrors = append(gr.mirrors, f.RequestMirror)
+		}
+		rules = append(rules, gr)
+	}
+	return gatewaySplit(c, rules)
+}
+
+// gatewayRule is what the split reads of an HTTPRoute or GRPCRoute rule.
+type gatewayRule struct {
+	name    *gatewayv1.SectionName
+	refs    []gatewayv1.BackendRef
+	mirrors []*gatewayv1.HTTPRequestMirrorFilter
+}
+
+// gatewaySplit reads the split from a route's rules: A/B rules mean a
+// match, and the first rule that routes to the Canary's Services holds
+// the weights and the mirror.
+func gatewaySplit(c *sluicev1beta1.Canary, rules []gatewayRule) traffic.Routes {
 	_, primary, canary := ServiceNames(c)
 	r := traffic.PrimaryOnly()
 	found := false
-	for _, rule := range route.Spec.Rules {
-		if isGatewayRule(rule.Name, "ab-") {
+	for _, rule := range rules {
+		if isGatewayRule(rule.name, "ab-") {
 			r.Match = true
 			continue
 		}
-		if rule.Name != nil && strings.HasPrefix(string(*rule.Name), gatewayRulePrefix) {
-			continue
-		}
-		var refs []gatewayv1.BackendRef
-		for _, b := range rule.BackendRefs {
-			refs = append(refs, b.BackendRef)
-		}
-		if found || !ownsBackends(refs, c) {
+		if found || isGatewayRule(rule.name, "") || !ownsBackends(rule.refs, c) {
 			continue
 		}
 		found = true
-		r.Primary, r.Canary = weightsOf(refs, primary, canary)
-		for _, f := range rule.Filters {
-			if f.RequestMirror != nil && string(f.RequestMirror.BackendRef.Name) == canary {
+		r.Primary, r.Canary = weightsOf(rule.refs, primary, canary)
+		for _, m := range rule.mirrors {
+			if m != nil && string(m.BackendRef.Name) == canary {
 				r.Mirror = true
-				if f.RequestMirror.Percent != nil {
-					r.MirrorWeight = int(*f.RequestMirror.Percent)
+				if m.Percent != nil {
+					r.MirrorWeight = int(*m.Percent)
 				}
 			}
 		}
@@ -129,7 +157,7 @@ func (g *Gateway) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.
 	if r.Match {
 		r.Primary, r.Canary = 100, 0
 	}
-	return r, nil
+	return r
 }
 
 // Finalize gives an adopted route back as it was; a generated one is

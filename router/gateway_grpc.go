@@ -23,19 +23,26 @@ import (
 // has no cookies or query parameters, so session affinity and those
 // matches are refused with an error that says so.
 
-func (g *Gateway) setGRPCRoutes(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Routes) error {
+func (g *Gateway) writeGRPC(ctx context.Context, c *sluicev1beta1.Canary, sp split) error {
 	if c.Spec.Analysis != nil && c.Spec.Analysis.SessionAffinity != nil {
 		return fmt.Errorf("analysis.sessionAffinity: a GRPCRoute cannot keep sessions by cookie")
 	}
 	route := &gatewayv1.GRPCRoute{ObjectMeta: metav1.ObjectMeta{Name: gatewayRouteName(c), Namespace: c.Namespace}}
+	setRules := func(base []gatewayv1.GRPCRouteRule) error {
+		r, err := sp.of(route, func() (traffic.Routes, error) { return grpcSplit(c, route), nil })
+		if err != nil {
+			return err
+		}
+		rules, err := grpcRules(c, base, r)
+		route.Spec.Rules = rules
+		return err
+	}
 	if c.Spec.Service.RouteRef == nil {
 		return g.ensureGenerated(ctx, c, route, func() error {
 			applyMetadata(&route.ObjectMeta, c.Spec.Service.Apex, c.Spec.Service.UnmanagedMetadata, true)
 			route.Spec.ParentRefs = parentRefs(c)
 			route.Spec.Hostnames = hostnames(c)
-			rules, err := grpcRules(c, []gatewayv1.GRPCRouteRule{generatedGRPCRule(c)}, r)
-			route.Spec.Rules = rules
-			return err
+			return setRules([]gatewayv1.GRPCRouteRule{generatedGRPCRule(c)})
 		})
 	}
 	if err := g.Client.Get(ctx, client.ObjectKeyFromObject(route), route); err != nil {
@@ -45,9 +52,7 @@ func (g *Gateway) setGRPCRoutes(ctx context.Context, c *sluicev1beta1.Canary, r 
 		if err := keepOriginal(route, route.Spec); err != nil {
 			return err
 		}
-		rules, err := grpcRules(c, route.Spec.Rules, r)
-		route.Spec.Rules = rules
-		return err
+		return setRules(route.Spec.Rules)
 	})
 }
 
@@ -58,33 +63,20 @@ func (g *Gateway) grpcRoutes(ctx context.Context, c *sluicev1beta1.Canary) (traf
 	} else if err != nil {
 		return traffic.Routes{}, fmt.Errorf("get GRPCRoute %s: %w", gatewayRouteName(c), err)
 	}
-	_, primary, canary := ServiceNames(c)
-	r := traffic.PrimaryOnly()
-	found := false
+	return grpcSplit(c, route), nil
+}
+
+// grpcSplit is the split a GRPCRoute's owned rules hold.
+func grpcSplit(c *sluicev1beta1.Canary, route *gatewayv1.GRPCRoute) traffic.Routes {
+	rules := make([]gatewayRule, 0, len(route.Spec.Rules))
 	for _, rule := range route.Spec.Rules {
-		if isGatewayRule(rule.Name, "ab-") {
-			r.Match = true
-			continue
-		}
-		refs := grpcRefs(rule)
-		if found || isGatewayRule(rule.Name, "") || !ownsBackends(refs, c) {
-			continue
-		}
-		found = true
-		r.Primary, r.Canary = weightsOf(refs, primary, canary)
+		gr := gatewayRule{name: rule.Name, refs: grpcRefs(rule)}
 		for _, f := range rule.Filters {
-			if f.RequestMirror != nil && string(f.RequestMirror.BackendRef.Name) == canary {
-				r.Mirror = true
-				if f.RequestMirror.Percent != nil {
-					r.MirrorWeight = int(*f.RequestMirror.Percent)
-				}
-			}
+			gr.mirrors = append(gr.mirrors, f.RequestMirror)
 		}
+		rules = append(rules, gr)
 	}
-	if r.Match {
-		r.Primary, r.Canary = 100, 0
-	}
-	return r, nil
+	return gatewaySplit(c, rules)
 }
 
 func generatedGRPCRule(c *sluicev1beta1.Canary) gatewayv1.GRPCRouteRule {

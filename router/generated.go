@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"slices"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/traffic"
 )
 
 // generatedMarks keep GitOps tools from fighting over the objects Sluice
@@ -61,25 +63,81 @@ func release(obj metav1.Object, c *sluicev1beta1.Canary) {
 // sets its content, then it is marked and owned. Nothing is written when
 // nothing changes.
 func (d Deps) ensureGenerated(ctx context.Context, c *sluicev1beta1.Canary, obj client.Object, mutate func() error) error {
-	_, err := controllerutil.CreateOrPatch(ctx, d.Client, obj, func() error {
+	return d.createOrPatch(ctx, obj, func() error {
 		if err := mutate(); err != nil {
 			return err
 		}
 		markGenerated(obj, c)
 		return controllerutil.SetControllerReference(c, obj, d.Scheme)
 	})
-	if err != nil {
-		return fmt.Errorf("create or update %T %s: %w", obj, obj.GetName(), err)
-	}
-	return nil
 }
 
 // patch updates an object that exists, when mutate changes it.
 func (d Deps) patch(ctx context.Context, obj client.Object, mutate func() error) error {
-	if _, err := controllerutil.CreateOrPatch(ctx, d.Client, obj, mutate); err != nil {
-		return fmt.Errorf("update %T %s: %w", obj, obj.GetName(), err)
+	return d.createOrPatch(ctx, obj, mutate)
+}
+
+// createOrPatch reads obj, lets mutate change it and writes the change.
+// Unlike controllerutil.CreateOrPatch it patches under optimistic
+// locking: mutate may keep what it read (a traffic split, a user's rule),
+// and a read from a cache that has not caught up must then fail with a
+// conflict rather than put back what the object held before.
+func (d Deps) createOrPatch(ctx context.Context, obj client.Object, mutate func() error) error {
+	name := fmt.Sprintf("%T %s", obj, obj.GetName())
+	if err := d.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); apierrors.IsNotFound(err) {
+		if err := mutate(); err != nil {
+			return err
+		}
+		if err := d.Client.Create(ctx, obj); err != nil {
+			return fmt.Errorf("create %s: %w", name, err)
+		}
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("get %s: %w", name, err)
+	}
+	before := obj.DeepCopyObject().(client.Object)
+	if err := mutate(); err != nil {
+		return err
+	}
+	// Compare what would be sent: the Istio types are protobuf messages,
+	// which only their JSON form compares safely.
+	if diff, err := client.MergeFrom(before).Data(obj); err != nil {
+		return fmt.Errorf("diff %s: %w", name, err)
+	} else if string(diff) == "{}" {
+		return nil
+	}
+	if err := d.Client.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})); err != nil {
+		return fmt.Errorf("patch %s: %w", name, err)
 	}
 	return nil
+}
+
+// split is the traffic split a write puts in place: SetRoutes gives one,
+// Reconcile keeps the one the object holds. Kept, it is read from the very
+// snapshot the write starts from, never from a separate read, so that the
+// optimistic lock covers it.
+type split struct {
+	routes traffic.Routes
+	keep   bool
+}
+
+// setSplit writes routes.
+func setSplit(routes traffic.Routes) split { return split{routes: routes} }
+
+// keepSplit keeps the split the object holds.
+func keepSplit() split { return split{keep: true} }
+
+// of returns the split to write into obj, reading a kept one with held.
+// An object not created yet holds all traffic on the primary.
+func (s split) of(obj client.Object, held func() (traffic.Routes, error)) (traffic.Routes, error) {
+	switch {
+	case !s.keep:
+		return s.routes, nil
+	case obj.GetResourceVersion() == "":
+		return traffic.PrimaryOnly(), nil
+	default:
+		return held()
+	}
 }
 
 // keepOriginal records, once, what an adopted object's spec was before

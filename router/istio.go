@@ -72,50 +72,62 @@ func (i *Istio) Initialize(ctx context.Context, c *sluicev1beta1.Canary) error {
 
 // Reconcile creates or takes over the VirtualService, keeping its split.
 func (i *Istio) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
-	routes, err := i.Routes(ctx, c)
-	if err != nil {
-		return err
-	}
-	return i.SetRoutes(ctx, c, routes)
+	return i.write(ctx, c, keepSplit())
 }
 
 // SetRoutes writes the split into the VirtualService.
 func (i *Istio) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Routes) error {
+	return i.write(ctx, c, setSplit(r))
+}
+
+func (i *Istio) write(ctx context.Context, c *sluicev1beta1.Canary, sp split) error {
 	apex, _, _ := ServiceNames(c)
 	vs := &istionetworkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: apex, Namespace: c.Namespace}}
-	spec, err := virtualService(c, r)
-	if err != nil {
-		return err
+	route := func() error {
+		r, err := sp.of(vs, func() (traffic.Routes, error) { return istioSplit(c, vs), nil })
+		if err != nil {
+			return err
+		}
+		spec, err := virtualService(c, r)
+		if err != nil {
+			return err
+		}
+		spec.DeepCopyInto(&vs.Spec)
+		return nil
 	}
-	err = i.Client.Get(ctx, client.ObjectKeyFromObject(vs), vs)
+	err := i.Client.Get(ctx, client.ObjectKeyFromObject(vs), vs)
 	if err == nil && !metav1.IsControlledBy(vs, c) {
 		// The user's VirtualService: keep it to give back, then route.
 		return i.patch(ctx, vs, func() error {
 			if err := keepOriginalProto(vs, &vs.Spec); err != nil {
 				return err
 			}
-			spec.DeepCopyInto(&vs.Spec)
-			return nil
+			return route()
 		})
 	} else if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("get VirtualService %s: %w", apex, err)
 	}
 	return i.ensureGenerated(ctx, c, vs, func() error {
 		applyMetadata(&vs.ObjectMeta, c.Spec.Service.Apex, c.Spec.Service.UnmanagedMetadata, true)
-		spec.DeepCopyInto(&vs.Spec)
-		return nil
+		return route()
 	})
 }
 
 // Routes reads the split from the VirtualService's main route.
 func (i *Istio) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.Routes, error) {
-	apex, primary, canary := ServiceNames(c)
+	apex, _, _ := ServiceNames(c)
 	vs := &istionetworkingv1.VirtualService{}
 	if err := i.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: apex}, vs); apierrors.IsNotFound(err) {
 		return traffic.PrimaryOnly(), nil
 	} else if err != nil {
 		return traffic.Routes{}, fmt.Errorf("get VirtualService %s: %w", apex, err)
 	}
+	return istioSplit(c, vs), nil
+}
+
+// istioSplit is the split a VirtualService's main route holds.
+func istioSplit(c *sluicev1beta1.Canary, vs *istionetworkingv1.VirtualService) traffic.Routes {
+	_, primary, canary := ServiceNames(c)
 	r := traffic.PrimaryOnly()
 	for _, t := range vs.Spec.Tcp {
 		r.Primary, r.Canary = destinationWeights(t.Route, primary, canary)
@@ -134,7 +146,7 @@ func (i *Istio) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.Ro
 			}
 		}
 	}
-	return r, nil
+	return r
 }
 
 // Finalize gives a taken-over VirtualService back as it was; a generated

@@ -49,21 +49,21 @@ func (n *NGINX) Initialize(context.Context, *sluicev1beta1.Canary) error { retur
 
 // Reconcile creates or updates the canary Ingress, keeping its split.
 func (n *NGINX) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
-	routes, err := n.Routes(ctx, c)
-	if err != nil {
-		return err
-	}
-	return n.SetRoutes(ctx, c, routes)
+	return n.write(ctx, c, keepSplit())
 }
 
 // SetRoutes writes the split into the canary Ingress's annotations.
 func (n *NGINX) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Routes) error {
-	annotations, err := n.canaryAnnotations(c, r)
-	if err != nil {
-		return err
-	}
+	return n.write(ctx, c, setSplit(r))
+}
+
+func (n *NGINX) write(ctx context.Context, c *sluicev1beta1.Canary, sp split) error {
 	_, _, canary := ServiceNames(c)
-	return cloneIngress(ctx, n.Deps, c, func(clone *networkingv1.Ingress) error {
+	return cloneIngress(ctx, n.Deps, c, sp, n.split, func(clone *networkingv1.Ingress, r traffic.Routes) error {
+		annotations, err := n.canaryAnnotations(c, r)
+		if err != nil {
+			return err
+		}
 		for k := range clone.Annotations {
 			if strings.HasPrefix(k, n.prefix()+"/canary") {
 				delete(clone.Annotations, k)
@@ -118,6 +118,11 @@ func (n *NGINX) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.Ro
 	} else if err != nil {
 		return traffic.Routes{}, err
 	}
+	return n.split(clone)
+}
+
+// split is the split the canary Ingress's annotations hold.
+func (n *NGINX) split(clone *networkingv1.Ingress) (traffic.Routes, error) {
 	p := n.prefix()
 	a := clone.Annotations
 	if a[p+"/canary-by-header"] != "" || a[p+"/canary-by-cookie"] != "" {
@@ -156,14 +161,19 @@ func getIngress(ctx context.Context, d Deps, c *sluicev1beta1.Canary, name strin
 }
 
 // cloneIngress creates or updates <ingress>-canary as a copy of the
-// ingressRef's rules and annotations, then lets mutate adapt it.
-func cloneIngress(ctx context.Context, d Deps, c *sluicev1beta1.Canary, mutate func(*networkingv1.Ingress) error) error {
+// ingressRef's rules and annotations, then lets mutate adapt it to the
+// split, which held reads from the clone when sp keeps it.
+func cloneIngress(ctx context.Context, d Deps, c *sluicev1beta1.Canary, sp split, held func(*networkingv1.Ingress) (traffic.Routes, error), mutate func(*networkingv1.Ingress, traffic.Routes) error) error {
 	original, err := getIngress(ctx, d, c, c.Spec.IngressRef.Name)
 	if err != nil {
 		return fmt.Errorf("spec.ingressRef: %w", err)
 	}
 	clone := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: canaryIngressName(c), Namespace: c.Namespace}}
 	return d.ensureGenerated(ctx, c, clone, func() error {
+		r, err := sp.of(clone, func() (traffic.Routes, error) { return held(clone) })
+		if err != nil {
+			return err
+		}
 		clone.Labels = original.Labels
 		clone.Annotations = map[string]string{}
 		for k, v := range original.Annotations {
@@ -172,7 +182,7 @@ func cloneIngress(ctx context.Context, d Deps, c *sluicev1beta1.Canary, mutate f
 			}
 		}
 		clone.Spec = *original.Spec.DeepCopy()
-		return mutate(clone)
+		return mutate(clone, r)
 	})
 }
 

@@ -48,21 +48,22 @@ func (s *Skipper) Initialize(context.Context, *sluicev1beta1.Canary) error { ret
 
 // Reconcile creates or updates the canary Ingress, keeping its split.
 func (s *Skipper) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
-	routes, err := s.Routes(ctx, c)
-	if err != nil {
-		return err
-	}
-	return s.SetRoutes(ctx, c, routes)
+	return s.write(ctx, c, keepSplit())
 }
 
 // SetRoutes writes the split into the canary Ingress.
 func (s *Skipper) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Routes) error {
+	return s.write(ctx, c, setSplit(r))
+}
+
+func (s *Skipper) write(ctx context.Context, c *sluicev1beta1.Canary, sp split) error {
 	_, primary, canary := ServiceNames(c)
-	weights, err := json.Marshal(map[string]int{primary: r.Primary, canary: r.Canary})
-	if err != nil {
-		return err
-	}
-	return cloneIngress(ctx, s.Deps, c, func(clone *networkingv1.Ingress) error {
+	held := func(clone *networkingv1.Ingress) (traffic.Routes, error) { return skipperSplit(c, clone) }
+	return cloneIngress(ctx, s.Deps, c, sp, held, func(clone *networkingv1.Ingress, r traffic.Routes) error {
+		weights, err := json.Marshal(map[string]int{primary: r.Primary, canary: r.Canary})
+		if err != nil {
+			return err
+		}
 		if err := retargetIngress(clone, c, primary); err != nil {
 			return err
 		}
@@ -106,6 +107,11 @@ func (s *Skipper) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.
 	} else if err != nil {
 		return traffic.Routes{}, err
 	}
+	return skipperSplit(c, clone)
+}
+
+// skipperSplit is the split the canary Ingress's backend weights hold.
+func skipperSplit(c *sluicev1beta1.Canary, clone *networkingv1.Ingress) (traffic.Routes, error) {
 	_, primary, canary := ServiceNames(c)
 	var weights map[string]int
 	if err := json.Unmarshal([]byte(clone.Annotations[skipperWeights]), &weights); err != nil {

@@ -49,18 +49,22 @@ func (s *SMI) Initialize(context.Context, *sluicev1beta1.Canary) error { return 
 
 // Reconcile creates or updates the TrafficSplit, keeping its split.
 func (s *SMI) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
-	routes, err := s.Routes(ctx, c)
-	if err != nil {
-		return err
-	}
-	return s.SetRoutes(ctx, c, routes)
+	return s.write(ctx, c, keepSplit())
 }
 
 // SetRoutes writes the split into the TrafficSplit.
 func (s *SMI) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Routes) error {
+	return s.write(ctx, c, setSplit(r))
+}
+
+func (s *SMI) write(ctx context.Context, c *sluicev1beta1.Canary, sp split) error {
 	apex, primary, canary := ServiceNames(c)
 	ts := s.trafficSplit(c)
 	return s.ensureGenerated(ctx, c, ts, func() error {
+		r, err := sp.of(ts, func() (traffic.Routes, error) { return smiSplit(c, ts), nil })
+		if err != nil {
+			return err
+		}
 		ts.Object["spec"] = map[string]any{
 			"service": apex,
 			"backends": []any{
@@ -80,6 +84,11 @@ func (s *SMI) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.Rout
 	} else if err != nil {
 		return traffic.Routes{}, fmt.Errorf("get TrafficSplit %s: %w", ts.GetName(), err)
 	}
+	return smiSplit(c, ts), nil
+}
+
+// smiSplit is the split a TrafficSplit holds.
+func smiSplit(c *sluicev1beta1.Canary, ts *unstructured.Unstructured) traffic.Routes {
 	_, primary, canary := ServiceNames(c)
 	backends, _, _ := unstructured.NestedSlice(ts.Object, "spec", "backends")
 	var r traffic.Routes
@@ -96,7 +105,7 @@ func (s *SMI) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.Rout
 			r.Canary = int(w)
 		}
 	}
-	return r, nil
+	return r
 }
 
 // Finalize deletes the TrafficSplit: without it the mesh sends the apex

@@ -49,19 +49,23 @@ func (t *Traefik) Initialize(context.Context, *sluicev1beta1.Canary) error { ret
 
 // Reconcile creates or updates the TraefikService, keeping its split.
 func (t *Traefik) Reconcile(ctx context.Context, c *sluicev1beta1.Canary) error {
-	routes, err := t.Routes(ctx, c)
-	if err != nil {
-		return err
-	}
-	return t.SetRoutes(ctx, c, routes)
+	return t.write(ctx, c, keepSplit())
 }
 
 // SetRoutes writes the split into the TraefikService.
 func (t *Traefik) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Routes) error {
+	return t.write(ctx, c, setSplit(r))
+}
+
+func (t *Traefik) write(ctx context.Context, c *sluicev1beta1.Canary, sp split) error {
 	_, primary, canary := ServiceNames(c)
 	port := int64(c.Spec.Service.Port)
 	ts := traefikService(c)
 	return t.ensureGenerated(ctx, c, ts, func() error {
+		r, err := sp.of(ts, func() (traffic.Routes, error) { return traefikSplit(c, ts), nil })
+		if err != nil {
+			return err
+		}
 		var spec map[string]any
 		if r.Mirror {
 			percent := int64(100)
@@ -91,6 +95,11 @@ func (t *Traefik) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.
 	} else if err != nil {
 		return traffic.Routes{}, fmt.Errorf("get TraefikService %s: %w", ts.GetName(), err)
 	}
+	return traefikSplit(c, ts), nil
+}
+
+// traefikSplit is the split a TraefikService holds.
+func traefikSplit(c *sluicev1beta1.Canary, ts *unstructured.Unstructured) traffic.Routes {
 	_, primary, canary := ServiceNames(c)
 	if mirrors, ok, _ := unstructured.NestedSlice(ts.Object, "spec", "mirroring", "mirrors"); ok {
 		r := traffic.Routes{Primary: 100, Mirror: true}
@@ -101,7 +110,7 @@ func (t *Traefik) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.
 				}
 			}
 		}
-		return r, nil
+		return r
 	}
 	services, _, _ := unstructured.NestedSlice(ts.Object, "spec", "weighted", "services")
 	var r traffic.Routes
@@ -118,7 +127,7 @@ func (t *Traefik) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.
 			r.Canary = int(w)
 		}
 	}
-	return r, nil
+	return r
 }
 
 // Finalize points the TraefikService at the apex Service and releases it,

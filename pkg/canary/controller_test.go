@@ -491,10 +491,13 @@ func TestAnOperatorRestartedMidRolloutFinishesItCorrectly(t *testing.T) {
 	f.initialized()
 	target := &appsv1.Deployment{}
 	f.update(target, "podinfo", func() { target.Spec.Template.Spec.Containers[0].Image = "podinfo:6.0.1" })
-	controlplane.Eventually(t, 30*time.Second, "one iteration", func(ctx context.Context) (bool, string) {
+	// Events are best effort: one still queued in the broadcaster when the
+	// manager stops is dropped, so stop only after the first is stored.
+	controlplane.Eventually(t, 30*time.Second, "one iteration, recorded", func(ctx context.Context) (bool, string) {
 		c := &sluicev1beta1.Canary{}
 		f.get(c, "podinfo")
-		return c.Status.Iterations >= 1, fmt.Sprintf("iterations %d", c.Status.Iterations)
+		passed := countOf(f.events(), "IterationPassed")
+		return c.Status.Iterations >= 1 && passed >= 1, fmt.Sprintf("iterations %d, %d events", c.Status.Iterations, passed)
 	})
 	stop()
 	startOperator(t, f.ns)

@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/canary/plan"
@@ -120,7 +121,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if o.router != nil && o.target != nil && !deleting && o.in.Blocked == nil {
 		if err := o.router.Initialize(ctx, c); err != nil {
-			return ctrl.Result{}, fmt.Errorf("initialize routing: %w", err)
+			return retryConflict(ctx, fmt.Errorf("initialize routing: %w", err))
 		}
 	}
 
@@ -131,9 +132,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{RequeueAfter: r.checkTimeout(o.in.Spec) + 5*time.Second}, nil
 	}
 	if err := r.execute(ctx, c, o, out); err != nil {
-		return ctrl.Result{}, err
+		return retryConflict(ctx, err)
 	}
 	return ctrl.Result{RequeueAfter: out.RequeueAfter}, nil
+}
+
+// retryConflict turns a write conflict into a quick retry: the write was
+// computed from a cache that had not caught up, and every write is
+// idempotent, so deciding again once it has is all there is to do. Other
+// errors go back to the workqueue, which logs them and backs off.
+func retryConflict(ctx context.Context, err error) (ctrl.Result, error) {
+	if !apierrors.IsConflict(err) {
+		return ctrl.Result{}, err
+	}
+	log.FromContext(ctx).V(1).Info("Write conflict; deciding again", "error", err.Error())
+	return ctrl.Result{RequeueAfter: staleRetry}, nil
 }
 
 // decide runs the state machine, gathering the checks it asks for. It

@@ -76,6 +76,12 @@ type Options struct {
 	// create objects but need no workload to run.
 	APIOnly bool
 
+	// Controllers are the kube-controller-manager controllers to run;
+	// defaults to DefaultControllers. Traffic tests leave out
+	// endpointslice, so that the EndpointSlices they write point at real
+	// backends rather than at kwok's pods.
+	Controllers []string
+
 	// Output receives the processes' logs as they run; they are always kept
 	// in files under Dir too.
 	Output io.Writer
@@ -186,7 +192,11 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return cp, nil
 	}
 
-	if err := cp.startWorkloadControllers(binDir, opts.Output); err != nil {
+	controllers := opts.Controllers
+	if controllers == nil {
+		controllers = DefaultControllers()
+	}
+	if err := cp.startWorkloadControllers(binDir, controllers, opts.Output); err != nil {
 		return nil, err
 	}
 	if err := cp.addNode(ctx); err != nil {
@@ -252,7 +262,45 @@ func (cp *ControlPlane) KubeconfigFor(name string, groups []string) (string, err
 	return f.Name(), nil
 }
 
-func (cp *ControlPlane) startWorkloadControllers(binDir string, output io.Writer) error {
+// Run starts a process that belongs with the control plane, such as a
+// proxy or a test backend: its output goes to Dir/<name>.log, the watchdog
+// kills it if the test process dies, and Stop stops it before the API
+// server.
+func (cp *ControlPlane) Run(name string, cmd *exec.Cmd) error {
+	logFile, err := os.Create(filepath.Join(cp.Dir, name+".log"))
+	if err != nil {
+		return fmt.Errorf("create log file of %s: %w", name, err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logFile, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.done)
+	}()
+	cp.procs = append(cp.procs, p)
+	cp.watchdog.guard(cmd.Process.Pid)
+	return nil
+}
+
+// Log returns the end of a process's log, for failure messages.
+func (cp *ControlPlane) Log(name string) string { return tail(filepath.Join(cp.Dir, name+".log")) }
+
+// DefaultControllers are the controllers that make workloads real:
+// rollouts, pods of DaemonSets, endpoints of Services, garbage collection of
+// owned objects and namespace deletion.
+func DefaultControllers() []string {
+	return []string{"deployment", "replicaset", "daemonset", "endpointslice", "garbagecollector", "namespace"}
+}
+
+func (cp *ControlPlane) startWorkloadControllers(binDir string, controllers []string, output io.Writer) error {
 	kwokAddr, err := FreeAddr()
 	if err != nil {
 		return err
@@ -282,10 +330,7 @@ func (cp *ControlPlane) startWorkloadControllers(binDir string, output io.Writer
 		{"kube-controller-manager", []string{
 			"--kubeconfig=" + cp.Kubeconfig,
 			"--leader-elect=false",
-			// The controllers that make workloads real: rollouts, pods of
-			// DaemonSets, endpoints of Services, garbage collection of owned
-			// objects and namespace deletion.
-			"--controllers=deployment,replicaset,daemonset,endpointslice,garbagecollector,namespace",
+			"--controllers=" + strings.Join(controllers, ","),
 			"--secure-port=0",
 			"--use-service-account-credentials=false",
 			"--concurrent-deployment-syncs=10",

@@ -18,7 +18,8 @@ func SluiceCRDs() string { return filepath.Join(RepoRoot(), "kustomize", "crds")
 // UpstreamCRDs are the CRD files of the routing APIs Sluice writes, as
 // their projects ship them: the Gateway API's standard channel and Istio's
 // from their Go modules, Traefik's from its module (copied by `make
-// dataplane`), and SMI's TrafficSplit from a pinned copy.
+// dataplane`), Skipper's RouteGroup (which Skipper needs to start) from its
+// module, and SMI's TrafficSplit from a pinned copy.
 func UpstreamCRDs() ([]string, error) {
 	gatewayAPI, err := moduleDir("sigs.k8s.io/gateway-api")
 	if err != nil {
@@ -33,12 +34,13 @@ func UpstreamCRDs() ([]string, error) {
 		return nil, err
 	}
 	var files []string
-	for _, kind := range []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"} {
+	for _, kind := range []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants", "backendtlspolicies"} {
 		files = append(files, filepath.Join(gatewayAPI, "config", "crd", "standard", "gateway.networking.k8s.io_"+kind+".yaml"))
 	}
 	return append(files,
 		filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"),
 		filepath.Join(dataplane, "crds", "traefik.yaml"),
+		filepath.Join(dataplane, "crds", "skipper-routegroups.yaml"),
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "smi", "split.smi-spec.io_trafficsplits.yaml"),
 	), nil
 }

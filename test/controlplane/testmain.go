@@ -18,13 +18,32 @@ import (
 //	func TestMain(m *testing.M) {
 //		os.Exit(controlplane.RunTests(m, controlplane.Options{}, &cp))
 //	}
-func RunTests(m *testing.M, opts Options, into **ControlPlane) int {
+//
+// Each extra runs once the control plane is up, to start what the package
+// shares (proxies, backends); its cleanup runs before the control plane
+// stops.
+func RunTests(m *testing.M, opts Options, into **ControlPlane, extras ...func(*ControlPlane) (cleanup func(), err error)) int {
 	cp, err := Start(context.Background(), opts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start the control plane: %v\n", err)
 		return 1
 	}
 	*into = cp
+	var cleanups []func()
+	defer func() {
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			cleanups[i]()
+		}
+	}()
+	for _, extra := range extras {
+		cleanup, err := extra(cp)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "start the test environment: %v\n", err)
+			_ = cp.Stop()
+			return 1
+		}
+		cleanups = append(cleanups, cleanup)
+	}
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)

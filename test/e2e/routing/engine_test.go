@@ -1,0 +1,134 @@
+package routing
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/traffic"
+	"sluice.dev/sluice/test/controlplane"
+)
+
+// TestEveryRouterPromotesAndRollsBack drives a progressive canary through
+// each router: a release that is promoted, then one that a failing webhook
+// rolls back. At every step it checks the split the router wrote.
+func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
+	providers := []struct {
+		provider sluicev1beta1.Provider
+		setup    func(f *fixture, c *sluicev1beta1.Canary)
+	}{
+		{"gatewayapi:v1", func(_ *fixture, c *sluicev1beta1.Canary) {
+			c.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: "public", Namespace: ptr.To(gatewayv1.Namespace("gateways"))}}
+		}},
+		{"istio", nil},
+		{"nginx", withIngress},
+		{"skipper", withIngress},
+		{"traefik", nil},
+		{"linkerd", nil},
+	}
+	for _, p := range providers {
+		t.Run(string(p.provider), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, "engine-"+sanitize(string(p.provider)))
+			hook := newGate(t)
+			f.canary(p.provider, sluicev1beta1.CanaryAnalysis{
+				Threshold: 1, StepWeights: []int{20, 60},
+				Webhooks: []sluicev1beta1.CanaryWebhook{{Name: "load", Type: sluicev1beta1.RolloutHook, URL: hook.URL}},
+			}, func(c *sluicev1beta1.Canary) {
+				if p.setup != nil {
+					p.setup(f, c)
+				}
+			})
+			c := f.waitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
+			if got := f.routes(c); got != traffic.PrimaryOnly() {
+				t.Fatalf("after initialization the router holds %v", got)
+			}
+
+			f.release("podinfo:2")
+			weights := f.followSteps(sluicev1beta1.CanaryPhaseSucceeded)
+			if !slices.Equal(weights, []int{20, 60}) {
+				t.Fatalf("the promoted release went through weights %v, want [20 60]", weights)
+			}
+			f.checkSettled("podinfo:2")
+
+			hook.close()
+			f.release("podinfo:3")
+			weights = f.followSteps(sluicev1beta1.CanaryPhaseFailed)
+			if !slices.Equal(weights, []int{20}) {
+				t.Fatalf("the rolled back release went through weights %v, want [20]", weights)
+			}
+			f.checkSettled("podinfo:2")
+		})
+	}
+}
+
+// followSteps watches a release until it reaches phase, checking at each
+// weight that the router's objects hold exactly that split, and returns
+// the weights seen.
+func (f *fixture) followSteps(phase sluicev1beta1.CanaryPhase) []int {
+	f.t.Helper()
+	var seen []int
+	controlplane.Eventually(f.t, 2*time.Minute, "the release reaches "+string(phase), func(context.Context) (bool, string) {
+		c := f.get()
+		if w := c.Status.CanaryWeight; w > 0 && (len(seen) == 0 || seen[len(seen)-1] != w) && c.Status.Phase == sluicev1beta1.CanaryPhaseProgressing {
+			seen = append(seen, w)
+			if got := f.routes(c); got != traffic.Weighted(w) {
+				f.t.Fatalf("at weight %d the router holds %v", w, got)
+			}
+		}
+		return c.Status.Phase == phase, fmt.Sprintf("phase %s weights %v", c.Status.Phase, seen)
+	})
+	return seen
+}
+
+// checkSettled checks that, after a release, the primary runs image, takes
+// all traffic, and the canary is at zero.
+func (f *fixture) checkSettled(image string) {
+	f.t.Helper()
+	c := f.get()
+	if got := f.routes(c); got != traffic.PrimaryOnly() {
+		f.t.Fatalf("after the release the router holds %v", got)
+	}
+	primary, target := &appsv1.Deployment{}, &appsv1.Deployment{}
+	for name, d := range map[string]*appsv1.Deployment{"podinfo-primary": primary, "podinfo": target} {
+		if err := cp.Client.Get(f.t.Context(), client.ObjectKey{Namespace: f.ns, Name: name}, d); err != nil {
+			f.t.Fatal(err)
+		}
+	}
+	if got := primary.Spec.Template.Spec.Containers[0].Image; got != image || *target.Spec.Replicas != 0 {
+		f.t.Fatalf("after the release the primary runs %s and the canary has %d replicas", got, *target.Spec.Replicas)
+	}
+}
+
+func withIngress(f *fixture, c *sluicev1beta1.Canary) {
+	f.create(&networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: f.ns},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: f.ns + ".example.com", IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+			Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix), Backend: networkingv1.IngressBackend{
+				Service: &networkingv1.IngressServiceBackend{Name: "podinfo", Port: networkingv1.ServiceBackendPort{Number: 80}}}}},
+		}}}}},
+	})
+	c.Spec.IngressRef = &sluicev1beta1.LocalObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "web"}
+}
+
+func sanitize(s string) string {
+	out := []rune{}
+	for _, r := range s {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			out = append(out, r)
+		} else {
+			out = append(out, '-')
+		}
+	}
+	return string(out)
+}
