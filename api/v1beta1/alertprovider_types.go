@@ -67,4 +67,14 @@ type AlertProviderSpec struct {
 	// overrides spec.address, and its optional key token is a bot token.
 	// +optional
 	SecretRef *corev1.LocalObjectReference `json:"secretRef,omitempty"`
+
+	// MessageTemplate replaces the default alert text. It is a Go
+	// text/template over the alert: .Name, .Namespace, .Target, .Phase,
+	// .Weight, .FailedChecks, .Reason, .Message, .Severity, .Cluster, and
+	// .Metric (.Name, .Value, .Min, .Max) when a metric failed. range,
+	// template and define are refused, and the text is cut at 4000 bytes;
+	// a template that fails falls back to the default text.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	MessageTemplate string `json:"messageTemplate,omitempty"`
 }

@@ -57,6 +57,10 @@ const (
 	// StalledCondition is kstatus' "failed": True when the last rollout was
 	// rolled back or the spec cannot be acted on.
 	StalledCondition = "Stalled"
+	// MetricsReadyCondition is True when every metric's template renders
+	// and its provider answers its health probe; False names the metric and
+	// what is wrong. A rollout does not start while it is False.
+	MetricsReadyCondition = "MetricsReady"
 )
 
 // Finalizer is set on Canaries with revertOnDeletion, so that their changes
@@ -159,6 +163,18 @@ type CanaryStatus struct {
 	// +optional
 	RolloutStartTime *metav1.Time `json:"rolloutStartTime,omitempty"`
 
+	// HoldingSince is when the analysis began to hold for missing metric
+	// data (noData: hold); a hold longer than progressDeadlineSeconds rolls
+	// back.
+	// +optional
+	HoldingSince *metav1.Time `json:"holdingSince,omitempty"`
+
+	// Metrics are the results of the last analysis step, one per metric.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Metrics []CanaryMetricStatus `json:"metrics,omitempty"`
+
 	// Conditions are Ready (kstatus) and Promoted (Flagger).
 	// +optional
 	// +listType=map
@@ -174,4 +190,45 @@ func (c *Canary) GetConditions() []metav1.Condition {
 // SetConditions replaces the status conditions.
 func (c *Canary) SetConditions(conditions []metav1.Condition) {
 	c.Status.Conditions = conditions
+}
+
+// MetricOutcome is the result of one metric at one analysis step.
+//
+// +kubebuilder:validation:Enum=Pass;Fail;NoData;Skipped;Error
+type MetricOutcome string
+
+// Metric outcomes.
+const (
+	// MetricPass: the value is within the range.
+	MetricPass MetricOutcome = "Pass"
+	// MetricFail: the value is outside the range.
+	MetricFail MetricOutcome = "Fail"
+	// MetricNoData: the query returned no value.
+	MetricNoData MetricOutcome = "NoData"
+	// MetricSkipped: no value, ignored under noData: skip.
+	MetricSkipped MetricOutcome = "Skipped"
+	// MetricError: the query could not be run (unreachable, auth, several
+	// values).
+	MetricError MetricOutcome = "Error"
+)
+
+// CanaryMetricStatus is the result of one metric at the last analysis
+// step.
+type CanaryMetricStatus struct {
+	// Name of the metric.
+	Name string `json:"name"`
+
+	// Outcome of the check.
+	Outcome MetricOutcome `json:"outcome"`
+
+	// Value returned by the query, as a decimal; empty when there was none.
+	// +optional
+	Value string `json:"value,omitempty"`
+
+	// Message says why the metric failed or had no value.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// LastCheckTime is when the query ran.
+	LastCheckTime metav1.Time `json:"lastCheckTime"`
 }

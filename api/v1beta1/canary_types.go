@@ -518,7 +518,13 @@ type CanaryAnalysis struct {
 	// Metrics are checked at each analysis step.
 	// +optional
 	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:XValidation:rule="self.all(m, self.exists_one(n, n.name == m.name))",message="metric names must be unique: each has its own result in status.metrics"
 	Metrics []CanaryMetric `json:"metrics,omitempty"`
+
+	// NoData says what a step does when a metric returns no value, for the
+	// metrics that set no noData of their own; defaults to fail.
+	// +optional
+	NoData NoDataPolicy `json:"noData,omitempty"`
 
 	// Webhooks are called at the points their type names.
 	// +optional
@@ -631,7 +637,42 @@ type CanaryMetric struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	TemplateVariables map[string]string `json:"templateVariables,omitempty"`
+
+	// NoData says what a step does when the query returns no value;
+	// defaults to analysis.noData.
+	// +optional
+	NoData NoDataPolicy `json:"noData,omitempty"`
 }
+
+// Range is the metric's accepted range; nil is unbounded. The deprecated
+// threshold is a max.
+func (m CanaryMetric) Range() (min, max *float64) {
+	if r := m.ThresholdRange; r != nil {
+		min, max = r.Min, r.Max
+	}
+	if max == nil {
+		max = m.Threshold
+	}
+	return min, max
+}
+
+// NoDataPolicy says what an analysis step does with a metric that returned
+// no data.
+//
+// +kubebuilder:validation:Enum=fail;hold;skip
+type NoDataPolicy string
+
+// No-data policies.
+const (
+	// NoDataFail counts the step as a failed check.
+	NoDataFail NoDataPolicy = "fail"
+	// NoDataHold neither advances nor counts the step, until the data comes
+	// back or progressDeadlineSeconds runs out, which rolls back.
+	NoDataHold NoDataPolicy = "hold"
+	// NoDataSkip ignores the metric for the step: the only policy that lets
+	// a release advance without the metric's data.
+	NoDataSkip NoDataPolicy = "skip"
+)
 
 // CanaryThresholdRange is the accepted range of a metric's value; a value
 // below min or above max fails the check.

@@ -50,6 +50,8 @@ type MetricTemplateSpec struct {
 //
 // +kubebuilder:validation:XValidation:rule="!(self.type in ['prometheus', 'graphite', 'influxdb', 'dynatrace', 'web']) || has(self.address)",message="address is required for this provider type",fieldPath=".address"
 // +kubebuilder:validation:XValidation:rule="self.type != 'cloudwatch' || has(self.region)",message="region is required for the cloudwatch provider",fieldPath=".region"
+// +kubebuilder:validation:XValidation:rule="self.type != 'web' || has(self.jsonPath)",message="jsonPath is required for the web provider",fieldPath=".jsonPath"
+// +kubebuilder:validation:XValidation:rule="!(has(self.method) || has(self.jsonPath)) || self.type == 'web'",message="method and jsonPath apply to the web provider only",fieldPath=".method"
 type MetricTemplateProvider struct {
 	// Type of the backend.
 	Type MetricProviderType `json:"type"`
@@ -77,6 +79,25 @@ type MetricTemplateProvider struct {
 	// certificate.
 	// +optional
 	InsecureSkipVerify bool `json:"insecureSkipVerify,omitempty"`
+
+	// Timeout of one query, as a duration; defaults to 30s.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	Timeout string `json:"timeout,omitempty"`
+
+	// Method is the HTTP method of the web provider: GET (default) or POST.
+	// A POST sends the rendered query as its body; a GET appends the
+	// rendered query to the address.
+	// +optional
+	// +kubebuilder:validation:Enum=GET;POST
+	Method string `json:"method,omitempty"`
+
+	// JSONPath selects the value in the web provider's JSON answer, in
+	// kubectl's JSONPath syntax, such as {.data.value}.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	JSONPath string `json:"jsonPath,omitempty"`
 }
 
 // ProviderStatus is the observed state of a MetricTemplate or an

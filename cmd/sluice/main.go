@@ -42,7 +42,7 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	f := flags{Options: operator.DefaultOptions()}
 	f.Version = version
 	f.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")
-	var provider, labelPrefixes string
+	var provider, labelPrefixes, alertSeverity string
 
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -53,6 +53,9 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	fs.StringVar(&f.Namespace, "namespace", "", "Watch only this namespace; empty watches all.")
 	fs.StringVar(&provider, "default-provider", string(f.DefaultProvider), fmt.Sprintf("Traffic provider of Canaries that set no spec.provider, one of %v.", sluicev1beta1.Providers()))
 	fs.StringVar(&f.MetricsServer, "metrics-server", f.MetricsServer, "Prometheus address for the built-in metrics of Canaries that set no spec.metricsServer.")
+	fs.StringVar(&f.DefaultAlertProvider, "default-alert-provider", "", "AlertProvider (namespace/name, or name in each Canary's namespace) that receives the alerts of Canaries with no analysis.alerts.")
+	fs.StringVar(&alertSeverity, "default-alert-severity", string(f.DefaultAlertSeverity), "Lowest severity sent to the default alert provider: info, warn or error.")
+	fs.StringVar(&f.ClusterName, "cluster-name", "", "Cluster name shown in alerts.")
 	fs.StringVar(&f.IngressAnnotationsPrefix, "ingress-annotations-prefix", f.IngressAnnotationsPrefix, "Prefix of the NGINX ingress canary annotations.")
 	fs.StringVar(&labelPrefixes, "include-label-prefix", "", "Comma-separated prefixes of the target labels and annotations copied to its primary.")
 	fs.BoolVar(&f.ConfigTracking, "enable-config-tracking", f.ConfigTracking, "Make changes to the ConfigMaps and Secrets a target reads new revisions.")
@@ -73,6 +76,7 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 		return f, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
 	f.DefaultProvider = sluicev1beta1.Provider(provider)
+	f.DefaultAlertSeverity = sluicev1beta1.AlertSeverity(alertSeverity)
 	for _, p := range strings.Split(labelPrefixes, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			f.IncludeLabelPrefixes = append(f.IncludeLabelPrefixes, p)

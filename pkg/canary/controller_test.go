@@ -540,8 +540,9 @@ func TestASpecTheProviderCannotCarryOutChangesNothing(t *testing.T) {
 		message  string
 	}{
 		{"weights on the kubernetes provider", "unsupported-weights", sluicev1beta1.CanaryAnalysis{StepWeight: 10}, "UnsupportedStrategy", "analysis.stepWeight"},
-		{"metrics before metric providers exist", "no-metrics", sluicev1beta1.CanaryAnalysis{Iterations: 2, Metrics: []sluicev1beta1.CanaryMetric{
-			{Name: sluicev1beta1.MetricRequestSuccessRate, ThresholdRange: &sluicev1beta1.CanaryThresholdRange{Min: ptr.To(99.0)}}}}, "MetricProviderUnavailable", "spec.analysis.metrics[0] (request-success-rate)"},
+		{"a metric whose template is missing", "no-template", sluicev1beta1.CanaryAnalysis{Iterations: 2, Metrics: []sluicev1beta1.CanaryMetric{
+			{Name: "errors", TemplateRef: &sluicev1beta1.CrossNamespaceObjectReference{Name: "absent"}, ThresholdRange: &sluicev1beta1.CanaryThresholdRange{Max: ptr.To(1.0)}}}},
+			"MetricTemplateNotFound", "spec.analysis.metrics[0] (errors).templateRef: MetricTemplate no-template/absent not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -167,6 +167,9 @@ func (r *Reconciler) announce(ctx context.Context, c *sluicev1beta1.Canary, e pl
 	}
 	if e.Severity != "" && r.Notifier != nil {
 		obj, alert := c.DeepCopy(), Alert{Severity: e.Severity, Reason: e.Reason, Message: e.Message}
+		if e.Warning {
+			alert.Metric = failedMetric(c)
+		}
 		go func() {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer cancel()
@@ -194,4 +197,22 @@ func (r *Reconciler) fireHooks(ctx context.Context, c *sluicev1beta1.Canary, hoo
 			}
 		}
 	}()
+}
+
+// failedMetric is the first metric that did not pass the last step, for
+// alerts about a failure.
+func failedMetric(c *sluicev1beta1.Canary) *FailedMetric {
+	for _, m := range c.Status.Metrics {
+		if m.Outcome == sluicev1beta1.MetricPass || m.Outcome == sluicev1beta1.MetricSkipped {
+			continue
+		}
+		out := &FailedMetric{Name: m.Name, Value: m.Value}
+		for _, spec := range c.Spec.Analysis.Metrics {
+			if spec.Name == m.Name {
+				out.Min, out.Max = spec.Range()
+			}
+		}
+		return out
+	}
+	return nil
 }

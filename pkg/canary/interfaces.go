@@ -18,6 +18,10 @@ import (
 // metrics that are not, or Hold when a metric has no data under the hold
 // policy.
 type MetricChecker interface {
+	// Prepare resolves and renders every metric before any step, so that
+	// a broken template blocks the rollout before it starts, and reports
+	// the health of the providers. An error means it could not tell.
+	Prepare(ctx context.Context, c *sluicev1beta1.Canary) (plan.MetricsState, error)
 	Check(ctx context.Context, c *sluicev1beta1.Canary) plan.Result
 }
 
@@ -26,12 +30,25 @@ type Notifier interface {
 	Notify(ctx context.Context, c *sluicev1beta1.Canary, a Alert) error
 }
 
-// Alert is a notification about a Canary.
+// Alert is a notification about a Canary. The Canary it is sent with
+// carries the target, phase, weight and failed checks.
 type Alert struct {
 	Severity sluicev1beta1.AlertSeverity
 	// Reason is the event reason, such as RolledBack.
 	Reason  string
 	Message string
+	// Metric is the metric that failed the step, if one did.
+	Metric *FailedMetric
+}
+
+// FailedMetric is a metric that failed an analysis step, for alerts.
+type FailedMetric struct {
+	Name string
+	// Value is the value the query returned, as a decimal; empty when it
+	// returned none.
+	Value string
+	// Min and Max are the metric's range; nil is unbounded.
+	Min, Max *float64
 }
 
 // EventRecorder records Kubernetes events (events.k8s.io).

@@ -76,8 +76,18 @@ func (r *Reconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*obs
 	if problems := plan.Unsupported(spec, c, o.in.Capabilities); len(problems) > 0 {
 		return block("UnsupportedStrategy", fmt.Sprintf("provider %s: %s", provider, strings.Join(problems, "; "))), nil
 	}
-	if n := len(c.Spec.Analysis.Metrics); n > 0 && r.Metrics == nil {
-		return block("MetricProviderUnavailable", fmt.Sprintf("spec.analysis.metrics[0] (%s): metric providers are not available in this version of Sluice; the rollout waits rather than promote without data", c.Spec.Analysis.Metrics[0].Name)), nil
+	if c.Spec.Analysis != nil && len(c.Spec.Analysis.Metrics) > 0 && !o.in.Deleting {
+		if r.Metrics == nil {
+			return block("MetricProviderUnavailable", fmt.Sprintf("spec.analysis.metrics[0] (%s): this operator runs without metric providers; the rollout waits rather than promote without data", c.Spec.Analysis.Metrics[0].Name)), nil
+		}
+		state, err := r.Metrics.Prepare(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("prepare metrics: %w", err)
+		}
+		o.in.Metrics = &state
+		if state.Problem != nil {
+			return block(state.Problem.Reason, state.Problem.Message), nil
+		}
 	}
 	if o.target != nil && !o.in.Deleting {
 		routes, err := rt.Routes(ctx, c)

@@ -28,7 +28,27 @@ import (
 const (
 	targetIndex     = ".spec.targetRef"
 	autoscalerIndex = ".spec.autoscalerRef"
+	templateIndex   = ".spec.analysis.metrics.templateRef"
 )
+
+// templateKeys are the namespace/name of the MetricTemplates a Canary's
+// metrics use.
+func templateKeys(c *sluicev1beta1.Canary) []string {
+	if c.Spec.Analysis == nil {
+		return nil
+	}
+	var keys []string
+	for _, m := range c.Spec.Analysis.Metrics {
+		if ref := m.TemplateRef; ref != nil {
+			ns := ref.Namespace
+			if ns == "" {
+				ns = c.Namespace
+			}
+			keys = append(keys, ns+"/"+ref.Name)
+		}
+	}
+	return keys
+}
 
 // New builds a Reconciler on a manager.
 func New(mgr manager.Manager, recorder *Recorder, opts Options) *Reconciler {
@@ -77,6 +97,11 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) 
 	}); err != nil {
 		return fmt.Errorf("index Canaries by autoscaler: %w", err)
 	}
+	if err := indexer.IndexField(ctx, &sluicev1beta1.Canary{}, templateIndex, func(o client.Object) []string {
+		return templateKeys(o.(*sluicev1beta1.Canary))
+	}); err != nil {
+		return fmt.Errorf("index Canaries by MetricTemplate: %w", err)
+	}
 
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("canary").
@@ -91,6 +116,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) 
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(targetIndex, func(o client.Object) string { return "Deployment/" + o.GetName() }))).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(targetIndex, func(o client.Object) string { return "DaemonSet/" + o.GetName() }))).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(autoscalerIndex, client.Object.GetName))).
+		// Templates may sit in another namespace than their Canaries.
+		Watches(&sluicev1beta1.MetricTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate)).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byConfig(configtrack.ConfigMap))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.byConfig(configtrack.Secret))).
 		WatchesRawSource(source.Channel(r.inflight.done, &handler.EnqueueRequestForObject{})).
@@ -111,6 +138,17 @@ func (r *Reconciler) byIndex(index string, key func(client.Object) string) handl
 	}
 }
 
+// byTemplate maps a MetricTemplate to the Canaries of every namespace
+// whose metrics use it, so that a fixed template unblocks them at once.
+func (r *Reconciler) byTemplate(ctx context.Context, o client.Object) []reconcile.Request {
+	var list sluicev1beta1.CanaryList
+	if err := r.Client.List(ctx, &list, client.MatchingFields{templateIndex: o.GetNamespace() + "/" + o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "list Canaries", "index", templateIndex)
+		return nil
+	}
+	return requests(list.Items, func(*sluicev1beta1.Canary) bool { return true })
+}
+
 // byConfig maps a ConfigMap or Secret to the Canaries that track it, and
 // to those waiting for a config to appear.
 func (r *Reconciler) byConfig(kind configtrack.Kind) handler.MapFunc {
@@ -126,7 +164,7 @@ func (r *Reconciler) byConfig(kind configtrack.Kind) handler.MapFunc {
 				return true
 			}
 			for _, cond := range c.Status.Conditions {
-				if cond.Type == sluicev1beta1.ReadyCondition && cond.Reason == "ConfigNotFound" {
+				if cond.Type == sluicev1beta1.ReadyCondition && (cond.Reason == "ConfigNotFound" || cond.Reason == "MetricSecretNotFound") {
 					return true
 				}
 			}

@@ -28,7 +28,10 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/notify"
+	"sluice.dev/sluice/router"
 )
 
 // Options configure the operator. The zero value is not usable; start from
@@ -44,6 +47,14 @@ type Options struct {
 	// MetricsServer is the Prometheus queried by the built-in metrics of
 	// Canaries that name no spec.metricsServer.
 	MetricsServer string
+	// DefaultAlertProvider, "namespace/name" or "name", receives the alerts
+	// of Canaries that set no analysis.alerts; empty sends none.
+	DefaultAlertProvider string
+	// DefaultAlertSeverity is the lowest severity the default provider
+	// receives.
+	DefaultAlertSeverity sluicev1beta1.AlertSeverity
+	// ClusterName is added to alerts.
+	ClusterName string
 	// IncludeLabelPrefixes are the label and annotation prefixes copied
 	// from a target to its primary.
 	IncludeLabelPrefixes []string
@@ -79,6 +90,7 @@ func DefaultOptions() Options {
 		DefaultProvider:          "kubernetes",
 		IngressAnnotationsPrefix: "nginx.ingress.kubernetes.io",
 		MetricsServer:            "http://prometheus:9090",
+		DefaultAlertSeverity:     sluicev1beta1.SeverityInfo,
 		ConfigTracking:           true,
 		Workers:                  8,
 		MetricsBindAddress:       ":8080",
@@ -98,6 +110,11 @@ func (o Options) Validate() error {
 	}
 	if o.LeaderElection && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("leader election needs a lease name"))
+	}
+	if o.DefaultAlertProvider != "" {
+		if _, err := notify.ParseRoute(o.DefaultAlertProvider, o.DefaultAlertSeverity); err != nil {
+			errs = append(errs, fmt.Errorf("default alert provider: %w", err))
+		}
 	}
 	if o.Workers < 1 {
 		errs = append(errs, errors.New("workers must be at least 1"))
@@ -173,7 +190,22 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err != nil {
 		return nil, err
 	}
+	checker, err := analysis.NewChecker(analysis.Options{
+		Reader:        mgr.GetClient(),
+		MetricsServer: opts.MetricsServer,
+		Signals:       goldenSignals(mgr, opts),
+		Registerer:    ctrlmetrics.Registry,
+	})
+	if err != nil {
+		return nil, err
+	}
+	dispatcher, err := alertDispatcher(mgr, opts, log)
+	if err != nil {
+		return nil, err
+	}
 	r := canary.New(mgr, recorder, canary.Options{
+		Metrics:                  checker,
+		Notifier:                 dispatcher,
 		DefaultProvider:          opts.DefaultProvider,
 		IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix,
 		IncludeLabelPrefixes:     opts.IncludeLabelPrefixes,
@@ -262,4 +294,45 @@ func registerInfo(opts Options) error {
 		return fmt.Errorf("register sluice_info: %w", err)
 	}
 	return nil
+}
+
+// goldenSignals returns the built-in metric queries of a Canary's router.
+func goldenSignals(mgr manager.Manager, opts Options) func(c *sluicev1beta1.Canary) (router.GoldenSignals, error) {
+	deps := router.Deps{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix}
+	return func(c *sluicev1beta1.Canary) (router.GoldenSignals, error) {
+		provider := c.Spec.Provider
+		if provider == "" {
+			provider = opts.DefaultProvider
+		}
+		rt, err := router.New(provider, deps)
+		if err != nil {
+			return router.GoldenSignals{}, fmt.Errorf("spec.provider: %w", err)
+		}
+		return rt.GoldenSignals(), nil
+	}
+}
+
+// alertDispatcher builds the alert sender and runs it with the manager.
+func alertDispatcher(mgr manager.Manager, opts Options, log logr.Logger) (*notify.Dispatcher, error) {
+	var defaults []notify.Route
+	if opts.DefaultAlertProvider != "" {
+		route, err := notify.ParseRoute(opts.DefaultAlertProvider, opts.DefaultAlertSeverity)
+		if err != nil {
+			return nil, fmt.Errorf("default alert provider: %w", err)
+		}
+		defaults = append(defaults, route)
+	}
+	d, err := notify.NewDispatcher(notify.Options{
+		Reader:      mgr.GetClient(),
+		Defaults:    defaults,
+		ClusterName: opts.ClusterName,
+		Log:         log.WithName("notify"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build the alert dispatcher: %w", err)
+	}
+	if err := mgr.Add(d); err != nil {
+		return nil, fmt.Errorf("add the alert dispatcher: %w", err)
+	}
+	return d, nil
 }

@@ -17,11 +17,14 @@ import (
 
 // Start runs the operator against cfg, limited to namespace, with no
 // leader election and no listeners, until the returned stop is called or
-// the test ends.
-func Start(t testing.TB, cfg *rest.Config, namespace string, log logr.Logger) (stop func()) {
+// the test ends. configure may change further options.
+func Start(t testing.TB, cfg *rest.Config, namespace string, log logr.Logger, configure ...func(*operator.Options)) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	opts := operator.DefaultOptions()
+	for _, c := range configure {
+		c(&opts)
+	}
 	opts.Namespace, opts.LeaderElection = namespace, false
 	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
 	opts.GracefulShutdownTimeout = 5 * time.Second

@@ -95,6 +95,8 @@ func (s *stepper) finish() {
 		meta.RemoveStatusCondition(&s.st.Conditions, sluicev1beta1.StalledCondition)
 	}
 
+	s.metricsCondition()
+
 	// A problem or a suspension is worth an event when it begins or
 	// changes, not at every reconcile.
 	changed := previous == nil || previous.Reason != ready.Reason || previous.Message != ready.Message
@@ -104,6 +106,34 @@ func (s *stepper) finish() {
 	case s.suspended && changed:
 		s.emit(Event{Reason: ReasonSuspended, Message: ready.Message})
 	}
+}
+
+// ReasonProviderUnhealthy is the MetricsReady reason of a metric provider
+// that failed its health probe.
+const ReasonProviderUnhealthy = "ProviderUnhealthy"
+
+// metricsCondition reports whether the Canary's metrics can run. A broken
+// template also blocks, with its own event; an unhealthy provider only
+// warns, once per change.
+func (s *stepper) metricsCondition() {
+	m := s.in.Metrics
+	if m == nil {
+		meta.RemoveStatusCondition(&s.st.Conditions, sluicev1beta1.MetricsReadyCondition)
+		return
+	}
+	c := metav1.Condition{Type: sluicev1beta1.MetricsReadyCondition, Status: metav1.ConditionTrue, Reason: "MetricsReady",
+		Message: "Every metric's query renders and its provider answers its health probe"}
+	switch {
+	case m.Problem != nil:
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, m.Problem.Reason, m.Problem.Message
+	case m.Unhealthy != "":
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonProviderUnhealthy, m.Unhealthy
+		previous := meta.FindStatusCondition(s.st.Conditions, c.Type)
+		if previous == nil || previous.Message != c.Message {
+			s.emit(Event{Warning: true, Reason: ReasonProviderUnhealthy, Message: c.Message})
+		}
+	}
+	s.setCondition(c)
 }
 
 func (s *stepper) setCondition(c metav1.Condition) {

@@ -94,7 +94,7 @@ func (s *stepper) initialize() {
 	if rev == in.Target.Revision {
 		s.st.LastAppliedSpec, s.st.TrackedConfigs = in.Target.PodTemplateHash, in.Target.Configs
 	}
-	s.st.CanaryWeight, s.st.FailedChecks, s.st.Iterations = 0, 0, 0
+	s.resetAnalysis()
 	s.setPhase(sluicev1beta1.CanaryPhaseInitialized)
 	s.emit(Event{Reason: ReasonInitialized, Severity: sluicev1beta1.SeverityInfo,
 		Message: fmt.Sprintf("Initialization done: %s serves production, %s is scaled to zero", s.primary(), s.target())})
@@ -149,7 +149,7 @@ func (s *stepper) backToPromoted() {
 	in := s.in
 	s.st.LastTrackedRevision = in.Target.Revision
 	s.st.LastAppliedSpec, s.st.TrackedConfigs = in.Target.PodTemplateHash, in.Target.Configs
-	s.st.CanaryWeight, s.st.FailedChecks, s.st.Iterations = 0, 0, 0
+	s.resetAnalysis()
 	s.expireCookies()
 	if s.st.Phase != sluicev1beta1.CanaryPhaseSucceeded && s.st.Phase != sluicev1beta1.CanaryPhaseInitialized {
 		s.setPhase(sluicev1beta1.CanaryPhaseInitialized)
@@ -167,7 +167,8 @@ func (s *stepper) startRollout() {
 	}
 	restart := s.st.Phase == sluicev1beta1.CanaryPhaseProgressing || s.st.Phase == sluicev1beta1.CanaryPhaseWaitingPromotion
 	s.st.LastTrackedRevision = in.Target.Revision
-	s.st.CanaryWeight, s.st.FailedChecks, s.st.Iterations = 0, 0, 0
+	s.resetAnalysis()
+	s.st.Metrics = nil
 	s.markStep()
 	s.requeueIn(in.Spec.Interval)
 	if r := s.result(CheckConfirmRollout); r.Outcome != Pass {
@@ -269,6 +270,9 @@ func (s *stepper) progressing() {
 	if !s.ask(checks...) {
 		return
 	}
+	if r, ok := in.Checks[CheckMetrics]; ok {
+		s.st.Metrics = r.Metrics
+	}
 	if r := s.result(CheckRollback); r.Outcome == Fail {
 		s.rollback(r.Message)
 		return
@@ -276,13 +280,15 @@ func (s *stepper) progressing() {
 	for _, c := range checks[1:] {
 		switch r := s.result(c); r.Outcome {
 		case Fail:
+			s.st.HoldingSince = nil
 			s.failedCheck(r.Message)
 			return
 		case Hold:
-			s.hold(r.Message)
+			s.holdForData(r.Message)
 			return
 		}
 	}
+	s.st.HoldingSince = nil
 	s.advance()
 }
 
@@ -418,7 +424,7 @@ func (s *stepper) finalising() {
 	}
 	s.do(RecordRelease{Result: result, Duration: s.releaseDuration()}, RunHooks{Type: sluicev1beta1.PostRolloutHook})
 	s.st.LastPromotedSpec = s.st.LastTrackedRevision
-	s.st.CanaryWeight, s.st.FailedChecks, s.st.Iterations = 0, 0, 0
+	s.resetAnalysis()
 	s.expireCookies()
 	s.setPhase(sluicev1beta1.CanaryPhaseSucceeded)
 	s.emit(Event{Reason: ReasonPromoted, Severity: sluicev1beta1.SeverityInfo,
@@ -436,6 +442,27 @@ func (s *stepper) failedCheck(msg string) {
 		return
 	}
 	s.requeueIn(s.in.Spec.Interval)
+}
+
+// resetAnalysis starts the count of an analysis afresh.
+func (s *stepper) resetAnalysis() {
+	s.st.CanaryWeight, s.st.FailedChecks, s.st.Iterations = 0, 0, 0
+	s.st.HoldingSince = nil
+}
+
+// holdForData waits for metric data that is missing under noData: hold,
+// without counting the step as failed, but not past the progress
+// deadline: a hold never ends in a promotion on its own.
+func (s *stepper) holdForData(msg string) {
+	now := metav1.NewTime(s.in.Now)
+	if s.st.HoldingSince == nil {
+		s.st.HoldingSince = &now
+	}
+	if held := s.in.Now.Sub(s.st.HoldingSince.Time); held >= s.in.Spec.ProgressDeadline {
+		s.rollback(fmt.Sprintf("metrics had no data for %s, longer than progressDeadlineSeconds (%s): %s", held.Round(time.Second), s.in.Spec.ProgressDeadline, msg))
+		return
+	}
+	s.hold(msg)
 }
 
 // hold waits a step without counting it as failed.

@@ -344,7 +344,76 @@ func TestStep(t *testing.T) {
 			in := withChecks(progressing(), Checks{CheckMetrics: {Outcome: Hold, Message: "no data for request-success-rate"}})
 			in.Spec.Metrics = 1
 			return in
-		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, iterations: intp(1), failedChecks: intp(0), actions: []Action{emitted(ReasonHalted)}, requeue: interval}},
+		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, iterations: intp(1), failedChecks: intp(0), actions: []Action{emitted(ReasonHalted)}, requeue: interval,
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				if st.HoldingSince == nil || !st.HoldingSince.Time.Equal(t0) {
+					t.Errorf("holdingSince %v, want the time of the first hold", st.HoldingSince)
+				}
+			}}},
+		{"an unhealthy metric provider is reported in MetricsReady and warned about", func() Input {
+			in := withChecks(progressing(), Checks{CheckMetrics: pass()})
+			in.Spec.Metrics = 1
+			in.Metrics = &MetricsState{Unhealthy: "spec.analysis.metrics[0] (errors): provider health probe failed"}
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, iterations: intp(2), events: []string{ReasonIterationPassed, ReasonProviderUnhealthy},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				c := meta.FindStatusCondition(st.Conditions, sluicev1beta1.MetricsReadyCondition)
+				if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonProviderUnhealthy {
+					t.Errorf("MetricsReady %+v", c)
+				}
+			}}},
+		{"healthy metrics are reported ready", func() Input {
+			in := withChecks(progressing(), Checks{CheckMetrics: pass()})
+			in.Spec.Metrics = 1
+			in.Metrics = &MetricsState{}
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, iterations: intp(2), events: []string{ReasonIterationPassed},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				c := meta.FindStatusCondition(st.Conditions, sluicev1beta1.MetricsReadyCondition)
+				if c == nil || c.Status != metav1.ConditionTrue {
+					t.Errorf("MetricsReady %+v", c)
+				}
+			}}},
+		{"a hold keeps the time it began", func() Input {
+			in := withChecks(progressing(), Checks{CheckMetrics: {Outcome: Hold, Message: "no data"}})
+			in.Spec.Metrics = 1
+			in.Status.HoldingSince = at(-2 * interval)
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, failedChecks: intp(0), events: []string{ReasonHalted},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				if st.HoldingSince == nil || !st.HoldingSince.Time.Equal(t0.Add(-2*interval)) {
+					t.Errorf("holdingSince %v moved", st.HoldingSince)
+				}
+			}}},
+		{"a hold longer than the progress deadline rolls back, never promotes", func() Input {
+			in := withChecks(progressing(), Checks{CheckMetrics: {Outcome: Hold, Message: "no data"}})
+			in.Spec.Metrics = 1
+			in.Status.HoldingSince = at(-in.Spec.ProgressDeadline)
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseFailed, events: []string{ReasonRolledBack}}},
+		{"data coming back ends the hold and the step advances", func() Input {
+			in := withChecks(progressing(), Checks{CheckMetrics: pass()})
+			in.Spec.Metrics = 1
+			in.Status.HoldingSince = at(-interval)
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, iterations: intp(2), events: []string{ReasonIterationPassed},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				if st.HoldingSince != nil {
+					t.Errorf("holdingSince %v after data came back", st.HoldingSince)
+				}
+			}}},
+		{"every metric's result of the step is kept in status", func() Input {
+			r := pass()
+			r.Metrics = []sluicev1beta1.CanaryMetricStatus{{Name: "request-success-rate", Outcome: sluicev1beta1.MetricPass, Value: "99.9"}}
+			in := withChecks(progressing(), Checks{CheckMetrics: r})
+			in.Spec.Metrics = 1
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, iterations: intp(2), events: []string{ReasonIterationPassed},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				if len(st.Metrics) != 1 || st.Metrics[0].Value != "99.9" {
+					t.Errorf("status metrics %+v", st.Metrics)
+				}
+			}}},
 		{"a new revision during the analysis restarts it", func() Input {
 			in := canary()
 			in.Target.Revision, in.Target.PodTemplateHash = "v3", "v3"

@@ -44,6 +44,8 @@ type Input struct {
 	Routes traffic.Routes
 	// Checks holds the answers to the checks a previous Step asked for.
 	Checks Checks
+	// Metrics, when the Canary has metrics, is what is known of them.
+	Metrics *MetricsState
 }
 
 // Problem is a reason the Canary cannot be acted on.
@@ -125,6 +127,20 @@ type Result struct {
 	// Message says what failed or held, or, for a rollback check that
 	// passed, which hook asked for it.
 	Message string
+	// Metrics are the results of each metric, for the metrics check.
+	Metrics []sluicev1beta1.CanaryMetricStatus
+}
+
+// MetricsState is what the reconciler found out about a Canary's metrics
+// before any step: whether their templates render and their providers
+// answer.
+type MetricsState struct {
+	// Problem, when set, blocks the rollout: a missing or broken template.
+	Problem *Problem
+	// Unhealthy, when set, says which providers failed their health
+	// probe. It is reported but does not block: the checks themselves
+	// fail while a provider is down.
+	Unhealthy string
 }
 
 // Checks are answers to checks, by check.

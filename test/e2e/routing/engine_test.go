@@ -25,9 +25,9 @@ import (
 func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
 	providers := []struct {
 		provider sluicev1beta1.Provider
-		setup    func(f *fixture, c *sluicev1beta1.Canary)
+		setup    func(f *routed, c *sluicev1beta1.Canary)
 	}{
-		{"gatewayapi:v1", func(_ *fixture, c *sluicev1beta1.Canary) {
+		{"gatewayapi:v1", func(_ *routed, c *sluicev1beta1.Canary) {
 			c.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: "public", Namespace: ptr.To(gatewayv1.Namespace("gateways"))}}
 		}},
 		{"istio", nil},
@@ -49,12 +49,12 @@ func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
 					p.setup(f, c)
 				}
 			})
-			c := f.waitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
+			c := f.WaitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
 			if got := f.routes(c); got != traffic.PrimaryOnly() {
 				t.Fatalf("after initialization the router holds %v", got)
 			}
 
-			f.release("podinfo:2")
+			f.Release("podinfo:2")
 			weights := f.followSteps(sluicev1beta1.CanaryPhaseSucceeded)
 			if !slices.Equal(weights, []int{20, 60}) {
 				t.Fatalf("the promoted release went through weights %v, want [20 60]", weights)
@@ -62,7 +62,7 @@ func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
 			f.checkSettled("podinfo:2")
 
 			hook.close()
-			f.release("podinfo:3")
+			f.Release("podinfo:3")
 			weights = f.followSteps(sluicev1beta1.CanaryPhaseFailed)
 			if !slices.Equal(weights, []int{20}) {
 				t.Fatalf("the rolled back release went through weights %v, want [20]", weights)
@@ -75,15 +75,15 @@ func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
 // followSteps watches a release until it reaches phase, checking at each
 // weight that the router's objects hold exactly that split, and returns
 // the weights seen.
-func (f *fixture) followSteps(phase sluicev1beta1.CanaryPhase) []int {
-	f.t.Helper()
+func (f *routed) followSteps(phase sluicev1beta1.CanaryPhase) []int {
+	f.T.Helper()
 	var seen []int
-	controlplane.Eventually(f.t, 2*time.Minute, "the release reaches "+string(phase), func(context.Context) (bool, string) {
-		c := f.get()
+	controlplane.Eventually(f.T, 2*time.Minute, "the release reaches "+string(phase), func(context.Context) (bool, string) {
+		c := f.Canary()
 		if w := c.Status.CanaryWeight; w > 0 && (len(seen) == 0 || seen[len(seen)-1] != w) && c.Status.Phase == sluicev1beta1.CanaryPhaseProgressing {
 			seen = append(seen, w)
 			if got := f.routes(c); got != traffic.Weighted(w) {
-				f.t.Fatalf("at weight %d the router holds %v", w, got)
+				f.T.Fatalf("at weight %d the router holds %v", w, got)
 			}
 		}
 		return c.Status.Phase == phase, fmt.Sprintf("phase %s weights %v", c.Status.Phase, seen)
@@ -93,27 +93,27 @@ func (f *fixture) followSteps(phase sluicev1beta1.CanaryPhase) []int {
 
 // checkSettled checks that, after a release, the primary runs image, takes
 // all traffic, and the canary is at zero.
-func (f *fixture) checkSettled(image string) {
-	f.t.Helper()
-	c := f.get()
+func (f *routed) checkSettled(image string) {
+	f.T.Helper()
+	c := f.Canary()
 	if got := f.routes(c); got != traffic.PrimaryOnly() {
-		f.t.Fatalf("after the release the router holds %v", got)
+		f.T.Fatalf("after the release the router holds %v", got)
 	}
 	primary, target := &appsv1.Deployment{}, &appsv1.Deployment{}
 	for name, d := range map[string]*appsv1.Deployment{"podinfo-primary": primary, "podinfo": target} {
-		if err := cp.Client.Get(f.t.Context(), client.ObjectKey{Namespace: f.ns, Name: name}, d); err != nil {
-			f.t.Fatal(err)
+		if err := cp.Client.Get(f.T.Context(), client.ObjectKey{Namespace: f.Name, Name: name}, d); err != nil {
+			f.T.Fatal(err)
 		}
 	}
 	if got := primary.Spec.Template.Spec.Containers[0].Image; got != image || *target.Spec.Replicas != 0 {
-		f.t.Fatalf("after the release the primary runs %s and the canary has %d replicas", got, *target.Spec.Replicas)
+		f.T.Fatalf("after the release the primary runs %s and the canary has %d replicas", got, *target.Spec.Replicas)
 	}
 }
 
-func withIngress(f *fixture, c *sluicev1beta1.Canary) {
-	f.create(&networkingv1.Ingress{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: f.ns},
-		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: f.ns + ".example.com", IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+func withIngress(f *routed, c *sluicev1beta1.Canary) {
+	f.Create(&networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: f.Name},
+		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: f.Name + ".example.com", IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 			Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix), Backend: networkingv1.IngressBackend{
 				Service: &networkingv1.IngressServiceBackend{Name: "podinfo", Port: networkingv1.ServiceBackendPort{Number: 80}}}}},
 		}}}}},

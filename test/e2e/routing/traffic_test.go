@@ -18,10 +18,10 @@ import (
 
 // holdAtTen starts a rollout whose canary stops at weight 10: the
 // confirm-traffic-increase gate lets the first step through and closes.
-func holdAtTen(t *testing.T, f *fixture, g *gate) {
+func holdAtTen(t *testing.T, f *routed, g *gate) {
 	t.Helper()
-	f.release("podinfo:2")
-	f.waitFor("weight 10", time.Minute, func(c *sluicev1beta1.Canary) bool { return c.Status.CanaryWeight == 10 })
+	f.Release("podinfo:2")
+	f.WaitFor("weight 10", time.Minute, func(c *sluicev1beta1.Canary) bool { return c.Status.CanaryWeight == 10 })
 	g.close()
 }
 
@@ -40,7 +40,7 @@ func TestTraefikSplitsAnHTTPRouteExactlyByWeight(t *testing.T) {
 		c.Spec.Service.Hosts = []string{host}
 		c.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: "public", Namespace: ptr.To(gatewayv1.Namespace("gateways"))}}
 	})
-	f.waitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
+	f.WaitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
 	waitServed(t, dp.traefik, host, nil, "primary")
 
 	assertTraefikSplitsExactly(t, f, g, host)
@@ -62,9 +62,9 @@ func TestTraefikSendsAnABMatchToTheCanaryOnly(t *testing.T) {
 		c.Spec.Service.Hosts = []string{host}
 		c.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: "public", Namespace: ptr.To(gatewayv1.Namespace("gateways"))}}
 	})
-	f.waitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
-	f.release("podinfo:2")
-	f.waitFor("the A/B routes", time.Minute, func(c *sluicev1beta1.Canary) bool { return c.Status.Iterations >= 1 })
+	f.WaitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
+	f.Release("podinfo:2")
+	f.WaitFor("the A/B routes", time.Minute, func(c *sluicev1beta1.Canary) bool { return c.Status.Iterations >= 1 })
 	insider := map[string]string{"X-Canary": "insider"}
 	waitServed(t, dp.traefik, host, insider, "canary")
 	if got := send(t, dp.traefik, host, 100, insider); got["canary"] != 100 {
@@ -82,7 +82,7 @@ func TestTraefikSplitsATraefikServiceExactlyByWeight(t *testing.T) {
 	const host = "traefikservice.example.com"
 	route := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute",
-		"metadata": map[string]any{"name": "web", "namespace": f.ns},
+		"metadata": map[string]any{"name": "web", "namespace": f.Name},
 		"spec": map[string]any{
 			"entryPoints": []any{"web"},
 			"routes": []any{map[string]any{
@@ -91,9 +91,9 @@ func TestTraefikSplitsATraefikServiceExactlyByWeight(t *testing.T) {
 			}},
 		},
 	}}
-	f.create(route)
+	f.Create(route)
 	f.canary("traefik", weighted(g), nil)
-	f.waitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
+	f.WaitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
 	waitServed(t, dp.traefik, host, nil, "primary")
 
 	assertTraefikSplitsExactly(t, f, g, host)
@@ -102,7 +102,7 @@ func TestTraefikSplitsATraefikServiceExactlyByWeight(t *testing.T) {
 // assertTraefikSplitsExactly holds the rollout at canary weight 10 and
 // checks that 1000 requests through Traefik split exactly 900/100:
 // Traefik's weighted round robin repeats every 100 requests.
-func assertTraefikSplitsExactly(t *testing.T, f *fixture, g *gate, host string) {
+func assertTraefikSplitsExactly(t *testing.T, f *routed, g *gate, host string) {
 	t.Helper()
 	holdAtTen(t, f, g)
 	waitTraefikSettled(t, `"weight":10`)
@@ -116,8 +116,8 @@ func TestSkipperSplitsAnIngressByWeight(t *testing.T) {
 	f := newFixture(t, "skipper")
 	g := newGate(t)
 	const host = "skipper.example.com"
-	f.create(&networkingv1.Ingress{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: f.ns},
+	f.Create(&networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: f.Name},
 		Spec: networkingv1.IngressSpec{Rules: []networkingv1.IngressRule{{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
 			Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix), Backend: networkingv1.IngressBackend{
 				Service: &networkingv1.IngressServiceBackend{Name: "podinfo", Port: networkingv1.ServiceBackendPort{Number: 80}}}}},
@@ -126,7 +126,7 @@ func TestSkipperSplitsAnIngressByWeight(t *testing.T) {
 	f.canary("skipper", weighted(g), func(c *sluicev1beta1.Canary) {
 		c.Spec.IngressRef = &sluicev1beta1.LocalObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "web"}
 	})
-	f.waitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
+	f.WaitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
 	waitServedOrLog(t, dp.skipper, host, "skipper")
 
 	holdAtTen(t, f, g)

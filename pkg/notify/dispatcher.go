@@ -1,0 +1,303 @@
+// Package notify sends Canary alerts to the chat services that
+// AlertProviders describe: Slack, Microsoft Teams, Discord, Rocket.Chat and
+// Google Chat. Notify resolves, renders and queues an alert at once; the
+// workers run by Start post it and retry a service that is down, so that a
+// slow or broken chat service never holds up a Canary's analysis.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/canary"
+)
+
+// Route sends the alerts of at least Severity to an AlertProvider.
+type Route struct {
+	// Provider names the AlertProvider; an empty namespace is the
+	// Canary's.
+	Provider types.NamespacedName
+	// Severity is the lowest severity sent; empty is info.
+	Severity sluicev1beta1.AlertSeverity
+}
+
+// ParseRoute reads an AlertProvider reference written as namespace/name
+// (or name, for an AlertProvider in each Canary's namespace) and a
+// severity, as given on the command line.
+func ParseRoute(provider string, severity sluicev1beta1.AlertSeverity) (Route, error) {
+	if _, ok := severityRank(severity); !ok {
+		return Route{}, fmt.Errorf("alert severity %q is not one of info, warn, error", severity)
+	}
+	ns, name, found := strings.Cut(provider, "/")
+	if !found {
+		ns, name = "", provider
+	}
+	if name == "" || strings.Contains(name, "/") || (found && ns == "") {
+		return Route{}, fmt.Errorf("alert provider %q is not namespace/name or name", provider)
+	}
+	return Route{Provider: types.NamespacedName{Namespace: ns, Name: name}, Severity: severity}, nil
+}
+
+// Backoff is how a post that failed is retried.
+type Backoff struct {
+	// Initial is the wait before the first retry; each retry doubles it.
+	Initial time.Duration
+	// Max caps the wait, a service's Retry-After included.
+	Max time.Duration
+	// Attempts counts the posts of one alert, the first included.
+	Attempts int
+}
+
+// Options configure a Dispatcher.
+type Options struct {
+	// Reader reads AlertProviders and their Secrets: the manager's cache
+	// in the operator.
+	Reader client.Reader
+	// Defaults receive the alerts of Canaries that list no
+	// spec.analysis.alerts, as Flagger's global notifier does.
+	Defaults []Route
+	// ClusterName, when set, is shown in every alert.
+	ClusterName string
+	// Transport returns the round tripper for one proxy (nil: none). The
+	// default clones http.DefaultTransport, which uses the environment's
+	// proxy when spec.proxy is empty.
+	Transport func(proxy *url.URL) http.RoundTripper
+	// Timeout bounds one post; default 10s.
+	Timeout time.Duration
+	// Backoff retries failed posts; zero fields default to 1s doubling to
+	// 1m, 5 attempts.
+	Backoff Backoff
+	// QueueSize is the number of alerts waiting to be posted before new
+	// ones are dropped; default 256.
+	QueueSize int
+	// Workers post alerts at once; default 2.
+	Workers int
+	// Log receives one line for each alert dropped.
+	Log logr.Logger
+}
+
+// Dispatcher sends Canary alerts. It implements canary.Notifier, and Start
+// makes it a controller-runtime Runnable.
+type Dispatcher struct {
+	opts    Options
+	queue   chan delivery
+	started atomic.Bool
+
+	mu      sync.Mutex
+	clients map[string]*http.Client
+}
+
+var _ canary.Notifier = (*Dispatcher)(nil)
+
+// NewDispatcher checks the options and fills in their defaults.
+func NewDispatcher(opts Options) (*Dispatcher, error) {
+	if opts.Reader == nil {
+		return nil, errors.New("notify: a Reader is required")
+	}
+	for _, r := range opts.Defaults {
+		if _, ok := severityRank(r.Severity); !ok || r.Provider.Name == "" {
+			return nil, fmt.Errorf("notify: default route %v: needs a provider name and a severity of info, warn or error", r)
+		}
+	}
+	if opts.Transport == nil {
+		opts.Transport = defaultTransport
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	if opts.Backoff.Initial <= 0 {
+		opts.Backoff.Initial = time.Second
+	}
+	if opts.Backoff.Max <= 0 {
+		opts.Backoff.Max = time.Minute
+	}
+	if opts.Backoff.Attempts <= 0 {
+		opts.Backoff.Attempts = 5
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 256
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	return &Dispatcher{opts: opts, queue: make(chan delivery, opts.QueueSize), clients: map[string]*http.Client{}}, nil
+}
+
+func defaultTransport(proxy *url.URL) http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if proxy != nil {
+		t.Proxy = http.ProxyURL(proxy)
+	}
+	return t
+}
+
+// Notify queues the alert for each AlertProvider of the Canary whose
+// severity it reaches. It does no network I/O beyond reading through the
+// Reader; it reports AlertProviders it cannot resolve and queues the
+// others.
+func (d *Dispatcher) Notify(ctx context.Context, c *sluicev1beta1.Canary, a canary.Alert) error {
+	rank, ok := severityRank(a.Severity)
+	if !ok {
+		return fmt.Errorf("alert %s of canary %s/%s: unknown severity %q", a.Reason, c.Namespace, c.Name, a.Severity)
+	}
+	var errs []error
+	for _, r := range d.routes(c) {
+		if lowest, _ := severityRank(r.Severity); rank < lowest {
+			continue
+		}
+		var dl delivery
+		err := r.err
+		if err == nil {
+			dl, err = d.prepare(ctx, c, r.Route, a)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.field, err))
+			continue
+		}
+		d.enqueue(dl)
+	}
+	return errors.Join(errs...)
+}
+
+// fieldRoute is a Route with the field it came from, for errors.
+type fieldRoute struct {
+	Route
+	field string
+	// err says why the route cannot be used.
+	err error
+}
+
+// routes are the Canary's own alerts or, when it has none, the defaults.
+func (d *Dispatcher) routes(c *sluicev1beta1.Canary) []fieldRoute {
+	var out []fieldRoute
+	if c.Spec.Analysis != nil && len(c.Spec.Analysis.Alerts) > 0 {
+		for i, a := range c.Spec.Analysis.Alerts {
+			r := Route{Provider: types.NamespacedName{Namespace: a.ProviderRef.Namespace, Name: a.ProviderRef.Name}, Severity: a.Severity}
+			fr := fieldRoute{Route: r, field: fmt.Sprintf("spec.analysis.alerts[%d].providerRef", i)}
+			if k := a.ProviderRef.Kind; k != "" && k != "AlertProvider" {
+				fr.err = fmt.Errorf("kind %q is not AlertProvider", k)
+			}
+			out = append(out, fr)
+		}
+	} else {
+		for i, r := range d.opts.Defaults {
+			out = append(out, fieldRoute{Route: r, field: fmt.Sprintf("default alert provider %d", i)})
+		}
+	}
+	for i := range out {
+		if out[i].Provider.Namespace == "" {
+			out[i].Provider.Namespace = c.Namespace
+		}
+	}
+	return out
+}
+
+// prepare reads the AlertProvider of a route and builds the post.
+func (d *Dispatcher) prepare(ctx context.Context, c *sluicev1beta1.Canary, r Route, a canary.Alert) (delivery, error) {
+	var p sluicev1beta1.AlertProvider
+	if err := d.opts.Reader.Get(ctx, r.Provider, &p); err != nil {
+		return delivery{}, fmt.Errorf("read AlertProvider %s: %w", r.Provider, err)
+	}
+	ep, err := d.endpoint(ctx, &p)
+	if err != nil {
+		return delivery{}, fmt.Errorf("AlertProvider %s: %w", r.Provider, err)
+	}
+	httpClient, err := d.client(p.Spec.Proxy)
+	if err != nil {
+		return delivery{}, fmt.Errorf("AlertProvider %s: %w", r.Provider, err)
+	}
+	post, err := build(&p, ep, newMessage(c, a, d.opts.ClusterName, p.Spec.Type, p.Spec.MessageTemplate))
+	if err != nil {
+		return delivery{}, fmt.Errorf("AlertProvider %s: %w", r.Provider, err)
+	}
+	return delivery{
+		post:     post,
+		client:   httpClient,
+		provider: r.Provider,
+		kind:     p.Spec.Type,
+		canary:   types.NamespacedName{Namespace: c.Namespace, Name: c.Name},
+		reason:   a.Reason,
+	}, nil
+}
+
+// endpoint is where an AlertProvider is reached.
+type endpoint struct {
+	address string
+	// token is a Slack bot token.
+	token string
+}
+
+// endpoint reads the AlertProvider's Secret, whose address key overrides
+// spec.address.
+func (d *Dispatcher) endpoint(ctx context.Context, p *sluicev1beta1.AlertProvider) (endpoint, error) {
+	ep := endpoint{address: p.Spec.Address}
+	if ref := p.Spec.SecretRef; ref != nil {
+		var s corev1.Secret
+		key := types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}
+		if err := d.opts.Reader.Get(ctx, key, &s); err != nil {
+			return endpoint{}, fmt.Errorf("read Secret %s: %w", key, err)
+		}
+		if v := strings.TrimSpace(string(s.Data["address"])); v != "" {
+			ep.address = v
+		}
+		ep.token = strings.TrimSpace(string(s.Data["token"]))
+	}
+	return ep, nil
+}
+
+// client returns the HTTP client for a proxy, one per proxy so that
+// connections are reused.
+func (d *Dispatcher) client(proxy string) (*http.Client, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.clients[proxy]; ok {
+		return c, nil
+	}
+	var proxyURL *url.URL
+	if proxy != "" {
+		u, err := url.Parse(proxy)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, errors.New("spec.proxy is not an http or https URL")
+		}
+		proxyURL = u
+	}
+	c := &http.Client{Transport: d.opts.Transport(proxyURL)}
+	d.clients[proxy] = c
+	return c, nil
+}
+
+// enqueue hands a post to the workers, or drops it when the queue is
+// full: an alert is never worth blocking the analysis for.
+func (d *Dispatcher) enqueue(dl delivery) {
+	select {
+	case d.queue <- dl:
+	default:
+		d.opts.Log.Error(errors.New("alert queue is full"), "alert dropped", dl.keysAndValues()...)
+	}
+}
+
+// severityRank orders severities; empty is info, as the CRD defaults it.
+func severityRank(s sluicev1beta1.AlertSeverity) (int, bool) {
+	switch s {
+	case "", sluicev1beta1.SeverityInfo:
+		return 0, true
+	case sluicev1beta1.SeverityWarn:
+		return 1, true
+	case sluicev1beta1.SeverityError:
+		return 2, true
+	}
+	return 0, false
+}

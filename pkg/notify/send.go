@@ -1,0 +1,194 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+)
+
+// maxAnswerBytes is how much of an answer is read: enough for the JSON
+// of a failure.
+const maxAnswerBytes = 64 << 10
+
+// delivery is a queued post and what the logs say about it.
+type delivery struct {
+	post
+	client   *http.Client
+	provider types.NamespacedName
+	kind     sluicev1beta1.AlertProviderType
+	canary   types.NamespacedName
+	reason   string
+}
+
+func (d delivery) keysAndValues(more ...any) []any {
+	return append([]any{"alertProvider", d.provider.String(), "type", d.kind, "canary", d.canary.String(), "reason", d.reason}, more...)
+}
+
+// Start posts queued alerts until ctx is done. Alerts still queued then
+// are dropped. It may be called once.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	if !d.started.CompareAndSwap(false, true) {
+		return errors.New("notify: the dispatcher is already started")
+	}
+	var wg sync.WaitGroup
+	for range d.opts.Workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case dl := <-d.queue:
+					d.deliver(ctx, dl)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := len(d.queue); n > 0 {
+		d.opts.Log.Info("alerts dropped on shutdown", "count", n)
+	}
+	return nil
+}
+
+// NeedLeaderElection lets the workers run on every replica: only the
+// leader reconciles, so only the leader queues alerts, and the queue is
+// drained from the moment it does.
+func (d *Dispatcher) NeedLeaderElection() bool { return false }
+
+// deliver posts with exponential backoff, or Retry-After when the service
+// sends one, and logs one line when it gives up.
+func (d *Dispatcher) deliver(ctx context.Context, dl delivery) {
+	b := d.opts.Backoff
+	wait := b.Initial
+	attempt := 1
+	for ; ; attempt++ {
+		retryAfter, err := d.send(ctx, dl)
+		if err == nil {
+			d.opts.Log.V(1).Info("alert sent", dl.keysAndValues("attempts", attempt)...)
+			return
+		}
+		var permanent *permanentError
+		if errors.As(err, &permanent) || attempt >= b.Attempts || ctx.Err() != nil {
+			d.opts.Log.Error(err, "alert dropped", dl.keysAndValues("attempts", attempt)...)
+			return
+		}
+		pause := wait
+		if retryAfter > 0 {
+			pause = retryAfter
+		}
+		pause = min(pause, b.Max)
+		d.opts.Log.V(1).Info("alert not sent, retrying", dl.keysAndValues("attempt", attempt, "retryIn", pause, "error", err.Error())...)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			d.opts.Log.Error(ctx.Err(), "alert dropped", dl.keysAndValues("attempts", attempt)...)
+			return
+		case <-t.C:
+		}
+		wait = min(wait*2, b.Max)
+	}
+}
+
+// permanentError is a failure that a retry would repeat: the service
+// refused the request.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// send posts once. It returns the wait a rate-limited service asked for.
+func (d *Dispatcher) send(ctx context.Context, dl delivery) (retryAfter time.Duration, err error) {
+	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.url, bytes.NewReader(dl.body))
+	if err != nil {
+		return 0, &permanentError{errors.New("cannot build the request to the address")}
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("User-Agent", "sluice")
+	if dl.token != "" {
+		req.Header.Set("Authorization", "Bearer "+dl.token)
+	}
+	resp, err := dl.client.Do(req)
+	if err != nil {
+		return 0, redact(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return 0, fmt.Errorf("read the answer: %w", redact(err))
+	}
+	switch code := resp.StatusCode; {
+	case code == http.StatusTooManyRequests:
+		return parseRetryAfter(resp.Header.Get("Retry-After"), body, time.Now()), fmt.Errorf("rate limited: %s", resp.Status)
+	case code == http.StatusRequestTimeout || code >= 500:
+		return 0, fmt.Errorf("%s: %s", resp.Status, snippet(body))
+	case code < 200 || code > 299:
+		return 0, &permanentError{fmt.Errorf("%s: %s", resp.Status, snippet(body))}
+	}
+	if dl.check != nil {
+		if err := dl.check(body); err != nil {
+			return 0, &permanentError{err}
+		}
+	}
+	return 0, nil
+}
+
+// redact drops the URL from a transport error: a webhook URL is a
+// credential.
+func redact(err error) error {
+	var u *url.Error
+	if errors.As(err, &u) {
+		return fmt.Errorf("%s: %w", u.Op, u.Err)
+	}
+	return err
+}
+
+// parseRetryAfter reads Retry-After as seconds or an HTTP date, or else
+// Discord's retry_after (seconds) in the body.
+func parseRetryAfter(header string, body []byte, now time.Time) time.Duration {
+	header = strings.TrimSpace(header)
+	if s, err := strconv.ParseFloat(header, 64); err == nil && s > 0 {
+		return seconds(s)
+	}
+	if t, err := http.ParseTime(header); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	var discord struct {
+		RetryAfter float64 `json:"retry_after"`
+	}
+	if json.Unmarshal(body, &discord) == nil && discord.RetryAfter > 0 {
+		return seconds(discord.RetryAfter)
+	}
+	return 0
+}
+
+// seconds converts to a duration in milliseconds, capped at an hour: past
+// any backoff cap, and in range of the conversion.
+func seconds(s float64) time.Duration {
+	return time.Duration(math.Round(min(s, 3600)*1000)) * time.Millisecond
+}
+
+// snippet is the start of an answer, for errors.
+func snippet(body []byte) string {
+	s := strings.TrimSpace(string(body))
+	if s == "" {
+		return "no body"
+	}
+	return cutRunes(s, 200)
+}

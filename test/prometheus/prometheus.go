@@ -1,0 +1,159 @@
+// Package prometheus runs a real Prometheus (Debian's prometheus) for
+// tests, scraping test exporters on loopback, and the exporter that plays
+// an application whose error rate and latency a test controls.
+package prometheus
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"sluice.dev/sluice/test/controlplane"
+)
+
+// Target is an address Prometheus scrapes, with the labels it adds to the
+// target's series (such as namespace and pod, as Kubernetes discovery
+// would).
+type Target struct {
+	Addr   string
+	Labels map[string]string
+}
+
+// Options configure a Prometheus.
+type Options struct {
+	Targets []Target
+	// WebConfig is the content of --web.config.file, for basic auth or
+	// TLS; empty serves plain HTTP with no auth.
+	WebConfig string
+}
+
+// Server is a running Prometheus.
+type Server struct {
+	// URL is its HTTP API base, on loopback.
+	URL string
+}
+
+// Binary finds the prometheus binary: $SLUICE_PROMETHEUS, or prometheus
+// on the PATH, which `make test` installs.
+func Binary() (string, error) {
+	if p := os.Getenv("SLUICE_PROMETHEUS"); p != "" {
+		return p, nil
+	}
+	p, err := exec.LookPath("prometheus")
+	if err != nil {
+		return "", fmt.Errorf("prometheus is not installed: `make test` (or `make prometheus`) installs Debian's prometheus: %w", err)
+	}
+	return p, nil
+}
+
+// Start runs Prometheus until the test ends. It scrapes every second, so
+// that rate() over 10s windows has data within a few seconds.
+func Start(t testing.TB, opts Options) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	config := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(config, []byte(scrapeConfig(opts.Targets)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, err := controlplane.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{
+		"--config.file=" + config,
+		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		"--web.listen-address=" + addr,
+	}
+	if opts.WebConfig != "" {
+		web := filepath.Join(dir, "web.yml")
+		if err := os.WriteFile(web, []byte(opts.WebConfig), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--web.config.file="+web)
+	}
+	logPath := filepath.Join(dir, "prometheus.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Killed with the test process, whatever ends it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start prometheus: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		_ = logFile.Close()
+	})
+	s := &Server{URL: "http://" + addr}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		// /-/ready needs no auth only when no web config is set; any answer
+		// other than a refused connection means it listens.
+		resp, err := http.Get(s.URL + "/-/ready")
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+				return s
+			}
+		}
+		select {
+		case <-done:
+			t.Fatalf("prometheus exited:\n%s", tail(logPath))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("prometheus not ready after 30s:\n%s", tail(logPath))
+		}
+	}
+}
+
+func scrapeConfig(targets []Target) string {
+	var b strings.Builder
+	b.WriteString("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n")
+	if len(targets) == 0 {
+		return b.String() + "  []\n"
+	}
+	b.WriteString("  - job_name: test\n    static_configs:\n")
+	for _, t := range targets {
+		fmt.Fprintf(&b, "      - targets: [%q]\n", t.Addr)
+		if len(t.Labels) > 0 {
+			b.WriteString("        labels:\n")
+			for k, v := range t.Labels {
+				fmt.Fprintf(&b, "          %s: %q\n", k, v)
+			}
+		}
+	}
+	return b.String()
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
