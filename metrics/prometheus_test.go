@@ -2,12 +2,21 @@ package metrics
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,4 +142,75 @@ func FuzzPrometheusValue(f *testing.F) {
 			t.Fatalf("%d samples gave %v with no error", len(v), got)
 		}
 	})
+}
+
+func TestPrometheusOverTLSTrustsTheCAFromTheSecret(t *testing.T) {
+	t.Parallel()
+	ca, cert, key := certificates(t)
+	prom := testprom.Start(t, testprom.Options{TLSCert: cert, TLSKey: key})
+	tests := []struct {
+		name    string
+		cfg     Config
+		trusted bool
+	}{
+		{"the Secret's ca.crt verifies the server", Config{Address: prom.URL, Secret: map[string][]byte{"ca.crt": ca}}, true},
+		{"an unknown certificate is refused", Config{Address: prom.URL}, false},
+		{"insecureSkipVerify accepts it", Config{Address: prom.URL, InsecureSkipVerify: true}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.Type = "prometheus"
+			p, err := New(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.Query(t.Context(), Query{Text: "vector(5)"})
+			if tt.trusted && (err != nil || got != 5) {
+				t.Fatalf("got %v, %v; want 5", got, err)
+			}
+			if !tt.trusted && (err == nil || !strings.Contains(err.Error(), "certificate")) {
+				t.Fatalf("got %v, %v; want a certificate error", got, err)
+			}
+		})
+	}
+}
+
+// certificates makes a CA and a server certificate for 127.0.0.1 that it
+// signed, PEM encoded.
+func certificates(t *testing.T) (caPEM, certPEM, keyPEM []byte) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTemplate := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sluice test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serverTemplate := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "prometheus"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature,
+	}
+	serverDER, err := x509.CreateCertificate(rand.Reader, serverTemplate, caTemplate, &serverKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(serverKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: serverDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
 }

@@ -4,6 +4,7 @@
 package prometheus
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"os"
@@ -28,9 +29,11 @@ type Target struct {
 // Options configure a Prometheus.
 type Options struct {
 	Targets []Target
-	// WebConfig is the content of --web.config.file, for basic auth or
-	// TLS; empty serves plain HTTP with no auth.
+	// WebConfig is the content of --web.config.file, for basic auth;
+	// empty serves with no auth.
 	WebConfig string
+	// TLSCert and TLSKey, PEM, make Prometheus serve HTTPS with them.
+	TLSCert, TLSKey []byte
 }
 
 // Server is a running Prometheus.
@@ -74,9 +77,20 @@ func Start(t testing.TB, opts Options) *Server {
 		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		"--web.listen-address=" + addr,
 	}
-	if opts.WebConfig != "" {
+	webConfig, scheme := opts.WebConfig, "http"
+	if len(opts.TLSCert) > 0 {
+		cert, key := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+		for path, data := range map[string][]byte{cert: opts.TLSCert, key: opts.TLSKey} {
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		webConfig += fmt.Sprintf("\ntls_server_config:\n  cert_file: %s\n  key_file: %s\n", cert, key)
+		scheme = "https"
+	}
+	if webConfig != "" {
 		web := filepath.Join(dir, "web.yml")
-		if err := os.WriteFile(web, []byte(opts.WebConfig), 0o600); err != nil {
+		if err := os.WriteFile(web, []byte(webConfig), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		args = append(args, "--web.config.file="+web)
@@ -108,12 +122,14 @@ func Start(t testing.TB, opts Options) *Server {
 		}
 		_ = logFile.Close()
 	})
-	s := &Server{URL: "http://" + addr}
+	s := &Server{URL: scheme + "://" + addr}
+	// Only to see that it listens; the tests check the certificate.
+	probe := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a readiness probe
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		// /-/ready needs no auth only when no web config is set; any answer
 		// other than a refused connection means it listens.
-		resp, err := http.Get(s.URL + "/-/ready")
+		resp, err := probe.Get(s.URL + "/-/ready")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
