@@ -313,6 +313,26 @@ func TestNotifyReturnsPromptlyWhileTheServiceHangs(t *testing.T) {
 	}
 }
 
+func TestAServiceThatIsDownDoesNotHoldUpAlertsToAnother(t *testing.T) {
+	down := newReceiver(t, func(w http.ResponseWriter, _ *http.Request, _ int) { w.WriteHeader(http.StatusServiceUnavailable) })
+	up := newReceiver(t, nil)
+	// One worker and a long backoff: a worker that slept through the
+	// backoff would keep the second alert waiting for a minute.
+	d, _ := start(t, notify.Options{Workers: 1, Backoff: notify.Backoff{Initial: time.Minute, Max: time.Minute, Attempts: 3}})
+	e := newEnv(t)
+	e.provider("down", sluicev1beta1.AlertProviderSpec{Type: "slack", Address: down.URL + "/down"}, nil)
+	e.provider("up", sluicev1beta1.AlertProviderSpec{Type: "slack", Address: up.URL + "/up"}, nil)
+	c := e.canary(alertTo("down", info), alertTo("up", info))
+	if err := d.Notify(t.Context(), c, rollback()); err != nil {
+		t.Fatal(err)
+	}
+	down.waitFor(t, "/down", 1)
+	up.waitFor(t, "/up", 1)
+	if n := len(down.requests("/down")); n != 1 {
+		t.Fatalf("the down service got %d posts before its backoff ended, want 1", n)
+	}
+}
+
 func TestAnAlertProviderThatCannotBeResolvedIsReportedByItsField(t *testing.T) {
 	tests := []struct {
 		name string

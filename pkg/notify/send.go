@@ -32,6 +32,10 @@ type delivery struct {
 	kind     sluicev1beta1.AlertProviderType
 	canary   types.NamespacedName
 	reason   string
+	// attempt counts the posts so far, this one included; wait is the
+	// backoff before the next retry (0: the initial one).
+	attempt int
+	wait    time.Duration
 }
 
 func (d delivery) keysAndValues(more ...any) []any {
@@ -69,39 +73,46 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 // drained from the moment it does.
 func (d *Dispatcher) NeedLeaderElection() bool { return false }
 
-// deliver posts with exponential backoff, or Retry-After when the service
-// sends one, and logs one line when it gives up.
+// deliver posts once. A failure worth retrying goes back on the queue
+// after an exponential backoff, or the wait a rate-limited service asked
+// for, so that a service that is down never holds a worker that another
+// service's alerts need. It logs one line when it gives up.
 func (d *Dispatcher) deliver(ctx context.Context, dl delivery) {
 	b := d.opts.Backoff
-	wait := b.Initial
-	attempt := 1
-	for ; ; attempt++ {
-		retryAfter, err := d.send(ctx, dl)
-		if err == nil {
-			d.opts.Log.V(1).Info("alert sent", dl.keysAndValues("attempts", attempt)...)
-			return
-		}
-		var permanent *permanentError
-		if errors.As(err, &permanent) || attempt >= b.Attempts || ctx.Err() != nil {
-			d.opts.Log.Error(err, "alert dropped", dl.keysAndValues("attempts", attempt)...)
-			return
-		}
-		pause := wait
-		if retryAfter > 0 {
-			pause = retryAfter
-		}
-		pause = min(pause, b.Max)
-		d.opts.Log.V(1).Info("alert not sent, retrying", dl.keysAndValues("attempt", attempt, "retryIn", pause, "error", err.Error())...)
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+	attempt := max(dl.attempt, 1)
+	retryAfter, err := d.send(ctx, dl)
+	if err == nil {
+		d.opts.Log.V(1).Info("alert sent", dl.keysAndValues("attempts", attempt)...)
+		return
+	}
+	var permanent *permanentError
+	if errors.As(err, &permanent) || attempt >= b.Attempts || ctx.Err() != nil {
+		d.opts.Log.Error(err, "alert dropped", dl.keysAndValues("attempts", attempt)...)
+		return
+	}
+	wait := dl.wait
+	if wait == 0 {
+		wait = b.Initial
+	}
+	pause := wait
+	if retryAfter > 0 {
+		pause = retryAfter
+	}
+	pause = min(pause, b.Max)
+	d.opts.Log.V(1).Info("alert not sent, retrying", dl.keysAndValues("attempt", attempt, "retryIn", pause, "error", err.Error())...)
+	next := dl
+	next.attempt, next.wait = attempt+1, min(wait*2, b.Max)
+	time.AfterFunc(pause, func() {
+		if ctx.Err() != nil {
 			d.opts.Log.Error(ctx.Err(), "alert dropped", dl.keysAndValues("attempts", attempt)...)
 			return
-		case <-t.C:
 		}
-		wait = min(wait*2, b.Max)
-	}
+		select {
+		case d.queue <- next:
+		default:
+			d.opts.Log.Error(errors.New("the alert queue is full"), "alert dropped", dl.keysAndValues("attempts", attempt)...)
+		}
+	})
 }
 
 // permanentError is a failure that a retry would repeat: the service
