@@ -103,7 +103,7 @@ test: verify vet lint unit ## Run all checks and tests.
 # The tests mostly wait on the API server and on analysis intervals, so
 # more of them run at once than go test's default of one per core.
 .PHONY: unit
-unit: controlplane dataplane prometheus ## Run the Go tests only.
+unit: controlplane dataplane test-packages ## Run the Go tests only.
 	$(SLUICE_TEST_ENV) $(GO) test -count=1 -parallel 8 -timeout 30m ./...
 
 .PHONY: bench
@@ -155,15 +155,20 @@ $(DATAPLANE_DIR)/.complete:
 	touch "$(DATAPLANE_DIR).tmp/.complete"
 	rm -rf "$(DATAPLANE_DIR)" && mv "$(DATAPLANE_DIR).tmp" "$(DATAPLANE_DIR)"
 
-# The metric tests query a real Prometheus: Debian's package, installed
-# once per machine (CI runs as root; elsewhere sudo asks).
-.PHONY: prometheus
-prometheus: ## Install Debian's prometheus for the metric tests, when missing.
-	@command -v prometheus >/dev/null || { \
-		echo ">> installing Debian's prometheus (first run only)"; \
+# Debian packages the tests run: prometheus for the metric tests, and git
+# with git-http-backend for the Git source tests. Installed once per
+# machine, only when missing (CI runs as root; elsewhere sudo asks).
+.PHONY: test-packages
+test-packages: ## Install the Debian packages the tests run (prometheus, git), when missing.
+	@missing=; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	[ -x /usr/lib/git-core/git-http-backend ] || missing="$$missing git"; \
+	if [ -n "$$missing" ]; then \
+		echo ">> installing$$missing from Debian (first run only)"; \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-		$$sudo apt-get install -y --no-install-recommends prometheus >/dev/null || \
-		{ $$sudo apt-get update >/dev/null && $$sudo apt-get install -y --no-install-recommends prometheus >/dev/null; }; }
+		$$sudo apt-get install -y --no-install-recommends $$missing >/dev/null || \
+		{ $$sudo apt-get update >/dev/null && $$sudo apt-get install -y --no-install-recommends $$missing >/dev/null; }; \
+	fi
 
 .PHONY: controlplane
 controlplane: $(CONTROLPLANE_DIR)/.complete ## Build the test control plane (cached).

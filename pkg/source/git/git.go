@@ -1,0 +1,324 @@
+// Package git fetches a Git repository's files at a ref, the way Flux's
+// source-controller does for a GitRepository: it resolves the ref with an
+// ls-remote first and skips the clone when the revision has not changed,
+// clones shallow and single-branch, filters the tree with .gitignore
+// rules, and names the result with a Flux revision and a digest. The files
+// stay in memory, for the applier in the same process.
+package git
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/memfs"
+	gogit "github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/gitignore"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	"github.com/go-git/go-git/v5/storage/memory"
+)
+
+// Ref selects the commit to fetch. Commit wins over SemVer, SemVer over
+// Tag, and Tag over Branch, as in Flux; with none set, the branch is
+// master.
+type Ref struct {
+	Branch string
+	Tag    string
+	// SemVer is a Masterminds/semver range over the repository's tags.
+	SemVer string
+	// Commit is a full SHA-1; with Branch, only that branch is fetched.
+	Commit string
+}
+
+// Options say what to fetch.
+type Options struct {
+	URL  string
+	Ref  Ref
+	Auth transport.AuthMethod
+	// Ignore holds .gitignore patterns that replace the default
+	// exclusions; empty keeps the defaults.
+	Ignore string
+	// LastRevision is the revision fetched before: when the remote still
+	// points there, Fetch returns ErrUnchanged without cloning.
+	LastRevision string
+}
+
+// Artifact is a fetched, filtered tree.
+type Artifact struct {
+	// Revision is Flux's: main@sha1:<hash>, v1.0.0@sha1:<hash>, or
+	// sha1:<hash> for a bare commit.
+	Revision string
+	// Digest is sha256:<hex> over the filtered files' paths and contents.
+	Digest string
+	// Files maps slash-separated paths to contents.
+	Files map[string][]byte
+}
+
+// The errors a fetch can fail with, to be matched with errors.Is.
+var (
+	// ErrUnchanged: the remote is at LastRevision; nothing was cloned.
+	ErrUnchanged = errors.New("the revision has not changed")
+	// ErrAuth: the server refused the credentials.
+	ErrAuth = errors.New("authentication failed")
+	// ErrRefNotFound: no branch, tag or version matches the ref.
+	ErrRefNotFound = errors.New("ref not found")
+)
+
+// defaultIgnore are Flux's default exclusions: Git metadata, CI
+// configuration and binary media that do not belong in manifests.
+const defaultIgnore = `/.git/
+/.gitignore
+/.gitmodules
+/.gitattributes
+/.github/
+/.gitlab-ci.yml
+/.circleci/
+/.goreleaser.yml
+/.sops.yaml
+/.flux.yaml
+*.jpg
+*.jpeg
+*.gif
+*.png
+*.wmv
+*.flv
+*.tar.gz
+*.zip
+`
+
+// Fetch resolves opts.Ref on the remote and, unless it is at
+// opts.LastRevision, clones that commit and returns its filtered files.
+func Fetch(ctx context.Context, opts Options) (*Artifact, error) {
+	target, err := resolve(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if target.revision == opts.LastRevision && opts.LastRevision != "" {
+		return nil, ErrUnchanged
+	}
+	fs, err := checkout(ctx, opts, target)
+	if err != nil {
+		return nil, err
+	}
+	files, err := collect(fs, opts.Ignore)
+	if err != nil {
+		return nil, err
+	}
+	return &Artifact{Revision: target.revision, Digest: digest(files), Files: files}, nil
+}
+
+// target is a resolved ref: what to clone and what the result is called.
+type target struct {
+	// ref is the branch or tag to clone; empty clones the default branch.
+	ref      plumbing.ReferenceName
+	commit   plumbing.Hash
+	revision string
+	// exact is set when commit was asked for, not read from a ref.
+	exact bool
+}
+
+// resolve lists the remote's refs (one round trip, no objects) and picks
+// the commit opts.Ref names.
+func resolve(ctx context.Context, opts Options) (target, error) {
+	ref := opts.Ref
+	if ref.Commit != "" {
+		if !plumbing.IsHash(ref.Commit) {
+			return target{}, fmt.Errorf("ref.commit %q is not a full SHA-1", ref.Commit)
+		}
+		t := target{commit: plumbing.NewHash(ref.Commit), exact: true, revision: "sha1:" + ref.Commit}
+		if ref.Branch != "" {
+			t.ref, t.revision = plumbing.NewBranchReferenceName(ref.Branch), ref.Branch+"@sha1:"+ref.Commit
+		}
+		return t, nil
+	}
+	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{opts.URL}})
+	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: opts.Auth, PeelingOption: gogit.AppendPeeled})
+	if err != nil {
+		return target{}, remoteError("list refs", err)
+	}
+	byName := map[plumbing.ReferenceName]plumbing.Hash{}
+	for _, r := range refs {
+		byName[r.Name()] = r.Hash()
+	}
+	// tagCommit is the commit a tag points at: the peeled ref of an
+	// annotated tag, or the tag itself.
+	tagCommit := func(tag string) (plumbing.Hash, bool) {
+		name := plumbing.NewTagReferenceName(tag)
+		if h, ok := byName[plumbing.ReferenceName(string(name)+"^{}")]; ok {
+			return h, true
+		}
+		h, ok := byName[name]
+		return h, ok
+	}
+	switch {
+	case ref.SemVer != "":
+		constraint, err := semver.NewConstraint(ref.SemVer)
+		if err != nil {
+			return target{}, fmt.Errorf("ref.semver %q: %w", ref.SemVer, err)
+		}
+		var best *semver.Version
+		var bestTag string
+		for name := range byName {
+			if !name.IsTag() || strings.HasSuffix(string(name), "^{}") {
+				continue
+			}
+			v, err := semver.NewVersion(name.Short())
+			if err != nil || !constraint.Check(v) {
+				continue
+			}
+			if best == nil || v.GreaterThan(best) {
+				best, bestTag = v, name.Short()
+			}
+		}
+		if best == nil {
+			return target{}, fmt.Errorf("%w: no tag matches semver %q", ErrRefNotFound, ref.SemVer)
+		}
+		h, _ := tagCommit(bestTag)
+		return target{ref: plumbing.NewTagReferenceName(bestTag), commit: h, revision: bestTag + "@sha1:" + h.String()}, nil
+	case ref.Tag != "":
+		h, ok := tagCommit(ref.Tag)
+		if !ok {
+			return target{}, fmt.Errorf("%w: tag %q", ErrRefNotFound, ref.Tag)
+		}
+		return target{ref: plumbing.NewTagReferenceName(ref.Tag), commit: h, revision: ref.Tag + "@sha1:" + h.String()}, nil
+	}
+	branch := ref.Branch
+	if branch == "" {
+		branch = "master"
+	}
+	h, ok := byName[plumbing.NewBranchReferenceName(branch)]
+	if !ok {
+		return target{}, fmt.Errorf("%w: branch %q", ErrRefNotFound, branch)
+	}
+	return target{ref: plumbing.NewBranchReferenceName(branch), commit: h, revision: branch + "@sha1:" + h.String()}, nil
+}
+
+// checkout clones the target into memory: one commit deep when a ref
+// points at it, the whole branch when a commit was asked for.
+func checkout(ctx context.Context, opts Options, t target) (billy.Filesystem, error) {
+	fs := memfs.New()
+	clone := &gogit.CloneOptions{URL: opts.URL, Auth: opts.Auth, ReferenceName: t.ref, SingleBranch: t.ref != "", Tags: gogit.NoTags, NoCheckout: t.exact}
+	if !t.exact {
+		clone.Depth = 1
+	}
+	repo, err := gogit.CloneContext(ctx, memory.NewStorage(), fs, clone)
+	if err != nil {
+		return nil, remoteError("clone", err)
+	}
+	if t.exact {
+		wt, err := repo.Worktree()
+		if err != nil {
+			return nil, fmt.Errorf("worktree: %w", err)
+		}
+		if err := wt.Checkout(&gogit.CheckoutOptions{Hash: t.commit, Force: true}); err != nil {
+			return nil, fmt.Errorf("%w: commit %s: %w", ErrRefNotFound, t.commit, err)
+		}
+	}
+	return fs, nil
+}
+
+// remoteError names authentication failures, which a user must fix.
+func remoteError(op string, err error) error {
+	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
+		return fmt.Errorf("%s: %w: %w", op, ErrAuth, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// collect reads every file the ignore rules keep: the defaults (or the
+// spec's patterns in their place) and the repository's .sourceignore.
+func collect(fs billy.Filesystem, ignore string) (map[string][]byte, error) {
+	rules := defaultIgnore
+	if ignore != "" {
+		rules = ignore
+	}
+	patterns := parsePatterns(rules, nil)
+	if data, err := readFile(fs, ".sourceignore"); err == nil {
+		patterns = append(patterns, parsePatterns(string(data), nil)...)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read .sourceignore: %w", err)
+	}
+	matcher := gitignore.NewMatcher(patterns)
+	files := map[string][]byte{}
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		entries, err := fs.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			p := path.Join(dir, e.Name())
+			parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+			if matcher.Match(parts, e.IsDir()) {
+				continue
+			}
+			if e.IsDir() {
+				if err := walk(p); err != nil {
+					return err
+				}
+				continue
+			}
+			if !e.Mode().IsRegular() {
+				continue
+			}
+			data, err := readFile(fs, p)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", p, err)
+			}
+			files[strings.TrimPrefix(p, "/")] = data
+		}
+		return nil
+	}
+	if err := walk("/"); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+func parsePatterns(rules string, domain []string) []gitignore.Pattern {
+	var out []gitignore.Pattern
+	for _, line := range strings.Split(rules, "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out = append(out, gitignore.ParsePattern(line, domain))
+	}
+	return out
+}
+
+func readFile(fs billy.Filesystem, name string) ([]byte, error) {
+	f, err := fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	return io.ReadAll(f)
+}
+
+// digest is sha256 over the sorted paths and contents, each length-
+// prefixed so that no two trees share a digest by concatenation.
+func digest(files map[string][]byte) string {
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		_, _ = fmt.Fprintf(h, "%d:%s%d:", len(n), n, len(files[n]))
+		_, _ = h.Write(files[n])
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
