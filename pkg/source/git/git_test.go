@@ -40,7 +40,8 @@ func newServer(t *testing.T) *server {
 		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"},
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if user, pass, ok := r.BasicAuth(); !ok || user != "sluice" || pass != "s3cret" {
+		user, pass, _ := r.BasicAuth()
+		if r.Header.Get("Authorization") != "Bearer t0ken" && (user != "sluice" || pass != "s3cret") {
 			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
