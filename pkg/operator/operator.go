@@ -27,10 +27,12 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	sourcev1 "sluice.dev/sluice/api/source/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/notify"
+	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/router"
 )
 
@@ -128,7 +130,7 @@ func (o Options) Validate() error {
 // NewScheme returns a scheme with the kinds the operator reads and writes.
 func NewScheme() (*runtime.Scheme, error) {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, sourcev1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
 		}
@@ -215,6 +217,10 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Canary controller: %w", err)
 	}
+	git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("sluice-source"), Store: source.NewStore()}
+	if err := git.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up the GitRepository controller: %w", err)
+	}
 	return mgr, nil
 }
 
@@ -243,23 +249,27 @@ func checkCRDs(cfg *rest.Config) error {
 	if err != nil {
 		return fmt.Errorf("create discovery client: %w", err)
 	}
-	gv := sluicev1beta1.GroupVersion.String()
-	list, err := dc.ServerResourcesForGroupVersion(gv)
-	if err != nil {
-		return fmt.Errorf("find %s kinds on the API server (are the CRDs installed? apply kustomize/ or the Helm chart): %w", gv, err)
-	}
-	served := map[string]bool{}
-	for _, r := range list.APIResources {
-		served[r.Kind] = true
-	}
-	var missing []string
-	for _, kind := range []string{"Canary", "MetricTemplate", "AlertProvider"} {
-		if !served[kind] {
-			missing = append(missing, kind)
+	for gv, kinds := range map[string][]string{
+		sluicev1beta1.GroupVersion.String(): {"Canary", "MetricTemplate", "AlertProvider"},
+		sourcev1.GroupVersion.String():      {"GitRepository"},
+	} {
+		list, err := dc.ServerResourcesForGroupVersion(gv)
+		if err != nil {
+			return fmt.Errorf("find %s kinds on the API server (are the CRDs installed? apply kustomize/ or the Helm chart): %w", gv, err)
 		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("the API server does not serve %v in %s: install the CRDs from kustomize/ or the Helm chart", missing, gv)
+		served := map[string]bool{}
+		for _, r := range list.APIResources {
+			served[r.Kind] = true
+		}
+		var missing []string
+		for _, kind := range kinds {
+			if !served[kind] {
+				missing = append(missing, kind)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("the API server does not serve %v in %s: install the CRDs from kustomize/ or the Helm chart", missing, gv)
+		}
 	}
 	return nil
 }

@@ -11,12 +11,14 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"golang.org/x/crypto/ssh"
+
+	"sluice.dev/sluice/test/gitserver"
 )
 
 func TestTheSecretsHTTPSCredentialsReachTheServer(t *testing.T) {
 	t.Parallel()
-	s := newServer(t)
-	head := s.commit(map[string]string{"a.yaml": "a: 1\n"})
+	s := gitserver.New(t)
+	head := s.Commit(map[string]string{"a.yaml": "a: 1\n"})
 	tests := []struct {
 		name string
 		data map[string][]byte
@@ -26,11 +28,11 @@ func TestTheSecretsHTTPSCredentialsReachTheServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			auth, err := AuthFromSecret(s.url, tt.data)
+			auth, err := AuthFromSecret(s.URL, tt.data)
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, err := Fetch(t.Context(), Options{URL: s.url, Ref: Ref{Branch: "main"}, Auth: auth})
+			a, err := Fetch(t.Context(), Options{URL: s.URL, Ref: Ref{Branch: "main"}, Auth: auth})
 			if err != nil || a.Revision != "main@sha1:"+head {
 				t.Fatalf("got %+v, %v", a, err)
 			}
