@@ -1,0 +1,176 @@
+package build
+
+import (
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/resid"
+)
+
+const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: podinfo
+spec:
+  replicas: ${REPLICAS:=2}
+  selector:
+    matchLabels: {app: podinfo}
+  template:
+    metadata:
+      labels: {app: podinfo}
+    spec:
+      containers:
+      - name: app
+        image: ghcr.io/stefanprodan/podinfo:6.0.0
+        env:
+        - name: CLUSTER
+          value: ${CLUSTER}
+`
+
+const service = `apiVersion: v1
+kind: Service
+metadata:
+  name: podinfo
+  annotations:
+    kustomize.toolkit.fluxcd.io/substitute: disabled
+    note: keeps ${CLUSTER} as written
+spec:
+  ports:
+  - port: 80
+`
+
+func find(t *testing.T, objs []*unstructured.Unstructured, kind string) *unstructured.Unstructured {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			return o
+		}
+	}
+	t.Fatalf("no %s among %d objects", kind, len(objs))
+	return nil
+}
+
+func TestBuildProducesWhatAFluxKustomizationWould(t *testing.T) {
+	plain := map[string][]byte{"apps/podinfo/deploy.yaml": []byte(deployment), "apps/podinfo/svc.yml": []byte(service), "README.md": []byte("# not a manifest")}
+	tests := []struct {
+		name  string
+		files map[string][]byte
+		opts  Options
+		check func(t *testing.T, objs []*unstructured.Unstructured)
+	}{
+		{"a folder without kustomization.yaml gets one from its manifests", plain, Options{Path: "apps/podinfo"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if len(objs) != 2 {
+				t.Fatalf("%d objects, want the Deployment and the Service", len(objs))
+			}
+		}},
+		{"targetNamespace moves every object", plain, Options{Path: "apps/podinfo", TargetNamespace: "prod"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			for _, o := range objs {
+				if o.GetNamespace() != "prod" {
+					t.Errorf("%s in %q", o.GetKind(), o.GetNamespace())
+				}
+			}
+		}},
+		{"a strategic merge patch applies to its target", plain, Options{Path: "apps/podinfo", Patches: []types.Patch{{
+			Patch:  "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\nspec:\n  minReadySeconds: 7\n",
+			Target: &types.Selector{ResId: resID("Deployment")},
+		}}}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if v, _, _ := unstructured.NestedInt64(find(t, objs, "Deployment").Object, "spec", "minReadySeconds"); v != 7 {
+				t.Errorf("minReadySeconds %d", v)
+			}
+		}},
+		{"a JSON 6902 patch applies to its target", plain, Options{Path: "apps/podinfo", Patches: []types.Patch{{
+			Patch:  `[{"op": "replace", "path": "/spec/ports/0/port", "value": 8080}]`,
+			Target: &types.Selector{ResId: resID("Service")},
+		}}}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			ports, _, _ := unstructured.NestedSlice(find(t, objs, "Service").Object, "spec", "ports")
+			if ports[0].(map[string]any)["port"] != int64(8080) {
+				t.Errorf("ports %v", ports)
+			}
+		}},
+		{"images set the tag", plain, Options{Path: "apps/podinfo", Images: []types.Image{{Name: "ghcr.io/stefanprodan/podinfo", NewTag: "6.1.0"}}}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			containers, _, _ := unstructured.NestedSlice(find(t, objs, "Deployment").Object, "spec", "template", "spec", "containers")
+			if img := containers[0].(map[string]any)["image"]; img != "ghcr.io/stefanprodan/podinfo:6.1.0" {
+				t.Errorf("image %v", img)
+			}
+		}},
+		{"substitution fills variables and defaults, as numbers where they are numbers", plain, Options{Path: "apps/podinfo", Substitute: map[string]string{"CLUSTER": "eu-1"}}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			d := find(t, objs, "Deployment")
+			if r, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas"); r != 2 {
+				t.Errorf("replicas %v", d.Object["spec"].(map[string]any)["replicas"])
+			}
+			containers, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+			if env := containers[0].(map[string]any)["env"].([]any)[0].(map[string]any)["value"]; env != "eu-1" {
+				t.Errorf("CLUSTER %v", env)
+			}
+			if note := find(t, objs, "Service").GetAnnotations()["note"]; note != "keeps ${CLUSTER} as written" {
+				t.Errorf("an object with substitution disabled changed: %q", note)
+			}
+		}},
+		{"a component applies from spec.components", map[string][]byte{
+			"app/kustomization.yaml":               []byte("resources: [deploy.yaml]\n"),
+			"app/deploy.yaml":                      []byte(deployment),
+			"app/components/ha/kustomization.yaml": []byte("apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nlabels:\n- pairs: {tier: ha}\n"),
+		}, Options{Path: "app", Components: []string{"components/ha"}}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if find(t, objs, "Deployment").GetLabels()["tier"] != "ha" {
+				t.Errorf("labels %v", find(t, objs, "Deployment").GetLabels())
+			}
+		}},
+		{"an existing kustomization.yaml is used as written", map[string][]byte{
+			"app/kustomization.yaml": []byte("resources: [deploy.yaml]\nconfigMapGenerator:\n- name: settings\n  literals: [mode=fast]\n"),
+			"app/deploy.yaml":        []byte(deployment),
+			"app/ignored.yaml":       []byte(service),
+		}, Options{Path: "app"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			cm := find(t, objs, "ConfigMap")
+			if !strings.HasPrefix(cm.GetName(), "settings-") || len(objs) != 2 {
+				t.Errorf("objects %d, ConfigMap %s", len(objs), cm.GetName())
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs, err := Build(tt.files, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, objs)
+		})
+	}
+}
+
+func TestABadBuildSaysWhere(t *testing.T) {
+	tests := []struct {
+		name  string
+		files map[string][]byte
+		opts  Options
+		want  string
+	}{
+		{"a missing path names spec.path", map[string][]byte{"a.yaml": []byte(service)}, Options{Path: "nope"}, `spec.path "nope"`},
+		{"a broken manifest names the file", map[string][]byte{"app/bad.yaml": []byte("kind: [\n")}, Options{Path: "app"}, "bad.yaml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Build(tt.files, tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error %v, want it to mention %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func FuzzSubstitute(f *testing.F) {
+	for _, seed := range []string{"replicas: ${N:=2}", "a: ${A}", "${", "${:=}", "$${X}", "${X:-y}"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := substitute([]byte(in), map[string]string{"A": "a", "N": "3"})
+		if !strings.Contains(in, "${") && string(out) != in {
+			t.Fatalf("text without variables changed: %q -> %q", in, out)
+		}
+	})
+}
+
+func resID(kind string) resid.ResId {
+	return resid.ResId{Gvk: resid.Gvk{Kind: kind}, Name: "podinfo"}
+}
