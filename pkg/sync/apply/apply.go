@@ -1,0 +1,151 @@
+// Package apply puts built objects on the cluster the way Flux's
+// kustomize-controller does, through fluxcd/pkg/ssa: server-side apply in
+// stages (CRDs and Namespaces first) after a dry run of every object, so
+// that one bad object leaves the cluster as it was; drift corrected on
+// every apply; pruning of what an earlier apply made and this one no
+// longer has, from an inventory; and a kstatus wait for health.
+package apply
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/normalize"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// FieldManager is the field manager of Sluice's applies.
+const FieldManager = "sluice"
+
+// OwnerGroup prefixes the labels that mark what a Kustomization applied.
+const OwnerGroup = "sync.sluice.dev"
+
+// PruneAnnotation set to PruneDisabled keeps an object when it leaves the
+// source, with Flux's annotation.
+const (
+	PruneAnnotation = "kustomize.toolkit.fluxcd.io/prune"
+	PruneDisabled   = "disabled"
+)
+
+// Entry is one object of an inventory: Flux's id
+// (<namespace>_<name>_<group>_<kind>) and its API version.
+type Entry struct {
+	ID      string `json:"id"`
+	Version string `json:"v"`
+}
+
+// Options say how to apply.
+type Options struct {
+	// Owner names the Kustomization, for the ownership labels.
+	Owner client.ObjectKey
+	// Force recreates objects whose immutable fields changed.
+	Force bool
+	// Prune deletes the objects of Previous that are not applied now.
+	Prune bool
+	// Previous is the inventory of the last apply.
+	Previous []Entry
+	// Wait, when positive, waits that long for every applied object to be
+	// healthy by kstatus.
+	Wait time.Duration
+}
+
+// Result is what an apply did.
+type Result struct {
+	// Changes lists each object with what happened to it.
+	Changes *ssa.ChangeSet
+	// Inventory is the new inventory, sorted.
+	Inventory []Entry
+	// Pruned lists the objects deleted.
+	Pruned *ssa.ChangeSet
+}
+
+// Applier applies through one ResourceManager.
+type Applier struct {
+	manager *ssa.ResourceManager
+}
+
+// New builds an Applier on c, whose RESTMapper also serves the health
+// poller.
+func New(c client.Client) *Applier {
+	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
+	return &Applier{manager: ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: OwnerGroup})}
+}
+
+// Apply applies objs and, as asked, prunes and waits. The objects are
+// changed in place: defaults normalized and ownership labels set.
+func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (*Result, error) {
+	if err := normalize.UnstructuredList(objs); err != nil {
+		return nil, fmt.Errorf("normalize: %w", err)
+	}
+	a.manager.SetOwnerLabels(objs, opts.Owner.Name, opts.Owner.Namespace)
+	applyOpts := ssa.DefaultApplyOptions()
+	applyOpts.Force = opts.Force
+	changes, err := a.manager.ApplyAllStaged(ctx, objs, applyOpts)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Changes: changes, Inventory: inventory(objs)}
+	if opts.Prune {
+		stale, err := staleObjects(opts.Previous, res.Inventory)
+		if err != nil {
+			return res, err
+		}
+		res.Pruned, err = a.manager.DeleteAll(ctx, stale, ssa.DeleteOptions{
+			PropagationPolicy: metav1.DeletePropagationBackground,
+			Inclusions:        a.manager.GetOwnerLabels(opts.Owner.Name, opts.Owner.Namespace),
+			Exclusions:        map[string]string{PruneAnnotation: PruneDisabled},
+		})
+		if err != nil {
+			return res, fmt.Errorf("prune: %w", err)
+		}
+	}
+	if opts.Wait > 0 {
+		if err := a.manager.WaitForSetWithContext(ctx, changes.ToObjMetadataSet(), ssa.WaitOptions{Interval: 2 * time.Second, Timeout: opts.Wait, FailFast: true}); err != nil {
+			return res, fmt.Errorf("health check: %w", err)
+		}
+	}
+	return res, nil
+}
+
+// inventory lists objs by Flux's inventory id.
+func inventory(objs []*unstructured.Unstructured) []Entry {
+	out := make([]Entry, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, Entry{ID: object.UnstructuredToObjMetadata(o).String(), Version: o.GroupVersionKind().Version})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// staleObjects are the entries of previous that current no longer has,
+// as objects that DeleteAll can find.
+func staleObjects(previous, current []Entry) ([]*unstructured.Unstructured, error) {
+	keep := map[string]bool{}
+	for _, e := range current {
+		keep[e.ID] = true
+	}
+	var out []*unstructured.Unstructured
+	for _, e := range previous {
+		if keep[e.ID] {
+			continue
+		}
+		id, err := object.ParseObjMetadata(e.ID)
+		if err != nil {
+			return nil, fmt.Errorf("inventory entry %q: %w", e.ID, err)
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(schema.GroupVersionKind{Group: id.GroupKind.Group, Version: e.Version, Kind: id.GroupKind.Kind})
+		u.SetNamespace(id.Namespace)
+		u.SetName(id.Name)
+		out = append(out, u)
+	}
+	return out, nil
+}
