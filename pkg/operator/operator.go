@@ -28,11 +28,14 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
+	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/notify"
 	"sluice.dev/sluice/pkg/source"
+	"sluice.dev/sluice/pkg/sync/apply"
+	"sluice.dev/sluice/pkg/sync/kustomization"
 	"sluice.dev/sluice/router"
 )
 
@@ -130,7 +133,7 @@ func (o Options) Validate() error {
 // NewScheme returns a scheme with the kinds the operator reads and writes.
 func NewScheme() (*runtime.Scheme, error) {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, sourcev1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, sourcev1.AddToScheme, syncv1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
 		}
@@ -217,9 +220,14 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Canary controller: %w", err)
 	}
-	git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("sluice-source"), Store: source.NewStore()}
+	store := source.NewStore()
+	git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("sluice-source"), Store: store}
 	if err := git.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the GitRepository controller: %w", err)
+	}
+	ks := &kustomization.Reconciler{Client: mgr.GetClient(), Applier: apply.New(mgr.GetClient()), Sources: store, Events: mgr.GetEventRecorder("sluice-sync")}
+	if err := ks.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up the Kustomization controller: %w", err)
 	}
 	return mgr, nil
 }
@@ -252,6 +260,7 @@ func checkCRDs(cfg *rest.Config) error {
 	for gv, kinds := range map[string][]string{
 		sluicev1beta1.GroupVersion.String(): {"Canary", "MetricTemplate", "AlertProvider"},
 		sourcev1.GroupVersion.String():      {"GitRepository"},
+		syncv1.GroupVersion.String():        {"Kustomization"},
 	} {
 		list, err := dc.ServerResourcesForGroupVersion(gv)
 		if err != nil {

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 
 // installKinds is what both install paths must render.
 var installKinds = map[string]int{
-	"CustomResourceDefinition": 4, // Canary, MetricTemplate, AlertProvider, GitRepository
+	"CustomResourceDefinition": 5, // Canary, MetricTemplate, AlertProvider, GitRepository, Kustomization
 	"ServiceAccount":           1,
 	"ClusterRole":              1,
 	"ClusterRoleBinding":       1,

@@ -1,0 +1,234 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Kustomization builds a path of a source with kustomize and applies the
+// result with server-side apply, at an interval.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ks,categories=all
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Kustomization struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   KustomizationSpec   `json:"spec"`
+	Status KustomizationStatus `json:"status,omitempty"`
+}
+
+// KustomizationList is a list of Kustomizations.
+//
+// +kubebuilder:object:root=true
+type KustomizationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Kustomization `json:"items"`
+}
+
+// KustomizationSpec is what to build, from where, and how to apply it.
+type KustomizationSpec struct {
+	// SourceRef names the source whose artifact is built.
+	SourceRef CrossNamespaceSourceReference `json:"sourceRef"`
+
+	// Path in the artifact; defaults to its root.
+	// +optional
+	Path string `json:"path,omitempty"`
+
+	// Interval between two applies.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	Interval metav1.Duration `json:"interval"`
+
+	// RetryInterval is the interval after a failure; defaults to Interval.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +optional
+	RetryInterval *metav1.Duration `json:"retryInterval,omitempty"`
+
+	// Timeout of the apply and of the health wait; defaults to Interval.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// Prune deletes what a previous apply made and the source no longer
+	// has.
+	Prune bool `json:"prune"`
+
+	// Wait waits for every applied object to be healthy (kstatus).
+	// +optional
+	Wait bool `json:"wait,omitempty"`
+
+	// Force recreates objects whose immutable fields changed.
+	// +optional
+	Force bool `json:"force,omitempty"`
+
+	// Suspend stops applying.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// TargetNamespace sets the namespace of every namespaced object.
+	// +optional
+	TargetNamespace string `json:"targetNamespace,omitempty"`
+
+	// Patches are strategic merge or JSON 6902 patches with targets.
+	// +optional
+	Patches []Patch `json:"patches,omitempty"`
+
+	// Images override image names, tags and digests.
+	// +optional
+	Images []Image `json:"images,omitempty"`
+
+	// Components are kustomize components, relative to Path.
+	// +optional
+	Components []string `json:"components,omitempty"`
+
+	// DependsOn names Kustomizations that must be Ready first.
+	// +optional
+	DependsOn []DependencyReference `json:"dependsOn,omitempty"`
+
+	// PostBuild substitutes variables in the built objects.
+	// +optional
+	PostBuild *PostBuild `json:"postBuild,omitempty"`
+}
+
+// CrossNamespaceSourceReference names a source.
+type CrossNamespaceSourceReference struct {
+	// Kind of the source.
+	// +kubebuilder:validation:Enum=GitRepository
+	Kind string `json:"kind"`
+
+	// Name of the source.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+
+	// Namespace of the source; defaults to the Kustomization's.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// DependencyReference names a Kustomization.
+type DependencyReference struct {
+	// Name of the Kustomization.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+
+	// Namespace of the Kustomization; defaults to this one's.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// PostBuild holds the variables of the substitution.
+type PostBuild struct {
+	// Substitute maps variable names to values.
+	// +optional
+	Substitute map[string]string `json:"substitute,omitempty"`
+
+	// SubstituteFrom reads variables from ConfigMaps and Secrets, in
+	// order; Substitute wins over them.
+	// +optional
+	SubstituteFrom []SubstituteReference `json:"substituteFrom,omitempty"`
+}
+
+// SubstituteReference names a ConfigMap or Secret of variables.
+type SubstituteReference struct {
+	// Kind is ConfigMap or Secret.
+	// +kubebuilder:validation:Enum=ConfigMap;Secret
+	Kind string `json:"kind"`
+
+	// Name of the object, in the Kustomization's namespace.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+
+	// Optional tolerates a missing object.
+	// +optional
+	Optional bool `json:"optional,omitempty"`
+}
+
+// KustomizationStatus is what the last apply did.
+type KustomizationStatus struct {
+	// ObservedGeneration is the generation the status is about.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions are Ready, Reconciling and Stalled (kstatus).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// LastAppliedRevision is the source revision last applied whole.
+	// +optional
+	LastAppliedRevision string `json:"lastAppliedRevision,omitempty"`
+
+	// LastAttemptedRevision is the source revision last tried.
+	// +optional
+	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
+
+	// Inventory lists the objects the last apply made.
+	// +optional
+	Inventory *ResourceInventory `json:"inventory,omitempty"`
+}
+
+// ResourceInventory lists applied objects, as Flux's does.
+type ResourceInventory struct {
+	// Entries are the objects, by id and API version.
+	Entries []ResourceRef `json:"entries"`
+}
+
+// ResourceRef is one applied object: Flux's id
+// (<namespace>_<name>_<group>_<kind>) and its version.
+type ResourceRef struct {
+	ID      string `json:"id"`
+	Version string `json:"v"`
+}
+
+// Patch is a strategic merge or JSON 6902 patch and the objects it
+// applies to.
+type Patch struct {
+	// Patch is the patch, YAML or JSON.
+	// +kubebuilder:validation:MinLength=1
+	Patch string `json:"patch"`
+
+	// Target selects the objects; empty selects by the patch's own kind
+	// and name.
+	// +optional
+	Target *Selector `json:"target,omitempty"`
+}
+
+// Selector selects objects by group, version, kind, name, namespace and
+// selectors.
+type Selector struct {
+	// +optional
+	Group string `json:"group,omitempty"`
+	// +optional
+	Version string `json:"version,omitempty"`
+	// +optional
+	Kind string `json:"kind,omitempty"`
+	// +optional
+	Name string `json:"name,omitempty"`
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// +optional
+	AnnotationSelector string `json:"annotationSelector,omitempty"`
+	// +optional
+	LabelSelector string `json:"labelSelector,omitempty"`
+}
+
+// Image overrides an image's name, tag or digest.
+type Image struct {
+	// Name of the image to override.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// +optional
+	NewName string `json:"newName,omitempty"`
+	// +optional
+	NewTag string `json:"newTag,omitempty"`
+	// +optional
+	Digest string `json:"digest,omitempty"`
+}
