@@ -225,7 +225,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := git.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the GitRepository controller: %w", err)
 	}
-	ks := &kustomization.Reconciler{Client: mgr.GetClient(), Applier: apply.New(mgr.GetClient()), Sources: store, Events: mgr.GetEventRecorder("sluice-sync")}
+	ks := &kustomization.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Applier: apply.New(mgr.GetClient()), Sources: store, Events: mgr.GetEventRecorder("sluice-sync")}
 	if err := ks.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the Kustomization controller: %w", err)
 	}

@@ -28,6 +28,7 @@ import (
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/build"
@@ -53,10 +54,13 @@ const (
 
 // Reconciler applies Kustomizations.
 type Reconciler struct {
-	Client  client.Client
-	Applier *apply.Applier
-	Sources *source.Store
-	Events  EventRecorder
+	Client client.Client
+	// APIReader reads the workloads just applied, which the cache may not
+	// have yet; nil means Client.
+	APIReader client.Reader
+	Applier   *apply.Applier
+	Sources   *source.Store
+	Events    EventRecorder
 }
 
 // SetupWithManager registers the controller. A Kustomization is applied
@@ -68,6 +72,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&syncv1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.bySource)).
 		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents)).
+		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(r.byCanary)).
 		Complete(r)
 }
 
@@ -170,6 +175,13 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) (m
 	if err != nil {
 		return fail(ReasonBuildFailed, err)
 	}
+	targets, err := r.canaryTargets(ctx, objs)
+	if err != nil {
+		return fail(ReasonFailed, err)
+	}
+	if err := r.leaveCanaryFieldsAlone(ctx, objs, targets); err != nil {
+		return fail(ReasonFailed, err)
+	}
 	ks.Status.LastAttemptedRevision = artifact.Revision
 	opts := apply.Options{Owner: client.ObjectKeyFromObject(ks), Force: ks.Spec.Force, Prune: ks.Spec.Prune}
 	if inv := ks.Status.Inventory; inv != nil {
@@ -204,6 +216,18 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) (m
 		r.Events.Eventf(ks, nil, corev1.EventTypeNormal, ReasonSucceeded, "Apply", "Applied revision: %s\n%s", artifact.Revision, res.Changes.String())
 	}
 	ks.Status.LastAppliedRevision = artifact.Revision
+	waiting, failed, err := r.canaryHealth(ctx, objs, targets)
+	switch {
+	case err != nil:
+		return fail(ReasonFailed, err)
+	case failed != "":
+		// Not retried: the next commit starts afresh.
+		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, ReasonCanaryFailed, "Apply", "%s", failed)
+		return metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonCanaryFailed, Message: failed}, true
+	case waiting != "":
+		// The Canary's status changes wake this Kustomization.
+		return metav1.Condition{Status: metav1.ConditionUnknown, Reason: ReasonProgressing, Message: "Applied revision " + artifact.Revision + "; " + waiting}, true
+	}
 	return metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "Applied revision: " + artifact.Revision}, true
 }
 

@@ -1,0 +1,168 @@
+package gitops
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/testr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/sync/kustomization"
+	"sluice.dev/sluice/test/controlplane"
+	"sluice.dev/sluice/test/gitserver"
+	"sluice.dev/sluice/test/inprocess"
+)
+
+const ns = "gitops"
+
+func deployment(image string) string {
+	return `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: podinfo}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: podinfo}}
+  template:
+    metadata: {labels: {app: podinfo}}
+    spec:
+      containers: [{name: app, image: ` + image + `, ports: [{name: http, containerPort: 9898}]}]
+`
+}
+
+const canary = `apiVersion: sluice.dev/v1beta1
+kind: Canary
+metadata: {name: podinfo}
+spec:
+  provider: kubernetes
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: podinfo}
+  service: {port: 9898}
+  analysis:
+    interval: 10s
+    iterations: 1
+    threshold: 1
+    webhooks: [{name: load, type: rollout, url: "${HOOK}"}]
+`
+
+func TestACommitIsReleasedByTheCanaryAndTheKustomizationWaitsForIt(t *testing.T) {
+	var failing atomic.Bool
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if failing.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(hook.Close)
+	s := gitserver.New(t)
+	s.Commit(map[string]string{"app/deploy.yaml": deployment("podinfo:1"), "app/canary.yaml": canary})
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "git", Namespace: ns}, StringData: map[string]string{"username": "sluice", "password": "s3cret"}},
+		&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: "repo", Namespace: ns}, Spec: sourcev1.GitRepositorySpec{
+			URL: s.URL, Interval: metav1.Duration{Duration: time.Second}, SecretRef: &sourcev1.LocalObjectReference{Name: "git"},
+			Reference: &sourcev1.GitRepositoryRef{Branch: "main"},
+		}},
+		&syncv1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: syncv1.KustomizationSpec{
+			SourceRef: syncv1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "repo"},
+			Path:      "app", Prune: true, TargetNamespace: ns, Interval: metav1.Duration{Duration: time.Hour},
+			PostBuild: &syncv1.PostBuild{Substitute: map[string]string{"HOOK": hook.URL}},
+		}},
+	} {
+		if err := cp.Client.Create(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inprocess.Start(t, cp.Config, ns, testr.NewWithOptions(t, testr.Options{Verbosity: 0}))
+
+	// The first commit initializes the Canary; the Kustomization is Ready.
+	waitKustomization(t, "the first commit applied and initialized", func(ks *syncv1.Kustomization, c *sluicev1beta1.Canary) bool {
+		return ready(ks) == metav1.ConditionTrue && c.Status.Phase == sluicev1beta1.CanaryPhaseInitialized
+	})
+
+	// A new image: the Kustomization is not Ready until the promotion.
+	good := s.Commit(map[string]string{"app/deploy.yaml": deployment("podinfo:2")})
+	sawProgressing := false
+	waitKustomization(t, "podinfo:2 promoted", func(ks *syncv1.Kustomization, c *sluicev1beta1.Canary) bool {
+		if ks.Status.LastAppliedRevision == "main@sha1:"+good && ready(ks) == metav1.ConditionUnknown {
+			sawProgressing = true
+		}
+		if ready(ks) == metav1.ConditionTrue && ks.Status.LastAppliedRevision == "main@sha1:"+good && c.Status.Phase != sluicev1beta1.CanaryPhaseSucceeded {
+			t.Fatalf("the Kustomization is Ready while the Canary is %s", c.Status.Phase)
+		}
+		return ready(ks) == metav1.ConditionTrue && ks.Status.LastAppliedRevision == "main@sha1:"+good
+	})
+	if !sawProgressing {
+		t.Error("the Kustomization never reported the release in progress")
+	}
+	if img := primaryImage(t); img != "podinfo:2" {
+		t.Fatalf("primary runs %s", img)
+	}
+	// The sync core does not fight the engine: a new commit leaves the
+	// target at zero replicas where the engine put it.
+	noop := s.Commit(map[string]string{"README.md": "docs\n"})
+	waitKustomization(t, "a commit with no change to the app", func(ks *syncv1.Kustomization, _ *sluicev1beta1.Canary) bool {
+		return ks.Status.LastAppliedRevision == "main@sha1:"+noop && ready(ks) == metav1.ConditionTrue
+	})
+	target := &appsv1.Deployment{}
+	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, target); err != nil || *target.Spec.Replicas != 0 {
+		t.Fatalf("the sync core scaled the canary target back up: %v %v", target.Spec.Replicas, err)
+	}
+
+	// A bad version: the Canary rolls back, the Kustomization says why,
+	// and the primary keeps serving the last good version.
+	failing.Store(true)
+	bad := s.Commit(map[string]string{"app/deploy.yaml": deployment("podinfo:3")})
+	ks := waitKustomization(t, "podinfo:3 rolled back", func(ks *syncv1.Kustomization, c *sluicev1beta1.Canary) bool {
+		return ks.Status.LastAppliedRevision == "main@sha1:"+bad && ready(ks) == metav1.ConditionFalse
+	})
+	cond := meta.FindStatusCondition(ks.Status.Conditions, "Ready")
+	if cond.Reason != kustomization.ReasonCanaryFailed || !strings.Contains(cond.Message, "Canary gitops/podinfo") || !strings.Contains(cond.Message, "load") {
+		t.Fatalf("Ready %+v, want the Canary's reason", cond)
+	}
+	if img := primaryImage(t); img != "podinfo:2" {
+		t.Fatalf("primary runs %s after the rollback", img)
+	}
+}
+
+func ready(ks *syncv1.Kustomization) metav1.ConditionStatus {
+	if c := meta.FindStatusCondition(ks.Status.Conditions, "Ready"); c != nil {
+		return c.Status
+	}
+	return ""
+}
+
+func waitKustomization(t *testing.T, what string, cond func(*syncv1.Kustomization, *sluicev1beta1.Canary) bool) *syncv1.Kustomization {
+	t.Helper()
+	ks := &syncv1.Kustomization{}
+	controlplane.Eventually(t, 3*time.Minute, what, func(ctx context.Context) (bool, string) {
+		c := &sluicev1beta1.Canary{}
+		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, ks); err != nil {
+			return false, err.Error()
+		}
+		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "podinfo"}, c); err != nil {
+			return false, err.Error()
+		}
+		return cond(ks, c), fmt.Sprintf("kustomization %+v; canary %s %v", ks.Status, c.Status.Phase, c.Status.Conditions)
+	})
+	return ks
+}
+
+func primaryImage(t *testing.T) string {
+	t.Helper()
+	d := &appsv1.Deployment{}
+	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "podinfo-primary"}, d); err != nil {
+		t.Fatal(err)
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}
