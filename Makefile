@@ -110,7 +110,7 @@ unit: controlplane dataplane test-packages ## Run the Go tests only.
 bench: controlplane ## Run the benchmarks.
 	$(SLUICE_TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PKGS)
 
-BENCH_PKGS ?= ./pkg/canary/plan/ ./test/bench/
+BENCH_PKGS ?= ./pkg/canary/plan/ ./pkg/receiver/ ./test/bench/
 SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR) SLUICE_DATAPLANE_DIR=$(DATAPLANE_DIR)
 
 ##@ Demo

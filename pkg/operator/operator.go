@@ -27,12 +27,14 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	notificationv1 "sluice.dev/sluice/api/notification/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
 	"sluice.dev/sluice/pkg/notify"
+	"sluice.dev/sluice/pkg/receiver"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/kustomization"
@@ -65,13 +67,20 @@ type Options struct {
 	IncludeLabelPrefixes []string
 	// ConfigTracking makes ConfigMap and Secret changes new revisions.
 	ConfigTracking bool
-	// Workers is the number of Canaries reconciled at once.
+	// Workers is the number of Canaries, and of Kustomizations, reconciled
+	// at once.
 	Workers int
 
 	// MetricsBindAddress serves /metrics; "0" turns it off.
 	MetricsBindAddress string
 	// HealthProbeBindAddress serves /healthz and /readyz.
 	HealthProbeBindAddress string
+	// DefaultServiceAccount is impersonated by Kustomizations that name
+	// no spec.serviceAccountName; empty means the operator's account.
+	DefaultServiceAccount string
+	// ReceiverBindAddress serves the Receivers' webhook paths; "0" turns
+	// it off.
+	ReceiverBindAddress string
 
 	// LeaderElection lets only one replica act at a time.
 	LeaderElection bool
@@ -100,6 +109,7 @@ func DefaultOptions() Options {
 		Workers:                  8,
 		MetricsBindAddress:       ":8080",
 		HealthProbeBindAddress:   ":8081",
+		ReceiverBindAddress:      ":9292",
 		LeaderElection:           true,
 		LeaderElectionID:         "sluice-leader-election",
 		GracefulShutdownTimeout:  30 * time.Second,
@@ -133,7 +143,7 @@ func (o Options) Validate() error {
 // NewScheme returns a scheme with the kinds the operator reads and writes.
 func NewScheme() (*runtime.Scheme, error) {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, sourcev1.AddToScheme, syncv1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, sourcev1.AddToScheme, syncv1.AddToScheme, notificationv1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)
 		}
@@ -225,9 +235,24 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := git.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the GitRepository controller: %w", err)
 	}
-	ks := &kustomization.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Applier: apply.New(mgr.GetClient()), Sources: store, Events: mgr.GetEventRecorder("sluice-sync")}
+	ks := &kustomization.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Applier: apply.New(mgr.GetClient()), Sources: store, Events: mgr.GetEventRecorder("sluice-sync"),
+		Impersonator:          &kustomization.Impersonator{Config: cfg, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
+		DefaultServiceAccount: opts.DefaultServiceAccount,
+		Workers:               opts.Workers,
+	}
 	if err := ks.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the Kustomization controller: %w", err)
+	}
+	rcv := &receiver.Reconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("sluice-receiver")}
+	if err := rcv.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("set up the Receiver controller: %w", err)
+	}
+	if opts.ReceiverBindAddress != "0" {
+		hook := &receiver.Handler{Client: mgr.GetClient(), Log: log.WithName("receiver")}
+		if err := mgr.Add(&receiver.Server{Addr: opts.ReceiverBindAddress, Handler: hook}); err != nil {
+			return nil, fmt.Errorf("add the webhook receiver server: %w", err)
+		}
 	}
 	return mgr, nil
 }
@@ -258,9 +283,10 @@ func checkCRDs(cfg *rest.Config) error {
 		return fmt.Errorf("create discovery client: %w", err)
 	}
 	for gv, kinds := range map[string][]string{
-		sluicev1beta1.GroupVersion.String(): {"Canary", "MetricTemplate", "AlertProvider"},
-		sourcev1.GroupVersion.String():      {"GitRepository"},
-		syncv1.GroupVersion.String():        {"Kustomization"},
+		sluicev1beta1.GroupVersion.String():  {"Canary", "MetricTemplate", "AlertProvider"},
+		sourcev1.GroupVersion.String():       {"GitRepository"},
+		syncv1.GroupVersion.String():         {"Kustomization"},
+		notificationv1.GroupVersion.String(): {"Receiver"},
 	} {
 		list, err := dc.ServerResourcesForGroupVersion(gv)
 		if err != nil {

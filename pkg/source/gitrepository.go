@@ -103,6 +103,9 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	before := repo.DeepCopy()
 	ready := r.fetch(ctx, repo)
 	repo.Status.ObservedGeneration = repo.Generation
+	if v, ok := repo.Annotations[sourcev1.ReconcileRequestAnnotation]; ok {
+		repo.Status.LastHandledReconcileAt = v
+	}
 	ready.ObservedGeneration = repo.Generation
 	meta.SetStatusCondition(&repo.Status.Conditions, ready)
 	meta.RemoveStatusCondition(&repo.Status.Conditions, "Reconciling")

@@ -35,14 +35,14 @@ func TestMain(m *testing.M) {
 
 // installKinds is what both install paths must render.
 var installKinds = map[string]int{
-	"CustomResourceDefinition": 5, // Canary, MetricTemplate, AlertProvider, GitRepository, Kustomization
+	"CustomResourceDefinition": 6, // Canary, MetricTemplate, AlertProvider, GitRepository, Kustomization, Receiver
 	"ServiceAccount":           1,
 	"ClusterRole":              1,
 	"ClusterRoleBinding":       1,
 	"Role":                     1,
 	"RoleBinding":              1,
 	"Deployment":               1,
-	"Service":                  1,
+	"Service":                  2, // metrics and the webhook receiver
 }
 
 func TestInstallManifests(t *testing.T) {

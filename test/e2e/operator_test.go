@@ -86,6 +86,7 @@ func startOperator(t *testing.T, kubeconfig string, extraArgs ...string) *operat
 		"--leader-election-namespace=sluice-system",
 		"--metrics-bind-address=" + p.metricsAddr,
 		"--health-probe-bind-address=" + p.probeAddr,
+		"--receiver-bind-address=" + freeAddr(t),
 		"--log-encoding=console",
 	}, extraArgs...)
 	p.cmd = exec.Command(operatorBinary(t), args...)

@@ -14,15 +14,22 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
 )
 
 // Server is a real Git server on loopback: git http-backend (smart HTTP)
 // behind basic auth, serving one bare repository that the test pushes to
 // from a working clone with the system git.
 type Server struct {
-	t *testing.T
+	t testing.TB
 	// URL is the repository's clone URL.
 	URL  string
+	root string
 	work string
 
 	mu      sync.Mutex
@@ -31,10 +38,10 @@ type Server struct {
 
 // New starts the server until the test ends, with an empty repository
 // whose default branch is main.
-func New(t *testing.T) *Server {
+func New(t testing.TB) *Server {
 	t.Helper()
 	root := t.TempDir()
-	s := &Server{t: t, work: filepath.Join(root, "work")}
+	s := &Server{t: t, root: root, work: filepath.Join(root, "work")}
 	s.git(root, "init", "--quiet", "--bare", "--initial-branch=main", "repo.git")
 	s.git(root, "init", "--quiet", "--initial-branch=main", "work")
 	s.git(s.work, "remote", "add", "origin", filepath.Join(root, "repo.git"))
@@ -112,4 +119,23 @@ func (s *Server) Fetches() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.fetches
+}
+
+// Source returns a Secret with the server's basic-auth credentials, named
+// name+"-auth", and a GitRepository named name on the main branch that
+// uses it, both in ns and not yet created.
+func (s *Server) Source(ns, name string, interval time.Duration) (*corev1.Secret, *sourcev1.GitRepository) {
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name + "-auth", Namespace: ns},
+		StringData: map[string]string{"username": "sluice", "password": "s3cret"},
+	}
+	repo := &sourcev1.GitRepository{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: sourcev1.GitRepositorySpec{
+			URL: s.URL, Interval: metav1.Duration{Duration: interval},
+			SecretRef: &sourcev1.LocalObjectReference{Name: secret.Name},
+			Reference: &sourcev1.GitRepositoryRef{Branch: "main"},
+		},
+	}
+	return secret, repo
 }

@@ -26,7 +26,7 @@ func Start(t testing.TB, cfg *rest.Config, namespace string, log logr.Logger, co
 		c(&opts)
 	}
 	opts.Namespace, opts.LeaderElection = namespace, false
-	opts.MetricsBindAddress, opts.HealthProbeBindAddress = "0", "0"
+	opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.ReceiverBindAddress = "0", "0", "0"
 	opts.GracefulShutdownTimeout = 5 * time.Second
 	mgr, err := operator.New(ctx, cfg, opts, log)
 	if err != nil {

@@ -111,6 +111,11 @@ type GitRepositoryStatus struct {
 	// Artifact is the last fetched tree.
 	// +optional
 	Artifact *Artifact `json:"artifact,omitempty"`
+
+	// LastHandledReconcileAt is the last ReconcileRequestAnnotation value
+	// acted on.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // Artifact names a fetched tree.

@@ -13,6 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
+// ReconcileRequestAnnotation asks a sync-core object to reconcile now when
+// set to any new value (by convention a timestamp). It is Flux's, so
+// the flux CLI and Flux receivers work with Sluice too; the value acted on
+// is echoed in status.lastHandledReconcileAt.
+const ReconcileRequestAnnotation = "reconcile.fluxcd.io/requestedAt"
+
 var (
 	// GroupVersion is the group and version of every kind in this package.
 	GroupVersion = schema.GroupVersion{Group: "source.sluice.dev", Version: "v1"}

@@ -95,6 +95,39 @@ type KustomizationSpec struct {
 	// PostBuild substitutes variables in the built objects.
 	// +optional
 	PostBuild *PostBuild `json:"postBuild,omitempty"`
+
+	// HealthChecks are objects, applied here or not, that must be healthy
+	// (kstatus) before the Kustomization is Ready.
+	// +optional
+	HealthChecks []NamespacedObjectKindReference `json:"healthChecks,omitempty"`
+
+	// ServiceAccountName, in the Kustomization's namespace, is
+	// impersonated to apply, prune and check health, so a tenant can
+	// apply only what its account's RBAC allows. Empty means the
+	// operator's own account, or its --default-service-account.
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+}
+
+// NamespacedObjectKindReference names an object by API version, kind,
+// name and namespace.
+type NamespacedObjectKindReference struct {
+	// APIVersion of the object, such as apps/v1.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+
+	// Kind of the object.
+	// +kubebuilder:validation:MinLength=1
+	Kind string `json:"kind"`
+
+	// Name of the object.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+
+	// Namespace of the object; defaults to the Kustomization's.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // CrossNamespaceSourceReference names a source.
@@ -173,6 +206,11 @@ type KustomizationStatus struct {
 	// Inventory lists the objects the last apply made.
 	// +optional
 	Inventory *ResourceInventory `json:"inventory,omitempty"`
+
+	// LastHandledReconcileAt is the last reconcile request annotation
+	// value acted on.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // ResourceInventory lists applied objects, as Flux's does.

@@ -228,9 +228,11 @@ func checkout(ctx context.Context, opts Options, t target) (billy.Filesystem, er
 	return fs, nil
 }
 
-// remoteError names authentication failures, which a user must fix.
+// remoteError names authentication failures, which a user must fix. The
+// SSH client reports a refused key only as text, hence the string match.
 func remoteError(op string, err error) error {
-	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
+	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) ||
+		strings.Contains(err.Error(), "ssh: unable to authenticate") {
 		return fmt.Errorf("%s: %w: %w", op, ErrAuth, err)
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -10,9 +10,11 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/fluxcd/pkg/ssa/normalize"
@@ -52,9 +54,12 @@ type Options struct {
 	Prune bool
 	// Previous is the inventory of the last apply.
 	Previous []Entry
-	// Wait, when positive, waits that long for every applied object to be
-	// healthy by kstatus.
-	Wait time.Duration
+	// Wait waits for every applied object to be healthy by kstatus.
+	Wait bool
+	// HealthChecks are more objects that must be healthy by kstatus.
+	HealthChecks []object.ObjMetadata
+	// Timeout bounds the wait for health.
+	Timeout time.Duration
 }
 
 // Result is what an apply did.
@@ -70,13 +75,14 @@ type Result struct {
 // Applier applies through one ResourceManager.
 type Applier struct {
 	manager *ssa.ResourceManager
+	client  client.Client
 }
 
 // New builds an Applier on c, whose RESTMapper also serves the health
 // poller.
 func New(c client.Client) *Applier {
 	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
-	return &Applier{manager: ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: OwnerGroup})}
+	return &Applier{manager: ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: OwnerGroup}), client: c}
 }
 
 // Apply applies objs and, as asked, prunes and waits. The objects are
@@ -107,9 +113,17 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 			return res, fmt.Errorf("prune: %w", err)
 		}
 	}
-	if opts.Wait > 0 {
-		if err := a.manager.WaitForSetWithContext(ctx, changes.ToObjMetadataSet(), ssa.WaitOptions{Interval: 2 * time.Second, Timeout: opts.Wait, FailFast: true}); err != nil {
-			return res, fmt.Errorf("health check: %w", err)
+	var wait object.ObjMetadataSet
+	if opts.Wait {
+		wait = changes.ToObjMetadataSet()
+	}
+	wait = wait.Union(opts.HealthChecks)
+	if len(wait) > 0 {
+		// Several polls fit in a short timeout, so that its error names
+		// the objects still not healthy rather than the poller's deadline.
+		interval := min(2*time.Second, opts.Timeout/4)
+		if err := a.manager.WaitForSetWithContext(ctx, wait, ssa.WaitOptions{Interval: interval, Timeout: opts.Timeout, FailFast: true}); err != nil {
+			return res, fmt.Errorf("health check: %w", a.unhealthy(wait, err))
 		}
 	}
 	return res, nil
@@ -148,4 +162,50 @@ func staleObjects(previous, current []Entry) ([]*unstructured.Unstructured, erro
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+// unhealthy names the objects of set that are not Current. The poller
+// can stop on an error of its own near the deadline (its client's rate
+// limiter refuses to wait past it), which names no object; then each is
+// read once more, so the report says which objects held the wait up.
+func (a *Applier) unhealthy(set object.ObjMetadataSet, err error) error {
+	if strings.Contains(err.Error(), "status: '") {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var names []string
+	for _, id := range set {
+		mapping, merr := a.client.RESTMapper().RESTMapping(id.GroupKind)
+		if merr != nil {
+			names = append(names, fmt.Sprintf("%s: %v", id, merr))
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(mapping.GroupVersionKind)
+		if gerr := a.client.Get(ctx, client.ObjectKey{Namespace: id.Namespace, Name: id.Name}, u); gerr != nil {
+			names = append(names, fmt.Sprintf("%s/%s status: '%s'", id.GroupKind.Kind, objectName(id), status.NotFoundStatus))
+			continue
+		}
+		res, cerr := status.Compute(u)
+		if cerr != nil {
+			names = append(names, fmt.Sprintf("%s/%s: %v", id.GroupKind.Kind, objectName(id), cerr))
+			continue
+		}
+		if res.Status != status.CurrentStatus {
+			names = append(names, fmt.Sprintf("%s/%s status: '%s': %s", id.GroupKind.Kind, objectName(id), res.Status, res.Message))
+		}
+	}
+	if len(names) == 0 {
+		return err
+	}
+	return fmt.Errorf("timeout waiting for: [%s]", strings.Join(names, ", "))
+}
+
+// objectName is namespace/name, or name for a cluster-scoped object.
+func objectName(id object.ObjMetadata) string {
+	if id.Namespace == "" {
+		return id.Name
+	}
+	return id.Namespace + "/" + id.Name
 }

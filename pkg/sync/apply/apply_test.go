@@ -12,7 +12,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"sluice.dev/sluice/test/controlplane"
 )
@@ -159,11 +161,17 @@ func TestWaitReportsHealthByKstatus(t *testing.T) {
 	t.Parallel()
 	owner := client.ObjectKey{Namespace: "flux-system", Name: "apps"}
 	a := New(cp.Client)
-	if _, err := a.Apply(t.Context(), objects(t, "healthy", namespace, deployment("app", "")), Options{Owner: owner, Wait: time.Minute}); err != nil {
+	if _, err := a.Apply(t.Context(), objects(t, "healthy", namespace, deployment("app", "")), Options{Owner: owner, Wait: true, Timeout: time.Minute}); err != nil {
 		t.Fatalf("a Deployment that rolls out: %v", err)
 	}
-	_, err := a.Apply(t.Context(), objects(t, "unhealthy", namespace, deployment("stuck", "      nodeSelector: {no-such-node: \"true\"}\n")), Options{Owner: owner, Wait: 5 * time.Second})
+	_, err := a.Apply(t.Context(), objects(t, "unhealthy", namespace, deployment("stuck", "      nodeSelector: {no-such-node: \"true\"}\n")), Options{Owner: owner, Wait: true, Timeout: 5 * time.Second})
 	if err == nil || !strings.Contains(err.Error(), "health check") || !strings.Contains(err.Error(), "Deployment/unhealthy/stuck") {
 		t.Fatalf("error %v, want a failed health check naming the Deployment", err)
+	}
+	// A health check names an object this apply does not make.
+	stuck := object.ObjMetadata{Namespace: "unhealthy", Name: "stuck", GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}}
+	_, err = a.Apply(t.Context(), objects(t, "checked", namespace), Options{Owner: owner, HealthChecks: []object.ObjMetadata{stuck}, Timeout: 3 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "Deployment/unhealthy/stuck") {
+		t.Fatalf("error %v, want a failed health check naming the checked Deployment", err)
 	}
 }

@@ -11,15 +11,18 @@ import (
 	"maps"
 	"time"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -50,6 +53,9 @@ const (
 	ReasonHealthCheckFailed  = "HealthCheckFailed"
 	ReasonArtifactFailed     = "ArtifactFailed"
 	ReasonDependencyNotReady = "DependencyNotReady"
+	// ReasonProgressingWithRetry is the Reconciling reason of a failure
+	// that the next retry may fix.
+	ReasonProgressingWithRetry = "ProgressingWithRetry"
 )
 
 // Reconciler applies Kustomizations.
@@ -61,6 +67,24 @@ type Reconciler struct {
 	Applier   *apply.Applier
 	Sources   *source.Store
 	Events    EventRecorder
+	// Impersonator applies as spec.serviceAccountName; nil refuses
+	// Kustomizations that name one.
+	Impersonator *Impersonator
+	// Workers is the number of Kustomizations applied at once; 0 means 1.
+	Workers int
+	// DefaultServiceAccount is impersonated, in the Kustomization's
+	// namespace, when spec.serviceAccountName is empty; empty means the
+	// operator's own account.
+	DefaultServiceAccount string
+}
+
+// verdict is what one reconcile earns: the Ready condition, whether to
+// retry sooner than the interval, and whether retrying cannot help until
+// the source or the spec changes (Stalled).
+type verdict struct {
+	ready   metav1.Condition
+	retry   bool
+	stalled bool
 }
 
 // SetupWithManager registers the controller. A Kustomization is applied
@@ -69,6 +93,7 @@ type Reconciler struct {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("kustomization").
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		For(&syncv1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.bySource)).
 		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents)).
@@ -128,44 +153,80 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil
 	}
 	before := ks.DeepCopy()
-	ready, ok := r.reconcile(ctx, ks)
+	v := r.reconcile(ctx, ks)
 	ks.Status.ObservedGeneration = ks.Generation
-	ready.Type, ready.ObservedGeneration = "Ready", ks.Generation
-	meta.SetStatusCondition(&ks.Status.Conditions, ready)
-	if ready.Status == metav1.ConditionTrue {
-		meta.RemoveStatusCondition(&ks.Status.Conditions, "Stalled")
+	if at, ok := ks.Annotations[sourcev1.ReconcileRequestAnnotation]; ok {
+		ks.Status.LastHandledReconcileAt = at
 	}
+	setConditions(&ks.Status.Conditions, v, ks.Generation)
 	if err := r.Client.Status().Patch(ctx, ks, client.MergeFrom(before)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch Kustomization %s status: %w", req.NamespacedName, err)
 	}
 	after := ks.Spec.Interval.Duration
-	if !ok && ks.Spec.RetryInterval != nil {
+	if v.retry && ks.Spec.RetryInterval != nil {
 		after = ks.Spec.RetryInterval.Duration
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
 }
 
-// reconcile runs the steps and returns the Ready condition they earn.
-func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) (metav1.Condition, bool) {
-	fail := func(reason string, err error) (metav1.Condition, bool) {
+// setConditions writes Ready and the kstatus pair that goes with it: a
+// Kustomization on its way (waiting, or failing in a way a retry may fix)
+// is Reconciling; one that cannot get further without a change is
+// Stalled, which kstatus reads as Failed.
+func setConditions(conditions *[]metav1.Condition, v verdict, generation int64) {
+	ready := v.ready
+	ready.Type, ready.ObservedGeneration = "Ready", generation
+	meta.SetStatusCondition(conditions, ready)
+	progress := metav1.Condition{Status: metav1.ConditionTrue, ObservedGeneration: generation, Reason: ready.Reason, Message: ready.Message}
+	switch {
+	case ready.Status == metav1.ConditionTrue:
+		meta.RemoveStatusCondition(conditions, "Reconciling")
+		meta.RemoveStatusCondition(conditions, "Stalled")
+	case v.stalled:
+		progress.Type = "Stalled"
+		meta.SetStatusCondition(conditions, progress)
+		meta.RemoveStatusCondition(conditions, "Reconciling")
+	default:
+		progress.Type = "Reconciling"
+		if ready.Status == metav1.ConditionFalse {
+			progress.Reason = ReasonProgressingWithRetry
+		}
+		meta.SetStatusCondition(conditions, progress)
+		meta.RemoveStatusCondition(conditions, "Stalled")
+	}
+}
+
+// reconcile runs the steps and returns the verdict they earn.
+func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) verdict {
+	fail := func(reason string, err error) verdict {
 		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, reason, "Apply", "%v", err)
-		return metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}, false
+		// The same revision and spec fail the same way: a build error, an
+		// object the API server rejects, or one the account may not touch.
+		stalled := reason == ReasonBuildFailed || apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err)
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}, retry: true, stalled: stalled}
+	}
+	waiting := func(reason, message string) verdict {
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: message}, retry: true}
 	}
 	for _, d := range ks.Spec.DependsOn {
 		key := types.NamespacedName{Namespace: namespaceOr(d.Namespace, ks.Namespace), Name: d.Name}
 		dep := &syncv1.Kustomization{}
 		if err := r.Client.Get(ctx, key, dep); err != nil {
-			return metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonDependencyNotReady, Message: fmt.Sprintf("dependency %s: %v", key, err)}, false
+			return waiting(ReasonDependencyNotReady, fmt.Sprintf("dependency %s: %v", key, err))
 		}
 		if !meta.IsStatusConditionTrue(dep.Status.Conditions, "Ready") || dep.Status.ObservedGeneration != dep.Generation {
-			return metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonDependencyNotReady, Message: fmt.Sprintf("dependency %s is not ready", key)}, false
+			return waiting(ReasonDependencyNotReady, fmt.Sprintf("dependency %s is not ready", key))
 		}
 	}
 	ref := ks.Spec.SourceRef
 	srcKey := types.NamespacedName{Namespace: namespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}
 	artifact, ok := r.Sources.Get(srcKey)
 	if !ok {
-		return fail(ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: %s %s has no artifact yet", ref.Kind, srcKey))
+		return waiting(ReasonArtifactFailed, fmt.Sprintf("spec.sourceRef: %s %s has no artifact yet", ref.Kind, srcKey))
+	}
+	applier, err := r.applier(ks)
+	if err != nil {
+		return fail(ReasonFailed, err)
 	}
 	vars, err := r.variables(ctx, ks)
 	if err != nil {
@@ -183,22 +244,13 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) (m
 		return fail(ReasonFailed, err)
 	}
 	ks.Status.LastAttemptedRevision = artifact.Revision
-	opts := apply.Options{Owner: client.ObjectKeyFromObject(ks), Force: ks.Spec.Force, Prune: ks.Spec.Prune}
-	if inv := ks.Status.Inventory; inv != nil {
-		for _, e := range inv.Entries {
-			opts.Previous = append(opts.Previous, apply.Entry{ID: e.ID, Version: e.Version})
-		}
+	opts, err := applyOptions(ks)
+	if err != nil {
+		return fail(ReasonFailed, err)
 	}
-	if ks.Spec.Wait {
-		opts.Wait = ks.Spec.Interval.Duration
-		if ks.Spec.Timeout != nil {
-			opts.Wait = ks.Spec.Timeout.Duration
-		}
-	}
-	timeout := ks.Spec.Interval.Duration + opts.Wait
-	ctx, cancel := context.WithTimeout(ctx, max(timeout, time.Minute))
+	ctx, cancel := context.WithTimeout(ctx, max(ks.Spec.Interval.Duration+opts.Timeout, time.Minute))
 	defer cancel()
-	res, err := r.Applier.Apply(ctx, objs, opts)
+	res, err := applier.Apply(ctx, objs, opts)
 	if res != nil {
 		inv := &syncv1.ResourceInventory{Entries: []syncv1.ResourceRef{}}
 		for _, e := range res.Inventory {
@@ -216,19 +268,61 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) (m
 		r.Events.Eventf(ks, nil, corev1.EventTypeNormal, ReasonSucceeded, "Apply", "Applied revision: %s\n%s", artifact.Revision, res.Changes.String())
 	}
 	ks.Status.LastAppliedRevision = artifact.Revision
-	waiting, failed, err := r.canaryHealth(ctx, objs, targets)
+	progressing, failed, err := r.canaryHealth(ctx, objs, targets)
 	switch {
 	case err != nil:
 		return fail(ReasonFailed, err)
 	case failed != "":
 		// Not retried: the next commit starts afresh.
 		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, ReasonCanaryFailed, "Apply", "%s", failed)
-		return metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonCanaryFailed, Message: failed}, true
-	case waiting != "":
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonCanaryFailed, Message: failed}, stalled: true}
+	case progressing != "":
 		// The Canary's status changes wake this Kustomization.
-		return metav1.Condition{Status: metav1.ConditionUnknown, Reason: ReasonProgressing, Message: "Applied revision " + artifact.Revision + "; " + waiting}, true
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: ReasonProgressing, Message: "Applied revision " + artifact.Revision + "; " + progressing}}
 	}
-	return metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "Applied revision: " + artifact.Revision}, true
+	return verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "Applied revision: " + artifact.Revision}}
+}
+
+// applier is the operator's Applier, or one impersonating the
+// Kustomization's ServiceAccount.
+func (r *Reconciler) applier(ks *syncv1.Kustomization) (*apply.Applier, error) {
+	account := ks.Spec.ServiceAccountName
+	if account == "" {
+		account = r.DefaultServiceAccount
+	}
+	if account == "" {
+		return r.Applier, nil
+	}
+	if r.Impersonator == nil {
+		return nil, fmt.Errorf("spec.serviceAccountName: %s cannot be impersonated: the operator runs without impersonation", account)
+	}
+	return r.Impersonator.Applier(types.NamespacedName{Namespace: ks.Namespace, Name: account})
+}
+
+// applyOptions turns the spec into apply options. The health wait is
+// bounded by spec.timeout, or the interval.
+func applyOptions(ks *syncv1.Kustomization) (apply.Options, error) {
+	opts := apply.Options{Owner: client.ObjectKeyFromObject(ks), Force: ks.Spec.Force, Prune: ks.Spec.Prune, Wait: ks.Spec.Wait, Timeout: ks.Spec.Interval.Duration}
+	if ks.Spec.Timeout != nil {
+		opts.Timeout = ks.Spec.Timeout.Duration
+	}
+	if inv := ks.Status.Inventory; inv != nil {
+		for _, e := range inv.Entries {
+			opts.Previous = append(opts.Previous, apply.Entry{ID: e.ID, Version: e.Version})
+		}
+	}
+	for i, hc := range ks.Spec.HealthChecks {
+		gv, err := schema.ParseGroupVersion(hc.APIVersion)
+		if err != nil {
+			return opts, fmt.Errorf("spec.healthChecks[%d].apiVersion: %w", i, err)
+		}
+		opts.HealthChecks = append(opts.HealthChecks, object.ObjMetadata{
+			Namespace: namespaceOr(hc.Namespace, ks.Namespace),
+			Name:      hc.Name,
+			GroupKind: schema.GroupKind{Group: gv.Group, Kind: hc.Kind},
+		})
+	}
+	return opts, nil
 }
 
 // variables merges substituteFrom, in order, under substitute.

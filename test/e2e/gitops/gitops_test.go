@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/sync/kustomization"
@@ -66,13 +65,10 @@ func TestACommitIsReleasedByTheCanaryAndTheKustomizationWaitsForIt(t *testing.T)
 	t.Cleanup(hook.Close)
 	s := gitserver.New(t)
 	s.Commit(map[string]string{"app/deploy.yaml": deployment("podinfo:1"), "app/canary.yaml": canary})
+	secret, repo := s.Source(ns, "repo", time.Second)
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "git", Namespace: ns}, StringData: map[string]string{"username": "sluice", "password": "s3cret"}},
-		&sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: "repo", Namespace: ns}, Spec: sourcev1.GitRepositorySpec{
-			URL: s.URL, Interval: metav1.Duration{Duration: time.Second}, SecretRef: &sourcev1.LocalObjectReference{Name: "git"},
-			Reference: &sourcev1.GitRepositoryRef{Branch: "main"},
-		}},
+		secret, repo,
 		&syncv1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: syncv1.KustomizationSpec{
 			SourceRef: syncv1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "repo"},
 			Path:      "app", Prune: true, TargetNamespace: ns, Interval: metav1.Duration{Duration: time.Hour},

@@ -1,0 +1,134 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Receiver types: how a call proves it comes from the sender.
+const (
+	// GenericReceiver trusts any call to its secret path.
+	GenericReceiver = "generic"
+	// GenericHMACReceiver checks the X-Signature header, an HMAC of the
+	// body keyed by the token: "sha1=<hex>", "sha256=<hex>" or
+	// "sha512=<hex>".
+	GenericHMACReceiver = "generic-hmac"
+	// GitHubReceiver checks X-Hub-Signature-256, GitHub's HMAC-SHA256 of
+	// the body, and filters on X-GitHub-Event.
+	GitHubReceiver = "github"
+	// GitLabReceiver checks X-Gitlab-Token against the token and filters
+	// on X-Gitlab-Event.
+	GitLabReceiver = "gitlab"
+)
+
+// Receiver is a webhook endpoint: a verified call asks the named sources
+// and Kustomizations to reconcile now.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:categories=all
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Receiver struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ReceiverSpec   `json:"spec"`
+	Status ReceiverStatus `json:"status,omitempty"`
+}
+
+// ReceiverList is a list of Receivers.
+//
+// +kubebuilder:object:root=true
+type ReceiverList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Receiver `json:"items"`
+}
+
+// ReceiverSpec says who may call and what a call reconciles.
+type ReceiverSpec struct {
+	// Type of the sender, which decides how a call is verified.
+	// +kubebuilder:validation:Enum=generic;generic-hmac;github;gitlab
+	Type string `json:"type"`
+
+	// Interval at which the Receiver's own status is refreshed.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +kubebuilder:default:="10m"
+	// +optional
+	Interval *metav1.Duration `json:"interval,omitempty"`
+
+	// Events the sender names (X-GitHub-Event, X-Gitlab-Event) that
+	// trigger; empty means all. GitHub's "ping" is answered and never
+	// triggers.
+	// +optional
+	Events []string `json:"events,omitempty"`
+
+	// Resources to reconcile on a verified call.
+	// +kubebuilder:validation:MinItems=1
+	Resources []CrossNamespaceObjectReference `json:"resources"`
+
+	// SecretRef names a Secret in the Receiver's namespace whose "token"
+	// key is the shared secret; the webhook path is derived from it.
+	SecretRef LocalObjectReference `json:"secretRef"`
+
+	// Suspend stops the Receiver from acting on calls.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+}
+
+// CrossNamespaceObjectReference names an object to reconcile, or with
+// name "*" every object of the kind with matchLabels.
+//
+// +kubebuilder:validation:XValidation:rule="self.name != '*' || has(self.matchLabels)",message="name '*' needs matchLabels"
+type CrossNamespaceObjectReference struct {
+	// APIVersion of the object; defaults to the kind's Sluice version.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+
+	// Kind of the object.
+	// +kubebuilder:validation:Enum=GitRepository;Kustomization
+	Kind string `json:"kind"`
+
+	// Name of the object, or "*" with matchLabels.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Namespace of the object; defaults to the Receiver's.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// MatchLabels selects the objects when name is "*".
+	// +optional
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// Name of the object.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+}
+
+// ReceiverStatus reports whether the Receiver listens, and where.
+type ReceiverStatus struct {
+	// ObservedGeneration is the generation the status is about.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// Conditions hold Ready (kstatus).
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// WebhookPath is the path the sender calls:
+	// /hook/sha256(token+name+namespace), as in Flux.
+	// +optional
+	WebhookPath string `json:"webhookPath,omitempty"`
+}
+
+// GetConditions returns the status conditions.
+func (r *Receiver) GetConditions() []metav1.Condition { return r.Status.Conditions }

@@ -1,0 +1,147 @@
+package receiver
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	notificationv1 "sluice.dev/sluice/api/notification/v1"
+)
+
+// +kubebuilder:rbac:groups=notification.sluice.dev,resources=receivers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=notification.sluice.dev,resources=receivers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=source.sluice.dev,resources=gitrepositories,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations,verbs=get;list;watch;patch
+
+// secretField indexes Receivers by the Secret holding their token.
+const secretField = "spec.secretRef.name"
+
+// EventRecorder records Kubernetes events (events.k8s.io).
+type EventRecorder interface {
+	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
+}
+
+// Condition reasons of a Receiver.
+const (
+	ReasonSucceeded     = "Succeeded"
+	ReasonTokenNotFound = "TokenNotFound"
+)
+
+// Reconciler publishes each Receiver's webhook path in its status.
+type Reconciler struct {
+	Client client.Client
+	Events EventRecorder
+}
+
+// SetupWithManager registers the indexes the Handler and the Secret watch
+// use, and the controller.
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(ctx, &notificationv1.Receiver{}, webhookPathField, func(o client.Object) []string {
+		if p := o.(*notificationv1.Receiver).Status.WebhookPath; p != "" {
+			return []string{p}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index Receivers by webhook path: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &notificationv1.Receiver{}, secretField, func(o client.Object) []string {
+		return []string{o.(*notificationv1.Receiver).Spec.SecretRef.Name}
+	}); err != nil {
+		return fmt.Errorf("index Receivers by Secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("receiver").
+		For(&notificationv1.Receiver{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.bySecret)).
+		Complete(r)
+}
+
+// bySecret maps a Secret to the Receivers whose token it holds.
+func (r *Reconciler) bySecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list notificationv1.ReceiverList
+	if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace()), client.MatchingFields{secretField: o.GetName()}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "list Receivers by Secret")
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+	}
+	return out
+}
+
+// Reconcile derives the webhook path from the token and writes the status
+// once.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	rcv := &notificationv1.Receiver{}
+	if err := r.Client.Get(ctx, req.NamespacedName, rcv); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := rcv.DeepCopy()
+	ready := metav1.Condition{Type: "Ready", ObservedGeneration: rcv.Generation}
+	token, err := Token(ctx, r.Client, rcv)
+	if err != nil {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonTokenNotFound, err.Error()
+		rcv.Status.WebhookPath = ""
+		if !meta.IsStatusConditionFalse(before.Status.Conditions, "Ready") {
+			r.Events.Eventf(rcv, nil, corev1.EventTypeWarning, ReasonTokenNotFound, "Reconcile", "%v", err)
+		}
+	} else {
+		rcv.Status.WebhookPath = WebhookPath(string(token), rcv.Name, rcv.Namespace)
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, ReasonSucceeded, "Receiver initialized for path: "+rcv.Status.WebhookPath
+	}
+	rcv.Status.ObservedGeneration = rcv.Generation
+	meta.SetStatusCondition(&rcv.Status.Conditions, ready)
+	if err := r.Client.Status().Patch(ctx, rcv, client.MergeFrom(before)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("patch Receiver %s status: %w", req.NamespacedName, err)
+	}
+	interval := 10 * time.Minute
+	if rcv.Spec.Interval != nil {
+		interval = rcv.Spec.Interval.Duration
+	}
+	return ctrl.Result{RequeueAfter: interval}, nil
+}
+
+// Server serves a Handler on an address for the manager's lifetime. It
+// runs on every replica, not only the leader: a call only writes an
+// annotation, which any replica may do.
+type Server struct {
+	Addr    string
+	Handler http.Handler
+}
+
+// NeedLeaderElection is false: every replica answers calls.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start listens until ctx is cancelled.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("listen for webhook receivers on %s: %w", s.Addr, err)
+	}
+	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+		return fmt.Errorf("serve webhook receivers: %w", err)
+	}
+	return nil
+}
