@@ -36,7 +36,9 @@ import (
 	"sluice.dev/sluice/pkg/notify"
 	"sluice.dev/sluice/pkg/receiver"
 	"sluice.dev/sluice/pkg/source"
+	"sluice.dev/sluice/pkg/source/helm"
 	"sluice.dev/sluice/pkg/sync/apply"
+	"sluice.dev/sluice/pkg/sync/helmrelease"
 	"sluice.dev/sluice/pkg/sync/kustomization"
 	"sluice.dev/sluice/router"
 )
@@ -235,6 +237,22 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := git.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the GitRepository controller: %w", err)
 	}
+	fetcher, charts := &helm.Fetcher{}, source.NewChartStore()
+	helmRepos := &source.HelmRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("sluice-source"), Fetcher: fetcher}
+	if err := helmRepos.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up the HelmRepository controller: %w", err)
+	}
+	helmCharts := &source.HelmChartReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("sluice-source"), Fetcher: fetcher, Charts: charts, Sources: store}
+	if err := helmCharts.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up the HelmChart controller: %w", err)
+	}
+	releases := &helmrelease.Reconciler{
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: cfg, Charts: charts,
+		Events: mgr.GetEventRecorder("sluice-helm"), Workers: opts.Workers,
+	}
+	if err := releases.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up the HelmRelease controller: %w", err)
+	}
 	ks := &kustomization.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Applier: apply.New(mgr.GetClient()), Sources: store, Events: mgr.GetEventRecorder("sluice-sync"),
 		Impersonator:          &kustomization.Impersonator{Config: cfg, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
@@ -284,8 +302,8 @@ func checkCRDs(cfg *rest.Config) error {
 	}
 	for gv, kinds := range map[string][]string{
 		sluicev1beta1.GroupVersion.String():  {"Canary", "MetricTemplate", "AlertProvider"},
-		sourcev1.GroupVersion.String():       {"GitRepository"},
-		syncv1.GroupVersion.String():         {"Kustomization"},
+		sourcev1.GroupVersion.String():       {"GitRepository", "HelmRepository", "HelmChart"},
+		syncv1.GroupVersion.String():         {"Kustomization", "HelmRelease"},
 		notificationv1.GroupVersion.String(): {"Receiver"},
 	} {
 		list, err := dc.ServerResourcesForGroupVersion(gv)

@@ -15,11 +15,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
@@ -53,33 +50,16 @@ func start(t testing.TB, ns string) *env {
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: ns}, StringData: map[string]string{"token": "t0ken"}},
 		secret, repo,
 	)
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		// Each test runs its own manager.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	mgr := cp.StartManager(t, func(mgr ctrl.Manager) error {
+		git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test"), Store: source.NewStore()}
+		if err := git.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		rcv := &Reconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test")}
+		return rcv.SetupWithManager(t.Context(), mgr)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test"), Store: source.NewStore()}
-	if err := git.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	rcv := &Reconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test")}
-	if err := rcv.SetupWithManager(t.Context(), mgr); err != nil {
-		t.Fatal(err)
-	}
 	e.hook = httptest.NewServer(&Handler{Client: mgr.GetClient(), Log: logr.Discard()})
 	t.Cleanup(e.hook.Close)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
 	return e
 }
 

@@ -25,7 +25,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(GroupVersion, &Kustomization{}, &KustomizationList{})
+	scheme.AddKnownTypes(GroupVersion, &Kustomization{}, &KustomizationList{}, &HelmRelease{}, &HelmReleaseList{})
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
 }

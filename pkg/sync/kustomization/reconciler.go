@@ -26,8 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	kustomize "sigs.k8s.io/kustomize/api/types"
-	"sigs.k8s.io/kustomize/kyaml/resid"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
@@ -35,6 +33,8 @@ import (
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/build"
+	"sluice.dev/sluice/pkg/sync/handoff"
+	"sluice.dev/sluice/pkg/sync/status"
 )
 
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations,verbs=get;list;watch
@@ -53,9 +53,6 @@ const (
 	ReasonHealthCheckFailed  = "HealthCheckFailed"
 	ReasonArtifactFailed     = "ArtifactFailed"
 	ReasonDependencyNotReady = "DependencyNotReady"
-	// ReasonProgressingWithRetry is the Reconciling reason of a failure
-	// that the next retry may fix.
-	ReasonProgressingWithRetry = "ProgressingWithRetry"
 )
 
 // Reconciler applies Kustomizations.
@@ -158,7 +155,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if at, ok := ks.Annotations[sourcev1.ReconcileRequestAnnotation]; ok {
 		ks.Status.LastHandledReconcileAt = at
 	}
-	setConditions(&ks.Status.Conditions, v, ks.Generation)
+	status.SetReady(&ks.Status.Conditions, v.ready, v.stalled, ks.Generation)
 	if err := r.Client.Status().Patch(ctx, ks, client.MergeFrom(before)); err != nil {
 		return ctrl.Result{}, fmt.Errorf("patch Kustomization %s status: %w", req.NamespacedName, err)
 	}
@@ -167,33 +164,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		after = ks.Spec.RetryInterval.Duration
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
-}
-
-// setConditions writes Ready and the kstatus pair that goes with it: a
-// Kustomization on its way (waiting, or failing in a way a retry may fix)
-// is Reconciling; one that cannot get further without a change is
-// Stalled, which kstatus reads as Failed.
-func setConditions(conditions *[]metav1.Condition, v verdict, generation int64) {
-	ready := v.ready
-	ready.Type, ready.ObservedGeneration = "Ready", generation
-	meta.SetStatusCondition(conditions, ready)
-	progress := metav1.Condition{Status: metav1.ConditionTrue, ObservedGeneration: generation, Reason: ready.Reason, Message: ready.Message}
-	switch {
-	case ready.Status == metav1.ConditionTrue:
-		meta.RemoveStatusCondition(conditions, "Reconciling")
-		meta.RemoveStatusCondition(conditions, "Stalled")
-	case v.stalled:
-		progress.Type = "Stalled"
-		meta.SetStatusCondition(conditions, progress)
-		meta.RemoveStatusCondition(conditions, "Reconciling")
-	default:
-		progress.Type = "Reconciling"
-		if ready.Status == metav1.ConditionFalse {
-			progress.Reason = ReasonProgressingWithRetry
-		}
-		meta.SetStatusCondition(conditions, progress)
-		meta.RemoveStatusCondition(conditions, "Stalled")
-	}
 }
 
 // reconcile runs the steps and returns the verdict they earn.
@@ -236,11 +206,12 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	if err != nil {
 		return fail(ReasonBuildFailed, err)
 	}
-	targets, err := r.canaryTargets(ctx, objs)
+	guard := handoff.Guard{Client: r.Client, APIReader: r.APIReader}
+	targets, err := guard.Targets(ctx, objs)
 	if err != nil {
 		return fail(ReasonFailed, err)
 	}
-	if err := r.leaveCanaryFieldsAlone(ctx, objs, targets); err != nil {
+	if err := guard.LeaveAlone(ctx, objs, targets); err != nil {
 		return fail(ReasonFailed, err)
 	}
 	ks.Status.LastAttemptedRevision = artifact.Revision
@@ -268,17 +239,17 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		r.Events.Eventf(ks, nil, corev1.EventTypeNormal, ReasonSucceeded, "Apply", "Applied revision: %s\n%s", artifact.Revision, res.Changes.String())
 	}
 	ks.Status.LastAppliedRevision = artifact.Revision
-	progressing, failed, err := r.canaryHealth(ctx, objs, targets)
+	progressing, failed, err := guard.Health(ctx, objs, targets)
 	switch {
 	case err != nil:
 		return fail(ReasonFailed, err)
 	case failed != "":
 		// Not retried: the next commit starts afresh.
-		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, ReasonCanaryFailed, "Apply", "%s", failed)
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonCanaryFailed, Message: failed}, stalled: true}
+		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, handoff.ReasonCanaryFailed, "Apply", "%s", failed)
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: handoff.ReasonCanaryFailed, Message: failed}, stalled: true}
 	case progressing != "":
 		// The Canary's status changes wake this Kustomization.
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: ReasonProgressing, Message: "Applied revision " + artifact.Revision + "; " + progressing}}
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: "Applied revision " + artifact.Revision + "; " + progressing}}
 	}
 	return verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "Applied revision: " + artifact.Revision}}
 }
@@ -374,19 +345,6 @@ func (r *Reconciler) substituteData(ctx context.Context, namespace string, ref s
 // buildOptions turns the spec into build options.
 func buildOptions(ks *syncv1.Kustomization, vars map[string]string) build.Options {
 	opts := build.Options{Path: ks.Spec.Path, TargetNamespace: ks.Spec.TargetNamespace, Components: ks.Spec.Components, Substitute: vars}
-	for _, p := range ks.Spec.Patches {
-		patch := kustomize.Patch{Patch: p.Patch}
-		if t := p.Target; t != nil {
-			patch.Target = &kustomize.Selector{
-				ResId:              resid.ResId{Gvk: resid.Gvk{Group: t.Group, Version: t.Version, Kind: t.Kind}, Name: t.Name, Namespace: t.Namespace},
-				AnnotationSelector: t.AnnotationSelector,
-				LabelSelector:      t.LabelSelector,
-			}
-		}
-		opts.Patches = append(opts.Patches, patch)
-	}
-	for _, img := range ks.Spec.Images {
-		opts.Images = append(opts.Images, kustomize.Image{Name: img.Name, NewName: img.NewName, NewTag: img.NewTag, Digest: img.Digest})
-	}
+	opts.Patches, opts.Images = build.PatchesAndImages(ks.Spec.Patches, ks.Spec.Images)
 	return opts
 }

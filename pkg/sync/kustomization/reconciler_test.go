@@ -14,15 +14,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/sync/apply"
+	"sluice.dev/sluice/pkg/sync/status"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/gitserver"
 )
@@ -37,34 +35,17 @@ func TestMain(m *testing.M) {
 // until the test ends.
 func startControllers(t *testing.T) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cp.Config, ctrl.Options{
-		Scheme: cp.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		// Each test runs its own manager.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := source.NewStore()
-	git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test"), Store: store}
-	ks := &Reconciler{
-		Client: mgr.GetClient(), Applier: apply.New(mgr.GetClient()), Sources: store, Events: mgr.GetEventRecorder("test"),
-		Impersonator: &Impersonator{Config: cp.Config, Scheme: cp.Scheme, Mapper: mgr.GetRESTMapper()},
-	}
-	if err := git.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	if err := ks.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
+	cp.StartManager(t, func(mgr ctrl.Manager) error {
+		store := source.NewStore()
+		git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test"), Store: store}
+		ks := &Reconciler{
+			Client: mgr.GetClient(), Applier: apply.New(mgr.GetClient()), Sources: store, Events: mgr.GetEventRecorder("test"),
+			Impersonator: &Impersonator{Config: cp.Config, Scheme: cp.Scheme, Mapper: mgr.GetRESTMapper()},
 		}
+		if err := git.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		return ks.SetupWithManager(mgr)
 	})
 }
 
@@ -301,7 +282,7 @@ func TestAFailingHealthCheckIsReportedAndRetried(t *testing.T) {
 				t.Fatalf("Ready %+v, want HealthCheckFailed naming the Deployment", ready)
 			}
 			// A rollout may still finish: the Kustomization retries.
-			if c := condition(got, "Reconciling"); c == nil || c.Reason != ReasonProgressingWithRetry || condition(got, "Stalled") != nil {
+			if c := condition(got, "Reconciling"); c == nil || c.Reason != status.ReasonProgressingWithRetry || condition(got, "Stalled") != nil {
 				t.Fatalf("conditions %+v, want Reconciling with retry and not Stalled", got.Status.Conditions)
 			}
 		})

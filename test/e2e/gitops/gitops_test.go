@@ -19,7 +19,7 @@ import (
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
-	"sluice.dev/sluice/pkg/sync/kustomization"
+	"sluice.dev/sluice/pkg/sync/handoff"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/gitserver"
 	"sluice.dev/sluice/test/inprocess"
@@ -123,7 +123,7 @@ func TestACommitIsReleasedByTheCanaryAndTheKustomizationWaitsForIt(t *testing.T)
 		return ks.Status.LastAppliedRevision == "main@sha1:"+bad && ready(ks) == metav1.ConditionFalse
 	})
 	cond := meta.FindStatusCondition(ks.Status.Conditions, "Ready")
-	if cond.Reason != kustomization.ReasonCanaryFailed || !strings.Contains(cond.Message, "Canary gitops/podinfo") || !strings.Contains(cond.Message, "load") {
+	if cond.Reason != handoff.ReasonCanaryFailed || !strings.Contains(cond.Message, "Canary gitops/podinfo") || !strings.Contains(cond.Message, "load") {
 		t.Fatalf("Ready %+v, want the Canary's reason", cond)
 	}
 	if img := primaryImage(t); img != "podinfo:2" {
@@ -156,8 +156,13 @@ func waitKustomization(t *testing.T, what string, cond func(*syncv1.Kustomizatio
 
 func primaryImage(t *testing.T) string {
 	t.Helper()
+	return primaryImageIn(t, ns)
+}
+
+func primaryImageIn(t *testing.T, namespace string) string {
+	t.Helper()
 	d := &appsv1.Deployment{}
-	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "podinfo-primary"}, d); err != nil {
+	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: namespace, Name: "podinfo-primary"}, d); err != nil {
 		t.Fatal(err)
 	}
 	return d.Spec.Template.Spec.Containers[0].Image

@@ -1,0 +1,359 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"helm.sh/helm/v4/pkg/chart/common"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/chart/v2/loader"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
+	"sluice.dev/sluice/pkg/source/git"
+	"sluice.dev/sluice/pkg/source/helm"
+)
+
+// +kubebuilder:rbac:groups=source.sluice.dev,resources=helmcharts,verbs=get;list;watch
+// +kubebuilder:rbac:groups=source.sluice.dev,resources=helmcharts/status,verbs=get;update;patch
+
+// Condition reasons of a HelmChart, as Flux names them.
+const (
+	// ReasonChartPullSucceeded: the chart was pulled from a
+	// HelmRepository.
+	ReasonChartPullSucceeded = "ChartPullSucceeded"
+	// ReasonChartPackageSucceeded: the chart was loaded from a
+	// GitRepository's artifact.
+	ReasonChartPackageSucceeded = "ChartPackageSucceeded"
+	// ReasonChartPullError: the HelmRepository has no such chart or
+	// version, or could not be reached.
+	ReasonChartPullError = "ChartPullError"
+	// ReasonChartPackageError: the GitRepository's artifact holds no
+	// loadable chart at spec.chart.
+	ReasonChartPackageError = "ChartPackageError"
+	// ReasonValuesFilesError: a file of spec.valuesFiles is missing or
+	// is not YAML.
+	ReasonValuesFilesError = "ValuesFilesError"
+	// ReasonArtifactFailed: the source does not exist or has no artifact
+	// yet.
+	ReasonArtifactFailed = "ArtifactFailed"
+)
+
+// sourceWait is how soon a HelmChart whose source has no artifact yet is
+// tried again: an artifact that reaches the Store without changing the
+// GitRepository's status (after a restart) sends no watch event.
+const sourceWait = 5 * time.Second
+
+// HelmChartReconciler loads HelmCharts into a ChartStore: from a
+// HelmRepository, the highest version in spec.version's range; from a
+// GitRepository's artifact in Sources, the chart at path spec.chart.
+//
+// The stored chart always has the source's current content. Its revision
+// follows spec.reconcileStrategy: under ChartVersion (the default) it is
+// the chart's version, so a commit that changes a chart in Git without
+// bumping its version keeps the revision and changes only the digest, and
+// a HelmRelease that upgrades on a new revision does not upgrade (Flux's
+// behaviour); under Revision a chart from Git gets the commit as build
+// metadata, <version>+<12 hex>, and every commit is a new revision.
+type HelmChartReconciler struct {
+	Client  client.Client
+	Events  EventRecorder
+	Fetcher *helm.Fetcher
+	Charts  *ChartStore
+	Sources *Store
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// SetupWithManager registers the controller: a HelmChart is loaded when
+// its spec changes, when its source changes, and at its interval.
+func (r *HelmChartReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("helmchart").
+		For(&sourcev1.HelmChart{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.bySource("GitRepository"))).
+		Watches(&sourcev1.HelmRepository{}, handler.EnqueueRequestsFromMapFunc(r.bySource("HelmRepository"))).
+		Complete(r)
+}
+
+// bySource maps a source of the given kind to the HelmCharts whose
+// spec.sourceRef names it.
+func (r *HelmChartReconciler) bySource(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []ctrl.Request {
+		var list sourcev1.HelmChartList
+		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "list HelmCharts")
+			return nil
+		}
+		var out []ctrl.Request
+		for i := range list.Items {
+			if ref := list.Items[i].Spec.SourceRef; ref.Kind == kind && ref.Name == o.GetName() {
+				out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+			}
+		}
+		return out
+	}
+}
+
+// Reconcile loads one HelmChart and writes its status once.
+func (r *HelmChartReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	hc := &sourcev1.HelmChart{}
+	if err := r.Client.Get(ctx, req.NamespacedName, hc); apierrors.IsNotFound(err) {
+		r.Charts.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	} else if err != nil {
+		return ctrl.Result{}, err
+	}
+	before := hc.DeepCopy()
+	ready := r.load(ctx, hc)
+	hc.Status.ObservedGeneration = hc.Generation
+	if v, ok := hc.Annotations[sourcev1.ReconcileRequestAnnotation]; ok {
+		hc.Status.LastHandledReconcileAt = v
+	}
+	ready.ObservedGeneration = hc.Generation
+	meta.SetStatusCondition(&hc.Status.Conditions, ready)
+	meta.RemoveStatusCondition(&hc.Status.Conditions, "Reconciling")
+	if err := r.Client.Status().Patch(ctx, hc, client.MergeFrom(before)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("patch HelmChart %s status: %w", req.NamespacedName, err)
+	}
+	if hc.Spec.Suspend {
+		return ctrl.Result{}, nil
+	}
+	after := hc.Spec.Interval.Duration
+	if ready.Reason == ReasonArtifactFailed && (after == 0 || sourceWait < after) {
+		after = sourceWait
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
+}
+
+// reasonError is an error with the Ready reason it earns.
+type reasonError struct {
+	reason string
+	err    error
+}
+
+func (e *reasonError) Error() string { return e.err.Error() }
+func (e *reasonError) Unwrap() error { return e.err }
+
+func withReason(reason string, err error) error { return &reasonError{reason: reason, err: err} }
+
+// loaded is a chart as its source gave it.
+type loaded struct {
+	chart *chart.Chart
+	// version is the version picked or found in Chart.yaml.
+	version string
+	// digest is of the archive or of the chart's files.
+	digest string
+	// sourceRevision is the source's artifact revision, if it has one.
+	sourceRevision string
+	// lookup finds a values file outside the chart; nil if none can be.
+	lookup func(name string) ([]byte, bool)
+}
+
+// load loads one HelmChart and returns the Ready condition it earns. The
+// chart is stored; a new revision is recorded in status and announced. A
+// failure leaves the last chart in the store.
+func (r *HelmChartReconciler) load(ctx context.Context, hc *sourcev1.HelmChart) metav1.Condition {
+	if hc.Spec.Suspend {
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSuspended, Message: "Suspended: no pull until spec.suspend is unset"}
+	}
+	failed := func(err error) metav1.Condition {
+		reason := ReasonChartPullError
+		var re *reasonError
+		if errors.As(err, &re) {
+			reason = re.reason
+		}
+		r.Events.Eventf(hc, nil, corev1.EventTypeWarning, reason, "Pull", "%v", err)
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}
+	}
+	var l *loaded
+	var err error
+	success, verb := ReasonChartPullSucceeded, "pulled"
+	switch kind := hc.Spec.SourceRef.Kind; kind {
+	case "HelmRepository":
+		l, err = r.fromHelmRepository(ctx, hc)
+	case "GitRepository":
+		l, err = r.fromGitRepository(hc)
+		success, verb = ReasonChartPackageSucceeded, "packaged"
+	default:
+		err = withReason(ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: kind %q: want HelmRepository or GitRepository", kind))
+	}
+	if err != nil {
+		return failed(err)
+	}
+
+	ch, digest := l.chart, l.digest
+	if len(hc.Spec.ValuesFiles) > 0 {
+		values, err := mergeValuesFiles(ch, hc.Spec.ValuesFiles, l.lookup)
+		if err != nil {
+			return failed(withReason(ReasonValuesFilesError, err))
+		}
+		ch.Values = values
+		// The values are part of what a HelmRelease installs: a change
+		// to a values file, or to the list, is a change of content.
+		data, err := json.Marshal(values)
+		if err != nil {
+			return failed(withReason(ReasonValuesFilesError, fmt.Errorf("spec.valuesFiles: %w", err)))
+		}
+		sum := sha256.Sum256(append([]byte(digest+"\n"), data...))
+		digest = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	revision := l.version
+	if hc.Spec.SourceRef.Kind == "GitRepository" && hc.Spec.ReconcileStrategy == sourcev1.ReconcileStrategyRevision {
+		revision = withBuildMetadata(l.version, commit12(l.sourceRevision))
+		// As Flux packages it: Helm then records the new version too.
+		ch.Metadata.Version = revision
+	}
+
+	r.Charts.put(client.ObjectKeyFromObject(hc), &StoredChart{Chart: ch, Revision: revision, Digest: digest})
+	hc.Status.ObservedChartName = ch.Name()
+	hc.Status.ObservedSourceArtifactRevision = l.sourceRevision
+	message := fmt.Sprintf("%s '%s' chart with version '%s'", verb, ch.Name(), revision)
+	if a := hc.Status.Artifact; a == nil || a.Revision != revision || a.Digest != digest {
+		if a == nil || a.Revision != revision {
+			r.Events.Eventf(hc, nil, corev1.EventTypeNormal, success, "Pull", "%s", message)
+		}
+		now := time.Now
+		if r.Now != nil {
+			now = r.Now
+		}
+		hc.Status.Artifact = &sourcev1.Artifact{Revision: revision, Digest: digest, LastUpdateTime: metav1.NewTime(now())}
+	}
+	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: success, Message: message}
+}
+
+// fromHelmRepository pulls the highest version of spec.chart in
+// spec.version's range.
+func (r *HelmChartReconciler) fromHelmRepository(ctx context.Context, hc *sourcev1.HelmChart) (*loaded, error) {
+	name := hc.Spec.SourceRef.Name
+	repo := &sourcev1.HelmRepository{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: hc.Namespace, Name: name}, repo); err != nil {
+		return nil, withReason(ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: HelmRepository %s: %w", name, err))
+	}
+	opts, err := HelmOptions(ctx, r.Client, repo)
+	if err != nil {
+		return nil, withReason(ReasonAuthenticationFailed, fmt.Errorf("HelmRepository %s: %w", name, err))
+	}
+	opts.Chart, opts.Version = hc.Spec.Chart, hc.Spec.Version
+	c, err := r.Fetcher.Fetch(ctx, opts)
+	switch {
+	case errors.Is(err, helm.ErrAuth):
+		return nil, withReason(ReasonAuthenticationFailed, fmt.Errorf("HelmRepository %s: %w", name, err))
+	case err != nil:
+		return nil, withReason(ReasonChartPullError, fmt.Errorf("HelmRepository %s: %w", name, err))
+	}
+	l := &loaded{chart: c.Chart, version: c.Version, digest: c.Digest}
+	if repo.Status.Artifact != nil {
+		l.sourceRevision = repo.Status.Artifact.Revision
+	}
+	return l, nil
+}
+
+// fromGitRepository loads the chart at path spec.chart of the
+// GitRepository's artifact.
+func (r *HelmChartReconciler) fromGitRepository(hc *sourcev1.HelmChart) (*loaded, error) {
+	name := hc.Spec.SourceRef.Name
+	a, ok := r.Sources.Get(types.NamespacedName{Namespace: hc.Namespace, Name: name})
+	if !ok {
+		return nil, withReason(ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: GitRepository %s has no artifact yet", name))
+	}
+	ch, err := helm.FromFiles(a.Files, hc.Spec.Chart)
+	if err != nil {
+		return nil, withReason(ReasonChartPackageError, fmt.Errorf("GitRepository %s at revision '%s': %w", name, a.Revision, err))
+	}
+	return &loaded{chart: ch, version: ch.Metadata.Version, digest: filesDigest(ch.Raw), sourceRevision: a.Revision, lookup: artifactLookup(a)}, nil
+}
+
+func artifactLookup(a *git.Artifact) func(string) ([]byte, bool) {
+	return func(name string) ([]byte, bool) {
+		data, ok := a.Files[name]
+		return data, ok
+	}
+}
+
+// filesDigest is sha256:<hex> over the files' names and contents, in name
+// order.
+func filesDigest(files []*common.File) string {
+	sorted := slices.SortedFunc(slices.Values(files), func(a, b *common.File) int { return strings.Compare(a.Name, b.Name) })
+	h := sha256.New()
+	for _, f := range sorted {
+		_, _ = fmt.Fprintf(h, "%s\x00%d\x00", f.Name, len(f.Data))
+		_, _ = h.Write(f.Data)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// mergeValuesFiles merges the files, in order, over the chart's values. A
+// path is relative to the chart; for a chart from Git, one the chart does
+// not hold is looked up from the artifact's root with lookup, as Flux
+// resolves it.
+func mergeValuesFiles(ch *chart.Chart, files []string, lookup func(string) ([]byte, bool)) (map[string]any, error) {
+	values := ch.Values
+	for _, file := range files {
+		name := strings.TrimPrefix(path.Clean("/"+file), "/")
+		var data []byte
+		found := false
+		for _, f := range ch.Raw {
+			if f.Name == name {
+				data, found = f.Data, true
+				break
+			}
+		}
+		if !found && lookup != nil {
+			data, found = lookup(name)
+		}
+		if !found {
+			return nil, fmt.Errorf("spec.valuesFiles: %s: no such file in chart %s", file, ch.Name())
+		}
+		// As Helm reads values.yaml, and merges as Flux does.
+		v, err := loader.LoadValues(bytes.NewReader(data))
+		if err != nil {
+			return nil, fmt.Errorf("spec.valuesFiles: %s: %w", file, err)
+		}
+		values = loader.MergeMaps(values, v)
+	}
+	return values, nil
+}
+
+// commit12 is the first 12 hex of the commit in a Git artifact revision
+// (main@sha1:<hash>, v1.0.0@sha1:<hash> or sha1:<hash>).
+func commit12(revision string) string {
+	hash := revision[strings.LastIndex(revision, ":")+1:]
+	if len(hash) > 12 {
+		hash = hash[:12]
+	}
+	return hash
+}
+
+// withBuildMetadata sets version's build metadata, replacing any it has,
+// as Flux does.
+func withBuildMetadata(version, metadata string) string {
+	v, err := semver.NewVersion(version)
+	if err != nil {
+		return version + "+" + metadata
+	}
+	next, err := v.SetMetadata(metadata)
+	if err != nil {
+		return version + "+" + metadata
+	}
+	return next.String()
+}

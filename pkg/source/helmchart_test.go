@@ -1,0 +1,353 @@
+package source
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v4/pkg/chart/common"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
+	"sluice.dev/sluice/pkg/source/git"
+	"sluice.dev/sluice/pkg/source/helm"
+	"sluice.dev/sluice/test/gitserver"
+	"sluice.dev/sluice/test/helmrepo"
+)
+
+// helmChart is a HelmChart named name in ns, checked every minute.
+func helmChart(ns, name, chartName, version, kind, source string) *sourcev1.HelmChart {
+	return &sourcev1.HelmChart{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: sourcev1.HelmChartSpec{
+			Chart: chartName, Version: version, Interval: metav1.Duration{Duration: time.Minute},
+			SourceRef: sourcev1.LocalHelmChartSourceReference{Kind: kind, Name: source},
+		},
+	}
+}
+
+func newHelmChartReconciler(ev *events) *HelmChartReconciler {
+	return &HelmChartReconciler{Client: cp.Client, Events: ev, Fetcher: &helm.Fetcher{}, Charts: NewChartStore(), Sources: NewStore()}
+}
+
+func reconcileHelmChart(t *testing.T, r *HelmChartReconciler, hc *sourcev1.HelmChart) (*sourcev1.HelmChart, ctrl.Result) {
+	t.Helper()
+	res, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(hc)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &sourcev1.HelmChart{}
+	if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(hc), got); err != nil {
+		t.Fatal(err)
+	}
+	return got, res
+}
+
+// checkLoaded fails unless hc is Ready with reason and revision, and the
+// store holds that revision with the same digest and a chart saying so.
+func checkLoaded(t *testing.T, r *HelmChartReconciler, hc *sourcev1.HelmChart, reason, revision string) *StoredChart {
+	t.Helper()
+	ready := meta.FindStatusCondition(hc.Status.Conditions, "Ready")
+	verb := map[string]string{ReasonChartPullSucceeded: "pulled", ReasonChartPackageSucceeded: "packaged"}[reason]
+	if want := fmt.Sprintf("%s 'app' chart with version '%s'", verb, revision); ready == nil || ready.Status != metav1.ConditionTrue || ready.Reason != reason || ready.Message != want {
+		t.Fatalf("Ready is %s, want True %s: %s", readyOf(hc.Status.Conditions), reason, want)
+	}
+	if a := hc.Status.Artifact; a == nil || a.Revision != revision || !strings.HasPrefix(a.Digest, "sha256:") || hc.Status.ObservedChartName != "app" {
+		t.Fatalf("status %+v, want artifact revision %s of chart app", hc.Status, revision)
+	}
+	stored, ok := r.Charts.Get(client.ObjectKeyFromObject(hc))
+	if !ok || stored.Revision != revision || stored.Digest != hc.Status.Artifact.Digest || stored.Chart.Metadata.Version != revision {
+		t.Fatalf("store holds %+v, want revision %s and digest %s", stored, revision, hc.Status.Artifact.Digest)
+	}
+	return stored
+}
+
+func TestAHelmChartFromARepositoryFollowsItsVersionRange(t *testing.T) {
+	t.Parallel()
+	const ns = "helmchart-range"
+	s := helmrepo.NewHTTP(t)
+	digests := map[string]string{}
+	for _, v := range []string{"1.0.0", "1.0.1", "1.1.0"} {
+		digests[v] = s.Add(t, appChart("app", v))
+	}
+	repo := helmRepository(ns, s.URL)
+	hc := helmChart(ns, "app", "app", "1.0.x", "HelmRepository", "app")
+	create(t, ns, repo, hc)
+	repo, _ = reconcileHelmRepository(t, &HelmRepositoryReconciler{Client: cp.Client, Events: &events{}, Fetcher: &helm.Fetcher{}}, repo)
+	ev := &events{}
+	r := newHelmChartReconciler(ev)
+
+	got, res := reconcileHelmChart(t, r, hc)
+	stored := checkLoaded(t, r, got, ReasonChartPullSucceeded, "1.0.1")
+	if got.Status.Artifact.Digest != digests["1.0.1"] || got.Status.ObservedSourceArtifactRevision != repo.Status.Artifact.Revision {
+		t.Fatalf("artifact %+v from %s, want the archive digest %s from the index %s", got.Status.Artifact, got.Status.ObservedSourceArtifactRevision, digests["1.0.1"], repo.Status.Artifact.Revision)
+	}
+	if stored.Chart.Values["image"] != "app:1.0.1" || res.RequeueAfter != time.Minute {
+		t.Fatalf("stored values %v, requeue after %s", stored.Chart.Values, res.RequeueAfter)
+	}
+	got, _ = reconcileHelmChart(t, r, got)
+	checkLoaded(t, r, got, ReasonChartPullSucceeded, "1.0.1")
+
+	digests["1.0.2"] = s.Add(t, appChart("app", "1.0.2"))
+	got, _ = reconcileHelmChart(t, r, got)
+	checkLoaded(t, r, got, ReasonChartPullSucceeded, "1.0.2")
+	if got.Status.Artifact.Digest != digests["1.0.2"] {
+		t.Fatalf("digest %s, want %s", got.Status.Artifact.Digest, digests["1.0.2"])
+	}
+	if fmt.Sprint(ev.reasons) != "[ChartPullSucceeded ChartPullSucceeded]" {
+		t.Fatalf("events %v, want one ChartPullSucceeded per revision", ev.reasons)
+	}
+
+	if err := cp.Client.Delete(t.Context(), got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(got)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.Charts.Get(client.ObjectKeyFromObject(got)); ok {
+		t.Fatal("a deleted HelmChart's chart is still stored")
+	}
+}
+
+func TestAHelmChartFromAnOCIRepositoryLoadsTheHighestTagInRange(t *testing.T) {
+	t.Parallel()
+	const ns = "helmchart-oci"
+	registry := helmrepo.NewOCI(t, helmrepo.WithBasicAuth())
+	digests := map[string]string{}
+	for _, v := range []string{"1.0.0", "1.2.0", "2.0.0"} {
+		digests[v] = registry.Push(t, appChart("app", v))
+	}
+	repo := helmRepository(ns, registry.URL)
+	repo.Spec.Type, repo.Spec.Insecure = sourcev1.HelmRepositoryTypeOCI, true
+	repo.Spec.SecretRef = &sourcev1.LocalObjectReference{Name: "registry"}
+	hc := helmChart(ns, "app", "app", "^1", "HelmRepository", "app")
+	create(t, ns, secret(ns, "registry", map[string]string{"username": helmrepo.Username, "password": helmrepo.Password}), repo, hc)
+	r := newHelmChartReconciler(&events{})
+
+	got, _ := reconcileHelmChart(t, r, hc)
+	checkLoaded(t, r, got, ReasonChartPullSucceeded, "1.2.0")
+	if got.Status.Artifact.Digest != digests["1.2.0"] || got.Status.ObservedSourceArtifactRevision != "" {
+		t.Fatalf("artifact %+v from %q, want digest %s and no source revision", got.Status.Artifact, got.Status.ObservedSourceArtifactRevision, digests["1.2.0"])
+	}
+}
+
+// gitChart is the files of chart app 1.0.0 under charts/app, whose
+// template says what.
+func gitChart(what string) map[string]string {
+	return map[string]string{
+		"charts/app/Chart.yaml":               "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+		"charts/app/values.yaml":              "image: app:1.0.0\n",
+		"charts/app/templates/configmap.yaml": "kind: ConfigMap\nsays: " + what + "\n",
+	}
+}
+
+func TestAHelmChartFromGitFollowsItsReconcileStrategy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		ns       string
+		strategy string
+		// revision is the revision expected from a commit.
+		revision func(commit string) string
+	}{
+		{
+			name: "under ChartVersion a commit without a version bump keeps the revision and changes only the digest",
+			ns:   "helmchart-git-version", strategy: sourcev1.ReconcileStrategyChartVersion,
+			revision: func(string) string { return "1.0.0" },
+		},
+		{
+			name: "under Revision every commit is a new revision with the commit as build metadata",
+			ns:   "helmchart-git-revision", strategy: sourcev1.ReconcileStrategyRevision,
+			revision: func(commit string) string { return "1.0.0+" + commit[:12] },
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := gitserver.New(t)
+			first := s.Commit(gitChart("hello"))
+			auth, repo := s.Source(tt.ns, "app", time.Minute)
+			hc := helmChart(tt.ns, "app", "./charts/app", "", "GitRepository", "app")
+			hc.Spec.ReconcileStrategy = tt.strategy
+			create(t, tt.ns, auth, repo, hc)
+			ev := &events{}
+			r := newHelmChartReconciler(ev)
+			gitRepos := &GitRepositoryReconciler{Client: cp.Client, Events: &events{}, Store: r.Sources}
+
+			reconcile(t, gitRepos, repo)
+			got, _ := reconcileHelmChart(t, r, hc)
+			stored := checkLoaded(t, r, got, ReasonChartPackageSucceeded, tt.revision(first))
+			if got.Status.ObservedSourceArtifactRevision != "main@sha1:"+first || string(stored.Chart.Templates[0].Data) != "kind: ConfigMap\nsays: hello\n" {
+				t.Fatalf("loaded %q from %s", stored.Chart.Templates[0].Data, got.Status.ObservedSourceArtifactRevision)
+			}
+			firstDigest := got.Status.Artifact.Digest
+
+			second := s.Commit(map[string]string{"charts/app/templates/configmap.yaml": "kind: ConfigMap\nsays: goodbye\n"})
+			reconcile(t, gitRepos, repo)
+			got, _ = reconcileHelmChart(t, r, got)
+			stored = checkLoaded(t, r, got, ReasonChartPackageSucceeded, tt.revision(second))
+			if got.Status.Artifact.Digest == firstDigest || string(stored.Chart.Templates[0].Data) != "kind: ConfigMap\nsays: goodbye\n" {
+				t.Fatalf("after a template change: digest %s (was %s), template %q", got.Status.Artifact.Digest, firstDigest, stored.Chart.Templates[0].Data)
+			}
+			wantEvents := 1
+			if tt.revision(first) != tt.revision(second) {
+				wantEvents = 2
+			}
+			if n := strings.Count(fmt.Sprint(ev.reasons), ReasonChartPackageSucceeded); n != wantEvents || len(ev.reasons) != n {
+				t.Fatalf("events %v, want %d %s, one per revision", ev.reasons, wantEvents, ReasonChartPackageSucceeded)
+			}
+		})
+	}
+}
+
+func TestAHelmChartMergesItsValuesFilesInOrder(t *testing.T) {
+	t.Parallel()
+	const ns = "helmchart-values"
+	s := helmrepo.NewHTTP(t)
+	ch := helmrepo.NewChart("app", "1.0.0", map[string]string{"configmap.yaml": "kind: ConfigMap\n"},
+		map[string]any{"image": "base", "replicas": 1, "service": map[string]any{"port": 80, "type": "ClusterIP"}})
+	ch.Files = append(ch.Files,
+		&common.File{Name: "values-a.yaml", Data: []byte("image: a\nservice:\n  port: 81\n")},
+		&common.File{Name: "values-b.yaml", Data: []byte("image: b\nservice:\n  type: NodePort\n")})
+	s.Add(t, ch)
+	// The same chart in Git, with a values file at the root of the
+	// repository, outside the chart, where Flux looks for one.
+	artifact := &git.Artifact{Revision: "main@sha1:0123456789abcdef0123456789abcdef01234567", Files: map[string][]byte{
+		"charts/app/Chart.yaml":    []byte("apiVersion: v2\nname: app\nversion: 1.0.0\n"),
+		"charts/app/values.yaml":   []byte("image: base\nreplicas: 1\n"),
+		"charts/app/values-a.yaml": []byte("image: a\n"),
+		"prod/values.yaml":         []byte("replicas: 3\n"),
+	}}
+	create(t, ns, helmRepository(ns, s.URL))
+	tests := []struct {
+		name   string
+		git    bool
+		files  []string
+		values string
+	}{
+		{"no values files keep the chart's values", false, nil, "map[image:base replicas:1 service:map[port:80 type:ClusterIP]]"},
+		{"a then b: the last file wins where both set a value, and maps merge", false, []string{"values-a.yaml", "values-b.yaml"}, "map[image:b replicas:1 service:map[port:81 type:NodePort]]"},
+		{"b then a: the order decides", false, []string{"./values-b.yaml", "values-a.yaml"}, "map[image:a replicas:1 service:map[port:81 type:NodePort]]"},
+		{"a chart from Git takes files from the chart and from the repository's root", true, []string{"values-a.yaml", "prod/values.yaml"}, "map[image:a replicas:3]"},
+	}
+	r := newHelmChartReconciler(&events{})
+	r.Sources.put(types.NamespacedName{Namespace: ns, Name: "app"}, artifact)
+	var digests []string
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hc := helmChart(ns, fmt.Sprintf("values-%d", i), "app", "", "HelmRepository", "app")
+			if tt.git {
+				hc.Spec.Chart, hc.Spec.SourceRef.Kind = "charts/app", "GitRepository"
+			}
+			hc.Spec.ValuesFiles = tt.files
+			if err := cp.Client.Create(t.Context(), hc); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := reconcileHelmChart(t, r, hc)
+			ready := meta.FindStatusCondition(got.Status.Conditions, "Ready")
+			stored, ok := r.Charts.Get(client.ObjectKeyFromObject(hc))
+			if ready == nil || ready.Status != metav1.ConditionTrue || !ok {
+				t.Fatalf("Ready is %s", readyOf(got.Status.Conditions))
+			}
+			if v := fmt.Sprint(stored.Chart.Values); v != tt.values {
+				t.Fatalf("values %s, want %s", v, tt.values)
+			}
+			if slices.Contains(digests, stored.Digest) {
+				t.Fatalf("digest %s is that of other values", stored.Digest)
+			}
+			digests = append(digests, stored.Digest)
+		})
+	}
+}
+
+func TestAHelmChartThatCannotBeLoadedSaysWhy(t *testing.T) {
+	t.Parallel()
+	const ns = "helmchart-failures"
+	private := helmrepo.NewHTTP(t, helmrepo.WithBasicAuth())
+	private.Add(t, appChart("app", "1.0.0"))
+	repo := helmRepository(ns, private.URL)
+	repo.Spec.SecretRef = &sourcev1.LocalObjectReference{Name: "helm"}
+	wrong := helmRepository(ns, private.URL)
+	wrong.Name, wrong.Spec.SecretRef = "wrong", &sourcev1.LocalObjectReference{Name: "wrong"}
+	create(t, ns, repo, wrong,
+		secret(ns, "helm", map[string]string{"username": helmrepo.Username, "password": helmrepo.Password}),
+		secret(ns, "wrong", map[string]string{"username": helmrepo.Username, "password": "nope"}))
+	tests := []struct {
+		name    string
+		chart   *sourcev1.HelmChart
+		reason  string
+		message string
+		requeue time.Duration
+	}{
+		{"a wrong password is an authentication failure", helmChart(ns, "wrong-password", "app", "", "HelmRepository", "wrong"), ReasonAuthenticationFailed, "authentication failed", time.Minute},
+		{"a version range no chart has is a pull error", helmChart(ns, "no-version", "app", ">=2.0.0", "HelmRepository", "app"), ReasonChartPullError, `no version of "app" in range ">=2.0.0"`, time.Minute},
+		{"a missing HelmRepository is an artifact failure tried again soon", helmChart(ns, "no-repository", "app", "", "HelmRepository", "nope"), ReasonArtifactFailed, "HelmRepository nope", sourceWait},
+		{"a GitRepository without an artifact yet is an artifact failure tried again soon", helmChart(ns, "no-artifact", "charts/app", "", "GitRepository", "app"), ReasonArtifactFailed, "GitRepository app has no artifact yet", sourceWait},
+		{"a path without a chart in Git is a package error", helmChart(ns, "no-chart", "charts/nope", "", "GitRepository", "with-artifact"), ReasonChartPackageError, "charts/nope/Chart.yaml is missing", time.Minute},
+		{"a missing values file is named", func() *sourcev1.HelmChart {
+			hc := helmChart(ns, "no-values-file", "app", "", "HelmRepository", "app")
+			hc.Spec.ValuesFiles = []string{"values-prod.yaml"}
+			return hc
+		}(), ReasonValuesFilesError, "spec.valuesFiles: values-prod.yaml: no such file in chart app", time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := cp.Client.Create(t.Context(), tt.chart); err != nil {
+				t.Fatal(err)
+			}
+			ev := &events{}
+			r := newHelmChartReconciler(ev)
+			r.Sources.put(types.NamespacedName{Namespace: ns, Name: "with-artifact"}, &git.Artifact{Revision: "main@sha1:0123456789abcdef0123456789abcdef01234567", Files: map[string][]byte{"README.md": []byte("# no chart\n")}})
+			got, res := reconcileHelmChart(t, r, tt.chart)
+			ready := meta.FindStatusCondition(got.Status.Conditions, "Ready")
+			if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != tt.reason || !strings.Contains(ready.Message, tt.message) {
+				t.Fatalf("Ready is %s, want False %s saying %q", readyOf(got.Status.Conditions), tt.reason, tt.message)
+			}
+			if fmt.Sprint(ev.reasons) != "["+tt.reason+"]" || res.RequeueAfter != tt.requeue {
+				t.Fatalf("events %v and requeue after %s, want one %s warning and %s", ev.reasons, res.RequeueAfter, tt.reason, tt.requeue)
+			}
+			if _, ok := r.Charts.Get(client.ObjectKeyFromObject(tt.chart)); ok || got.Status.Artifact != nil {
+				t.Fatal("a failed load stored a chart")
+			}
+		})
+	}
+}
+
+func TestAHelmChartIsEnqueuedByTheSourceItNames(t *testing.T) {
+	t.Parallel()
+	const ns = "helmchart-watch"
+	create(t, ns,
+		helmChart(ns, "from-git", "charts/app", "", "GitRepository", "app"),
+		helmChart(ns, "from-other-git", "charts/app", "", "GitRepository", "other"),
+		helmChart(ns, "from-helm", "app", "", "HelmRepository", "app"))
+	r := newHelmChartReconciler(&events{})
+	source := metav1.ObjectMeta{Name: "app", Namespace: ns}
+	tests := []struct {
+		name   string
+		kind   string
+		source client.Object
+		want   string
+	}{
+		{"a GitRepository enqueues the HelmCharts built from it", "GitRepository", &sourcev1.GitRepository{ObjectMeta: source}, "[" + ns + "/from-git]"},
+		{"a HelmRepository enqueues the HelmCharts pulled from it", "HelmRepository", &sourcev1.HelmRepository{ObjectMeta: source}, "[" + ns + "/from-helm]"},
+		{"a source in another namespace enqueues nothing", "GitRepository", &sourcev1.GitRepository{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default"}}, "[]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, req := range r.bySource(tt.kind)(t.Context(), tt.source) {
+				got = append(got, req.String())
+			}
+			if fmt.Sprint(got) != tt.want {
+				t.Fatalf("enqueued %v, want %s", got, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,205 @@
+package source
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
+	"sluice.dev/sluice/pkg/source/helm"
+)
+
+// +kubebuilder:rbac:groups=source.sluice.dev,resources=helmrepositories,verbs=get;list;watch
+// +kubebuilder:rbac:groups=source.sluice.dev,resources=helmrepositories/status,verbs=get;update;patch
+
+// ReasonIndexationFailed is the Ready reason of a HelmRepository whose
+// index could not be downloaded or parsed, as Flux names it.
+const ReasonIndexationFailed = "IndexationFailed"
+
+// defaultHelmTimeout is a HelmRepository's spec.timeout when unset.
+const defaultHelmTimeout = 60 * time.Second
+
+// HelmOptions returns what reaching repo takes: its URL and type, the
+// username and password of spec.secretRef, the CA and client certificate
+// of spec.certSecretRef, spec.insecure as PlainHTTP and spec.timeout (60s
+// when unset). Chart and Version are the caller's. A Secret that is
+// missing or incomplete is an error naming the field that refers to it.
+func HelmOptions(ctx context.Context, c client.Reader, repo *sourcev1.HelmRepository) (helm.Options, error) {
+	opts := helm.Options{URL: repo.Spec.URL, Type: repo.Spec.Type, PlainHTTP: repo.Spec.Insecure, Timeout: defaultHelmTimeout}
+	if opts.Type == "" {
+		opts.Type = sourcev1.HelmRepositoryTypeDefault
+	}
+	if repo.Spec.Timeout != nil {
+		opts.Timeout = repo.Spec.Timeout.Duration
+	}
+	secret := func(field string, ref *sourcev1.LocalObjectReference) (map[string][]byte, error) {
+		s := &corev1.Secret{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: repo.Namespace, Name: ref.Name}, s); err != nil {
+			return nil, fmt.Errorf("%s: Secret %s: %w", field, ref.Name, err)
+		}
+		return s.Data, nil
+	}
+	if ref := repo.Spec.SecretRef; ref != nil {
+		data, err := secret("spec.secretRef", ref)
+		if err != nil {
+			return opts, err
+		}
+		opts.Username, opts.Password = string(data["username"]), string(data["password"])
+		// Flux's rule: both or neither.
+		if (opts.Username == "") != (opts.Password == "") {
+			return opts, fmt.Errorf("spec.secretRef: Secret %s: needs both username and password", ref.Name)
+		}
+	}
+	if ref := repo.Spec.CertSecretRef; ref != nil {
+		data, err := secret("spec.certSecretRef", ref)
+		if err != nil {
+			return opts, err
+		}
+		cfg, err := tlsConfig(data)
+		if err != nil {
+			return opts, fmt.Errorf("spec.certSecretRef: Secret %s: %w", ref.Name, err)
+		}
+		opts.TLS = cfg
+	}
+	return opts, nil
+}
+
+// tlsConfig reads ca.crt, tls.crt and tls.key: a CA added to the system
+// roots, a client certificate, or both.
+func tlsConfig(data map[string][]byte) (*tls.Config, error) {
+	ca, cert, key := data["ca.crt"], data["tls.crt"], data["tls.key"]
+	if len(ca) == 0 && len(cert) == 0 && len(key) == 0 {
+		return nil, errors.New("has none of ca.crt, tls.crt and tls.key")
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(ca) > 0 {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(ca) {
+			return nil, errors.New("ca.crt holds no PEM certificate")
+		}
+		cfg.RootCAs = pool
+	}
+	if len(cert) > 0 || len(key) > 0 {
+		if len(cert) == 0 || len(key) == 0 {
+			return nil, errors.New("needs both tls.crt and tls.key for a client certificate")
+		}
+		pair, err := tls.X509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("tls.crt and tls.key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// HelmRepositoryReconciler checks HelmRepositories. A classic repository
+// is checked by downloading its index, whose digest becomes the
+// artifact's revision; an OCI registry has no index and is Ready as it
+// stands, as in Flux: a HelmChart finds out whether its chart can be
+// pulled.
+type HelmRepositoryReconciler struct {
+	Client  client.Client
+	Events  EventRecorder
+	Fetcher *helm.Fetcher
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// SetupWithManager registers the controller: a HelmRepository is checked
+// when its spec changes and then at its interval.
+func (r *HelmRepositoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("helmrepository").
+		For(&sourcev1.HelmRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Complete(r)
+}
+
+// Reconcile checks one HelmRepository and writes its status once.
+func (r *HelmRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	repo := &sourcev1.HelmRepository{}
+	if err := r.Client.Get(ctx, req.NamespacedName, repo); apierrors.IsNotFound(err) {
+		return ctrl.Result{}, nil
+	} else if err != nil {
+		return ctrl.Result{}, err
+	}
+	before := repo.DeepCopy()
+	ready := r.check(ctx, repo)
+	repo.Status.ObservedGeneration = repo.Generation
+	if v, ok := repo.Annotations[sourcev1.ReconcileRequestAnnotation]; ok {
+		repo.Status.LastHandledReconcileAt = v
+	}
+	ready.ObservedGeneration = repo.Generation
+	meta.SetStatusCondition(&repo.Status.Conditions, ready)
+	meta.RemoveStatusCondition(&repo.Status.Conditions, "Reconciling")
+	if err := r.Client.Status().Patch(ctx, repo, client.MergeFrom(before)); err != nil {
+		return ctrl.Result{}, fmt.Errorf("patch HelmRepository %s status: %w", req.NamespacedName, err)
+	}
+	if repo.Spec.Suspend || repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: repo.Spec.Interval.Duration}, nil
+}
+
+// check runs one check and returns the Ready condition it earns. A new
+// index is recorded in status and announced.
+func (r *HelmRepositoryReconciler) check(ctx context.Context, repo *sourcev1.HelmRepository) metav1.Condition {
+	if repo.Spec.Suspend {
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSuspended, Message: "Suspended: no check until spec.suspend is unset"}
+	}
+	if repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
+		repo.Status.Artifact = nil
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "Helm repository is ready"}
+	}
+	failed := func(reason string, err error) metav1.Condition {
+		r.Events.Eventf(repo, nil, corev1.EventTypeWarning, reason, "Fetch", "%v", err)
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}
+	}
+	opts, err := HelmOptions(ctx, r.Client, repo)
+	if err != nil {
+		return failed(ReasonAuthenticationFailed, err)
+	}
+	index, err := r.Fetcher.Index(ctx, opts)
+	switch {
+	case errors.Is(err, helm.ErrAuth) && repo.Spec.SecretRef == nil:
+		return failed(ReasonAuthenticationFailed, fmt.Errorf("the repository asks for credentials and spec.secretRef is not set: %w", err))
+	case errors.Is(err, helm.ErrAuth):
+		return failed(ReasonAuthenticationFailed, fmt.Errorf("the repository refused the credentials of spec.secretRef (Secret %s): %w", repo.Spec.SecretRef.Name, err))
+	case err != nil:
+		return failed(ReasonIndexationFailed, err)
+	}
+	message := "stored index with revision '" + index.Digest + "' (" + plural(index.Charts, "chart") + ")"
+	if repo.Status.Artifact == nil || repo.Status.Artifact.Digest != index.Digest {
+		now := time.Now
+		if r.Now != nil {
+			now = r.Now
+		}
+		r.Events.Eventf(repo, nil, corev1.EventTypeNormal, "NewArtifact", "Fetch", "%s", message)
+		repo.Status.Artifact = &sourcev1.Artifact{Revision: index.Digest, Digest: index.Digest, LastUpdateTime: metav1.NewTime(now())}
+	}
+	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: message}
+}
+
+// plural says "1 chart" or "3 charts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}

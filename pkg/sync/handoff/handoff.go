@@ -1,0 +1,151 @@
+// Package handoff is where the sync core hands workloads over to the
+// canary engine. Once a Canary has taken over a workload, applies leave
+// alone the fields the engine owns, and a sync object (Kustomization,
+// HelmRelease) is healthy only when the Canaries of what it applied have
+// released it. This ends the fights of flagger#1121, #1158 and #1407.
+package handoff
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/workload"
+)
+
+// ReasonCanaryFailed is the Ready reason of a sync object whose Canary
+// rolled its new revision back.
+const ReasonCanaryFailed = "CanaryFailed"
+
+// ReasonProgressing is the Ready reason while a Canary analyses the
+// revision just applied.
+const ReasonProgressing = "Progressing"
+
+// Guard reads Canaries and the workloads they target.
+type Guard struct {
+	// Client reads from the cache.
+	Client client.Reader
+	// APIReader reads the workloads just applied, which the cache may
+	// not have yet; nil means Client.
+	APIReader client.Reader
+}
+
+// Targets maps "Kind/namespace/name" of each Canary's target, and of its
+// apex Service, to the Canary.
+type Targets map[string]*sluicev1beta1.Canary
+
+// Targets finds the Canaries in the objects' namespaces.
+func (g Guard) Targets(ctx context.Context, objs []*unstructured.Unstructured) (Targets, error) {
+	namespaces := map[string]bool{}
+	for _, o := range objs {
+		if o.GetNamespace() != "" {
+			namespaces[o.GetNamespace()] = true
+		}
+	}
+	out := Targets{}
+	for ns := range namespaces {
+		var list sluicev1beta1.CanaryList
+		if err := g.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			if meta.IsNoMatchError(err) {
+				return out, nil
+			}
+			return nil, fmt.Errorf("list Canaries in %s: %w", ns, err)
+		}
+		for i := range list.Items {
+			c := &list.Items[i]
+			out[c.Spec.TargetRef.Kind+"/"+ns+"/"+c.Spec.TargetRef.Name] = c
+			out["Service/"+ns+"/"+apexName(c)] = c
+		}
+	}
+	return out, nil
+}
+
+func apexName(c *sluicev1beta1.Canary) string {
+	if c.Spec.Service.Name != "" {
+		return c.Spec.Service.Name
+	}
+	return c.Spec.TargetRef.Name
+}
+
+// LeaveAlone drops from objs the fields the canary engine
+// owns once it has taken over: the target's replicas (it scales the
+// target to zero between releases) and the apex Service's selector (it
+// points the Service at the primary). Applying them again would undo the
+// engine at every sync, the fight of flagger#1121, #1158 and #1407.
+func (g Guard) LeaveAlone(ctx context.Context, objs []*unstructured.Unstructured, targets Targets) error {
+	for _, o := range objs {
+		key := o.GetKind() + "/" + o.GetNamespace() + "/" + o.GetName()
+		if targets[key] == nil {
+			continue
+		}
+		live := &unstructured.Unstructured{}
+		live.SetGroupVersionKind(o.GroupVersionKind())
+		if err := g.Client.Get(ctx, client.ObjectKeyFromObject(o), live); apierrors.IsNotFound(err) {
+			// The first apply creates the object whole.
+			continue
+		} else if err != nil {
+			return fmt.Errorf("read %s: %w", key, err)
+		}
+		switch o.GetKind() {
+		case "Deployment", "DaemonSet":
+			unstructured.RemoveNestedField(o.Object, "spec", "replicas")
+		case "Service":
+			unstructured.RemoveNestedField(o.Object, "spec", "selector")
+		}
+	}
+	return nil
+}
+
+// Health says whether the Canaries of the applied workloads have
+// released the revision applied: ok when all have, a waiting message
+// while one analyses it, and failed with the Canary's reason when one
+// rolled it back.
+func (g Guard) Health(ctx context.Context, objs []*unstructured.Unstructured, targets Targets) (waiting, failed string, err error) {
+	var waits, fails []string
+	for _, o := range objs {
+		kind := o.GetKind()
+		if kind != "Deployment" && kind != "DaemonSet" {
+			continue
+		}
+		c := targets[kind+"/"+o.GetNamespace()+"/"+o.GetName()]
+		if c == nil {
+			continue
+		}
+		live, err := workload.New(kind)
+		if err != nil {
+			return "", "", err
+		}
+		// Straight from the API server: the cache may still hold the
+		// template from before this apply, whose hash the Canary has.
+		reader := g.Client
+		if g.APIReader != nil {
+			reader = g.APIReader
+		}
+		if err := reader.Get(ctx, client.ObjectKeyFromObject(o), live); err != nil {
+			return "", "", fmt.Errorf("read %s %s: %w", kind, o.GetName(), err)
+		}
+		name := c.Namespace + "/" + c.Name
+		if c.Status.LastAppliedSpec != workload.PodTemplateHash(live) {
+			waits = append(waits, fmt.Sprintf("Canary %s has not picked up the revision yet", name))
+			continue
+		}
+		switch c.Status.Phase {
+		case sluicev1beta1.CanaryPhaseSucceeded, sluicev1beta1.CanaryPhaseInitialized:
+		case sluicev1beta1.CanaryPhaseFailed:
+			msg := "rolled back"
+			if ready := meta.FindStatusCondition(c.Status.Conditions, sluicev1beta1.ReadyCondition); ready != nil {
+				msg = ready.Message
+			}
+			fails = append(fails, fmt.Sprintf("Canary %s: %s", name, msg))
+		default:
+			waits = append(waits, fmt.Sprintf("Canary %s is %s", name, c.Status.Phase))
+		}
+	}
+	return strings.Join(waits, "; "), strings.Join(fails, "; "), nil
+}

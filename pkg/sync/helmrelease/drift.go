@@ -1,0 +1,105 @@
+package helmrelease
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/utils"
+	"helm.sh/helm/v4/pkg/kube"
+	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/sync/handoff"
+)
+
+// helmFieldManager is the field manager Helm applied the release with:
+// the one set for the process, else the program's name, as Helm works it
+// out. Drift is what this manager would change.
+func helmFieldManager() string {
+	if kube.ManagedFieldsManager != "" {
+		return kube.ManagedFieldsManager
+	}
+	return filepath.Base(os.Args[0])
+}
+
+// manifestObjects parses a release's manifest, with the release
+// namespace set on namespaced objects that name none, as Helm applies
+// them.
+func manifestObjects(c client.Client, rel *releasev1.Release, namespace string) ([]*unstructured.Unstructured, error) {
+	objs, err := utils.ReadObjects(strings.NewReader(rel.Manifest))
+	if err != nil {
+		return nil, fmt.Errorf("read the manifest of release %s: %w", rel.Name, err)
+	}
+	for _, o := range objs {
+		if o.GetNamespace() != "" {
+			continue
+		}
+		mapping, err := c.RESTMapper().RESTMapping(o.GroupVersionKind().GroupKind(), o.GroupVersionKind().Version)
+		if err != nil {
+			return nil, fmt.Errorf("map %s: %w", o.GetKind(), err)
+		}
+		if mapping.Scope.Name() == meta.RESTScopeNameNamespace {
+			o.SetNamespace(namespace)
+		}
+	}
+	return objs, nil
+}
+
+// drift compares the cluster with the release's manifest by a
+// server-side dry-run apply as Helm's field manager, and returns the
+// objects that differ. Fields a Canary owns are left out of the
+// comparison, so the engine's scaling and routing are not drift
+// (flagger#1407). With correct, the drifted objects are applied again.
+func drift(ctx context.Context, c client.Client, guard handoff.Guard, rel *releasev1.Release, namespace string, correct bool) ([]string, error) {
+	objs, err := manifestObjects(c, rel, namespace)
+	if err != nil {
+		return nil, err
+	}
+	// Helm adds its ownership metadata as it applies; the manifest does
+	// not hold it, and without it every object would look drifted.
+	for _, o := range objs {
+		labels, annotations := o.GetLabels(), o.GetAnnotations()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		labels["app.kubernetes.io/managed-by"] = "Helm"
+		annotations["meta.helm.sh/release-name"], annotations["meta.helm.sh/release-namespace"] = rel.Name, rel.Namespace
+		o.SetLabels(labels)
+		o.SetAnnotations(annotations)
+	}
+	targets, err := guard.Targets(ctx, objs)
+	if err != nil {
+		return nil, err
+	}
+	if err := guard.LeaveAlone(ctx, objs, targets); err != nil {
+		return nil, err
+	}
+	manager := ssa.NewResourceManager(c, nil, ssa.Owner{Field: helmFieldManager()})
+	var drifted []string
+	var apply []*unstructured.Unstructured
+	for _, o := range objs {
+		entry, _, _, err := manager.Diff(ctx, o, ssa.DefaultDiffOptions())
+		if err != nil {
+			return nil, fmt.Errorf("compare %s/%s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
+		}
+		if entry.Action != ssa.UnchangedAction {
+			drifted = append(drifted, fmt.Sprintf("%s %s", entry.Subject, entry.Action))
+			apply = append(apply, o)
+		}
+	}
+	if correct && len(apply) > 0 {
+		if _, err := manager.ApplyAll(ctx, apply, ssa.DefaultApplyOptions()); err != nil {
+			return drifted, fmt.Errorf("correct drift: %w", err)
+		}
+	}
+	return drifted, nil
+}

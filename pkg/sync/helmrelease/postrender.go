@@ -1,0 +1,107 @@
+package helmrelease
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/fluxcd/pkg/ssa/utils"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+	"sluice.dev/sluice/pkg/sync/build"
+	"sluice.dev/sluice/pkg/sync/handoff"
+)
+
+// Labels that mark what a HelmRelease installed, so that a Canary's
+// status change finds the HelmRelease to wake.
+const (
+	OwnerNameLabel      = "helm.sync.sluice.dev/name"
+	OwnerNamespaceLabel = "helm.sync.sluice.dev/namespace"
+)
+
+// postRenderer runs after Helm renders the chart: the spec's kustomize
+// post-renderers, then the hand-off to the canary engine (fields a Canary
+// owns are dropped, so neither an upgrade nor drift correction undoes
+// the engine, flagger#1407), then the ownership labels.
+type postRenderer struct {
+	ctx       context.Context
+	hr        *syncv1.HelmRelease
+	namespace string
+	guard     handoff.Guard
+}
+
+// Run implements Helm's postrenderer.PostRenderer.
+func (p *postRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
+	objs, err := readManifest(rendered.String(), p.namespace)
+	if err != nil {
+		return nil, err
+	}
+	for i, pr := range p.hr.Spec.PostRenderers {
+		if pr.Kustomize == nil {
+			continue
+		}
+		var opts build.Options
+		opts.Patches, opts.Images = build.PatchesAndImages(pr.Kustomize.Patches, pr.Kustomize.Images)
+		data, err := writeManifest(objs)
+		if err != nil {
+			return nil, err
+		}
+		if objs, err = build.Build(map[string][]byte{"rendered/manifest.yaml": data}, build.Options{Path: "rendered", Patches: opts.Patches, Images: opts.Images}); err != nil {
+			return nil, fmt.Errorf("spec.postRenderers[%d].kustomize: %w", i, err)
+		}
+	}
+	targets, err := p.guard.Targets(p.ctx, objs)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.guard.LeaveAlone(p.ctx, objs, targets); err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		labels := o.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[OwnerNameLabel], labels[OwnerNamespaceLabel] = p.hr.Name, p.hr.Namespace
+		o.SetLabels(labels)
+	}
+	data, err := writeManifest(objs)
+	if err != nil {
+		return nil, err
+	}
+	return bytes.NewBuffer(data), nil
+}
+
+// readManifest parses a release manifest. The kinds the hand-off looks
+// at get the release namespace when they name none, as Helm's apply
+// would give them.
+func readManifest(manifest, namespace string) ([]*unstructured.Unstructured, error) {
+	objs, err := utils.ReadObjects(bytes.NewBufferString(manifest))
+	if err != nil {
+		return nil, fmt.Errorf("read rendered manifests: %w", err)
+	}
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "Deployment", "DaemonSet", "Service":
+			if o.GetNamespace() == "" {
+				o.SetNamespace(namespace)
+			}
+		}
+	}
+	return objs, nil
+}
+
+func writeManifest(objs []*unstructured.Unstructured) ([]byte, error) {
+	var buf bytes.Buffer
+	for _, o := range objs {
+		data, err := yaml.Marshal(o.Object)
+		if err != nil {
+			return nil, fmt.Errorf("write %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		buf.WriteString("---\n")
+		buf.Write(data)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,135 @@
+package helmrelease
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+
+	"helm.sh/helm/v4/pkg/strvals"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+)
+
+// valuesLayer is one entry of spec.valuesFrom with its content, or nil
+// content for an optional one that is missing.
+type valuesLayer struct {
+	ref     syncv1.ValuesReference
+	index   int
+	content *string
+}
+
+// mergeValues merges the layers in order, then spec.values over them, as
+// Flux does: a layer with targetPath sets that path to its whole content
+// as a string; any other is YAML merged in deeply.
+func mergeValues(layers []valuesLayer, inline []byte) (map[string]any, error) {
+	out := map[string]any{}
+	for _, l := range layers {
+		if l.content == nil {
+			continue
+		}
+		where := fmt.Sprintf("spec.valuesFrom[%d] (%s %s key %s)", l.index, l.ref.Kind, l.ref.Name, valuesKey(l.ref))
+		if l.ref.TargetPath != "" {
+			// ParseIntoString keeps the value a string, as --set-string.
+			if err := strvals.ParseIntoString(l.ref.TargetPath+"="+*l.content, out); err != nil {
+				return nil, fmt.Errorf("%s: targetPath %q: %w", where, l.ref.TargetPath, err)
+			}
+			continue
+		}
+		layer := map[string]any{}
+		if err := yaml.Unmarshal([]byte(*l.content), &layer); err != nil {
+			return nil, fmt.Errorf("%s: not YAML values: %w", where, err)
+		}
+		out = mergeMaps(out, layer)
+	}
+	if len(inline) > 0 {
+		layer := map[string]any{}
+		if err := json.Unmarshal(inline, &layer); err != nil {
+			return nil, fmt.Errorf("spec.values: %w", err)
+		}
+		out = mergeMaps(out, layer)
+	}
+	return out, nil
+}
+
+// mergeMaps merges b into a deeply: maps merge, anything else replaces.
+func mergeMaps(a, b map[string]any) map[string]any {
+	out := maps.Clone(a)
+	for k, v := range b {
+		if bv, ok := v.(map[string]any); ok {
+			if av, ok := out[k].(map[string]any); ok {
+				out[k] = mergeMaps(av, bv)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// valuesDigest is the sha256 of the values' canonical JSON (map keys
+// sorted), which Helm does not keep: the release's Config is compared
+// with the desired values by it.
+func valuesDigest(values map[string]any) string {
+	if len(values) == 0 {
+		// Helm stores no values as nil, and none given as an empty map.
+		values = map[string]any{}
+	}
+	data, _ := json.Marshal(values)
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func valuesKey(ref syncv1.ValuesReference) string {
+	if ref.ValuesKey != "" {
+		return ref.ValuesKey
+	}
+	return "values.yaml"
+}
+
+// readValues reads spec.valuesFrom, in the HelmRelease's namespace.
+func readValues(ctx context.Context, c client.Reader, hr *syncv1.HelmRelease) ([]valuesLayer, error) {
+	var layers []valuesLayer
+	for i, ref := range hr.Spec.ValuesFrom {
+		key := types.NamespacedName{Namespace: hr.Namespace, Name: ref.Name}
+		var data map[string]string
+		var err error
+		if ref.Kind == "Secret" {
+			secret := &corev1.Secret{}
+			if err = c.Get(ctx, key, secret); err == nil {
+				data = map[string]string{}
+				for k, v := range secret.Data {
+					data[k] = string(v)
+				}
+			}
+		} else {
+			cm := &corev1.ConfigMap{}
+			if err = c.Get(ctx, key, cm); err == nil {
+				data = cm.Data
+			}
+		}
+		layer := valuesLayer{ref: ref, index: i}
+		switch {
+		case apierrors.IsNotFound(err) && ref.Optional:
+		case err != nil:
+			return nil, fmt.Errorf("spec.valuesFrom[%d]: %s %s: %w", i, ref.Kind, ref.Name, err)
+		default:
+			content, ok := data[valuesKey(ref)]
+			if !ok && !ref.Optional {
+				return nil, fmt.Errorf("spec.valuesFrom[%d]: %s %s has no key %s", i, ref.Kind, ref.Name, valuesKey(ref))
+			}
+			if ok {
+				layer.content = &content
+			}
+		}
+		layers = append(layers, layer)
+	}
+	return layers, nil
+}

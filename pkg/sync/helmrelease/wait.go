@@ -1,0 +1,87 @@
+package helmrelease
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"github.com/fluxcd/pkg/ssa"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/sync/handoff"
+)
+
+// canaryKind finds a Canary among a chart's templates.
+var canaryKind = regexp.MustCompile(`(?m)^kind:\s*Canary\s*$`)
+
+// handsOff tells whether a release holds workloads a Canary releases: the
+// chart ships a Canary, or the last release has Canary targets. Helm's
+// own wait would then wait on the whole analysis, which can outlast any
+// timeout and, when the Canary rolls back, fail the upgrade itself. The
+// canary gate (handoff.Guard.Health) judges those workloads instead, and
+// waitOutsideCanaries the rest.
+func handsOff(ctx context.Context, c client.Client, guard handoff.Guard, ch *chart.Chart, last *releasev1.Release, namespace string) (bool, error) {
+	for _, t := range ch.Templates {
+		if canaryKind.Match(t.Data) {
+			return true, nil
+		}
+	}
+	for _, dep := range ch.Dependencies() {
+		if ok, err := handsOff(ctx, c, guard, dep, nil, namespace); ok || err != nil {
+			return ok, err
+		}
+	}
+	if last == nil {
+		return false, nil
+	}
+	objs, err := manifestObjects(c, last, namespace)
+	if err != nil {
+		return false, err
+	}
+	targets, err := guard.Targets(ctx, objs)
+	if err != nil {
+		return false, err
+	}
+	for _, o := range objs {
+		if targets[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()] != nil {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// waitOutsideCanaries waits, by kstatus, for the objects of a release
+// that no Canary releases: everything but the Canaries, their targets
+// and their apex Services.
+func waitOutsideCanaries(ctx context.Context, c client.Client, guard handoff.Guard, rel *releasev1.Release, namespace string, timeout time.Duration) error {
+	objs, err := manifestObjects(c, rel, namespace)
+	if err != nil {
+		return err
+	}
+	targets, err := guard.Targets(ctx, objs)
+	if err != nil {
+		return err
+	}
+	var set object.ObjMetadataSet
+	for _, o := range objs {
+		if o.GroupVersionKind().Group == sluicev1beta1.GroupVersion.Group || targets[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()] != nil {
+			continue
+		}
+		set = append(set, object.UnstructuredToObjMetadata(o))
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
+	manager := ssa.NewResourceManager(c, poller, ssa.Owner{Field: helmFieldManager()})
+	if err := manager.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: min(2*time.Second, timeout/4), Timeout: timeout, FailFast: true}); err != nil {
+		return fmt.Errorf("wait for the objects no Canary releases: %w", err)
+	}
+	return nil
+}
