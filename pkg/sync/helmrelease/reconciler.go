@@ -78,6 +78,10 @@ const finalizer = "sync.sluice.dev/uninstall"
 // remediationDelay is how soon a remediated release is retried.
 const remediationDelay = time.Second
 
+// artifactPoll is how often a HelmRelease looks for a chart not loaded
+// yet.
+const artifactPoll = 2 * time.Second
+
 // EventRecorder records Kubernetes events (events.k8s.io).
 type EventRecorder interface {
 	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
@@ -306,7 +310,12 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 	hr.Status.HelmChart = key.String()
 	stored, err := r.chart(ctx, key)
 	if err != nil {
-		return waiting(ReasonArtifactFailed, err.Error())
+		// The chart store is in memory: after a restart the HelmChart
+		// reloads a chart whose status does not change, so no event
+		// would wake this HelmRelease.
+		v := waiting(ReasonArtifactFailed, err.Error())
+		v.after = artifactPoll
+		return v
 	}
 	layers, err := readValues(ctx, r.Client, hr)
 	if err != nil {

@@ -82,7 +82,13 @@ type verdict struct {
 	ready   metav1.Condition
 	retry   bool
 	stalled bool
+	// after, when set, requeues sooner than the intervals.
+	after time.Duration
 }
+
+// artifactPoll is how often a Kustomization looks for an artifact not
+// fetched yet.
+const artifactPoll = 2 * time.Second
 
 // SetupWithManager registers the controller. A Kustomization is applied
 // when its spec changes, when its source has a new artifact, when one it
@@ -163,6 +169,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if v.retry && ks.Spec.RetryInterval != nil {
 		after = ks.Spec.RetryInterval.Duration
 	}
+	if v.after > 0 {
+		after = v.after
+	}
 	return ctrl.Result{RequeueAfter: after}, nil
 }
 
@@ -192,7 +201,12 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	srcKey := types.NamespacedName{Namespace: namespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}
 	artifact, ok := r.Sources.Get(srcKey)
 	if !ok {
-		return waiting(ReasonArtifactFailed, fmt.Sprintf("spec.sourceRef: %s %s has no artifact yet", ref.Kind, srcKey))
+		// The artifact store is in memory: after a restart the source
+		// fetches a revision its status already shows, so no event would
+		// wake this Kustomization.
+		v := waiting(ReasonArtifactFailed, fmt.Sprintf("spec.sourceRef: %s %s has no artifact yet", ref.Kind, srcKey))
+		v.after = artifactPoll
+		return v
 	}
 	applier, err := r.applier(ks)
 	if err != nil {
