@@ -503,3 +503,24 @@ func TestAReleaseActsAsItsServiceAccount(t *testing.T) {
 		t.Fatalf("the ConfigMap exists: %v", err)
 	}
 }
+
+func TestAReleaseWaitsForThoseItDependsOn(t *testing.T) {
+	const ns = "helm-depends"
+	namespaceWithRepo(t, ns, chartOf("1.0.0", map[string]string{"settings.yaml": settings}))
+	startControllers(t)
+	app := helmRelease(ns, "app", "*", func(hr *syncv1.HelmRelease) {
+		hr.Spec.DependsOn = []syncv1.DependencyReference{{Name: "database"}}
+	})
+	create(t, app)
+	waitFor(t, app, "waiting", func(hr *syncv1.HelmRelease) bool {
+		c := condition(hr, "Ready")
+		return c != nil && c.Reason == ReasonDependencyNotReady
+	})
+	if rels := releases(t, ns); len(rels) != 0 {
+		t.Fatalf("released before its dependency: %+v", rels)
+	}
+	// The dependency turning Ready wakes it at once, though its own
+	// interval is an hour away.
+	create(t, helmRelease(ns, "database", "*", nil))
+	waitFor(t, app, "installed", readyWith("1.0.0"))
+}

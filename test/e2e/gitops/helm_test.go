@@ -77,6 +77,8 @@ func TestAValuesChangeIsReleasedByTheCanaryAndTheHelmReleaseWaitsForIt(t *testin
 				SourceRef: syncv1.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"},
 			}},
 			Values: values("podinfo:1", hook.URL),
+			// Drift detection must not take the engine's work for drift.
+			DriftDetection: &syncv1.DriftDetection{Mode: syncv1.DriftDetectionEnabled},
 		},
 	}
 	for _, o := range []client.Object{
@@ -113,9 +115,20 @@ func TestAValuesChangeIsReleasedByTheCanaryAndTheHelmReleaseWaitsForIt(t *testin
 	if img := primaryImageIn(t, helmNS); img != "podinfo:2" {
 		t.Fatalf("primary runs %s", img)
 	}
+	// Another reconcile, with drift detection on, leaves the target at
+	// zero replicas where the engine put it.
+	if err := cp.Client.Patch(t.Context(), hr, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"again"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	checked := waitHelmRelease(t, "reconciled again", func(hr *syncv1.HelmRelease, _ *sluicev1beta1.Canary) bool {
+		return hr.Status.LastHandledReconcileAt == "again" && helmReady(hr) == metav1.ConditionTrue
+	})
+	if c := meta.FindStatusCondition(checked.Status.Conditions, "Drifted"); c == nil || c.Reason != "NoDriftDetected" {
+		t.Fatalf("Drifted %+v: the engine's fields were taken for drift", c)
+	}
 	target := &appsv1.Deployment{}
 	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: helmNS, Name: "podinfo"}, target); err != nil || *target.Spec.Replicas != 0 {
-		t.Fatalf("the upgrade scaled the canary target back up: %v %v", target.Spec.Replicas, err)
+		t.Fatalf("the sync core scaled the canary target back up: %v %v", target.Spec.Replicas, err)
 	}
 
 	// A bad version: the Canary rolls back and the HelmRelease says why.
