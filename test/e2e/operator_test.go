@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/manifests"
+	"sluice.dev/sluice/test/output"
 )
 
 var buildOperator = sync.OnceValues(func() (string, error) {
@@ -42,23 +42,8 @@ func operatorBinary(t *testing.T) string {
 	return bin
 }
 
-// syncBuffer collects a process's output while tests read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer is written while the test reads it.
+type syncBuffer = output.Buffer
 
 type operatorProcess struct {
 	cmd         *exec.Cmd

@@ -108,6 +108,22 @@ type Reconciler struct {
 
 	mu      sync.Mutex
 	getters map[string]*getter
+	live    client.Client
+}
+
+// liveClient reads straight from the API server: drift is what the
+// cluster holds now, which the cache may not have caught up with.
+func (r *Reconciler) liveClient() (client.Client, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.live == nil {
+		c, err := client.New(r.Config, client.Options{Scheme: r.Client.Scheme(), Mapper: r.Client.RESTMapper()})
+		if err != nil {
+			return nil, fmt.Errorf("create a client for drift detection: %w", err)
+		}
+		r.live = c
+	}
+	return r.live, nil
 }
 
 // SetupWithManager registers the controller. A HelmRelease is released
@@ -277,6 +293,14 @@ func (r *Reconciler) finalize(ctx context.Context, hr *syncv1.HelmRelease) error
 			if err := run.uninstall(r.timeout(hr, uninstallTimeout(hr)), keep); err != nil {
 				return fmt.Errorf("uninstall release %s: %w", run.name, err)
 			}
+		}
+	}
+	// The HelmChart made from spec.chart goes with its HelmRelease.
+	if hr.Spec.Chart != nil {
+		key := chartKey(hr)
+		hc := &sourcev1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
+		if err := r.Client.Delete(ctx, hc); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete HelmChart %s: %w", key, err)
 		}
 	}
 	patch := client.MergeFrom(hr.DeepCopy())
@@ -525,7 +549,11 @@ func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv1.HelmRelease, re
 		return nil
 	}
 	correct := mode == syncv1.DriftDetectionEnabled
-	drifted, err := drift(ctx, r.Client, handoff.Guard{Client: r.Client, APIReader: r.APIReader}, rel, namespace, correct)
+	live, err := r.liveClient()
+	if err != nil {
+		return err
+	}
+	drifted, err := drift(ctx, live, handoff.Guard{Client: r.Client, APIReader: r.APIReader}, rel, namespace, correct)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"strconv"
+
+	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+func newGetSourcesCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:     "sources",
+		Aliases: []string{"source"},
+		Short:   "List GitRepositories, HelmRepositories and HelmCharts with the revision they fetched",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel, _ := g.withTimeout(cmd.Context(), readTimeout)
+			defer cancel()
+			c, err := g.kubeClient()
+			if err != nil {
+				return err
+			}
+			ns, err := g.listNamespace()
+			if err != nil {
+				return err
+			}
+			var objs []client.Object
+			var kinds []string
+			for _, k := range sourceKinds() {
+				list, err := listObjects(ctx, c, k.kind, ns)
+				if err != nil {
+					return err
+				}
+				objs = append(objs, list...)
+				for range list {
+					kinds = append(kinds, k.name)
+				}
+			}
+			if g.output != outputTable {
+				return g.printObjects(c, objs, false)
+			}
+			if len(objs) == 0 {
+				return g.noneFound("sources")
+			}
+			t := newTable(g.streams.Out, g.header("NAME", "READY", "SUSPENDED", "REVISION", "MESSAGE")...)
+			for i, obj := range objs {
+				t.row(g.syncRow(obj, kinds[i]+"/"+obj.GetName())...)
+			}
+			return t.flush()
+		},
+	}
+}
+
+func newGetSyncCmd(g *globals, k syncKind, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:               k.use + "s [NAME]",
+		Aliases:           append([]string{k.use}, k.aliases...),
+		Short:             short,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: g.completeNames(k.kind),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel, _ := g.withTimeout(cmd.Context(), readTimeout)
+			defer cancel()
+			c, objs, single, err := g.fetch(ctx, k.kind, args)
+			if err != nil {
+				return err
+			}
+			if g.output != outputTable {
+				return g.printObjects(c, objs, single)
+			}
+			if len(objs) == 0 {
+				return g.noneFound(k.name + " objects")
+			}
+			t := newTable(g.streams.Out, g.header("NAME", "READY", "SUSPENDED", "REVISION", "MESSAGE")...)
+			for _, obj := range objs {
+				t.row(g.syncRow(obj, obj.GetName())...)
+			}
+			return t.flush()
+		},
+	}
+}
+
+// syncRow is the table row of a sync-core object shown as name.
+func (g *globals) syncRow(obj client.Object, name string) []string {
+	s := stateOf(obj)
+	ready, message := "Unknown", ""
+	if cond := s.ready(); cond != nil {
+		ready, message = string(cond.Status), cond.Message
+	}
+	return g.cells(obj, name, ready, strconv.FormatBool(s.suspended), s.revision, message)
+}

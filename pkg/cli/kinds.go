@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+)
+
+// kind is one of the operator's kinds the commands read.
+type kind struct {
+	// name is the Kind, as messages show it.
+	name      string
+	newObject func() client.Object
+	newList   func() client.ObjectList
+}
+
+func canaryKind() kind {
+	return kind{
+		name:      "Canary",
+		newObject: func() client.Object { return &sluicev1beta1.Canary{} },
+		newList:   func() client.ObjectList { return &sluicev1beta1.CanaryList{} },
+	}
+}
+
+// syncKind is a kind of the sync core: it has spec.suspend and answers
+// the reconcile request annotation.
+type syncKind struct {
+	kind
+	// use and aliases name it on the command line.
+	use     string
+	aliases []string
+}
+
+// sourceKinds are the kinds under `source` on the command line.
+func sourceKinds() []syncKind {
+	return []syncKind{
+		{
+			kind: kind{
+				name:      "GitRepository",
+				newObject: func() client.Object { return &sourcev1.GitRepository{} },
+				newList:   func() client.ObjectList { return &sourcev1.GitRepositoryList{} },
+			},
+			use: "git",
+		},
+		{
+			kind: kind{
+				name:      "HelmRepository",
+				newObject: func() client.Object { return &sourcev1.HelmRepository{} },
+				newList:   func() client.ObjectList { return &sourcev1.HelmRepositoryList{} },
+			},
+			use: "helm",
+		},
+		{
+			kind: kind{
+				name:      "HelmChart",
+				newObject: func() client.Object { return &sourcev1.HelmChart{} },
+				newList:   func() client.ObjectList { return &sourcev1.HelmChartList{} },
+			},
+			use: "chart",
+		},
+	}
+}
+
+func kustomizationKind() syncKind {
+	return syncKind{
+		kind: kind{
+			name:      "Kustomization",
+			newObject: func() client.Object { return &syncv1.Kustomization{} },
+			newList:   func() client.ObjectList { return &syncv1.KustomizationList{} },
+		},
+		use:     "kustomization",
+		aliases: []string{"ks"},
+	}
+}
+
+func helmReleaseKind() syncKind {
+	return syncKind{
+		kind: kind{
+			name:      "HelmRelease",
+			newObject: func() client.Object { return &syncv1.HelmRelease{} },
+			newList:   func() client.ObjectList { return &syncv1.HelmReleaseList{} },
+		},
+		use:     "helmrelease",
+		aliases: []string{"hr"},
+	}
+}
+
+// syncState is what the commands read of a sync-core object.
+type syncState struct {
+	suspended   bool
+	lastHandled string
+	conditions  []metav1.Condition
+	// revision is what the object last produced or applied: the artifact
+	// revision of a source, the last applied revision of a Kustomization,
+	// the chart version of a HelmRelease's latest release.
+	revision string
+}
+
+func stateOf(obj client.Object) syncState {
+	switch o := obj.(type) {
+	case *sourcev1.GitRepository:
+		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
+	case *sourcev1.HelmRepository:
+		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
+	case *sourcev1.HelmChart:
+		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
+	case *syncv1.Kustomization:
+		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, o.Status.LastAppliedRevision}
+	case *syncv1.HelmRelease:
+		s := syncState{suspended: o.Spec.Suspend, lastHandled: o.Status.LastHandledReconcileAt, conditions: o.Status.Conditions}
+		if len(o.Status.History) > 0 {
+			s.revision = o.Status.History[0].ChartVersion
+		}
+		return s
+	}
+	// Only the kinds above are ever passed; an empty state shows as
+	// unknown rather than crashing the command.
+	return syncState{}
+}
+
+func artifactRevision(a *sourcev1.Artifact) string {
+	if a == nil {
+		return ""
+	}
+	return a.Revision
+}
+
+// ready is the Ready condition, or nil while there is none.
+func (s syncState) ready() *metav1.Condition {
+	return meta.FindStatusCondition(s.conditions, "Ready")
+}
+
+// getObject reads the object of kind k named name in namespace ns. When it
+// does not exist, the error names the close matches.
+func getObject(ctx context.Context, c client.Client, k kind, ns, name string) (client.Object, error) {
+	obj := k.newObject()
+	err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)
+	if apierrors.IsNotFound(err) {
+		return nil, notFound(ctx, c, k, ns, name, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s %s/%s: %w", k.name, ns, name, err)
+	}
+	return obj, nil
+}
+
+// notFound builds the NotFoundError for name. The names are best effort:
+// when they cannot be listed, the error just has none.
+func notFound(ctx context.Context, c client.Client, k kind, ns, name string, err error) error {
+	names, _ := listNames(ctx, c, k, ns)
+	return &NotFoundError{Kind: k.name, Namespace: ns, Name: name, Suggestions: closeMatches(name, names), Err: err}
+}
+
+// listObjects lists the objects of kind k in ns, or in every namespace
+// when ns is empty.
+func listObjects(ctx context.Context, c client.Client, k kind, ns string) ([]client.Object, error) {
+	list := k.newList()
+	if err := c.List(ctx, list, client.InNamespace(ns)); err != nil {
+		where := "every namespace"
+		if ns != "" {
+			where = "namespace " + ns
+		}
+		return nil, fmt.Errorf("list %s objects in %s: %w", k.name, where, err)
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, fmt.Errorf("read the %s list: %w", k.name, err)
+	}
+	objs := make([]client.Object, 0, len(items))
+	for _, item := range items {
+		obj, ok := item.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("the %s list holds a %T", k.name, item)
+		}
+		objs = append(objs, obj)
+	}
+	return objs, nil
+}
+
+func listNames(ctx context.Context, c client.Client, k kind, ns string) ([]string, error) {
+	objs, err := listObjects(ctx, c, k, ns)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(objs))
+	for i, o := range objs {
+		names[i] = o.GetName()
+	}
+	return names, nil
+}

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
+)
+
+func newReconcileCmd(g *globals) *cobra.Command {
+	cmd := groupCmd("reconcile", "Ask the operator to reconcile an object now, and wait until it has")
+	cmd.Long = `reconcile sets the reconcile request annotation (` + sourcev1.ReconcileRequestAnnotation + `)
+on an object, waits until the operator echoes it in status.lastHandledReconcileAt,
+and prints the object's Ready condition. It fails when the object is not
+Ready, and with exit code 2 when --timeout (2m by default) passes first.`
+	cmd.AddCommand(syncCommands(g, "Reconcile", g.reconcile)...)
+	return cmd
+}
+
+// reconcile asks the operator to reconcile obj and waits until it has.
+func (g *globals) reconcile(ctx context.Context, w waiter, c client.Client, k syncKind, obj client.Object) error {
+	key := client.ObjectKeyFromObject(obj)
+	if stateOf(obj).suspended {
+		// A suspended object is never reconciled: waiting would only
+		// run into the timeout.
+		return fmt.Errorf("%s %s is suspended; resume it to reconcile it", k.name, key)
+	}
+	requested := time.Now().Format(time.RFC3339Nano)
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"annotations": map[string]string{sourcev1.ReconcileRequestAnnotation: requested}},
+	})
+	if err != nil {
+		return fmt.Errorf("encode the reconcile request: %w", err)
+	}
+	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("request a reconcile of %s %s: %w", k.name, key, err)
+	}
+	fmt.Fprintf(g.streams.Err, "Requested a reconcile of %s %s; waiting for the operator.\n", k.name, key)
+
+	err = g.poll(ctx, func() bool {
+		if err := c.Get(ctx, key, obj); err != nil {
+			if ctx.Err() == nil {
+				fmt.Fprintf(g.streams.Err, "read %s %s: %v\n", k.name, key, err)
+			}
+			return false
+		}
+		return stateOf(obj).lastHandled == requested
+	})
+	if err != nil {
+		return g.watchEnded(w.parent, ctx, w.timeout, fmt.Sprintf("the operator to reconcile %s %s (is it running?)", k.name, key))
+	}
+
+	ready := stateOf(obj).ready()
+	if ready == nil {
+		fmt.Fprintf(g.streams.Out, "%s %s reconciled; it has no Ready condition yet\n", k.name, key)
+		return nil
+	}
+	fmt.Fprintf(g.streams.Out, "%s %s reconciled: Ready=%s: %s\n", k.name, key, ready.Status, ready.Message)
+	if ready.Status == metav1.ConditionFalse {
+		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s %s is not ready (%s): %s", k.name, key, ready.Reason, ready.Message)}
+	}
+	return nil
+}
+
+// poll calls done now and then every pollInterval until it returns true,
+// or returns ctx's error when ctx ends first.
+func (g *globals) poll(ctx context.Context, done func() bool) error {
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	for {
+		if done() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticker.C:
+		}
+	}
+}

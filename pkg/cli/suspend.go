@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+func newSuspendCmd(g *globals) *cobra.Command {
+	cmd := groupCmd("suspend", "Stop the operator from reconciling an object (sets spec.suspend)")
+	cmd.AddCommand(syncCommands(g, "Suspend", func(ctx context.Context, _ waiter, c client.Client, k syncKind, obj client.Object) error {
+		if err := g.setSuspend(ctx, c, k, obj, true); err != nil {
+			return err
+		}
+		fmt.Fprintf(g.streams.Out, "%s %s suspended\n", k.name, client.ObjectKeyFromObject(obj))
+		return nil
+	})...)
+	return cmd
+}
+
+func newResumeCmd(g *globals) *cobra.Command {
+	cmd := groupCmd("resume", "Let the operator reconcile a suspended object again, and wait for its reconcile")
+	cmd.AddCommand(syncCommands(g, "Resume", func(ctx context.Context, w waiter, c client.Client, k syncKind, obj client.Object) error {
+		if err := g.setSuspend(ctx, c, k, obj, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(g.streams.Out, "%s %s resumed\n", k.name, client.ObjectKeyFromObject(obj))
+		// Changes made while it was suspended are picked up now rather
+		// than at the next interval.
+		return g.reconcile(ctx, w, c, k, obj)
+	})...)
+	return cmd
+}
+
+// setSuspend sets spec.suspend with a merge patch, which touches nothing
+// else the operator or a GitOps tool may be writing at the same time.
+func (g *globals) setSuspend(ctx context.Context, c client.Client, k syncKind, obj client.Object, suspend bool) error {
+	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"suspend": suspend}})
+	if err != nil {
+		return fmt.Errorf("encode the suspend patch: %w", err)
+	}
+	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("set spec.suspend to %t on %s %s: %w", suspend, k.name, client.ObjectKeyFromObject(obj), err)
+	}
+	return nil
+}
