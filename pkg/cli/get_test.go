@@ -37,7 +37,7 @@ func TestGetCanaries(t *testing.T) {
 					{"NAME", "PHASE", "WEIGHT", "FAILED", "LAST TRANSITION", "REVISION"},
 					{"agent", "-", "0", "0", "-", "fluent/fluent-bit:3.0"},
 					{"orphan", "-", "0", "0", "-", "-"},
-					{"podinfo", "Progressing", "20", "1", "3m", "ghcr.io/stefanprodan/podinfo:6.0.1"},
+					{"podinfo", "Progressing", "20", "1", "3d", "ghcr.io/stefanprodan/podinfo:6.0.1"},
 				}
 				if got := rows(r.out); !slices.EqualFunc(got, want, slices.Equal) {
 					t.Errorf("got rows %q, want %q", got, want)

@@ -33,7 +33,7 @@ func TestStatusShowsTheReleaseAndEachMetricAgainstItsRange(t *testing.T) {
 		`Weight:\s+20%`,
 		`Iterations:\s+2`,
 		`Failed checks:\s+1/5`,
-		`Last transition:\s+3m ago`,
+		`Last transition:\s+3d ago`,
 		`Message:\s+New revision detected`,
 	} {
 		if !regexp.MustCompile(`(?m)^` + field).MatchString(r.out) {

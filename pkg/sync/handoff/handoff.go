@@ -13,7 +13,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/workload"
@@ -148,4 +151,28 @@ func (g Guard) Health(ctx context.Context, objs []*unstructured.Unstructured, ta
 		}
 	}
 	return strings.Join(waits, "; "), strings.Join(fails, "; "), nil
+}
+
+// ByCanary maps a Canary to the sync object that applied its target,
+// named by the target's nameLabel and namespaceLabel, so that a Canary's
+// status change wakes the Kustomization or HelmRelease waiting on it.
+func ByCanary(c client.Reader, nameLabel, namespaceLabel string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		cn, ok := o.(*sluicev1beta1.Canary)
+		if !ok {
+			return nil
+		}
+		target, err := workload.New(cn.Spec.TargetRef.Kind)
+		if err != nil {
+			return nil
+		}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: cn.Namespace, Name: cn.Spec.TargetRef.Name}, target); err != nil {
+			return nil
+		}
+		labels := target.GetLabels()
+		if labels[nameLabel] == "" {
+			return nil
+		}
+		return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: labels[namespaceLabel], Name: labels[nameLabel]}}}
+	}
 }

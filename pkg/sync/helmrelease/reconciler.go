@@ -41,7 +41,6 @@ import (
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/sync/handoff"
 	"sluice.dev/sluice/pkg/sync/status"
-	"sluice.dev/sluice/pkg/workload"
 )
 
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=helmreleases,verbs=get;list;watch;update;patch
@@ -137,7 +136,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&syncv1.HelmRelease{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(r.byChart)).
 		Watches(&syncv1.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents)).
-		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(r.byCanary)).
+		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), OwnerNameLabel, OwnerNamespaceLabel))).
 		Complete(r)
 }
 
@@ -155,27 +154,6 @@ func (r *Reconciler) dependents(ctx context.Context, o client.Object) []reconcil
 		}
 		return false
 	})
-}
-
-// byCanary maps a Canary to the HelmRelease that installed its target,
-// from the labels the post-renderer set.
-func (r *Reconciler) byCanary(ctx context.Context, o client.Object) []reconcile.Request {
-	c, ok := o.(*sluicev1beta1.Canary)
-	if !ok {
-		return nil
-	}
-	target, err := workload.New(c.Spec.TargetRef.Kind)
-	if err != nil {
-		return nil
-	}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, target); err != nil {
-		return nil
-	}
-	labels := target.GetLabels()
-	if labels[OwnerNameLabel] == "" {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: labels[OwnerNamespaceLabel], Name: labels[OwnerNameLabel]}}}
 }
 
 func (r *Reconciler) matching(ctx context.Context, keep func(*syncv1.HelmRelease) bool) []reconcile.Request {
@@ -369,13 +347,15 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 	// Each pass runs one Helm action; a release needs at most an unlock,
 	// an install or upgrade, and a test in one reconcile.
 	for range 4 {
-		rel, err := run.last()
-		if err != nil {
-			return fail(ReasonInitFailed, err)
-		}
+		// One read of Helm's storage serves both: the latest revision is
+		// the first of the history.
 		history, err := run.history()
 		if err != nil {
 			return fail(ReasonInitFailed, err)
+		}
+		var rel *releasev1.Release
+		if len(history) > 0 {
+			rel = history[0]
 		}
 		obs := observe(hr, rel, history, stored.Revision, digest)
 		s := next(obs)
@@ -401,7 +381,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 			}
 			r.Events.Eventf(hr, nil, corev1.EventTypeWarning, ReasonUnlocked, "Release", "release %s unlocked from stale '%s' state", run.name, from)
 		case stepInstall, stepUpgrade:
-			r.release(ctx, hr, run, s, ch, values, digest, post)
+			r.release(ctx, hr, run, s, rel, ch, values, digest, post)
 		case stepTest:
 			r.test(hr, run)
 		case stepRollback, stepUninstall:
@@ -412,7 +392,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 }
 
 // release installs or upgrades, counting failures.
-func (r *Reconciler) release(ctx context.Context, hr *syncv1.HelmRelease, run *runner, s step, ch *chart.Chart, values map[string]any, digest string, post *postRenderer) {
+func (r *Reconciler) release(ctx context.Context, hr *syncv1.HelmRelease, run *runner, s step, last *releasev1.Release, ch *chart.Chart, values map[string]any, digest string, post *postRenderer) {
 	hr.Status.LastAttemptedRevision, hr.Status.LastAttemptedValuesChecksum = ch.Metadata.Version, digest
 	hr.Status.LastAttemptedReleaseAction = s.String()
 	opts := actionOptions{maxHistory: maxHistory(hr), post: post, timeout: r.timeout(hr, nil)}
@@ -427,7 +407,7 @@ func (r *Reconciler) release(ctx context.Context, hr *syncv1.HelmRelease, run *r
 			opts.timeout, opts.disableWait = r.timeout(hr, up.Timeout), up.DisableWait
 		}
 	}
-	err := r.runAction(ctx, run, s, ch, values, opts)
+	err := r.runAction(ctx, run, s, last, ch, values, opts)
 	released := metav1.Condition{Type: "Released", Status: metav1.ConditionTrue, Reason: succeeded, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("Helm %s succeeded for release %s/%s with chart %s@%s", s, run.namespace, run.name, ch.Name(), ch.Metadata.Version)}
 	if err != nil {
@@ -449,12 +429,8 @@ func (r *Reconciler) release(ctx context.Context, hr *syncv1.HelmRelease, run *r
 // runAction installs or upgrades. When Canaries release some of the
 // workloads, Helm waits for hooks only and the rest is waited for here,
 // leaving the Canaries' workloads to the canary gate.
-func (r *Reconciler) runAction(ctx context.Context, run *runner, s step, ch *chart.Chart, values map[string]any, opts actionOptions) error {
+func (r *Reconciler) runAction(ctx context.Context, run *runner, s step, last *releasev1.Release, ch *chart.Chart, values map[string]any, opts actionOptions) error {
 	guard := handoff.Guard{Client: r.Client, APIReader: r.APIReader}
-	last, err := run.last()
-	if err != nil {
-		return err
-	}
 	off, err := handsOff(ctx, r.Client, guard, ch, last, run.namespace)
 	if err != nil {
 		return err

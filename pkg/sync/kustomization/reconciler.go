@@ -100,7 +100,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&syncv1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.bySource)).
 		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents)).
-		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(r.byCanary)).
+		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), apply.OwnerGroup+"/name", apply.OwnerGroup+"/namespace"))).
 		Complete(r)
 }
 
