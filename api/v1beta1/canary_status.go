@@ -169,6 +169,15 @@ type CanaryStatus struct {
 	// +optional
 	HoldingSince *metav1.Time `json:"holdingSince,omitempty"`
 
+	// Paused is set while a manual pause holds the Canary where it is.
+	// +optional
+	Paused *PauseStatus `json:"paused,omitempty"`
+
+	// LastRequest is the operator's answer to the last manual request
+	// (the sluice.dev/request annotation).
+	// +optional
+	LastRequest *RequestStatus `json:"lastRequest,omitempty"`
+
 	// Metrics are the results of the last analysis step, one per metric.
 	// +optional
 	// +listType=map

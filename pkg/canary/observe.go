@@ -2,6 +2,8 @@ package canary
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -49,6 +51,7 @@ func (r *Reconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*obs
 		}
 		return o
 	}
+	o.in.Request = requestOf(c)
 	spec, err := plan.SpecFrom(c)
 	if err != nil {
 		return block("InvalidSpec", err.Error()), nil
@@ -208,4 +211,20 @@ func threshold(p *int) int {
 		return sluicev1beta1.DefaultReadyThreshold
 	}
 	return *p
+}
+
+// requestOf reads the Canary's manual request annotation. An annotation
+// that does not parse is still a request, refused with the reason, and
+// named by its digest: its text may be anything.
+func requestOf(c *sluicev1beta1.Canary) *plan.Request {
+	value, ok := c.Annotations[sluicev1beta1.RequestAnnotation]
+	if !ok {
+		return nil
+	}
+	r, err := sluicev1beta1.ParseRequest(value)
+	if err != nil {
+		sum := sha256.Sum256([]byte(value))
+		return &plan.Request{Request: sluicev1beta1.Request{ID: "sha256:" + hex.EncodeToString(sum[:6])}, Invalid: err.Error()}
+	}
+	return &plan.Request{Request: r}
 }

@@ -42,7 +42,7 @@ func newGetCanariesCmd(g *globals) *cobra.Command {
 				}
 				t.row(g.cells(cn,
 					cn.Name,
-					string(cn.Status.Phase),
+					phaseColumn(cn),
 					strconv.Itoa(cn.Status.CanaryWeight),
 					strconv.Itoa(cn.Status.FailedChecks),
 					age(cn.Status.LastTransitionTime.Time, now),
@@ -81,4 +81,12 @@ func targetImage(ctx context.Context, c client.Client, cn *sluicev1beta1.Canary)
 		return ""
 	}
 	return tmpl.Spec.Containers[0].Image
+}
+
+// phaseColumn is the phase, marked when a manual pause holds it.
+func phaseColumn(cn *sluicev1beta1.Canary) string {
+	if cn.Status.Paused != nil {
+		return string(cn.Status.Phase) + " (paused)"
+	}
+	return string(cn.Status.Phase)
 }

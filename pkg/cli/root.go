@@ -48,7 +48,8 @@ func NewRoot(streams Streams, opts ...Option) *cobra.Command {
 		Short: "Inspect and drive Sluice Canaries and its Git/Helm sync core",
 		Long: `sluicectl shows the state of Sluice's Canaries, GitRepositories,
 HelmRepositories, HelmCharts, Kustomizations and HelmReleases, and asks the
-operator to reconcile, suspend or resume them.`,
+operator to reconcile, suspend or resume them, and to promote, abort, retry,
+pause or resume a Canary's release.`,
 		// Usage after a failed request only hides the error.
 		SilenceUsage: true,
 		// main prints the error once, with its exit code.
@@ -67,6 +68,10 @@ operator to reconcile, suspend or resume them.`,
 		newReconcileCmd(g),
 		newSuspendCmd(g),
 		newResumeCmd(g),
+		newPromoteCmd(g),
+		newAbortCmd(g),
+		newRetryCmd(g),
+		newPauseCmd(g),
 	)
 	return root
 }

@@ -71,6 +71,12 @@ func printStatus(out io.Writer, cn *sluicev1beta1.Canary, now time.Time) error {
 	if cond := meta.FindStatusCondition(cn.Status.Conditions, sluicev1beta1.ReadyCondition); cond != nil {
 		field("Message", cond.Message)
 	}
+	if p := cn.Status.Paused; p != nil {
+		field("Paused", "by "+p.By+", "+age(p.Since.Time, now)+" ago")
+	}
+	if r := cn.Status.LastRequest; r != nil {
+		field("Last request", fmt.Sprintf("%s (%s, %s ago): %s", r.Action, r.Outcome, age(r.Time.Time, now), r.Message))
+	}
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("write status: %w", err)
 	}

@@ -23,6 +23,9 @@ func TestStatusShowsTheReleaseAndEachMetricAgainstItsRange(t *testing.T) {
 			{Name: "request-success-rate", Outcome: sluicev1beta1.MetricPass, Value: "99.5", LastCheckTime: checked},
 			{Name: "request-duration", Outcome: sluicev1beta1.MetricFail, Value: "620", Message: "620 > 500", LastCheckTime: checked},
 		}
+		c.Status.Paused = &sluicev1beta1.PauseStatus{By: "alice", Since: checked}
+		c.Status.LastRequest = &sluicev1beta1.RequestStatus{ID: "1", Action: sluicev1beta1.RequestPause, By: "alice",
+			Outcome: sluicev1beta1.RequestAccepted, Message: "Paused podinfo by alice", Time: checked}
 	})
 
 	r := run(t, "status", "podinfo", "-n", ns).mustSucceed(t)
@@ -35,6 +38,8 @@ func TestStatusShowsTheReleaseAndEachMetricAgainstItsRange(t *testing.T) {
 		`Failed checks:\s+1/5`,
 		`Last transition:\s+3d ago`,
 		`Message:\s+New revision detected`,
+		`Paused:\s+by alice, 30s ago`,
+		`Last request:\s+pause \(Accepted, 30s ago\): Paused podinfo by alice`,
 	} {
 		if !regexp.MustCompile(`(?m)^` + field).MatchString(r.out) {
 			t.Errorf("no line matches %q in:\n%s", field, r.out)

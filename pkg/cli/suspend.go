@@ -23,7 +23,7 @@ func newSuspendCmd(g *globals) *cobra.Command {
 }
 
 func newResumeCmd(g *globals) *cobra.Command {
-	cmd := groupCmd("resume", "Let the operator reconcile a suspended object again, and wait for its reconcile")
+	cmd := groupCmd("resume", "Let the operator reconcile a suspended object again, or a paused Canary go on")
 	cmd.AddCommand(syncCommands(g, "Resume", func(ctx context.Context, w waiter, c client.Client, k syncKind, obj client.Object) error {
 		if err := g.setSuspend(ctx, c, k, obj, false); err != nil {
 			return err
@@ -33,6 +33,7 @@ func newResumeCmd(g *globals) *cobra.Command {
 		// than at the next interval.
 		return g.reconcile(ctx, w, c, k, obj)
 	})...)
+	cmd.AddCommand(newResumeCanaryCmd(g))
 	return cmd
 }
 

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"fmt"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -57,6 +59,9 @@ func (s *stepper) finish() {
 	}
 	if s.suspended {
 		ready.Reason, ready.Message = ReasonSuspended, "Suspended: no rollout moves until spec.suspend is unset"
+	}
+	if s.paused {
+		ready.Reason, ready.Message = ReasonPaused, fmt.Sprintf("Paused by %s: no step, promotion or new rollout until it is resumed", pausedBy(s.st.Paused))
 	}
 	if s.problem != nil {
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, s.problem.Reason, s.problem.Message

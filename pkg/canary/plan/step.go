@@ -33,6 +33,11 @@ type stepper struct {
 	// problem, when set, keeps the Canary from moving on.
 	problem   *Problem
 	suspended bool
+	// paused is set while a manual pause holds the Canary.
+	paused bool
+	// approved is set when a promote request approves the gates of this
+	// step.
+	approved bool
 }
 
 func (s *stepper) run() {
@@ -43,12 +48,24 @@ func (s *stepper) run() {
 		return
 	case in.Blocked != nil:
 		s.problem = in.Blocked
-		return
 	case !in.Target.Exists:
 		s.problem = &Problem{Reason: ReasonTargetNotFound, Message: fmt.Sprintf("target %s not found", s.target())}
+	}
+	if s.problem != nil {
+		if s.pending() {
+			s.refuse(s.problem.Message)
+		}
 		return
+	}
+	if s.handleRequest() {
+		return
+	}
+	switch {
 	case in.Spec.Suspend:
 		s.suspended = true
+		return
+	case s.st.Paused != nil:
+		s.paused = true
 		return
 	}
 	switch s.st.Phase {
@@ -206,7 +223,7 @@ func (s *stepper) waiting() {
 		s.backToPromoted()
 	case rev != s.st.LastTrackedRevision:
 		s.startRollout()
-	case s.stepDue():
+	case s.approved || s.stepDue():
 		s.startRollout()
 	default:
 		s.message = "Waiting for approval to start the rollout"
@@ -253,7 +270,7 @@ func (s *stepper) progressing() {
 		s.promote()
 		return
 	}
-	if !s.stepDue() {
+	if !s.approved && !s.stepDue() {
 		return
 	}
 	if s.st.FailedChecks >= in.Spec.Threshold {
@@ -358,7 +375,9 @@ func (s *stepper) promotionGate() {
 // nothing.
 func (s *stepper) promote() {
 	in := s.in
-	if in.Spec.Strategy == BlueGreen && in.Capabilities.Weights && !in.Spec.SkipAnalysis {
+	// A canary that is not ready (a promote --full from a gate) gets no
+	// traffic.
+	if in.Spec.Strategy == BlueGreen && in.Capabilities.Weights && !in.Spec.SkipAnalysis && in.Target.Ready.Ready && !in.Target.ScaledToZero {
 		s.st.CanaryWeight = 100
 		s.do(SetRoutes{Routes: traffic.Weighted(100)})
 	}
@@ -567,7 +586,7 @@ func (s *stepper) stepped(e Event) {
 func (s *stepper) ask(checks ...Check) bool {
 	var missing []Check
 	for _, c := range checks {
-		if _, ok := s.in.Checks[c]; !ok && s.configured(c) {
+		if _, ok := s.in.Checks[c]; !ok && s.configured(c) && !s.approvedGate(c) {
 			missing = append(missing, c)
 		}
 	}
@@ -579,6 +598,9 @@ func (s *stepper) ask(checks ...Check) bool {
 }
 
 func (s *stepper) result(c Check) Result {
+	if s.approvedGate(c) {
+		return Result{Outcome: Pass, Message: "approved by " + s.who()}
+	}
 	if r, ok := s.in.Checks[c]; ok {
 		return r
 	}

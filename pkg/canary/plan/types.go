@@ -46,6 +46,10 @@ type Input struct {
 	Checks Checks
 	// Metrics, when the Canary has metrics, is what is known of them.
 	Metrics *MetricsState
+	// Request, when set, is the manual request the Canary's annotation
+	// holds; it is acted on once, when status.lastRequest does not answer
+	// it yet.
+	Request *Request
 }
 
 // Problem is a reason the Canary cannot be acted on.
