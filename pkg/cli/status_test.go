@@ -18,7 +18,8 @@ func TestStatusShowsTheReleaseAndEachMetricAgainstItsRange(t *testing.T) {
 	c := newCanary(t, ns, "podinfo", "Deployment", "podinfo")
 	updateStatus(t, c, func(c *sluicev1beta1.Canary) {
 		progressing(c)
-		checked := metav1.NewTime(time.Now().Add(-30 * time.Second))
+		// Minutes, so that a slow run does not change what the ages read.
+		checked := metav1.NewTime(time.Now().Add(-30 * time.Minute))
 		c.Status.Metrics = []sluicev1beta1.CanaryMetricStatus{
 			{Name: "request-success-rate", Outcome: sluicev1beta1.MetricPass, Value: "99.5", LastCheckTime: checked},
 			{Name: "request-duration", Outcome: sluicev1beta1.MetricFail, Value: "620", Message: "620 > 500", LastCheckTime: checked},
@@ -38,8 +39,8 @@ func TestStatusShowsTheReleaseAndEachMetricAgainstItsRange(t *testing.T) {
 		`Failed checks:\s+1/5`,
 		`Last transition:\s+3d ago`,
 		`Message:\s+New revision detected`,
-		`Paused:\s+by alice, 30s ago`,
-		`Last request:\s+pause \(Accepted, 30s ago\): Paused podinfo by alice`,
+		`Paused:\s+by alice, 30m ago`,
+		`Last request:\s+pause \(Accepted, 30m ago\): Paused podinfo by alice`,
 	} {
 		if !regexp.MustCompile(`(?m)^` + field).MatchString(r.out) {
 			t.Errorf("no line matches %q in:\n%s", field, r.out)
@@ -51,8 +52,8 @@ func TestStatusShowsTheReleaseAndEachMetricAgainstItsRange(t *testing.T) {
 	}
 	want := [][]string{
 		{"METRIC", "VALUE", "RANGE", "OUTCOME", "CHECKED", "MESSAGE"},
-		{"request-success-rate", "99.5", ">= 99", "Pass", "30s", "-"},
-		{"request-duration", "620", "<= 500", "Fail", "30s", "620 > 500"},
+		{"request-success-rate", "99.5", ">= 99", "Pass", "30m", "-"},
+		{"request-duration", "620", "<= 500", "Fail", "30m", "620 > 500"},
 	}
 	if got := rows(metrics); !slices.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("got metrics %q, want %q", got, want)
