@@ -112,7 +112,7 @@ func (g *globals) request(parent context.Context, name string, r sluicev1beta1.R
 	if err != nil {
 		return fmt.Errorf("encode the %s request: %w", r.Action, err)
 	}
-	if err := c.Patch(ctx, cn, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(fieldManager)); err != nil {
+	if err := c.Patch(ctx, cn, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldManager)); err != nil {
 		return fmt.Errorf("request %s of Canary %s: %w", r.Action, key, err)
 	}
 	fmt.Fprintf(g.streams.Err, "Requested %s of Canary %s; waiting for the operator.\n", describe(r), key)
@@ -140,9 +140,6 @@ func (g *globals) request(parent context.Context, name string, r sluicev1beta1.R
 	fmt.Fprintf(g.streams.Out, "Canary %s: %s\n", key, answer.Message)
 	return nil
 }
-
-// fieldManager names sluicectl's writes in managedFields.
-const fieldManager = "sluicectl"
 
 func describe(r sluicev1beta1.Request) string {
 	if r.Full {

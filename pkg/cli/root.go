@@ -72,6 +72,10 @@ pause or resume a Canary's release.`,
 		newAbortCmd(g),
 		newRetryCmd(g),
 		newPauseCmd(g),
+		newDiffCmd(g),
+		newCreateCmd(g),
+		newInstallCmd(g),
+		newCheckCmd(g),
 	)
 	return root
 }

@@ -47,15 +47,20 @@ const (
 	SubstituteDisabled   = "disabled"
 )
 
-// overlayDir is where the Kustomization's own fields are layered over the
-// user's kustomization, outside the artifact's tree.
-const overlayDir = "/.sluice-overlay"
+// The artifact is written under artifactDir, and the Kustomization's own
+// fields are layered over the user's kustomization in overlayDir, beside
+// it: kustomize refuses an overlay inside the tree it builds, which a
+// spec.path of the artifact's root would make it.
+const (
+	artifactDir = "/artifact"
+	overlayDir  = "/.sluice-overlay"
+)
 
 // Build runs the build over files (artifact paths to contents).
 func Build(files map[string][]byte, opts Options) ([]*unstructured.Unstructured, error) {
 	fs := filesys.MakeFsInMemory()
 	for name, data := range files {
-		p := "/" + strings.TrimPrefix(path.Clean("/"+name), "/")
+		p := path.Join(artifactDir, path.Clean("/"+name))
 		if err := fs.MkdirAll(path.Dir(p)); err != nil {
 			return nil, fmt.Errorf("write %s: %w", name, err)
 		}
@@ -63,7 +68,7 @@ func Build(files map[string][]byte, opts Options) ([]*unstructured.Unstructured,
 			return nil, fmt.Errorf("write %s: %w", name, err)
 		}
 	}
-	root := path.Clean("/" + opts.Path)
+	root := path.Join(artifactDir, path.Clean("/"+opts.Path))
 	if !fs.IsDir(root) {
 		return nil, fmt.Errorf("spec.path %q: no such folder in the artifact", opts.Path)
 	}
@@ -93,7 +98,7 @@ func Build(files map[string][]byte, opts Options) ([]*unstructured.Unstructured,
 	kopts := krusty.MakeDefaultOptions()
 	resources, err := krusty.MakeKustomizer(kopts).Run(fs, overlayDir)
 	if err != nil {
-		return nil, fmt.Errorf("kustomize build of %q: %s", opts.Path, strings.ReplaceAll(err.Error(), overlayDir, "spec"))
+		return nil, fmt.Errorf("kustomize build of %q: %s", opts.Path, strings.NewReplacer(overlayDir, "spec", artifactDir+"/", "/", artifactDir, "/").Replace(err.Error()))
 	}
 	var out []*unstructured.Unstructured
 	for _, r := range resources.Resources() {

@@ -65,6 +65,11 @@ func TestBuildProducesWhatAFluxKustomizationWould(t *testing.T) {
 				t.Fatalf("%d objects, want the Deployment and the Service", len(objs))
 			}
 		}},
+		{"an empty path builds the artifact's root", map[string][]byte{"deploy.yaml": []byte(deployment), "svc.yml": []byte(service)}, Options{}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if len(objs) != 2 {
+				t.Fatalf("%d objects, want the Deployment and the Service", len(objs))
+			}
+		}},
 		{"targetNamespace moves every object", plain, Options{Path: "apps/podinfo", TargetNamespace: "prod"}, func(t *testing.T, objs []*unstructured.Unstructured) {
 			for _, o := range objs {
 				if o.GetNamespace() != "prod" {

@@ -212,11 +212,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	if err != nil {
 		return fail(ReasonFailed, err)
 	}
-	vars, err := r.variables(ctx, ks)
+	vars, err := Variables(ctx, r.Client, ks)
 	if err != nil {
 		return fail(ReasonBuildFailed, err)
 	}
-	objs, err := build.Build(artifact.Files, buildOptions(ks, vars))
+	objs, err := build.Build(artifact.Files, BuildOptions(ks, vars))
 	if err != nil {
 		return fail(ReasonBuildFailed, err)
 	}
@@ -229,7 +229,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		return fail(ReasonFailed, err)
 	}
 	ks.Status.LastAttemptedRevision = artifact.Revision
-	opts, err := applyOptions(ks)
+	opts, err := ApplyOptions(ks)
 	if err != nil {
 		return fail(ReasonFailed, err)
 	}
@@ -284,9 +284,11 @@ func (r *Reconciler) applier(ks *syncv1.Kustomization) (*apply.Applier, error) {
 	return r.Impersonator.Applier(types.NamespacedName{Namespace: ks.Namespace, Name: account})
 }
 
-// applyOptions turns the spec into apply options. The health wait is
-// bounded by spec.timeout, or the interval.
-func applyOptions(ks *syncv1.Kustomization) (apply.Options, error) {
+// ApplyOptions turns the spec into apply options. The health wait is
+// bounded by spec.timeout, or the interval. Exported, with BuildOptions
+// and Variables, so that `sluicectl diff` previews exactly what the
+// operator would apply.
+func ApplyOptions(ks *syncv1.Kustomization) (apply.Options, error) {
 	opts := apply.Options{Owner: client.ObjectKeyFromObject(ks), Force: ks.Spec.Force, Prune: ks.Spec.Prune, Wait: ks.Spec.Wait, Timeout: ks.Spec.Interval.Duration}
 	if ks.Spec.Timeout != nil {
 		opts.Timeout = ks.Spec.Timeout.Duration
@@ -310,15 +312,16 @@ func applyOptions(ks *syncv1.Kustomization) (apply.Options, error) {
 	return opts, nil
 }
 
-// variables merges substituteFrom, in order, under substitute.
-func (r *Reconciler) variables(ctx context.Context, ks *syncv1.Kustomization) (map[string]string, error) {
+// Variables merges the postBuild substituteFrom, in order, under
+// substitute, reading the ConfigMaps and Secrets through c.
+func Variables(ctx context.Context, c client.Reader, ks *syncv1.Kustomization) (map[string]string, error) {
 	pb := ks.Spec.PostBuild
 	if pb == nil {
 		return nil, nil
 	}
 	vars := map[string]string{}
 	for i, ref := range pb.SubstituteFrom {
-		data, err := r.substituteData(ctx, ks.Namespace, ref)
+		data, err := substituteData(ctx, c, ks.Namespace, ref)
 		if err != nil {
 			return nil, fmt.Errorf("spec.postBuild.substituteFrom[%d]: %s %s: %w", i, ref.Kind, ref.Name, err)
 		}
@@ -330,10 +333,10 @@ func (r *Reconciler) variables(ctx context.Context, ks *syncv1.Kustomization) (m
 
 // substituteData reads the variables of a ConfigMap or Secret; a missing
 // optional one has none.
-func (r *Reconciler) substituteData(ctx context.Context, namespace string, ref syncv1.SubstituteReference) (map[string]string, error) {
+func substituteData(ctx context.Context, c client.Reader, namespace string, ref syncv1.SubstituteReference) (map[string]string, error) {
 	key := types.NamespacedName{Namespace: namespace, Name: ref.Name}
 	get := func(obj client.Object) error {
-		if err := r.Client.Get(ctx, key, obj); err != nil && (!apierrors.IsNotFound(err) || !ref.Optional) {
+		if err := c.Get(ctx, key, obj); err != nil && (!apierrors.IsNotFound(err) || !ref.Optional) {
 			return err
 		}
 		return nil
@@ -356,8 +359,9 @@ func (r *Reconciler) substituteData(ctx context.Context, namespace string, ref s
 	return cm.Data, nil
 }
 
-// buildOptions turns the spec into build options.
-func buildOptions(ks *syncv1.Kustomization, vars map[string]string) build.Options {
+// BuildOptions turns the spec into build options, with the variables
+// of Variables.
+func BuildOptions(ks *syncv1.Kustomization, vars map[string]string) build.Options {
 	opts := build.Options{Path: ks.Spec.Path, TargetNamespace: ks.Spec.TargetNamespace, Components: ks.Spec.Components, Substitute: vars}
 	opts.Patches, opts.Images = build.PatchesAndImages(ks.Spec.Patches, ks.Spec.Images)
 	return opts
