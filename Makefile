@@ -115,10 +115,13 @@ SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR) SLUICE_DATAPLANE_D
 
 ##@ Demo
 
+# Two releases of a demo app through Traefik, analysed with Prometheus: v2
+# must be promoted and v3 rolled back. Needs root for its network namespace.
 .PHONY: demo
-demo: controlplane build ## Start a local control plane with the operator; Ctrl-C stops everything.
+demo: controlplane dataplane test-packages ## Run two real rollouts on this machine: v2 promoted, v3 rolled back.
 	$(GO) build -o bin/demo ./test/demo
-	$(SLUICE_TEST_ENV) bin/demo --operator bin/sluice --kubeconfig-out bin/kubeconfig
+	$(GO) build -o bin/demoapp ./test/demoapp
+	$(SLUICE_TEST_ENV) bin/demo --app bin/demoapp
 
 ##@ Tools
 

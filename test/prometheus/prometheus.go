@@ -65,7 +65,7 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	dir := t.TempDir()
 	config := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(config, []byte(scrapeConfig(opts.Targets)), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte(ScrapeConfig(opts.Targets)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	addr, err := controlplane.FreeAddr()
@@ -147,7 +147,10 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 }
 
-func scrapeConfig(targets []Target) string {
+// ScrapeConfig renders a prometheus.yml that scrapes the targets every
+// second, with their labels, for a Prometheus started by Start or by the
+// demo.
+func ScrapeConfig(targets []Target) string {
 	var b strings.Builder
 	b.WriteString("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n")
 	if len(targets) == 0 {

@@ -17,6 +17,7 @@ import (
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/traffic"
 	"sluice.dev/sluice/test/controlplane"
+	"sluice.dev/sluice/test/traefik"
 )
 
 // TestEveryRouterPromotesAndRollsBack drives a progressive canary through
@@ -28,7 +29,7 @@ func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
 		setup    func(f *routed, c *sluicev1beta1.Canary)
 	}{
 		{"gatewayapi:v1", func(_ *routed, c *sluicev1beta1.Canary) {
-			c.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: "public", Namespace: ptr.To(gatewayv1.Namespace("gateways"))}}
+			c.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: traefik.GatewayName, Namespace: ptr.To(gatewayv1.Namespace(traefik.GatewayNamespace))}}
 		}},
 		{"istio", nil},
 		{"nginx", withIngress},

@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,10 +23,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/netns"
+	"sluice.dev/sluice/test/traefik"
 )
 
 var (
@@ -116,29 +115,11 @@ func startDataplane(cp *controlplane.ControlPlane) (_ *dataplane, err error) {
 		return nil, err
 	}
 
-	traefikAddr, err := controlplane.FreeAddr()
+	proxy, err := traefik.Start(context.Background(), cp, traefik.Options{CRD: true, API: true})
 	if err != nil {
 		return nil, err
 	}
-	apiAddr, err := controlplane.FreeAddr()
-	if err != nil {
-		return nil, err
-	}
-	d.traefik, d.traefikAPI = traefikAddr, apiAddr
-	_, port, _ := strings.Cut(traefikAddr, ":")
-	if d.traefikPort, err = strconv.Atoi(port); err != nil {
-		return nil, fmt.Errorf("traefik port of %s: %w", traefikAddr, err)
-	}
-	traefik := exec.Command(filepath.Join(bin, "traefik"),
-		"--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
-		"--entryPoints.web.address="+traefikAddr, "--entryPoints.traefik.address="+apiAddr,
-		"--api.insecure=true", "--ping=true", "--log.level=INFO",
-		"--providers.kubernetesGateway=true", "--providers.kubernetesCRD=true",
-		"--providers.kubernetesCRD.allowCrossNamespace=true")
-	traefik.Env = append(os.Environ(), "KUBECONFIG="+cp.Kubeconfig)
-	if err := cp.Run("traefik", traefik); err != nil {
-		return nil, err
-	}
+	d.traefik, d.traefikPort, d.traefikAPI = proxy.Addr, proxy.Port, proxy.API
 
 	token, ca, err := proxyCredentials(cp)
 	if err != nil {
@@ -161,14 +142,8 @@ func startDataplane(cp *controlplane.ControlPlane) (_ *dataplane, err error) {
 	if err := cp.Run("skipper", skipper); err != nil {
 		return nil, err
 	}
-	if err := waitHTTP("http://"+apiAddr+"/ping", cp, "traefik"); err != nil {
-		return nil, err
-	}
-	if err := waitHTTP("http://"+supportAddr+"/metrics", cp, "skipper"); err != nil {
-		return nil, err
-	}
-	if err := gatewayForTraefik(cp, d.traefikPort); err != nil {
-		return nil, err
+	if err := controlplane.WaitHTTP(context.Background(), "http://"+supportAddr+"/metrics"); err != nil {
+		return nil, fmt.Errorf("skipper: %w; log:\n%s", err, cp.Log("skipper"))
 	}
 	return d, nil
 }
@@ -198,43 +173,6 @@ func proxyCredentials(cp *controlplane.ControlPlane) (tokenFile, caFile string, 
 		return "", "", err
 	}
 	return tokenFile, caFile, os.WriteFile(caFile, cp.Config.CAData, 0o600)
-}
-
-// gatewayForTraefik makes the GatewayClass and the Gateway that Traefik
-// serves, with a listener on its web entry point.
-func gatewayForTraefik(cp *controlplane.ControlPlane, port int) error {
-	ctx := context.Background()
-	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "gateways"}},
-		&gatewayv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "traefik"}, Spec: gatewayv1.GatewayClassSpec{ControllerName: "traefik.io/gateway-controller"}},
-		&gatewayv1.Gateway{
-			ObjectMeta: metav1.ObjectMeta{Name: "public", Namespace: "gateways"},
-			Spec: gatewayv1.GatewaySpec{GatewayClassName: "traefik", Listeners: []gatewayv1.Listener{{
-				Name: "web", Port: gatewayv1.PortNumber(port), Protocol: gatewayv1.HTTPProtocolType,
-				AllowedRoutes: &gatewayv1.AllowedRoutes{Namespaces: &gatewayv1.RouteNamespaces{From: ptr.To(gatewayv1.NamespacesFromAll)}},
-			}}},
-		},
-	}
-	for _, o := range objs {
-		if err := cp.Client.Create(ctx, o); err != nil {
-			return fmt.Errorf("create %T %s: %w", o, o.GetName(), err)
-		}
-	}
-	return nil
-}
-
-func waitHTTP(url string, cp *controlplane.ControlPlane, name string) error {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("%s did not answer %s within a minute; log:\n%s", name, url, cp.Log(name))
 }
 
 // publish writes the EndpointSlice of a Service: its pods are the backend

@@ -14,6 +14,7 @@ import (
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/test/traefik"
 )
 
 // holdAtTen starts a rollout whose canary stops at weight 10: the
@@ -38,7 +39,7 @@ func TestTraefikSplitsAnHTTPRouteExactlyByWeight(t *testing.T) {
 	const host = "gateway.example.com"
 	f.canary("gatewayapi:v1", weighted(g), func(c *sluicev1beta1.Canary) {
 		c.Spec.Service.Hosts = []string{host}
-		c.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: "public", Namespace: ptr.To(gatewayv1.Namespace("gateways"))}}
+		c.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: traefik.GatewayName, Namespace: ptr.To(gatewayv1.Namespace(traefik.GatewayNamespace))}}
 	})
 	f.WaitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
 	waitServed(t, dp.traefik, host, nil, "primary")
@@ -60,7 +61,7 @@ func TestTraefikSendsAnABMatchToTheCanaryOnly(t *testing.T) {
 		Webhooks: []sluicev1beta1.CanaryWebhook{{Name: "gate", Type: sluicev1beta1.ConfirmPromotionHook, URL: g.URL}},
 	}, func(c *sluicev1beta1.Canary) {
 		c.Spec.Service.Hosts = []string{host}
-		c.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: "public", Namespace: ptr.To(gatewayv1.Namespace("gateways"))}}
+		c.Spec.Service.GatewayRefs = []gatewayv1.ParentReference{{Name: traefik.GatewayName, Namespace: ptr.To(gatewayv1.Namespace(traefik.GatewayNamespace))}}
 	})
 	f.WaitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
 	f.Release("podinfo:2")
