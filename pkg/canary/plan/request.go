@@ -122,6 +122,10 @@ func (s *stepper) promoteRequest(r sluicev1beta1.Request) bool {
 		s.refuse(fmt.Sprintf("nothing waits for approval: the Canary is %s", phaseName(phase)))
 	case in.Target.Revision != s.st.LastTrackedRevision:
 		s.refuse(fmt.Sprintf("revision %s has not been seen yet; ask again once its rollout started", in.Target.Revision))
+	case phase != sluicev1beta1.CanaryPhaseWaiting && !in.Target.Ready.Ready:
+		// The step would only wait for the canary, and an approval is not
+		// kept for a later one.
+		s.refuse(fmt.Sprintf("canary %s is not ready yet (%s); ask again once it is, or promote with --full", s.target(), in.Target.Ready.Message))
 	default:
 		s.approved = true
 		s.accept(ReasonPromoteRequested, fmt.Sprintf("Promotion of %s approved by %s: the waiting gates pass and the next step runs now", s.target(), s.who()))

@@ -101,6 +101,12 @@ func TestManualRequests(t *testing.T) {
 			return asked(blueGreen(), sluicev1beta1.RequestPromote)
 		}, want{phase: sluicev1beta1.CanaryPhaseInitialized, actions: []Action{emitted(ReasonRequestRefused)},
 			status: answered(sluicev1beta1.RequestRefused, "nothing waits for approval", "Initialized")}},
+		{"promote while the canary is not ready is refused rather than lost", func() Input {
+			in := asked(canary(), sluicev1beta1.RequestPromote)
+			in.Target.Ready = notReady("1 of 2 updated replicas available")
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, weight: intp(20), events: []string{ReasonRequestRefused},
+			status: answered(sluicev1beta1.RequestRefused, "not ready yet", "1 of 2", "--full")}},
 		{"promote of a paused Canary is refused", func() Input {
 			return asked(paused(canary()), sluicev1beta1.RequestPromote)
 		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, weight: intp(20), actions: []Action{emitted(ReasonRequestRefused)},
