@@ -79,19 +79,8 @@ func (r *Reconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*obs
 	if problems := plan.Unsupported(spec, c, o.in.Capabilities); len(problems) > 0 {
 		return block("UnsupportedStrategy", fmt.Sprintf("provider %s: %s", provider, strings.Join(problems, "; "))), nil
 	}
-	if c.Spec.Analysis != nil && len(c.Spec.Analysis.Metrics) > 0 && !o.in.Deleting {
-		if r.Metrics == nil {
-			return block("MetricProviderUnavailable", fmt.Sprintf("spec.analysis.metrics[0] (%s): this operator runs without metric providers; the rollout waits rather than promote without data", c.Spec.Analysis.Metrics[0].Name)), nil
-		}
-		state, err := r.Metrics.Prepare(ctx, c)
-		if err != nil {
-			return nil, fmt.Errorf("prepare metrics: %w", err)
-		}
-		o.in.Metrics = &state
-		if state.Problem != nil {
-			return block(state.Problem.Reason, state.Problem.Message), nil
-		}
-	}
+	// Routes are read before the metrics, so that a Canary blocked by
+	// its metrics can still be rolled back by hand.
 	if o.target != nil && !o.in.Deleting {
 		routes, err := rt.Routes(ctx, c)
 		if meta.IsNoMatchError(err) {
@@ -100,6 +89,19 @@ func (r *Reconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*obs
 			return nil, fmt.Errorf("read routes: %w", err)
 		}
 		o.in.Routes = routes
+	}
+	if c.Spec.Analysis != nil && len(c.Spec.Analysis.Metrics) > 0 && !o.in.Deleting {
+		if r.Metrics == nil {
+			return routable(block("MetricProviderUnavailable", fmt.Sprintf("spec.analysis.metrics[0] (%s): this operator runs without metric providers; the rollout waits rather than promote without data", c.Spec.Analysis.Metrics[0].Name))), nil
+		}
+		state, err := r.Metrics.Prepare(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("prepare metrics: %w", err)
+		}
+		o.in.Metrics = &state
+		if state.Problem != nil {
+			return routable(block(state.Problem.Reason, state.Problem.Message)), nil
+		}
 	}
 	return o, nil
 }
@@ -227,4 +229,11 @@ func requestOf(c *sluicev1beta1.Canary) *plan.Request {
 		return &plan.Request{Request: sluicev1beta1.Request{ID: "sha256:" + hex.EncodeToString(sum[:6])}, Invalid: err.Error()}
 	}
 	return &plan.Request{Request: r}
+}
+
+// routable marks the problem that blocks o as one its router can still
+// act through: an abort may move traffic back.
+func routable(o *observed) *observed {
+	o.in.Blocked.Routable = true
+	return o
 }

@@ -260,6 +260,17 @@ func TestManualRequests(t *testing.T) {
 			in.Blocked = &Problem{Reason: "ProviderUnavailable", Message: "spec.provider istio: its CRDs are not installed"}
 			return in
 		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, events: []string{ReasonRequestRefused, "ProviderUnavailable"}, status: answered(sluicev1beta1.RequestRefused, "spec.provider istio")}},
+		{"abort of a Canary whose metrics broke mid-analysis rolls back", func() Input {
+			in := asked(canary(), sluicev1beta1.RequestAbort)
+			in.Blocked = &Problem{Reason: "TemplateNotFound", Message: "spec.analysis.metrics[0]: MetricTemplate error-rate not found", Routable: true}
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseFailed, events: []string{ReasonAbortRequested, ReasonRolledBack, "TemplateNotFound"},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				answered(sluicev1beta1.RequestAccepted)(t, st)
+				if st.CanaryWeight != 0 {
+					t.Errorf("weight %d after the abort", st.CanaryWeight)
+				}
+			}}},
 		{"a request to a suspended Canary is refused", func() Input {
 			in := asked(canary(), sluicev1beta1.RequestAbort)
 			in.Spec.Suspend = true

@@ -52,7 +52,12 @@ func (s *stepper) run() {
 		s.problem = &Problem{Reason: ReasonTargetNotFound, Message: fmt.Sprintf("target %s not found", s.target())}
 	}
 	if s.problem != nil {
-		if s.pending() {
+		switch {
+		case !s.pending():
+		case s.problem.Routable && in.Request.Action == sluicev1beta1.RequestAbort:
+			// The way out of a rollout whose analysis broke.
+			s.handleRequest()
+		default:
 			s.refuse(s.problem.Message)
 		}
 		return

@@ -58,6 +58,9 @@ type Problem struct {
 	Reason string
 	// Message names the field at fault and what to do.
 	Message string
+	// Routable is set when the router works despite the problem (a broken
+	// metric), so that a manual abort can still move traffic back.
+	Routable bool
 }
 
 // Target is the observed target workload.

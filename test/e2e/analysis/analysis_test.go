@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/testr"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -19,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/cli"
 	"sluice.dev/sluice/pkg/operator"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/e2e/fixture"
@@ -31,6 +33,8 @@ import (
 type analysed struct {
 	*fixture.Namespace
 	exporter *testprom.Exporter
+	// promURL is the address of the Prometheus scraping the exporter.
+	promURL string
 }
 
 // newFixture starts everything; labelled says whether the exporter's
@@ -51,6 +55,7 @@ func newFixture(t *testing.T, ns string, labelled bool) *analysed {
 	inprocess.Start(t, cp.Config, ns, testr.NewWithOptions(t, testr.Options{Verbosity: 0}), func(o *operator.Options) {
 		o.MetricsServer = prom.URL
 	})
+	f.promURL = prom.URL
 	return f
 }
 
@@ -219,5 +224,54 @@ func TestATemplateThatDoesNotRenderBlocksBeforeTheRollout(t *testing.T) {
 	f.WaitFor("the Canary unblocked", time.Minute, func(c *sluicev1beta1.Canary) bool {
 		cond := meta.FindStatusCondition(c.Status.Conditions, sluicev1beta1.MetricsReadyCondition)
 		return cond != nil && cond.Reason != "TemplateRenderFailed" && c.Status.Phase == sluicev1beta1.CanaryPhaseInitialized
+	})
+}
+
+func TestAnAbortEndsARolloutWhoseTemplateWasDeleted(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "abortblocked", true)
+	tpl := &sluicev1beta1.MetricTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: "errors", Namespace: f.Name},
+		Spec: sluicev1beta1.MetricTemplateSpec{
+			Provider: sluicev1beta1.MetricTemplateProvider{Type: "prometheus", Address: f.promURL},
+			Query:    `vector(0)`,
+		},
+	}
+	f.Create(tpl)
+	f.canary([]sluicev1beta1.CanaryMetric{{
+		Name: "errors", Interval: "10s", TemplateRef: &sluicev1beta1.CrossNamespaceObjectReference{Name: "errors"},
+		ThresholdRange: &sluicev1beta1.CanaryThresholdRange{Max: ptr.To(1.0)},
+	}}, func(c *sluicev1beta1.Canary) { c.Spec.Analysis.Iterations = 10 })
+	f.WaitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
+	f.Release("podinfo:2")
+	f.WaitFor("the first iteration", 2*time.Minute, func(c *sluicev1beta1.Canary) bool { return c.Status.Iterations >= 1 })
+
+	// The analysis breaks mid-rollout: the Canary is blocked, and waits.
+	if err := cp.Client.Delete(t.Context(), tpl); err != nil {
+		t.Fatal(err)
+	}
+	f.WaitFor("blocked by the missing template", time.Minute, func(c *sluicev1beta1.Canary) bool {
+		cond := meta.FindStatusCondition(c.Status.Conditions, sluicev1beta1.ReadyCondition)
+		return cond != nil && cond.Reason == "MetricTemplateNotFound"
+	})
+
+	// An abort still gets production back to the primary alone.
+	var out strings.Builder
+	root := cli.NewRoot(cli.Streams{Out: &out, Err: &out})
+	root.SetArgs([]string{"--kubeconfig", cp.Kubeconfig, "-n", f.Name, "abort", "podinfo"})
+	if err := root.ExecuteContext(t.Context()); err != nil {
+		t.Fatalf("abort: %v\n%s", err, out.String())
+	}
+	c := f.WaitPhase(sluicev1beta1.CanaryPhaseFailed, time.Minute)
+	if c.Status.LastRequest == nil || c.Status.LastRequest.Outcome != sluicev1beta1.RequestAccepted {
+		t.Fatalf("lastRequest %+v", c.Status.LastRequest)
+	}
+	if img := f.PrimaryImage(); img != "podinfo:1" {
+		t.Fatalf("primary runs %s after the abort", img)
+	}
+	f.WaitFor("the canary scaled to zero", time.Minute, func(*sluicev1beta1.Canary) bool {
+		d := &appsv1.Deployment{}
+		err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: f.Name, Name: fixture.Name}, d)
+		return err == nil && d.Spec.Replicas != nil && *d.Spec.Replicas == 0
 	})
 }
