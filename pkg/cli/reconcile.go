@@ -33,18 +33,12 @@ func (g *globals) reconcile(ctx context.Context, w waiter, c client.Client, k sy
 		return fmt.Errorf("%s %s is suspended; resume it to reconcile it", k.name, key)
 	}
 	requested := time.Now().Format(time.RFC3339Nano)
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{sourcev1.ReconcileRequestAnnotation: requested}},
-	})
-	if err != nil {
-		return fmt.Errorf("encode the reconcile request: %w", err)
-	}
-	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+	if err := mergePatch(ctx, c, obj, annotation(sourcev1.ReconcileRequestAnnotation, requested)); err != nil {
 		return fmt.Errorf("request a reconcile of %s %s: %w", k.name, key, err)
 	}
 	fmt.Fprintf(g.streams.Err, "Requested a reconcile of %s %s; waiting for the operator.\n", k.name, key)
 
-	err = g.poll(ctx, func() bool {
+	err := g.poll(ctx, func() bool {
 		if err := c.Get(ctx, key, obj); err != nil {
 			if ctx.Err() == nil {
 				fmt.Fprintf(g.streams.Err, "read %s %s: %v\n", k.name, key, err)
@@ -84,4 +78,20 @@ func (g *globals) poll(ctx context.Context, done func() bool) error {
 		case <-ticker.C:
 		}
 	}
+}
+
+// mergePatch writes patch to obj as a JSON merge patch, which touches
+// nothing else the operator or a GitOps tool may be writing at the same
+// time.
+func mergePatch(ctx context.Context, c client.Client, obj client.Object, patch map[string]any) error {
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return fmt.Errorf("encode the patch: %w", err)
+	}
+	return c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, data), client.FieldOwner(FieldManager))
+}
+
+// annotation is the merge patch that sets one annotation.
+func annotation(key, value string) map[string]any {
+	return map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}}
 }

@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	authenticationv1 "k8s.io/api/authentication/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -106,13 +104,7 @@ func (g *globals) request(parent context.Context, name string, r sluicev1beta1.R
 	if err != nil {
 		return err
 	}
-	patch, err := json.Marshal(map[string]any{
-		"metadata": map[string]any{"annotations": map[string]string{sluicev1beta1.RequestAnnotation: value}},
-	})
-	if err != nil {
-		return fmt.Errorf("encode the %s request: %w", r.Action, err)
-	}
-	if err := c.Patch(ctx, cn, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(FieldManager)); err != nil {
+	if err := mergePatch(ctx, c, cn, annotation(sluicev1beta1.RequestAnnotation, value)); err != nil {
 		return fmt.Errorf("request %s of Canary %s: %w", r.Action, key, err)
 	}
 	fmt.Fprintf(g.streams.Err, "Requested %s of Canary %s; waiting for the operator.\n", describe(r), key)

@@ -2,11 +2,9 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -37,14 +35,9 @@ func newResumeCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// setSuspend sets spec.suspend with a merge patch, which touches nothing
-// else the operator or a GitOps tool may be writing at the same time.
+// setSuspend sets spec.suspend, and nothing else.
 func (g *globals) setSuspend(ctx context.Context, c client.Client, k syncKind, obj client.Object, suspend bool) error {
-	patch, err := json.Marshal(map[string]any{"spec": map[string]any{"suspend": suspend}})
-	if err != nil {
-		return fmt.Errorf("encode the suspend patch: %w", err)
-	}
-	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+	if err := mergePatch(ctx, c, obj, map[string]any{"spec": map[string]any{"suspend": suspend}}); err != nil {
 		return fmt.Errorf("set spec.suspend to %t on %s %s: %w", suspend, k.name, client.ObjectKeyFromObject(obj), err)
 	}
 	return nil

@@ -13,7 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -102,15 +101,9 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	before := repo.DeepCopy()
 	ready := r.fetch(ctx, repo)
-	repo.Status.ObservedGeneration = repo.Generation
-	if v, ok := repo.Annotations[sourcev1.ReconcileRequestAnnotation]; ok {
-		repo.Status.LastHandledReconcileAt = v
-	}
-	ready.ObservedGeneration = repo.Generation
-	meta.SetStatusCondition(&repo.Status.Conditions, ready)
-	meta.RemoveStatusCondition(&repo.Status.Conditions, "Reconciling")
-	if err := r.Client.Status().Patch(ctx, repo, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patch GitRepository %s status: %w", req.NamespacedName, err)
+	fields := statusFields{&repo.Status.ObservedGeneration, &repo.Status.LastHandledReconcileAt, &repo.Status.Conditions}
+	if err := patchStatus(ctx, r.Client, repo, before, "GitRepository", fields, ready); err != nil {
+		return ctrl.Result{}, err
 	}
 	if repo.Spec.Suspend {
 		return ctrl.Result{}, nil

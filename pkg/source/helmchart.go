@@ -19,7 +19,6 @@ import (
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -125,15 +124,9 @@ func (r *HelmChartReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	before := hc.DeepCopy()
 	ready := r.load(ctx, hc)
-	hc.Status.ObservedGeneration = hc.Generation
-	if v, ok := hc.Annotations[sourcev1.ReconcileRequestAnnotation]; ok {
-		hc.Status.LastHandledReconcileAt = v
-	}
-	ready.ObservedGeneration = hc.Generation
-	meta.SetStatusCondition(&hc.Status.Conditions, ready)
-	meta.RemoveStatusCondition(&hc.Status.Conditions, "Reconciling")
-	if err := r.Client.Status().Patch(ctx, hc, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patch HelmChart %s status: %w", req.NamespacedName, err)
+	fields := statusFields{&hc.Status.ObservedGeneration, &hc.Status.LastHandledReconcileAt, &hc.Status.Conditions}
+	if err := patchStatus(ctx, r.Client, hc, before, "HelmChart", fields, ready); err != nil {
+		return ctrl.Result{}, err
 	}
 	if hc.Spec.Suspend {
 		return ctrl.Result{}, nil

@@ -11,7 +11,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -141,15 +140,9 @@ func (r *HelmRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 	before := repo.DeepCopy()
 	ready := r.check(ctx, repo)
-	repo.Status.ObservedGeneration = repo.Generation
-	if v, ok := repo.Annotations[sourcev1.ReconcileRequestAnnotation]; ok {
-		repo.Status.LastHandledReconcileAt = v
-	}
-	ready.ObservedGeneration = repo.Generation
-	meta.SetStatusCondition(&repo.Status.Conditions, ready)
-	meta.RemoveStatusCondition(&repo.Status.Conditions, "Reconciling")
-	if err := r.Client.Status().Patch(ctx, repo, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patch HelmRepository %s status: %w", req.NamespacedName, err)
+	fields := statusFields{&repo.Status.ObservedGeneration, &repo.Status.LastHandledReconcileAt, &repo.Status.Conditions}
+	if err := patchStatus(ctx, r.Client, repo, before, "HelmRepository", fields, ready); err != nil {
+		return ctrl.Result{}, err
 	}
 	if repo.Spec.Suspend || repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
 		return ctrl.Result{}, nil

@@ -270,3 +270,6 @@ type Image struct {
 	// +optional
 	Digest string `json:"digest,omitempty"`
 }
+
+// GetConditions returns the status conditions.
+func (k *Kustomization) GetConditions() []metav1.Condition { return k.Status.Conditions }

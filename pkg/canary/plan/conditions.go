@@ -61,7 +61,7 @@ func (s *stepper) finish() {
 		ready.Reason, ready.Message = ReasonSuspended, "Suspended: no rollout moves until spec.suspend is unset"
 	}
 	if s.paused {
-		ready.Reason, ready.Message = ReasonPaused, fmt.Sprintf("Paused by %s: no step, promotion or new rollout until it is resumed", pausedBy(s.st.Paused))
+		ready.Reason, ready.Message = ReasonPaused, fmt.Sprintf("Paused by %s: no step, promotion or new rollout until it is resumed", named(s.st.Paused.By))
 	}
 	if s.problem != nil {
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, s.problem.Reason, s.problem.Message

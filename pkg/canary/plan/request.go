@@ -166,11 +166,14 @@ func (s *stepper) answer(outcome sluicev1beta1.RequestOutcome, reason, msg strin
 }
 
 // who names the requester in messages.
-func (s *stepper) who() string {
-	if by := s.in.Request.By; by != "" {
-		return by
+func (s *stepper) who() string { return named(s.in.Request.By) }
+
+// named is a user for messages; requests may come unnamed.
+func named(user string) string {
+	if user == "" {
+		return "an unnamed user"
 	}
-	return "an unnamed user"
+	return user
 }
 
 func phaseName(p sluicev1beta1.CanaryPhase) string {
@@ -184,11 +187,4 @@ func phaseName(p sluicev1beta1.CanaryPhase) string {
 func (s *stepper) pending() bool {
 	r := s.in.Request
 	return r != nil && (s.st.LastRequest == nil || s.st.LastRequest.ID != r.ID)
-}
-
-func pausedBy(p *sluicev1beta1.PauseStatus) string {
-	if p.By == "" {
-		return "an unnamed user"
-	}
-	return p.By
 }

@@ -85,13 +85,22 @@ func New(c client.Client) *Applier {
 	return &Applier{manager: ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: OwnerGroup}), client: c}
 }
 
+// prepare makes objs what the apply sends: defaults normalized, so that
+// an unchanged object is not seen as configured, and ownership labels set.
+func (a *Applier) prepare(objs []*unstructured.Unstructured, opts Options) error {
+	if err := normalize.UnstructuredList(objs); err != nil {
+		return fmt.Errorf("normalize: %w", err)
+	}
+	a.manager.SetOwnerLabels(objs, opts.Owner.Name, opts.Owner.Namespace)
+	return nil
+}
+
 // Apply applies objs and, as asked, prunes and waits. The objects are
 // changed in place: defaults normalized and ownership labels set.
 func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (*Result, error) {
-	if err := normalize.UnstructuredList(objs); err != nil {
-		return nil, fmt.Errorf("normalize: %w", err)
+	if err := a.prepare(objs, opts); err != nil {
+		return nil, err
 	}
-	a.manager.SetOwnerLabels(objs, opts.Owner.Name, opts.Owner.Namespace)
 	applyOpts := ssa.DefaultApplyOptions()
 	applyOpts.Force = opts.Force
 	changes, err := a.manager.ApplyAllStaged(ctx, objs, applyOpts)

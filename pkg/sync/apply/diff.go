@@ -2,10 +2,8 @@ package apply
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/fluxcd/pkg/ssa"
-	"github.com/fluxcd/pkg/ssa/normalize"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -34,10 +32,9 @@ type Preview struct {
 // shows only what the operator itself would change. It changes objs as
 // Apply does, and nothing on the cluster.
 func (a *Applier) Diff(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (*Preview, error) {
-	if err := normalize.UnstructuredList(objs); err != nil {
-		return nil, fmt.Errorf("normalize: %w", err)
+	if err := a.prepare(objs, opts); err != nil {
+		return nil, err
 	}
-	a.manager.SetOwnerLabels(objs, opts.Owner.Name, opts.Owner.Namespace)
 	diffOpts := ssa.DefaultDiffOptions()
 	diffOpts.Force = opts.Force
 	preview := &Preview{}

@@ -33,13 +33,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/sync/handoff"
+	"sluice.dev/sluice/pkg/sync/index"
 	"sluice.dev/sluice/pkg/sync/status"
 )
 
@@ -130,45 +130,26 @@ func (r *Reconciler) liveClient() (client.Client, error) {
 // depends on changes, when the Canary of a workload it installed changes,
 // and at its interval.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	ctx, indexer := context.Background(), mgr.GetFieldIndexer()
+	if err := index.Add(ctx, indexer, &syncv1.HelmRelease{}, index.Source, func(hr *syncv1.HelmRelease) []types.NamespacedName {
+		return []types.NamespacedName{chartKey(hr)}
+	}); err != nil {
+		return err
+	}
+	if err := index.Add(ctx, indexer, &syncv1.HelmRelease{}, index.DependsOn, func(hr *syncv1.HelmRelease) []types.NamespacedName {
+		return index.Dependencies(hr.Namespace, hr.Spec.DependsOn)
+	}); err != nil {
+		return err
+	}
+	list := func() client.ObjectList { return &syncv1.HelmReleaseList{} }
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("helmrelease").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		For(&syncv1.HelmRelease{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(r.byChart)).
-		Watches(&syncv1.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(r.dependents)).
+		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
+		Watches(&syncv1.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), OwnerNameLabel, OwnerNamespaceLabel))).
 		Complete(r)
-}
-
-func (r *Reconciler) byChart(ctx context.Context, o client.Object) []reconcile.Request {
-	key := o.GetNamespace() + "/" + o.GetName()
-	return r.matching(ctx, func(hr *syncv1.HelmRelease) bool { return chartKey(hr).String() == key })
-}
-
-func (r *Reconciler) dependents(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.matching(ctx, func(hr *syncv1.HelmRelease) bool {
-		for _, d := range hr.Spec.DependsOn {
-			if d.Name == o.GetName() && namespaceOr(d.Namespace, hr.Namespace) == o.GetNamespace() {
-				return true
-			}
-		}
-		return false
-	})
-}
-
-func (r *Reconciler) matching(ctx context.Context, keep func(*syncv1.HelmRelease) bool) []reconcile.Request {
-	var list syncv1.HelmReleaseList
-	if err := r.Client.List(ctx, &list); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "list HelmReleases")
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if keep(&list.Items[i]) {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-	}
-	return out
 }
 
 func namespaceOr(ns, fallback string) string {
@@ -295,15 +276,8 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, reason, "Release", "%v", err)
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}}
 	}
-	for _, d := range hr.Spec.DependsOn {
-		key := types.NamespacedName{Namespace: namespaceOr(d.Namespace, hr.Namespace), Name: d.Name}
-		dep := &syncv1.HelmRelease{}
-		if err := r.Client.Get(ctx, key, dep); err != nil {
-			return waiting(ReasonDependencyNotReady, fmt.Sprintf("dependency %s: %v", key, err))
-		}
-		if !meta.IsStatusConditionTrue(dep.Status.Conditions, "Ready") || dep.Status.ObservedGeneration != dep.Generation {
-			return waiting(ReasonDependencyNotReady, fmt.Sprintf("dependency %s is not ready", key))
-		}
+	if msg := status.DependencyNotReady(ctx, r.Client, index.Dependencies(hr.Namespace, hr.Spec.DependsOn), func() *syncv1.HelmRelease { return &syncv1.HelmRelease{} }); msg != "" {
+		return waiting(ReasonDependencyNotReady, msg)
 	}
 	if err := r.ensureChart(ctx, hr); err != nil {
 		return fail(ReasonArtifactFailed, err)

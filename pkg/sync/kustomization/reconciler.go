@@ -14,7 +14,6 @@ import (
 	"github.com/fluxcd/cli-utils/pkg/object"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -25,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
@@ -34,6 +32,7 @@ import (
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/build"
 	"sluice.dev/sluice/pkg/sync/handoff"
+	"sluice.dev/sluice/pkg/sync/index"
 	"sluice.dev/sluice/pkg/sync/status"
 )
 
@@ -94,49 +93,33 @@ const artifactPoll = 2 * time.Second
 // when its spec changes, when its source has a new artifact, when one it
 // depends on changes, and at its interval.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	ctx, indexer := context.Background(), mgr.GetFieldIndexer()
+	if err := index.Add(ctx, indexer, &syncv1.Kustomization{}, index.Source, sourceKeys); err != nil {
+		return err
+	}
+	if err := index.Add(ctx, indexer, &syncv1.Kustomization{}, index.DependsOn, func(ks *syncv1.Kustomization) []types.NamespacedName {
+		return index.Dependencies(ks.Namespace, ks.Spec.DependsOn)
+	}); err != nil {
+		return err
+	}
+	list := func() client.ObjectList { return &syncv1.KustomizationList{} }
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("kustomization").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		For(&syncv1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.bySource)).
-		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(r.dependents)).
+		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
+		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), apply.OwnerGroup+"/name", apply.OwnerGroup+"/namespace"))).
 		Complete(r)
 }
 
-// bySource maps a GitRepository to the Kustomizations built from it.
-func (r *Reconciler) bySource(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.matching(ctx, func(ks *syncv1.Kustomization) bool {
-		ref := ks.Spec.SourceRef
-		return ref.Kind == "GitRepository" && ref.Name == o.GetName() && namespaceOr(ref.Namespace, ks.Namespace) == o.GetNamespace()
-	})
-}
-
-// dependents maps a Kustomization to those that depend on it.
-func (r *Reconciler) dependents(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.matching(ctx, func(ks *syncv1.Kustomization) bool {
-		for _, d := range ks.Spec.DependsOn {
-			if d.Name == o.GetName() && namespaceOr(d.Namespace, ks.Namespace) == o.GetNamespace() {
-				return true
-			}
-		}
-		return false
-	})
-}
-
-func (r *Reconciler) matching(ctx context.Context, keep func(*syncv1.Kustomization) bool) []reconcile.Request {
-	var list syncv1.KustomizationList
-	if err := r.Client.List(ctx, &list); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "list Kustomizations")
+// sourceKeys names the GitRepository a Kustomization is built from.
+func sourceKeys(ks *syncv1.Kustomization) []types.NamespacedName {
+	ref := ks.Spec.SourceRef
+	if ref.Kind != "GitRepository" {
 		return nil
 	}
-	var out []reconcile.Request
-	for i := range list.Items {
-		if keep(&list.Items[i]) {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-		}
-	}
-	return out
+	return []types.NamespacedName{{Namespace: namespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}}
 }
 
 func namespaceOr(ns, fallback string) string {
@@ -187,15 +170,8 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	waiting := func(reason, message string) verdict {
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: message}, retry: true}
 	}
-	for _, d := range ks.Spec.DependsOn {
-		key := types.NamespacedName{Namespace: namespaceOr(d.Namespace, ks.Namespace), Name: d.Name}
-		dep := &syncv1.Kustomization{}
-		if err := r.Client.Get(ctx, key, dep); err != nil {
-			return waiting(ReasonDependencyNotReady, fmt.Sprintf("dependency %s: %v", key, err))
-		}
-		if !meta.IsStatusConditionTrue(dep.Status.Conditions, "Ready") || dep.Status.ObservedGeneration != dep.Generation {
-			return waiting(ReasonDependencyNotReady, fmt.Sprintf("dependency %s is not ready", key))
-		}
+	if msg := status.DependencyNotReady(ctx, r.Client, index.Dependencies(ks.Namespace, ks.Spec.DependsOn), func() *syncv1.Kustomization { return &syncv1.Kustomization{} }); msg != "" {
+		return waiting(ReasonDependencyNotReady, msg)
 	}
 	ref := ks.Spec.SourceRef
 	srcKey := types.NamespacedName{Namespace: namespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}

@@ -4,8 +4,13 @@
 package status
 
 import (
+	"context"
+	"fmt"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // ReasonProgressingWithRetry is the Reconciling reason of a failure that
@@ -36,4 +41,32 @@ func SetReady(conditions *[]metav1.Condition, ready metav1.Condition, stalled bo
 		meta.SetStatusCondition(conditions, progress)
 		meta.RemoveStatusCondition(conditions, "Stalled")
 	}
+}
+
+// Object is a sync kind as Ready reads it.
+type Object interface {
+	client.Object
+	GetConditions() []metav1.Condition
+}
+
+// Ready reports whether o is Ready for its current generation: a change
+// not acted on yet does not count as ready.
+func Ready(o Object) bool {
+	c := meta.FindStatusCondition(o.GetConditions(), "Ready")
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == o.GetGeneration()
+}
+
+// DependencyNotReady says why the first of keys is not Ready, reading
+// each into a new object from newObject; it is "" when all are.
+func DependencyNotReady[T Object](ctx context.Context, c client.Reader, keys []types.NamespacedName, newObject func() T) string {
+	for _, key := range keys {
+		dep := newObject()
+		if err := c.Get(ctx, key, dep); err != nil {
+			return fmt.Sprintf("dependency %s: %v", key, err)
+		}
+		if !Ready(dep) {
+			return fmt.Sprintf("dependency %s is not ready", key)
+		}
+	}
+	return ""
 }

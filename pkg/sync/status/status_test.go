@@ -5,6 +5,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	syncv1 "sluice.dev/sluice/api/sync/v1"
 )
 
 func TestSetReady(t *testing.T) {
@@ -40,5 +42,32 @@ func TestSetReady(t *testing.T) {
 				t.Fatalf("Stalled %v, want %v", got, tt.isStalled)
 			}
 		})
+	}
+}
+
+func TestReadyMeansReadyForTheCurrentGeneration(t *testing.T) {
+	tests := []struct {
+		name       string
+		status     metav1.ConditionStatus
+		observed   int64
+		generation int64
+		want       bool
+	}{
+		{"Ready for the current generation is ready", metav1.ConditionTrue, 2, 2, true},
+		{"Ready for an older generation is not", metav1.ConditionTrue, 1, 2, false},
+		{"not Ready is not", metav1.ConditionFalse, 2, 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ks := &syncv1.Kustomization{}
+			ks.Generation = tt.generation
+			SetReady(&ks.Status.Conditions, metav1.Condition{Status: tt.status, Reason: "Test"}, false, tt.observed)
+			if got := Ready(ks); got != tt.want {
+				t.Fatalf("Ready %t, want %t", got, tt.want)
+			}
+		})
+	}
+	if Ready(&syncv1.Kustomization{}) {
+		t.Fatal("an object with no Ready condition is ready")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/sync/handoff"
+	"sluice.dev/sluice/pkg/sync/status"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/gitserver"
 	"sluice.dev/sluice/test/inprocess"
@@ -140,18 +141,24 @@ func ready(ks *syncv1.Kustomization) metav1.ConditionStatus {
 
 func waitKustomization(t *testing.T, what string, cond func(*syncv1.Kustomization, *sluicev1beta1.Canary) bool) *syncv1.Kustomization {
 	t.Helper()
-	ks := &syncv1.Kustomization{}
+	return waitSynced(t, &syncv1.Kustomization{}, client.ObjectKey{Namespace: ns, Name: "app"}, what, cond)
+}
+
+// waitSynced waits until cond holds for the sync object at key and the
+// podinfo Canary in its namespace, and returns the object.
+func waitSynced[T status.Object](t *testing.T, obj T, key client.ObjectKey, what string, cond func(T, *sluicev1beta1.Canary) bool) T {
+	t.Helper()
 	controlplane.Eventually(t, 3*time.Minute, what, func(ctx context.Context) (bool, string) {
 		c := &sluicev1beta1.Canary{}
-		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, ks); err != nil {
+		if err := cp.Client.Get(ctx, key, obj); err != nil {
 			return false, err.Error()
 		}
-		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "podinfo"}, c); err != nil {
+		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: key.Namespace, Name: "podinfo"}, c); err != nil {
 			return false, err.Error()
 		}
-		return cond(ks, c), fmt.Sprintf("kustomization %+v; canary %s %v", ks.Status, c.Status.Phase, c.Status.Conditions)
+		return cond(obj, c), fmt.Sprintf("%T conditions %+v; canary %s %v", obj, obj.GetConditions(), c.Status.Phase, c.Status.Conditions)
 	})
-	return ks
+	return obj
 }
 
 func primaryImage(t *testing.T) string {

@@ -1,7 +1,6 @@
 package gitops
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -22,7 +21,6 @@ import (
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/sync/handoff"
-	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/helmrepo"
 	"sluice.dev/sluice/test/inprocess"
 )
@@ -170,16 +168,5 @@ func helmReady(hr *syncv1.HelmRelease) metav1.ConditionStatus {
 
 func waitHelmRelease(t *testing.T, what string, cond func(*syncv1.HelmRelease, *sluicev1beta1.Canary) bool) *syncv1.HelmRelease {
 	t.Helper()
-	hr := &syncv1.HelmRelease{}
-	controlplane.Eventually(t, 3*time.Minute, what, func(ctx context.Context) (bool, string) {
-		c := &sluicev1beta1.Canary{}
-		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: helmNS, Name: "podinfo"}, hr); err != nil {
-			return false, err.Error()
-		}
-		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: helmNS, Name: "podinfo"}, c); err != nil {
-			return false, err.Error()
-		}
-		return cond(hr, c), fmt.Sprintf("helmrelease %+v; canary %s %v", hr.Status, c.Status.Phase, c.Status.Conditions)
-	})
-	return hr
+	return waitSynced(t, &syncv1.HelmRelease{}, client.ObjectKey{Namespace: helmNS, Name: "podinfo"}, what, cond)
 }
