@@ -31,13 +31,15 @@ K8S_LDFLAGS := -s -w \
 	-X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(K8S_VERSION))) \
 	-X k8s.io/component-base/version.gitTreeState=clean
 
-# The data plane of the traffic tests: Traefik and Skipper, with Traefik's
-# CRDs from its module.
+# The data plane of the traffic tests: Traefik and Skipper, each in its own
+# cache folder with its CRDs from its module, so the demo builds Traefik
+# alone.
 TRAEFIK_VERSION := $(call tool-version,traefik,github.com/traefik/traefik/v3)
 SKIPPER_VERSION := $(call tool-version,skipper,github.com/zalando/skipper)
-# Bump DATAPLANE_RECIPE when the recipe below changes what it produces.
-DATAPLANE_RECIPE := 2
-DATAPLANE_DIR := $(CACHE_DIR)/dataplane/traefik-$(TRAEFIK_VERSION)-skipper-$(SKIPPER_VERSION)-$(call tool-hash,traefik skipper)-r$(DATAPLANE_RECIPE)
+# Bump DATAPLANE_RECIPE when the recipes below change what they produce.
+DATAPLANE_RECIPE := 3
+TRAEFIK_DIR := $(CACHE_DIR)/dataplane/traefik-$(TRAEFIK_VERSION)-$(call tool-hash,traefik)-r$(DATAPLANE_RECIPE)
+SKIPPER_DIR := $(CACHE_DIR)/dataplane/skipper-$(SKIPPER_VERSION)-$(call tool-hash,skipper)-r$(DATAPLANE_RECIPE)
 
 CONTROLLER_GEN := $(CACHE_DIR)/tools/controller-gen-$(call tool-version,controller-gen,sigs.k8s.io/controller-tools)-$(call tool-hash,controller-gen)/controller-gen
 GOLANGCI_LINT := $(CACHE_DIR)/tools/golangci-lint-$(call tool-version,golangci-lint,github.com/golangci/golangci-lint/v2)-$(call tool-hash,golangci-lint)/golangci-lint
@@ -111,15 +113,17 @@ bench: controlplane ## Run the benchmarks.
 	$(SLUICE_TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PKGS)
 
 BENCH_PKGS ?= ./pkg/canary/plan/ ./pkg/receiver/ ./test/bench/
-SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR) SLUICE_DATAPLANE_DIR=$(DATAPLANE_DIR)
+SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR) SLUICE_TRAEFIK_DIR=$(TRAEFIK_DIR) SLUICE_SKIPPER_DIR=$(SKIPPER_DIR)
 
 ##@ Demo
 
 # Two releases of a demo app through Traefik, analysed with Prometheus: v2
 # must be promoted and v3 rolled back. Needs root for its network namespace.
 .PHONY: demo
-demo: controlplane dataplane test-packages ## Run two real rollouts on this machine: v2 promoted, v3 rolled back.
+demo: controlplane traefik demo-packages ## Run two real rollouts on this machine: v2 promoted, v3 rolled back.
+	@$(call step,the demo with the Sluice operator in it,3 minutes)
 	$(GO) build -o bin/demo ./test/demo
+	@$(call step,the demo app,10 seconds)
 	$(GO) build -o bin/demoapp ./test/demoapp
 	$(SLUICE_TEST_ENV) bin/demo --app bin/demoapp
 
@@ -129,12 +133,14 @@ demo: controlplane dataplane test-packages ## Run two real rollouts on this mach
 controller-gen: $(CONTROLLER_GEN) ## Build controller-gen (cached) and link it into bin/.
 	@mkdir -p bin && ln -sf "$(CONTROLLER_GEN)" bin/controller-gen
 $(CONTROLLER_GEN):
+	@$(call step,controller-gen,1 minute)
 	cd $(TOOLS)/controller-gen && $(GO) build -ldflags='-s -w' -o "$@" sigs.k8s.io/controller-tools/cmd/controller-gen
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT) ## Build golangci-lint (cached) and link it into bin/.
 	@mkdir -p bin && ln -sf "$(GOLANGCI_LINT)" bin/golangci-lint
 $(GOLANGCI_LINT):
+	@$(call step,golangci-lint,4 minutes)
 	cd $(TOOLS)/golangci-lint && $(GO) build -ldflags='-s -w' -o "$@" github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: clean
@@ -142,36 +148,67 @@ clean: ## Remove build outputs (not the tool cache).
 	rm -rf bin
 
 .PHONY: dataplane
-dataplane: $(DATAPLANE_DIR)/.complete ## Build Traefik and Skipper for the traffic tests (cached).
+dataplane: traefik skipper ## Build Traefik and Skipper for the traffic tests (cached).
 
-$(DATAPLANE_DIR)/.complete:
-	@echo ">> building Traefik and Skipper into $(DATAPLANE_DIR) (first run only; about 15 minutes on 2 cores)"
-	rm -rf "$(DATAPLANE_DIR).tmp" && mkdir -p "$(DATAPLANE_DIR).tmp/crds"
-	cd $(TOOLS)/skipper && $(GO) build -ldflags='-s -w' -o "$(DATAPLANE_DIR).tmp/skipper" github.com/zalando/skipper/cmd/skipper
+.PHONY: traefik
+traefik: $(TRAEFIK_DIR)/.complete ## Build Traefik, the demo's and the traffic tests' proxy (cached).
+
+.PHONY: skipper
+skipper: $(SKIPPER_DIR)/.complete ## Build Skipper for the traffic tests (cached).
+
+$(TRAEFIK_DIR)/.complete:
+	@echo ">> building Traefik v$(TRAEFIK_VERSION) into $(TRAEFIK_DIR) (first run only)"
+	rm -rf "$(TRAEFIK_DIR).tmp" && mkdir -p "$(TRAEFIK_DIR).tmp/crds"
+	@$(call step,traefik,6 minutes)
 	cd $(TOOLS)/traefik && $(GO) build -ldflags='-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=v$(TRAEFIK_VERSION)' \
-		-o "$(DATAPLANE_DIR).tmp/traefik" github.com/traefik/traefik/v3/cmd/traefik
+		-o "$(TRAEFIK_DIR).tmp/traefik" github.com/traefik/traefik/v3/cmd/traefik
 	cd $(TOOLS)/traefik && cp "$$($(GO) list -m -f '{{.Dir}}' github.com/traefik/traefik/v3)/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml" \
-		"$(DATAPLANE_DIR).tmp/crds/traefik.yaml"
+		"$(TRAEFIK_DIR).tmp/crds/traefik.yaml"
+	chmod -R u+w "$(TRAEFIK_DIR).tmp"
+	touch "$(TRAEFIK_DIR).tmp/.complete"
+	rm -rf "$(TRAEFIK_DIR)" && mv "$(TRAEFIK_DIR).tmp" "$(TRAEFIK_DIR)"
+
+$(SKIPPER_DIR)/.complete:
+	@echo ">> building Skipper v$(SKIPPER_VERSION) into $(SKIPPER_DIR) (first run only)"
+	rm -rf "$(SKIPPER_DIR).tmp" && mkdir -p "$(SKIPPER_DIR).tmp/crds"
+	@$(call step,skipper,6 minutes)
+	cd $(TOOLS)/skipper && $(GO) build -ldflags='-s -w' -o "$(SKIPPER_DIR).tmp/skipper" github.com/zalando/skipper/cmd/skipper
 	cd $(TOOLS)/skipper && cp "$$($(GO) list -m -f '{{.Dir}}' github.com/zalando/skipper)/dataclients/kubernetes/deploy/apply/routegroups_crd.yaml" \
-		"$(DATAPLANE_DIR).tmp/crds/skipper-routegroups.yaml"
-	chmod -R u+w "$(DATAPLANE_DIR).tmp"
-	touch "$(DATAPLANE_DIR).tmp/.complete"
-	rm -rf "$(DATAPLANE_DIR)" && mv "$(DATAPLANE_DIR).tmp" "$(DATAPLANE_DIR)"
+		"$(SKIPPER_DIR).tmp/crds/skipper-routegroups.yaml"
+	chmod -R u+w "$(SKIPPER_DIR).tmp"
+	touch "$(SKIPPER_DIR).tmp/.complete"
+	rm -rf "$(SKIPPER_DIR)" && mv "$(SKIPPER_DIR).tmp" "$(SKIPPER_DIR)"
 
 # Debian packages the tests run: prometheus for the metric tests, and git
 # with git-http-backend for the Git source tests. Installed once per
-# machine, only when missing (CI runs as root; elsewhere sudo asks).
+# machine, only when missing (CI runs as root; elsewhere sudo asks). The
+# demo needs prometheus only.
 .PHONY: test-packages
 test-packages: ## Install the Debian packages the tests run (prometheus, git), when missing.
-	@missing=; \
-	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
-	[ -x /usr/lib/git-core/git-http-backend ] || missing="$$missing git"; \
+	@$(call apt-install,prometheus:prometheus git:/usr/lib/git-core/git-http-backend)
+
+.PHONY: demo-packages
+demo-packages:
+	@$(call apt-install,prometheus:prometheus)
+
+# apt-install installs each package:command pair whose command (a name on
+# PATH, or an absolute path) is missing.
+apt-install = missing=; \
+	for pair in $(1); do \
+		pkg=$${pair%%:*}; cmd=$${pair\#*:}; \
+		if [ "$${cmd\#/}" != "$$cmd" ]; then [ -x "$$cmd" ] || missing="$$missing $$pkg"; \
+		else command -v "$$cmd" >/dev/null || missing="$$missing $$pkg"; fi; \
+	done; \
 	if [ -n "$$missing" ]; then \
-		echo ">> installing$$missing from Debian (first run only)"; \
+		echo ">> installing$$missing from Debian (first run only; usually under a minute)"; \
 		sudo=; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 		$$sudo apt-get install -y --no-install-recommends $$missing >/dev/null || \
 		{ $$sudo apt-get update >/dev/null && $$sudo apt-get install -y --no-install-recommends $$missing >/dev/null; }; \
 	fi
+
+# step prints one line before a build step: what it builds and how long
+# it usually takes cold on 2 cores (a warm Go cache makes it seconds).
+step = echo ">>   building $(1) (cold: about $(2))"
 
 .PHONY: controlplane
 controlplane: $(CONTROLPLANE_DIR)/.complete ## Build the test control plane (cached).
@@ -179,11 +216,16 @@ controlplane: $(CONTROLPLANE_DIR)/.complete ## Build the test control plane (cac
 # Built into a scratch folder and moved into place, so an interrupted build
 # never leaves a half-filled cache that later runs would trust.
 $(CONTROLPLANE_DIR)/.complete:
-	@echo ">> building the control plane into $(CONTROLPLANE_DIR) (first run only; about 8 minutes on 2 cores)"
+	@echo ">> building the control plane v$(K8S_VERSION) into $(CONTROLPLANE_DIR) (first run only)"
 	rm -rf "$(CONTROLPLANE_DIR).tmp" && mkdir -p "$(CONTROLPLANE_DIR).tmp/kwok-stages"
+	@$(call step,etcd,2 minutes)
 	cd $(TOOLS)/etcd && $(GO) build -ldflags='-s -w' -o "$(CONTROLPLANE_DIR).tmp/etcd" go.etcd.io/etcd/server/v3
+	@$(call step,kube-apiserver,8 minutes)
+	cd $(TOOLS)/kube && $(GO) build -ldflags='$(K8S_LDFLAGS)' -o "$(CONTROLPLANE_DIR).tmp/" k8s.io/kubernetes/cmd/kube-apiserver
+	@$(call step,kube-controller-manager and kube-scheduler,3 minutes)
 	cd $(TOOLS)/kube && $(GO) build -ldflags='$(K8S_LDFLAGS)' -o "$(CONTROLPLANE_DIR).tmp/" \
-		k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+		k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+	@$(call step,kwok,2 minutes)
 	cd $(TOOLS)/kwok && $(GO) build -ldflags='-s -w' -o "$(CONTROLPLANE_DIR).tmp/kwok" sigs.k8s.io/kwok/cmd/kwok
 	cd $(TOOLS)/kwok && stages="$$($(GO) list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage" && \
 		cp "$$stages/node/fast/node-initialize.yaml" "$$stages/pod/fast/pod-ready.yaml" \

@@ -8,28 +8,20 @@ import (
 	"strings"
 )
 
-// DataplaneDirEnv names the environment variable that holds the folder of
-// the data-plane binaries and Traefik's CRDs.
-const DataplaneDirEnv = "SLUICE_DATAPLANE_DIR"
+// The environment variables that hold the folders of `make traefik` and
+// `make skipper`: each proxy's binary and its CRDs.
+const (
+	TraefikDirEnv = "SLUICE_TRAEFIK_DIR"
+	SkipperDirEnv = "SLUICE_SKIPPER_DIR"
+)
 
 // SluiceCRDs is the folder of Sluice's own CRDs.
 func SluiceCRDs() string { return filepath.Join(RepoRoot(), "kustomize", "crds") }
 
-// UpstreamCRDs are the CRD files of the routing APIs Sluice writes, as
-// their projects ship them: the Gateway API's standard channel and Istio's
-// from their Go modules, Traefik's from its module (copied by `make
-// dataplane`), Skipper's RouteGroup (which Skipper needs to start) from its
-// module, and SMI's TrafficSplit from a pinned copy.
-func UpstreamCRDs() ([]string, error) {
+// GatewayAPICRDs are the Gateway API's standard-channel CRD files, from its
+// Go module.
+func GatewayAPICRDs() ([]string, error) {
 	gatewayAPI, err := moduleDir("sigs.k8s.io/gateway-api")
-	if err != nil {
-		return nil, err
-	}
-	istio, err := moduleDir("istio.io/api")
-	if err != nil {
-		return nil, err
-	}
-	dataplane, err := DataplaneDir()
 	if err != nil {
 		return nil, err
 	}
@@ -37,17 +29,50 @@ func UpstreamCRDs() ([]string, error) {
 	for _, kind := range []string{"gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants", "backendtlspolicies"} {
 		files = append(files, filepath.Join(gatewayAPI, "config", "crd", "standard", "gateway.networking.k8s.io_"+kind+".yaml"))
 	}
+	return files, nil
+}
+
+// UpstreamCRDs are the CRD files of the routing APIs Sluice writes, as
+// their projects ship them: the Gateway API's standard channel and Istio's
+// from their Go modules, Traefik's from its module (copied by `make
+// traefik`), Skipper's RouteGroup (which Skipper needs to start) from its
+// module (copied by `make skipper`), and SMI's TrafficSplit from a pinned
+// copy.
+func UpstreamCRDs() ([]string, error) {
+	files, err := GatewayAPICRDs()
+	if err != nil {
+		return nil, err
+	}
+	istio, err := moduleDir("istio.io/api")
+	if err != nil {
+		return nil, err
+	}
+	traefik, err := TraefikDir()
+	if err != nil {
+		return nil, err
+	}
+	skipper, err := SkipperDir()
+	if err != nil {
+		return nil, err
+	}
 	return append(files,
 		filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"),
-		filepath.Join(dataplane, "crds", "traefik.yaml"),
-		filepath.Join(dataplane, "crds", "skipper-routegroups.yaml"),
+		filepath.Join(traefik, "crds", "traefik.yaml"),
+		filepath.Join(skipper, "crds", "skipper-routegroups.yaml"),
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "smi", "split.smi-spec.io_trafficsplits.yaml"),
 	), nil
 }
 
-// DataplaneDir finds the Traefik and Skipper build of `make dataplane`.
-func DataplaneDir() (string, error) {
-	dir := os.Getenv(DataplaneDirEnv)
+// TraefikDir finds the Traefik build of `make traefik`.
+func TraefikDir() (string, error) { return proxyDir(TraefikDirEnv, "traefik") }
+
+// SkipperDir finds the Skipper build of `make skipper`.
+func SkipperDir() (string, error) { return proxyDir(SkipperDirEnv, "skipper") }
+
+// proxyDir is the folder named by the environment variable env, or else the
+// newest complete build of proxy in the tool cache.
+func proxyDir(env, proxy string) (string, error) {
+	dir := os.Getenv(env)
 	if dir == "" {
 		cache := os.Getenv("XDG_CACHE_HOME")
 		if cache == "" {
@@ -57,14 +82,14 @@ func DataplaneDir() (string, error) {
 			}
 			cache = filepath.Join(home, ".cache")
 		}
-		found, _ := filepath.Glob(filepath.Join(cache, "sluice", "dataplane", "traefik-*", ".complete"))
+		found, _ := filepath.Glob(filepath.Join(cache, "sluice", "dataplane", proxy+"-*", ".complete"))
 		if len(found) == 0 {
-			return "", fmt.Errorf("no data plane build in %s: run `make dataplane` (or `make test`, which builds it)", filepath.Join(cache, "sluice", "dataplane"))
+			return "", fmt.Errorf("no %s build in %s: run `make %s` (or `make test`, which builds it)", proxy, filepath.Join(cache, "sluice", "dataplane"), proxy)
 		}
 		dir = filepath.Dir(found[len(found)-1])
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".complete")); err != nil {
-		return "", fmt.Errorf("the data plane is missing in %s: run `make dataplane` (or `make test`, which builds it)", dir)
+		return "", fmt.Errorf("the %s build is missing in %s: run `make %s` (or `make test`, which builds it)", proxy, dir, proxy)
 	}
 	return dir, nil
 }

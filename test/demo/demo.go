@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -130,9 +129,9 @@ func start(ctx context.Context, out *printer, workDir string, opts Options, onSt
 	e := &env{out: out}
 	began := time.Now()
 
-	crds, err := gatewayCRDs()
+	crds, err := controlplane.GatewayAPICRDs()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("find the Gateway API CRDs: %w", err)
 	}
 	var controllers []string
 	for _, c := range controlplane.DefaultControllers() {
@@ -247,22 +246,6 @@ func buildApp(ctx context.Context, workDir string) (string, error) {
 		return "", fmt.Errorf("build the demo app: %w\n%s", err, out)
 	}
 	return bin, nil
-}
-
-// gatewayCRDs are the Gateway API's CRD files among the upstream ones:
-// Traefik's Gateway provider needs no others.
-func gatewayCRDs() ([]string, error) {
-	all, err := controlplane.UpstreamCRDs()
-	if err != nil {
-		return nil, fmt.Errorf("find the Gateway API CRDs: %w", err)
-	}
-	var crds []string
-	for _, f := range all {
-		if strings.HasPrefix(filepath.Base(f), "gateway.networking.k8s.io_") {
-			crds = append(crds, f)
-		}
-	}
-	return crds, nil
 }
 
 // startPrometheus runs Debian's prometheus with the control plane's other

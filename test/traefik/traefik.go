@@ -53,7 +53,7 @@ type Proxy struct {
 // GatewayClass and the Gateway GatewayNamespace/GatewayName on its web
 // entry point. The Gateway API CRDs must be installed.
 func Start(ctx context.Context, cp *controlplane.ControlPlane, opts Options) (*Proxy, error) {
-	dir, err := controlplane.DataplaneDir()
+	dir, err := controlplane.TraefikDir()
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,7 @@ func (d *dataplane) close() {
 }
 
 func startDataplane(cp *controlplane.ControlPlane) (_ *dataplane, err error) {
-	bin, err := controlplane.DataplaneDir()
+	skipperDir, err := controlplane.SkipperDir()
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +134,7 @@ func startDataplane(cp *controlplane.ControlPlane) (_ *dataplane, err error) {
 		return nil, err
 	}
 	d.skipper, d.skipperSupport = skipperAddr, supportAddr
-	skipper := exec.Command(filepath.Join(bin, "skipper"),
+	skipper := exec.Command(filepath.Join(skipperDir, "skipper"),
 		"-kubernetes", "-kubernetes-url="+strings.TrimSuffix(cp.Config.Host, "/"), "-kubernetes-token-file="+token,
 		"-enable-kubernetes-endpointslices", "-address="+skipperAddr, "-support-listener="+supportAddr,
 		"-source-poll-timeout=500", "-kubernetes-https-redirect=false", "-wait-for-healthcheck-interval=0", "-access-log-disabled")
