@@ -140,6 +140,10 @@ func (p *ExternalMetrics) Query(ctx context.Context, q Query) (float64, error) {
 	case <-ctx.Done():
 		return 0, fmt.Errorf("query external metric %s/%s: %w", namespace, metric, classify(0, ctx.Err()))
 	case a := <-done:
+		if apierrors.IsForbidden(a.err) {
+			return 0, fmt.Errorf("query external metric %s/%s: %w; grant get and list on external.metrics.k8s.io resource %s to the operator (Helm value rbac.externalMetrics), or put a token that may in the MetricTemplate's Secret",
+				namespace, metric, externalMetricsError(a.err), metric)
+		}
 		if a.err != nil {
 			return 0, fmt.Errorf("query external metric %s/%s: %w", namespace, metric, externalMetricsError(a.err))
 		}

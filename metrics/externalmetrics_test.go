@@ -127,12 +127,15 @@ func TestExternalMetricsQueryClassifiesAnswers(t *testing.T) {
 		want    float64
 		wantErr error
 		plain   bool
+		// says are words the error must hold.
+		says []string
 	}{
 		{name: "one value is the value", status: 200, body: externalMetricsList("42"), want: 42},
 		{name: "no item is no values", status: 200, body: externalMetricsList(), wantErr: ErrNoValues},
 		{name: "two items are multiple values", status: 200, body: externalMetricsList("1", "2"), wantErr: ErrMultipleValues},
 		{name: "401 is an auth failure", status: 401, body: kubeStatus(401, "Unauthorized"), wantErr: ErrAuth},
-		{name: "403 is an auth failure", status: 403, body: kubeStatus(403, "Forbidden"), wantErr: ErrAuth},
+		{name: "403 is an auth failure that says which grant is missing", status: 403, body: kubeStatus(403, "Forbidden"), wantErr: ErrAuth,
+			says: []string{"external.metrics.k8s.io resource s0-rabbitmq-orders", "rbac.externalMetrics"}},
 		{name: "500 is unreachable", status: 500, body: kubeStatus(500, "InternalError"), wantErr: ErrUnreachable},
 		{name: "503 from a down adapter is unreachable", status: 503, body: kubeStatus(503, "ServiceUnavailable"), wantErr: ErrUnreachable},
 		{name: "an unknown metric is a query error", status: 404, body: kubeStatus(404, "NotFound"), plain: true},
@@ -149,6 +152,11 @@ func TestExternalMetricsQueryClassifiesAnswers(t *testing.T) {
 			case tt.wantErr != nil:
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("error = %v, want %v", err, tt.wantErr)
+				}
+				for _, w := range tt.says {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not say %q", err, w)
+					}
 				}
 			default:
 				if err != nil || got != tt.want {
@@ -273,6 +281,8 @@ func TestExternalMetricsHealthyReadsTheAPIResourceList(t *testing.T) {
 		body    string
 		wantErr error
 		plain   bool
+		// says are words the error must hold.
+		says []string
 	}{
 		{name: "a served API is healthy", status: 200, body: resources},
 		{name: "401 is an auth failure", status: 401, body: kubeStatus(401, "Unauthorized"), wantErr: ErrAuth},

@@ -10,12 +10,35 @@ import (
 // +kubebuilder:validation:Enum=slack;msteams;discord;rocket;gchat
 type AlertProviderType string
 
+// Reasons of an AlertProvider's Ready condition.
+const (
+	// AlertProviderReasonResolved: the Secret and the address resolve, and
+	// no delivery has failed since.
+	AlertProviderReasonResolved = "Resolved"
+	// AlertProviderReasonSecretNotFound: spec.secretRef names no Secret.
+	AlertProviderReasonSecretNotFound = "SecretNotFound"
+	// AlertProviderReasonAddressNotFound: neither spec.address nor the
+	// Secret's address key holds an address.
+	AlertProviderReasonAddressNotFound = "AddressNotFound"
+	// AlertProviderReasonInvalidAddress: the address is not an http or
+	// https URL.
+	AlertProviderReasonInvalidAddress = "InvalidAddress"
+	// AlertProviderReasonInvalidSpec: the spec cannot work, such as a
+	// Slack bot token without spec.channel.
+	AlertProviderReasonInvalidSpec = "InvalidSpec"
+	// AlertProviderReasonDeliveryFailed: the last alert was not delivered,
+	// retries included.
+	AlertProviderReasonDeliveryFailed = "DeliveryFailed"
+)
+
 // AlertProvider is a chat service that Canaries send alerts to.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=all
 // +kubebuilder:printcolumn:name="Type",type=string,JSONPath=`.spec.type`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].message`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type AlertProvider struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -23,6 +46,11 @@ type AlertProvider struct {
 
 	Spec   AlertProviderSpec `json:"spec"`
 	Status ProviderStatus    `json:"status,omitempty"`
+}
+
+// GetConditions returns the status conditions.
+func (p *AlertProvider) GetConditions() []metav1.Condition {
+	return p.Status.Conditions
 }
 
 // AlertProviderList is a list of AlertProviders.

@@ -57,6 +57,10 @@ const (
 	// StalledCondition is kstatus' "failed": True when the last rollout was
 	// rolled back or the spec cannot be acted on.
 	StalledCondition = "Stalled"
+	// AlertsReadyCondition is True when every AlertProvider that receives
+	// the Canary's alerts is Ready; False names the provider and why. It
+	// never holds a rollout.
+	AlertsReadyCondition = "AlertsReady"
 	// MetricsReadyCondition is True when every metric's template renders
 	// and its provider answers its health probe; False names the metric and
 	// what is wrong. A rollout does not start while it is False.

@@ -137,13 +137,15 @@ func (r *Reconciler) hookCheck(ctx context.Context, c *sluicev1beta1.Canary, che
 		return plan.Result{Outcome: plan.Pass}
 	}
 	var failed []string
-	for _, res := range results {
+	muted := true
+	for i, res := range results {
 		if !res.OK() {
 			failed = append(failed, fmt.Sprintf("%s hook %s: %v", check, res.Hook, res.Err))
+			muted = muted && hooks[i].MuteAlert
 		}
 	}
 	if len(failed) > 0 {
-		return plan.Result{Outcome: plan.Fail, Message: strings.Join(failed, "; ")}
+		return plan.Result{Outcome: plan.Fail, Message: strings.Join(failed, "; "), Muted: muted}
 	}
 	return plan.Result{Outcome: plan.Pass}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/canary/plan"
@@ -28,6 +29,11 @@ type MetricChecker interface {
 // Notifier sends a Canary's alerts to its AlertProviders.
 type Notifier interface {
 	Notify(ctx context.Context, c *sluicev1beta1.Canary, a Alert) error
+	// Providers names the AlertProviders that receive c's alerts.
+	Providers(c *sluicev1beta1.Canary) []types.NamespacedName
+	// Unready says which of them are not ready, by the field that routes
+	// to each, and why; "" when all are.
+	Unready(ctx context.Context, c *sluicev1beta1.Canary) string
 }
 
 // Alert is a notification about a Canary. The Canary it is sent with

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -52,6 +51,10 @@ func (r *Reconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*obs
 		return o
 	}
 	o.in.Request = requestOf(c)
+	// Whether alerts reach people is reported whatever else is wrong.
+	if r.Notifier != nil && len(r.Notifier.Providers(c)) > 0 {
+		o.in.Alerts = &plan.AlertsState{Unready: r.Notifier.Unready(ctx, c)}
+	}
 	spec, err := plan.SpecFrom(c)
 	if err != nil {
 		return block("InvalidSpec", err.Error()), nil
@@ -131,25 +134,18 @@ func (r *Reconciler) observeTarget(ctx context.Context, c *sluicev1beta1.Canary,
 	}
 	o.target = target
 
-	configs := map[string]string{}
-	for _, ref := range configtrack.Refs(&workload.PodTemplate(target).Spec) {
-		obj, sum, err := r.getConfig(ctx, c.Namespace, ref)
-		if apierrors.IsNotFound(err) {
-			if ref.Optional {
-				continue
-			}
-			return problem("ConfigNotFound", "%s %s, which %s %s reads, not found", ref.Kind, ref.Name, c.Spec.TargetRef.Kind, c.Spec.TargetRef.Name)
-		} else if err != nil {
-			return err
-		}
-		if !configtrack.Tracked(obj) || !r.ConfigTracking {
-			continue
-		}
-		configs[ref.Key()] = sum
-		o.configs = append(o.configs, obj)
+	read, err := configtrack.Read(ctx, r.Client, c.Namespace, &workload.PodTemplate(target).Spec)
+	var missing *configtrack.MissingError
+	if errors.As(err, &missing) {
+		return problem("ConfigNotFound", "%s %s, which %s %s reads, not found", missing.Ref.Kind, missing.Ref.Name, c.Spec.TargetRef.Kind, c.Spec.TargetRef.Name)
+	} else if err != nil {
+		return err
 	}
-	if len(configs) == 0 {
-		configs = nil
+	configs := configtrack.Checksums(read, r.ConfigTracking)
+	for _, cfg := range read {
+		if _, ok := configs[cfg.Ref.Key()]; ok {
+			o.configs = append(o.configs, cfg.Object)
+		}
 	}
 
 	analysis := c.Spec.Analysis
@@ -190,22 +186,6 @@ func (r *Reconciler) observeTarget(ctx context.Context, c *sluicev1beta1.Canary,
 		o.autoscaler = hpa
 	}
 	return nil
-}
-
-func (r *Reconciler) getConfig(ctx context.Context, namespace string, ref configtrack.Ref) (client.Object, string, error) {
-	key := client.ObjectKey{Namespace: namespace, Name: ref.Name}
-	if ref.Kind == configtrack.ConfigMap {
-		cm := &corev1.ConfigMap{}
-		if err := r.Client.Get(ctx, key, cm); err != nil {
-			return nil, "", err
-		}
-		return cm, configtrack.ChecksumConfigMap(cm), nil
-	}
-	s := &corev1.Secret{}
-	if err := r.Client.Get(ctx, key, s); err != nil {
-		return nil, "", err
-	}
-	return s, configtrack.ChecksumSecret(s), nil
 }
 
 func threshold(p *int) int {

@@ -69,6 +69,8 @@ type versions struct {
 
 // Options configure a Reconciler.
 type Options struct {
+	// Events records the Canaries' Kubernetes Events.
+	Events                   EventRecorder
 	DefaultProvider          sluicev1beta1.Provider
 	IngressAnnotationsPrefix string
 	IncludeLabelPrefixes     []string

@@ -29,6 +29,7 @@ const (
 	targetIndex     = ".spec.targetRef"
 	autoscalerIndex = ".spec.autoscalerRef"
 	templateIndex   = ".spec.analysis.metrics.templateRef"
+	alertIndex      = ".spec.analysis.alerts.providerRef"
 )
 
 // templateKeys are the namespace/name of the MetricTemplates a Canary's
@@ -59,7 +60,7 @@ func New(mgr manager.Manager, recorder *Recorder, opts Options) *Reconciler {
 	return &Reconciler{
 		Client:               mgr.GetClient(),
 		Scheme:               mgr.GetScheme(),
-		Events:               mgr.GetEventRecorder("sluice"),
+		Events:               opts.Events,
 		RouterDeps:           router.Deps{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix},
 		Hooks:                webhook.NewCaller(),
 		Metrics:              opts.Metrics,
@@ -103,6 +104,19 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) 
 		return fmt.Errorf("index Canaries by MetricTemplate: %w", err)
 	}
 
+	if err := indexer.IndexField(ctx, &sluicev1beta1.Canary{}, alertIndex, func(o client.Object) []string {
+		if r.Notifier == nil {
+			return nil
+		}
+		var keys []string
+		for _, p := range r.Notifier.Providers(o.(*sluicev1beta1.Canary)) {
+			keys = append(keys, p.String())
+		}
+		return keys
+	}); err != nil {
+		return fmt.Errorf("index Canaries by AlertProvider: %w", err)
+	}
+
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("canary").
 		// Status writes are the controller's own; spec, metadata and
@@ -116,8 +130,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) 
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(targetIndex, func(o client.Object) string { return "Deployment/" + o.GetName() }))).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(targetIndex, func(o client.Object) string { return "DaemonSet/" + o.GetName() }))).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(autoscalerIndex, client.Object.GetName))).
-		// Templates may sit in another namespace than their Canaries.
-		Watches(&sluicev1beta1.MetricTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byTemplate)).
+		Watches(&sluicev1beta1.MetricTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byReference(templateIndex))).
+		Watches(&sluicev1beta1.AlertProvider{}, handler.EnqueueRequestsFromMapFunc(r.byReference(alertIndex))).
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byConfig(configtrack.ConfigMap))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.byConfig(configtrack.Secret))).
 		WatchesRawSource(source.Channel(r.inflight.done, &handler.EnqueueRequestForObject{})).
@@ -138,15 +152,19 @@ func (r *Reconciler) byIndex(index string, key func(client.Object) string) handl
 	}
 }
 
-// byTemplate maps a MetricTemplate to the Canaries of every namespace
-// whose metrics use it, so that a fixed template unblocks them at once.
-func (r *Reconciler) byTemplate(ctx context.Context, o client.Object) []reconcile.Request {
-	var list sluicev1beta1.CanaryList
-	if err := r.Client.List(ctx, &list, client.MatchingFields{templateIndex: o.GetNamespace() + "/" + o.GetName()}); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "list Canaries", "index", templateIndex)
-		return nil
+// byReference maps an object to the Canaries of every namespace whose
+// index holds its namespace/name: MetricTemplates and AlertProviders may
+// sit in another namespace than their Canaries. A fixed template unblocks
+// them at once; a provider's readiness shows on them.
+func (r *Reconciler) byReference(index string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		var list sluicev1beta1.CanaryList
+		if err := r.Client.List(ctx, &list, client.MatchingFields{index: o.GetNamespace() + "/" + o.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "list Canaries", "index", index)
+			return nil
+		}
+		return requests(list.Items, func(*sluicev1beta1.Canary) bool { return true })
 	}
-	return requests(list.Items, func(*sluicev1beta1.Canary) bool { return true })
 }
 
 // byConfig maps a ConfigMap or Secret to the Canaries that track it, and

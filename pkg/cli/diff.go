@@ -105,11 +105,7 @@ func (g *globals) diffKustomization(parent context.Context, name, path string) e
 	if err := guard.LeaveAlone(ctx, objs, targets); err != nil {
 		return err
 	}
-	applyOpts, err := kustomization.ApplyOptions(ks)
-	if err != nil {
-		return err
-	}
-	preview, err := apply.New(c).Diff(ctx, objs, applyOpts)
+	preview, err := apply.New(c, c).Diff(ctx, objs, kustomization.ApplyOptions(ks))
 	if err != nil {
 		return fmt.Errorf("dry-run the apply of %s: %w", path, err)
 	}

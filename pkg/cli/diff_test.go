@@ -121,11 +121,7 @@ func appliedKustomization(t *testing.T, ns string, files map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts, err := kustomizationctl.ApplyOptions(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := apply.New(cp.Client).Apply(t.Context(), objs, opts)
+	res, err := apply.New(cp.Client, cp.Client).Apply(t.Context(), objs, kustomizationctl.ApplyOptions(ks))
 	if err != nil {
 		t.Fatalf("apply as the operator: %v", err)
 	}

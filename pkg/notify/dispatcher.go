@@ -18,8 +18,12 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/canary"
@@ -95,9 +99,25 @@ type Dispatcher struct {
 	opts    Options
 	queue   chan delivery
 	started atomic.Bool
+	// delivered names an AlertProvider whose last delivery ended, for its
+	// Ready condition.
+	delivered chan event.GenericEvent
 
-	mu      sync.Mutex
-	clients map[string]*http.Client
+	mu       sync.Mutex
+	clients  map[string]*http.Client
+	outcomes map[types.NamespacedName]outcome
+}
+
+// outcome is how the last delivery to an AlertProvider ended, and what
+// the provider looked like when it was made.
+type outcome struct {
+	// err is nil when the alert was delivered.
+	err error
+	// generation and secretVersion are the provider's and its Secret's
+	// when the alert was prepared: a change to either may have fixed a
+	// failure.
+	generation    int64
+	secretVersion string
 }
 
 var _ canary.Notifier = (*Dispatcher)(nil)
@@ -133,7 +153,10 @@ func NewDispatcher(opts Options) (*Dispatcher, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
-	return &Dispatcher{opts: opts, queue: make(chan delivery, opts.QueueSize), clients: map[string]*http.Client{}}, nil
+	return &Dispatcher{
+		opts: opts, queue: make(chan delivery, opts.QueueSize), delivered: make(chan event.GenericEvent, opts.QueueSize),
+		clients: map[string]*http.Client{}, outcomes: map[types.NamespacedName]outcome{},
+	}, nil
 }
 
 func defaultTransport(proxy *url.URL) http.RoundTripper {
@@ -224,12 +247,14 @@ func (d *Dispatcher) prepare(ctx context.Context, c *sluicev1beta1.Canary, r Rou
 		return delivery{}, fmt.Errorf("AlertProvider %s: %w", r.Provider, err)
 	}
 	return delivery{
-		post:     post,
-		client:   httpClient,
-		provider: r.Provider,
-		kind:     p.Spec.Type,
-		canary:   types.NamespacedName{Namespace: c.Namespace, Name: c.Name},
-		reason:   a.Reason,
+		post:          post,
+		client:        httpClient,
+		provider:      r.Provider,
+		kind:          p.Spec.Type,
+		canary:        types.NamespacedName{Namespace: c.Namespace, Name: c.Name},
+		reason:        a.Reason,
+		generation:    p.Generation,
+		secretVersion: ep.secretVersion,
 	}, nil
 }
 
@@ -238,6 +263,8 @@ type endpoint struct {
 	address string
 	// token is a Slack bot token.
 	token string
+	// secretVersion is the resource version of the Secret read, if any.
+	secretVersion string
 }
 
 // endpoint reads the AlertProvider's Secret, whose address key overrides
@@ -250,6 +277,7 @@ func (d *Dispatcher) endpoint(ctx context.Context, p *sluicev1beta1.AlertProvide
 		if err := d.opts.Reader.Get(ctx, key, &s); err != nil {
 			return endpoint{}, fmt.Errorf("read Secret %s: %w", key, err)
 		}
+		ep.secretVersion = s.ResourceVersion
 		if v := strings.TrimSpace(string(s.Data["address"])); v != "" {
 			ep.address = v
 		}
@@ -279,13 +307,72 @@ func (d *Dispatcher) client(proxy string) (*http.Client, error) {
 	return c, nil
 }
 
+// Providers names the AlertProviders that receive c's alerts: its own
+// spec.analysis.alerts, or the defaults.
+func (d *Dispatcher) Providers(c *sluicev1beta1.Canary) []types.NamespacedName {
+	routes := d.routes(c)
+	out := make([]types.NamespacedName, 0, len(routes))
+	for _, r := range routes {
+		out = append(out, r.Provider)
+	}
+	return out
+}
+
+// Unready says which AlertProviders of c's alerts are missing or not
+// Ready, by the field that routes to each; "" when all are ready.
+func (d *Dispatcher) Unready(ctx context.Context, c *sluicev1beta1.Canary) string {
+	var problems []string
+	for _, r := range d.routes(c) {
+		if r.err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", r.field, r.err))
+			continue
+		}
+		var p sluicev1beta1.AlertProvider
+		if err := d.opts.Reader.Get(ctx, r.Provider, &p); apierrors.IsNotFound(err) {
+			problems = append(problems, fmt.Sprintf("%s: AlertProvider %s not found", r.field, r.Provider))
+			continue
+		} else if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: read AlertProvider %s: %v", r.field, r.Provider, err))
+			continue
+		}
+		if ready := meta.FindStatusCondition(p.Status.Conditions, sluicev1beta1.ReadyCondition); ready != nil && ready.Status == metav1.ConditionFalse {
+			problems = append(problems, fmt.Sprintf("%s: AlertProvider %s is not ready: %s: %s", r.field, r.Provider, ready.Reason, ready.Message))
+		}
+	}
+	return strings.Join(problems, "; ")
+}
+
+// record keeps how a delivery ended and wakes the provider's reconcile.
+func (d *Dispatcher) record(dl delivery, err error) {
+	d.mu.Lock()
+	d.outcomes[dl.provider] = outcome{err: err, generation: dl.generation, secretVersion: dl.secretVersion}
+	d.mu.Unlock()
+	p := &sluicev1beta1.AlertProvider{}
+	p.Namespace, p.Name = dl.provider.Namespace, dl.provider.Name
+	select {
+	case d.delivered <- event.GenericEvent{Object: p}:
+	default:
+		// The reconcile is already due; it reads the latest outcome.
+	}
+}
+
+// lastOutcome is how the last delivery to a provider ended.
+func (d *Dispatcher) lastOutcome(provider types.NamespacedName) (outcome, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	o, ok := d.outcomes[provider]
+	return o, ok
+}
+
 // enqueue hands a post to the workers, or drops it when the queue is
 // full: an alert is never worth blocking the analysis for.
 func (d *Dispatcher) enqueue(dl delivery) {
 	select {
 	case d.queue <- dl:
 	default:
-		d.opts.Log.Error(errors.New("alert queue is full"), "alert dropped", dl.keysAndValues()...)
+		err := errors.New("alert queue is full")
+		d.opts.Log.Error(err, "alert dropped", dl.keysAndValues()...)
+		d.record(dl, err)
 	}
 }
 

@@ -78,15 +78,22 @@ func build(p *sluicev1beta1.AlertProvider, ep endpoint, m message) (post, error)
 	return post{url: address, body: body, check: check}, nil
 }
 
+// Errors of checkAddress, which an AlertProvider's Ready reason tells
+// apart.
+var (
+	errNoAddress      = errors.New("no address: set spec.address or the address key of the Secret in spec.secretRef")
+	errInvalidAddress = errors.New("the address is not an http or https URL")
+)
+
 // checkAddress accepts an http or https URL. The URL itself stays out of
 // errors and logs: webhook URLs carry their credentials.
 func checkAddress(address string) (string, error) {
 	if address == "" {
-		return "", errors.New("no address: set spec.address or the address key of the Secret in spec.secretRef")
+		return "", errNoAddress
 	}
 	u, err := url.Parse(address)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", errors.New("the address is not an http or https URL")
+		return "", errInvalidAddress
 	}
 	return address, nil
 }

@@ -32,6 +32,10 @@ type delivery struct {
 	kind     sluicev1beta1.AlertProviderType
 	canary   types.NamespacedName
 	reason   string
+	// generation and secretVersion are the provider's and its Secret's,
+	// for the provider's status.
+	generation    int64
+	secretVersion string
 	// attempt counts the posts so far, this one included; wait is the
 	// backoff before the next retry (0: the initial one).
 	attempt int
@@ -83,11 +87,15 @@ func (d *Dispatcher) deliver(ctx context.Context, dl delivery) {
 	retryAfter, err := d.send(ctx, dl)
 	if err == nil {
 		d.opts.Log.V(1).Info("alert sent", dl.keysAndValues("attempts", attempt)...)
+		d.record(dl, nil)
 		return
 	}
 	var permanent *permanentError
 	if errors.As(err, &permanent) || attempt >= b.Attempts || ctx.Err() != nil {
 		d.opts.Log.Error(err, "alert dropped", dl.keysAndValues("attempts", attempt)...)
+		if ctx.Err() == nil {
+			d.record(dl, fmt.Errorf("alert %s of Canary %s not delivered (attempt %d of %d): %w", dl.reason, dl.canary, attempt, b.Attempts, err))
+		}
 		return
 	}
 	wait := dl.wait
@@ -110,7 +118,9 @@ func (d *Dispatcher) deliver(ctx context.Context, dl delivery) {
 		select {
 		case d.queue <- next:
 		default:
-			d.opts.Log.Error(errors.New("the alert queue is full"), "alert dropped", dl.keysAndValues("attempts", attempt)...)
+			err := errors.New("the alert queue is full")
+			d.opts.Log.Error(err, "alert dropped", dl.keysAndValues("attempts", attempt)...)
+			d.record(dl, err)
 		}
 	})
 }

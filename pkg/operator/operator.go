@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/discovery"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	clientevents "k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,11 +34,13 @@ import (
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
+	sluiceevents "sluice.dev/sluice/pkg/events"
 	"sluice.dev/sluice/pkg/notify"
 	"sluice.dev/sluice/pkg/receiver"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/source/helm"
 	"sluice.dev/sluice/pkg/sync/apply"
+	"sluice.dev/sluice/pkg/sync/health"
 	"sluice.dev/sluice/pkg/sync/helmrelease"
 	"sluice.dev/sluice/pkg/sync/kustomization"
 	"sluice.dev/sluice/router"
@@ -203,7 +206,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := registerInfo(opts); err != nil {
 		return nil, err
 	}
-	recorder, err := canary.NewRecorder(ctrlmetrics.Registry)
+	metricsRecorder, err := canary.NewRecorder(ctrlmetrics.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +223,16 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	r := canary.New(mgr, recorder, canary.Options{
+	events, err := sluiceevents.NewBroadcaster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(events); err != nil {
+		return nil, fmt.Errorf("add the event broadcaster: %w", err)
+	}
+	recorder := func(component string) clientevents.EventRecorder { return events.Recorder(mgr.GetScheme(), component) }
+	r := canary.New(mgr, metricsRecorder, canary.Options{
+		Events:                   recorder("sluice"),
 		Metrics:                  checker,
 		Notifier:                 dispatcher,
 		DefaultProvider:          opts.DefaultProvider,
@@ -232,37 +244,45 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Canary controller: %w", err)
 	}
+	providers := &notify.ProviderReconciler{Client: mgr.GetClient(), Events: recorder("sluice-notify"), Dispatcher: dispatcher}
+	if err := providers.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("set up the AlertProvider controller: %w", err)
+	}
 	store := source.NewStore()
-	git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("sluice-source"), Store: store}
+	git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Store: store}
 	if err := git.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the GitRepository controller: %w", err)
 	}
 	fetcher, charts := &helm.Fetcher{}, source.NewChartStore()
-	helmRepos := &source.HelmRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("sluice-source"), Fetcher: fetcher}
+	helmRepos := &source.HelmRepositoryReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Fetcher: fetcher}
 	if err := helmRepos.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmRepository controller: %w", err)
 	}
-	helmCharts := &source.HelmChartReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("sluice-source"), Fetcher: fetcher, Charts: charts, Sources: store}
+	helmCharts := &source.HelmChartReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Fetcher: fetcher, Charts: charts, Sources: store}
 	if err := helmCharts.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmChart controller: %w", err)
 	}
+	health := healthChecker(mgr, opts)
 	releases := &helmrelease.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: cfg, Charts: charts,
-		Events: mgr.GetEventRecorder("sluice-helm"), Workers: opts.Workers,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: cfg, Charts: charts, Health: health,
+		Events: recorder("sluice-helm"), Workers: opts.Workers, ConfigTracking: opts.ConfigTracking,
 	}
 	if err := releases.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmRelease controller: %w", err)
 	}
 	ks := &kustomization.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Applier: apply.New(mgr.GetClient()), Sources: store, Events: mgr.GetEventRecorder("sluice-sync"),
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sources: store, Events: recorder("sluice-sync"),
+		Applier:               apply.New(mgr.GetClient(), mgr.GetAPIReader()),
+		Health:                health,
 		Impersonator:          &kustomization.Impersonator{Config: cfg, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
 		DefaultServiceAccount: opts.DefaultServiceAccount,
 		Workers:               opts.Workers,
+		ConfigTracking:        opts.ConfigTracking,
 	}
 	if err := ks.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the Kustomization controller: %w", err)
 	}
-	rcv := &receiver.Reconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("sluice-receiver")}
+	rcv := &receiver.Reconciler{Client: mgr.GetClient(), Events: recorder("sluice-receiver")}
 	if err := rcv.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Receiver controller: %w", err)
 	}
@@ -357,6 +377,19 @@ func registerInfo(opts Options) error {
 		return fmt.Errorf("register sluice_info: %w", err)
 	}
 	return nil
+}
+
+// healthChecker judges the objects the sync kinds apply from the
+// manager's cache, reading live what it does not hold.
+func healthChecker(mgr manager.Manager, opts Options) *health.Checker {
+	h := &health.Checker{
+		Reader: mgr.GetClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		Informers: mgr.GetCache(), Live: mgr.GetAPIReader(),
+	}
+	if opts.Namespace != "" {
+		h.Namespaces = []string{opts.Namespace}
+	}
+	return h
 }
 
 // goldenSignals returns the built-in metric queries of a Canary's router.

@@ -27,5 +27,7 @@ package operator
 // +kubebuilder:rbac:groups=split.smi-spec.io,resources=trafficsplits,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=zalando.org,resources=routegroups,verbs=get;list;watch;create;update;patch;delete
 //
-// The Kubernetes external metrics provider:
-// +kubebuilder:rbac:groups=external.metrics.k8s.io,resources=*,verbs=get;list
+// The external metrics provider reads metrics whose names are the
+// resources of external.metrics.k8s.io. No name is known here and no
+// wildcard is granted: the Helm value rbac.externalMetrics lists the ones
+// to read, or a MetricTemplate's Secret carries a token that may.

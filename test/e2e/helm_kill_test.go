@@ -63,10 +63,10 @@ func TestAReleaseLeftPendingByAKilledOperatorIsFinishedByTheNext(t *testing.T) {
 		status, err := releaseStatus(ctx, ns, "app")
 		return status == "pending-install", fmt.Sprintf("status %q, %v", status, err)
 	})
-	if err := first.cmd.Process.Kill(); err != nil {
+	if err := first.Cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-first.exited
+	<-first.Exited()
 	if status, err := releaseStatus(t.Context(), ns, "app"); err != nil || status != "pending-install" {
 		t.Fatalf("after the kill the release is %q (%v), want pending-install", status, err)
 	}

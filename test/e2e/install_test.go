@@ -77,15 +77,34 @@ func TestInstallManifests(t *testing.T) {
 		if !reflect.DeepEqual(kr, hr) {
 			t.Fatalf("kustomize rules %v\nhelm rules %v", kr, hr)
 		}
-		for _, r := range kr.([]any) {
-			rule := r.(map[string]any)
-			for _, field := range []string{"verbs", "apiGroups"} {
-				for _, v := range rule[field].([]any) {
-					if v == "*" {
-						t.Errorf("rule %v grants %s *", rule, field)
-					}
-				}
+		noWildcard(t, kr)
+		noWildcard(t, find(kustomized, "Role").Object["rules"])
+		noWildcard(t, find(charted, "Role").Object["rules"])
+	})
+
+	t.Run("the Helm chart grants the external metrics it is given, by name", func(t *testing.T) {
+		objs := helmTemplate(t, chartNamespace, map[string]any{"rbac": map[string]any{"externalMetrics": []any{"s0-prometheus-http_requests"}}})
+		var role *unstructured.Unstructured
+		for _, o := range objs {
+			if o.GetKind() == "ClusterRole" && o.GetName() == "sluice-external-metrics" {
+				role = o
 			}
+		}
+		if role == nil {
+			t.Fatal("no external metrics ClusterRole")
+		}
+		rules := role.Object["rules"]
+		noWildcard(t, rules)
+		rule := rules.([]any)[0].(map[string]any)
+		if got := toStrings(rule["resources"]); !reflect.DeepEqual(got, []string{"s0-prometheus-http_requests"}) {
+			t.Fatalf("resources %v", got)
+		}
+		if kindsOf(objs)["ClusterRoleBinding"] != 2 {
+			t.Fatalf("kinds %v, want the external metrics ClusterRole bound", kindsOf(objs))
+		}
+		lint := action.NewLint()
+		if result := lint.Run([]string{chartPath()}, map[string]any{"rbac": map[string]any{"externalMetrics": []any{"*"}}}); len(result.Errors) == 0 {
+			t.Fatal("a wildcard external metric passed the values schema")
 		}
 	})
 
@@ -156,6 +175,23 @@ func TestInstallManifests(t *testing.T) {
 			t.Fatal("an unknown default provider passed the values schema")
 		}
 	})
+}
+
+// noWildcard fails the test for a rule that grants any verb, group,
+// resource or resource name as *.
+func noWildcard(t *testing.T, rules any) {
+	t.Helper()
+	for _, r := range rules.([]any) {
+		rule := r.(map[string]any)
+		for _, field := range []string{"verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"} {
+			values, _ := rule[field].([]any)
+			for _, v := range values {
+				if s, _ := v.(string); s == "*" || strings.HasSuffix(s, "/*") {
+					t.Errorf("rule %v grants %s %s", rule, field, s)
+				}
+			}
+		}
+	}
 }
 
 func toStrings(v any) []string {

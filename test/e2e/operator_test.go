@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,20 +16,12 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"sluice.dev/sluice/test/binary"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/manifests"
-	"sluice.dev/sluice/test/output"
 )
 
-var buildOperator = sync.OnceValues(func() (string, error) {
-	bin := filepath.Join(workDir, "sluice")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
-	cmd.Dir = controlplane.RepoRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/sluice: %w\n%s", err, out)
-	}
-	return bin, nil
-})
+var buildOperator = sync.OnceValues(func() (string, error) { return binary.Build(workDir) })
 
 // operatorBinary builds cmd/sluice once per test run.
 func operatorBinary(t *testing.T) string {
@@ -42,16 +33,11 @@ func operatorBinary(t *testing.T) string {
 	return bin
 }
 
-// syncBuffer is written while the test reads it.
-type syncBuffer = output.Buffer
-
+// operatorProcess is the operator binary with its endpoints.
 type operatorProcess struct {
-	cmd         *exec.Cmd
-	output      *syncBuffer
+	*binary.Operator
 	metricsAddr string
 	probeAddr   string
-	exited      chan struct{}
-	exitErr     error
 }
 
 func freeAddr(t *testing.T) string {
@@ -65,7 +51,7 @@ func freeAddr(t *testing.T) string {
 
 func startOperator(t *testing.T, kubeconfig string, extraArgs ...string) *operatorProcess {
 	t.Helper()
-	p := &operatorProcess{output: &syncBuffer{}, metricsAddr: freeAddr(t), probeAddr: freeAddr(t), exited: make(chan struct{})}
+	p := &operatorProcess{metricsAddr: freeAddr(t), probeAddr: freeAddr(t)}
 	args := append([]string{
 		"--kubeconfig=" + kubeconfig,
 		"--leader-election-namespace=sluice-system",
@@ -74,22 +60,7 @@ func startOperator(t *testing.T, kubeconfig string, extraArgs ...string) *operat
 		"--receiver-bind-address=" + freeAddr(t),
 		"--log-encoding=console",
 	}, extraArgs...)
-	p.cmd = exec.Command(operatorBinary(t), args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.exitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			t.Logf("operator output:\n%s", p.output)
-		}
-	})
+	p.Operator = binary.Start(t, operatorBinary(t), args...)
 	return p
 }
 
@@ -110,16 +81,16 @@ func (p *operatorProcess) get(path string) (int, string, error) {
 // stop sends SIGTERM and returns the exit code.
 func (p *operatorProcess) stop(t *testing.T) int {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case <-p.exited:
+	case <-p.Exited():
 	case <-time.After(45 * time.Second):
 		t.Fatal("the operator did not exit within 45s of SIGTERM")
 	}
 	var exit *exec.ExitError
-	if errors.As(p.exitErr, &exit) {
+	if errors.As(p.Err(), &exit) {
 		return exit.ExitCode()
 	}
 	return 0
@@ -198,14 +169,14 @@ func TestOperatorBinary(t *testing.T) {
 
 	t.Run("it exits 0 on SIGTERM and hands the lease over", func(t *testing.T) {
 		if code := first.stop(t); code != 0 {
-			t.Fatalf("exit code %d\n%s", code, first.output)
+			t.Fatalf("exit code %d\n%s", code, first.Output)
 		}
 		controlplane.Eventually(t, 30*time.Second, "the second replica takes the lease", func(ctx context.Context) (bool, string) {
 			holder, err := leaseHolder(ctx)
 			return holder != "" && holder != firstHolder, fmt.Sprintf("holder %q, %v", holder, err)
 		})
 		if code := second.stop(t); code != 0 {
-			t.Fatalf("second replica exit code %d\n%s", code, second.output)
+			t.Fatalf("second replica exit code %d\n%s", code, second.Output)
 		}
 		holder, err := leaseHolder(t.Context())
 		if err != nil || holder != "" {

@@ -43,7 +43,8 @@ func (s *stepper) finish() {
 	in := s.in
 	s.st.ObservedGeneration = in.Generation
 	phase := s.st.Phase
-	previous := meta.FindStatusCondition(s.st.Conditions, sluicev1beta1.ReadyCondition)
+	// A copy: setting the condition below changes the one in the list.
+	previous := conditionCopy(s.st.Conditions, sluicev1beta1.ReadyCondition)
 
 	ready := metav1.Condition{Type: sluicev1beta1.ReadyCondition, Reason: string(phase), Message: s.message}
 	switch phase {
@@ -61,7 +62,7 @@ func (s *stepper) finish() {
 		ready.Reason, ready.Message = ReasonSuspended, "Suspended: no rollout moves until spec.suspend is unset"
 	}
 	if s.paused {
-		ready.Reason, ready.Message = ReasonPaused, fmt.Sprintf("Paused by %s: no step, promotion or new rollout until it is resumed", named(s.st.Paused.By))
+		ready.Reason, ready.Message = ReasonPaused, fmt.Sprintf("Paused%s: no step, promotion or new rollout until it is resumed", by(s.st.Paused.By))
 	}
 	if s.problem != nil {
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, s.problem.Reason, s.problem.Message
@@ -69,7 +70,7 @@ func (s *stepper) finish() {
 	if ready.Message == "" {
 		// Keep the account of the last thing that happened until something
 		// else does.
-		if previous != nil && previous.Reason == ready.Reason {
+		if previous != nil && previous.Reason == ready.Reason && !s.refusal(previous.Message) {
 			ready.Message = previous.Message
 		} else {
 			ready.Message = phaseMessage(phase)
@@ -89,9 +90,14 @@ func (s *stepper) finish() {
 
 	s.setCondition(ready)
 	s.setCondition(promoted)
-	if inFlight(phase) && s.problem == nil && !s.suspended {
+	switch {
+	case s.problem != nil || s.suspended:
+		meta.RemoveStatusCondition(&s.st.Conditions, sluicev1beta1.ReconcilingCondition)
+	case inFlight(phase):
 		s.setCondition(metav1.Condition{Type: sluicev1beta1.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: ready.Reason, Message: ready.Message})
-	} else {
+	case s.settling != "":
+		s.setCondition(metav1.Condition{Type: sluicev1beta1.ReconcilingCondition, Status: metav1.ConditionTrue, Reason: ReasonRestoringTraffic, Message: s.settling})
+	default:
 		meta.RemoveStatusCondition(&s.st.Conditions, sluicev1beta1.ReconcilingCondition)
 	}
 	if s.problem != nil || phase == sluicev1beta1.CanaryPhaseFailed {
@@ -101,6 +107,7 @@ func (s *stepper) finish() {
 	}
 
 	s.metricsCondition()
+	s.alertsCondition()
 
 	// A problem or a suspension is worth an event when it begins or
 	// changes, not at every reconcile.
@@ -112,6 +119,10 @@ func (s *stepper) finish() {
 		s.emit(Event{Reason: ReasonSuspended, Message: ready.Message})
 	}
 }
+
+// ReasonRestoringTraffic is the Reconciling reason of a rolled-back Canary
+// that waits for its primary before moving traffic back to it.
+const ReasonRestoringTraffic = "RestoringTraffic"
 
 // ReasonProviderUnhealthy is the MetricsReady reason of a metric provider
 // that failed its health probe.
@@ -141,8 +152,51 @@ func (s *stepper) metricsCondition() {
 	s.setCondition(c)
 }
 
+// Reasons of the AlertsReady condition.
+const (
+	ReasonAlertsReady           = "AlertProvidersReady"
+	ReasonAlertProviderNotReady = "AlertProviderNotReady"
+)
+
+// alertsCondition reports whether the Canary's alerts can reach people.
+// A provider that is not ready warns once per change and holds nothing.
+func (s *stepper) alertsCondition() {
+	a := s.in.Alerts
+	if a == nil {
+		meta.RemoveStatusCondition(&s.st.Conditions, sluicev1beta1.AlertsReadyCondition)
+		return
+	}
+	c := metav1.Condition{Type: sluicev1beta1.AlertsReadyCondition, Status: metav1.ConditionTrue, Reason: ReasonAlertsReady,
+		Message: "Every AlertProvider of the Canary's alerts is ready"}
+	if a.Unready != "" {
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, ReasonAlertProviderNotReady, a.Unready
+		previous := meta.FindStatusCondition(s.st.Conditions, c.Type)
+		if previous == nil || previous.Message != c.Message {
+			s.emit(Event{Warning: true, Reason: ReasonAlertProviderNotReady, Message: c.Message})
+		}
+	}
+	s.setCondition(c)
+}
+
 func (s *stepper) setCondition(c metav1.Condition) {
 	c.ObservedGeneration = s.in.Generation
 	c.LastTransitionTime = metav1.NewTime(s.in.Now)
 	meta.SetStatusCondition(&s.st.Conditions, c)
+}
+
+// refusal reports whether msg is the answer to a refused request, which
+// older versions kept in Ready: it is not how the Canary is.
+func (s *stepper) refusal(msg string) bool {
+	r := s.st.LastRequest
+	return r != nil && r.Outcome == sluicev1beta1.RequestRefused && r.Message == msg
+}
+
+// conditionCopy is a copy of the condition of type typ, or nil.
+func conditionCopy(conditions []metav1.Condition, typ string) *metav1.Condition {
+	c := meta.FindStatusCondition(conditions, typ)
+	if c == nil {
+		return nil
+	}
+	cp := *c
+	return &cp
 }

@@ -49,7 +49,7 @@ func (s *stepper) handleRequest() bool {
 		if s.st.Paused == nil {
 			s.st.Paused = &sluicev1beta1.PauseStatus{By: r.By, Since: metav1.NewTime(s.in.Now)}
 		}
-		s.accept(ReasonPaused, fmt.Sprintf("Paused %s by %s: no step, promotion or new rollout until it is resumed", s.target(), s.who()))
+		s.accept(ReasonPaused, fmt.Sprintf("Paused %s%s: no step, promotion or new rollout until it is resumed", s.target(), s.by()))
 		return false
 	case sluicev1beta1.RequestResume:
 		if s.st.Paused == nil {
@@ -59,7 +59,7 @@ func (s *stepper) handleRequest() bool {
 		s.st.Paused = nil
 		// Time spent paused is not time without metric data.
 		s.st.HoldingSince = nil
-		s.accept(ReasonResumed, fmt.Sprintf("Resumed %s by %s", s.target(), s.who()))
+		s.accept(ReasonResumed, fmt.Sprintf("Resumed %s%s", s.target(), s.by()))
 		return false
 	case sluicev1beta1.RequestAbort:
 		if !analysing(phase) {
@@ -67,8 +67,8 @@ func (s *stepper) handleRequest() bool {
 			return false
 		}
 		s.st.Paused = nil
-		s.accept(ReasonAbortRequested, fmt.Sprintf("Abort of %s requested by %s", s.target(), s.who()))
-		s.rollback("aborted by " + s.who())
+		s.accept(ReasonAbortRequested, fmt.Sprintf("Abort of %s requested%s", s.target(), s.by()))
+		s.rollback("aborted" + s.by())
 		return true
 	case sluicev1beta1.RequestRetry:
 		if phase != sluicev1beta1.CanaryPhaseFailed || s.in.Target.Revision == s.st.LastPromotedSpec {
@@ -79,7 +79,7 @@ func (s *stepper) handleRequest() bool {
 		// from the beginning, gates and all, once traffic is back on the
 		// primary.
 		s.st.LastTrackedRevision = ""
-		s.accept(ReasonRetryRequested, fmt.Sprintf("Retry of revision %s requested by %s", s.in.Target.Revision, s.who()))
+		s.accept(ReasonRetryRequested, fmt.Sprintf("Retry of revision %s requested%s", s.in.Target.Revision, s.by()))
 		return false
 	case sluicev1beta1.RequestPromote:
 		return s.promoteRequest(r.Request)
@@ -111,7 +111,7 @@ func (s *stepper) promoteRequest(r sluicev1beta1.Request) bool {
 			now := metav1.NewTime(in.Now)
 			s.st.RolloutStartTime = &now
 		}
-		s.accept(ReasonPromoteRequested, fmt.Sprintf("Full promotion of %s requested by %s: skipping the remaining steps", s.target(), s.who()))
+		s.accept(ReasonPromoteRequested, fmt.Sprintf("Full promotion of %s requested%s: skipping the remaining steps", s.target(), s.by()))
 		s.promote()
 		return true
 	}
@@ -128,7 +128,7 @@ func (s *stepper) promoteRequest(r sluicev1beta1.Request) bool {
 		s.refuse(fmt.Sprintf("canary %s is not ready yet (%s); ask again once it is, or promote with --full", s.target(), in.Target.Ready.Message))
 	default:
 		s.approved = true
-		s.accept(ReasonPromoteRequested, fmt.Sprintf("Promotion of %s approved by %s: the waiting gates pass and the next step runs now", s.target(), s.who()))
+		s.accept(ReasonPromoteRequested, fmt.Sprintf("Promotion of %s approved%s: the waiting gates pass and the next step runs now", s.target(), s.by()))
 	}
 	return false
 }
@@ -152,7 +152,7 @@ func (s *stepper) refuse(msg string) {
 	if what == "" {
 		what = "request"
 	}
-	s.answer(sluicev1beta1.RequestRefused, ReasonRequestRefused, fmt.Sprintf("%s requested by %s refused: %s", what, s.who(), msg))
+	s.answer(sluicev1beta1.RequestRefused, ReasonRequestRefused, fmt.Sprintf("%s request%s refused: %s", what, s.by(), msg))
 }
 
 func (s *stepper) answer(outcome sluicev1beta1.RequestOutcome, reason, msg string) {
@@ -161,19 +161,24 @@ func (s *stepper) answer(outcome sluicev1beta1.RequestOutcome, reason, msg strin
 		ID: r.ID, Action: r.Action, Full: r.Full, By: r.By,
 		Outcome: outcome, Message: msg, Time: metav1.NewTime(s.in.Now),
 	}
-	s.message = msg
+	if outcome == sluicev1beta1.RequestAccepted {
+		// A refusal changed nothing: it is kept in status.lastRequest and
+		// the event, not in Ready, which says how the Canary is.
+		s.message = msg
+	}
 	s.emit(Event{Warning: outcome == sluicev1beta1.RequestRefused, Reason: reason, Message: msg})
 }
 
-// who names the requester in messages.
-func (s *stepper) who() string { return named(s.in.Request.By) }
+// by names the requester in messages, as " by alice".
+func (s *stepper) by() string { return by(s.in.Request.By) }
 
-// named is a user for messages; requests may come unnamed.
-func named(user string) string {
+// by is " by user"; requests may come unnamed, and then the words are
+// left out rather than name nobody.
+func by(user string) string {
 	if user == "" {
-		return "an unnamed user"
+		return ""
 	}
-	return user
+	return " by " + user
 }
 
 func phaseName(p sluicev1beta1.CanaryPhase) string {

@@ -271,6 +271,53 @@ func TestManualRequests(t *testing.T) {
 					t.Errorf("weight %d after the abort", st.CanaryWeight)
 				}
 			}}},
+		{"an annotation that does not parse is refused with its own error on a blocked Canary too", func() Input {
+			in := blueGreen()
+			in.Target = Target{}
+			in.Request = &Request{Request: sluicev1beta1.Request{ID: "sha256:abc"}, Invalid: "metadata.annotations[sluice.dev/request]: not a request: invalid character"}
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseInitialized, events: []string{ReasonRequestRefused, ReasonTargetNotFound},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				if r := st.LastRequest; r == nil || !strings.Contains(r.Message, "not a request") || strings.Contains(r.Message, "not found") {
+					t.Errorf("lastRequest %+v, want the annotation's error", r)
+				}
+			}}},
+		{"a refusal is kept in lastRequest and the event, not in Ready", func() Input {
+			return asked(blueGreen(), sluicev1beta1.RequestAbort)
+		}, want{phase: sluicev1beta1.CanaryPhaseInitialized, events: []string{ReasonRequestRefused},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				answered(sluicev1beta1.RequestRefused, "nothing to abort")(t, st)
+				if c := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReadyCondition); c == nil || c.Status != metav1.ConditionTrue || strings.Contains(c.Message, "refused") {
+					t.Errorf("Ready %+v carries the refusal", c)
+				}
+			}}},
+		{"a refusal an older version left in Ready is dropped", func() Input {
+			in := blueGreen()
+			refusal := "abort requested by alice refused: nothing to abort"
+			in.Status.LastRequest = &sluicev1beta1.RequestStatus{ID: "r0", Outcome: sluicev1beta1.RequestRefused, Message: refusal}
+			in.Status.Conditions = []metav1.Condition{{Type: sluicev1beta1.ReadyCondition, Status: metav1.ConditionTrue, Reason: string(sluicev1beta1.CanaryPhaseInitialized), Message: refusal}}
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseInitialized, status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+			if c := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReadyCondition); c == nil || strings.Contains(c.Message, "refused") {
+				t.Errorf("Ready %+v still carries the refusal", c)
+			}
+		}}},
+		{"a request from an unnamed user names nobody", func() Input {
+			in := asked(notDue(canary()), sluicev1beta1.RequestAbort)
+			in.Request.By = ""
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseFailed, events: []string{ReasonAbortRequested, ReasonRolledBack},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				c := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReadyCondition)
+				for _, msg := range []string{st.LastRequest.Message, c.Message} {
+					if strings.Contains(msg, "unnamed") || strings.Contains(msg, " by ") {
+						t.Errorf("message %q names a requester", msg)
+					}
+				}
+				if !strings.Contains(c.Message, "Rolled back: aborted") {
+					t.Errorf("Ready %q does not say the revision was aborted", c.Message)
+				}
+			}}},
 		{"a request to a suspended Canary is refused", func() Input {
 			in := asked(canary(), sluicev1beta1.RequestAbort)
 			in.Spec.Suspend = true

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -30,6 +31,10 @@ type stepper struct {
 	requeue time.Duration
 	// message says what is happening, for the Ready condition.
 	message string
+	// settling says what a rolled-back Canary still does to put production
+	// back (traffic onto a primary that is not ready yet). It goes to the
+	// Reconciling condition, so that Ready keeps the rollback's reason.
+	settling string
 	// problem, when set, keeps the Canary from moving on.
 	problem   *Problem
 	suspended bool
@@ -52,8 +57,17 @@ func (s *stepper) run() {
 		s.problem = &Problem{Reason: ReasonTargetNotFound, Message: fmt.Sprintf("target %s not found", s.target())}
 	}
 	if s.problem != nil {
+		if s.st.Phase == "" {
+			// kubectl shows the phase: a blocked Canary says it has not
+			// initialized rather than nothing.
+			s.setPhase(sluicev1beta1.CanaryPhaseInitializing)
+		}
 		switch {
 		case !s.pending():
+		case in.Request.Invalid != "":
+			// What is wrong with the request comes first: it stays wrong
+			// once the problem is fixed.
+			s.refuse(in.Request.Invalid)
 		case s.problem.Routable && in.Request.Action == sluicev1beta1.RequestAbort:
 			// The way out of a rollout whose analysis broke.
 			s.handleRequest()
@@ -157,7 +171,12 @@ func (s *stepper) primaryOnly() bool {
 		return true
 	}
 	if !s.in.Primary.Ready.Ready {
-		s.message = fmt.Sprintf("Waiting for %s to become ready before moving traffic back to it", s.primary())
+		msg := fmt.Sprintf("Waiting for %s to become ready before moving traffic back to it", s.primary())
+		if s.st.Phase == sluicev1beta1.CanaryPhaseFailed {
+			s.settling = msg
+		} else {
+			s.message = msg
+		}
 		return false
 	}
 	s.do(SetRoutes{Routes: traffic.PrimaryOnly()})
@@ -200,7 +219,7 @@ func (s *stepper) startRollout() {
 		s.message = "Waiting for approval to start the rollout: " + r.Message
 		if s.st.Phase != sluicev1beta1.CanaryPhaseWaiting {
 			s.setPhase(sluicev1beta1.CanaryPhaseWaiting)
-			s.emit(Event{Reason: ReasonWaitingForApproval, Message: s.message, Severity: sluicev1beta1.SeverityWarn})
+			s.emit(Event{Reason: ReasonWaitingForApproval, Message: s.message, Severity: alertUnless(r.Muted)})
 		}
 		return
 	}
@@ -330,7 +349,7 @@ func (s *stepper) advance() {
 				return
 			}
 			if r := s.result(CheckConfirmTrafficIncrease); r.Outcome != Pass {
-				s.hold("traffic increase not confirmed: " + r.Message)
+				s.waitForTrafficApproval(r)
 				return
 			}
 			s.st.CanaryWeight = in.Spec.NextWeight(s.st.CanaryWeight)
@@ -368,7 +387,7 @@ func (s *stepper) promotionGate() {
 		s.message = "Waiting for approval to promote: " + r.Message
 		if s.st.Phase != sluicev1beta1.CanaryPhaseWaitingPromotion {
 			s.setPhase(sluicev1beta1.CanaryPhaseWaitingPromotion)
-			s.emit(Event{Reason: ReasonWaitingForApproval, Message: s.message, Severity: sluicev1beta1.SeverityWarn})
+			s.emit(Event{Reason: ReasonWaitingForApproval, Message: s.message, Severity: alertUnless(r.Muted)})
 		}
 		return
 	}
@@ -489,6 +508,32 @@ func (s *stepper) holdForData(msg string) {
 	s.hold(msg)
 }
 
+// waitForTrafficApproval holds the weight while a confirm-traffic-increase
+// gate says no. The wait is alerted once, when it begins, unless the
+// gate's hooks mute their alerts.
+func (s *stepper) waitForTrafficApproval(r Result) {
+	msg := "traffic increase not confirmed: " + r.Message
+	previous := meta.FindStatusCondition(s.st.Conditions, sluicev1beta1.ReadyCondition)
+	began := previous == nil || previous.Message != "Halt advancement: "+msg
+	s.markStep()
+	s.requeueIn(s.in.Spec.Interval)
+	s.message = "Halt advancement: " + msg
+	e := Event{Reason: ReasonWaitingForApproval, Message: fmt.Sprintf("Halt %s advancement: %s", s.target(), msg)}
+	if began {
+		e.Severity = alertUnless(r.Muted)
+	}
+	s.emit(e)
+}
+
+// alertUnless is the severity of a gate's wait: a warning, or none when
+// its hooks muted their alerts.
+func alertUnless(muted bool) sluicev1beta1.AlertSeverity {
+	if muted {
+		return ""
+	}
+	return sluicev1beta1.SeverityWarn
+}
+
 // hold waits a step without counting it as failed.
 func (s *stepper) hold(msg string) {
 	s.markStep()
@@ -604,7 +649,7 @@ func (s *stepper) ask(checks ...Check) bool {
 
 func (s *stepper) result(c Check) Result {
 	if s.approvedGate(c) {
-		return Result{Outcome: Pass, Message: "approved by " + s.who()}
+		return Result{Outcome: Pass, Message: "approved" + s.by()}
 	}
 	if r, ok := s.in.Checks[c]; ok {
 		return r

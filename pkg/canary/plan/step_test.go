@@ -450,7 +450,7 @@ func TestStep(t *testing.T) {
 		}, want{weight: intp(50), actions: []Action{SetRoutes{Routes: traffic.Weighted(50)}, emitted(ReasonWeightIncreased)}}},
 		{"a closed confirm-traffic-increase gate holds the weight", func() Input {
 			return withChecks(withHooks(canary(), sluicev1beta1.ConfirmTrafficIncreaseHook), Checks{CheckConfirmTrafficIncrease: fail("closed")})
-		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, weight: intp(20), failedChecks: intp(0), actions: []Action{emitted(ReasonHalted)}, requeue: interval}},
+		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, weight: intp(20), failedChecks: intp(0), actions: []Action{emitted(ReasonWaitingForApproval)}, requeue: interval}},
 		{"the confirm-traffic-increase gate is asked only after the analysis passed", func() Input {
 			in := withHooks(canary(), sluicev1beta1.ConfirmTrafficIncreaseHook, sluicev1beta1.RolloutHook)
 			return withChecks(in, Checks{CheckRollout: pass()})
@@ -560,6 +560,25 @@ func TestStep(t *testing.T) {
 		}, want{phase: sluicev1beta1.CanaryPhaseFailed, weight: intp(20),
 			actions: []Action{emitted(ReasonChecksFailed), emitted(ReasonRolledBack), RecordRelease{Result: ReleaseFailed, Duration: 2 * interval}, RunHooks{Type: sluicev1beta1.PostRolloutHook}, ScalePrimaryForRollback{}}}},
 
+		{"a rolled-back autoscaled Canary keeps the rollback's reason in Ready while its primary grows", func() Input {
+			return rolledBackAutoscaled(notReady("2 of 4 updated replicas available"))
+		}, want{phase: sluicev1beta1.CanaryPhaseFailed, weight: intp(20), actions: nil, status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+			readySays(t, st, "Rolled back: failed checks threshold reached (1): rollout hook: 500s")
+			if c := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReconcilingCondition); c == nil || c.Reason != ReasonRestoringTraffic ||
+				!strings.Contains(c.Message, "podinfo-primary to become ready before moving traffic back") {
+				t.Errorf("Reconciling %+v does not say traffic waits for the primary", c)
+			}
+		}}},
+		{"a rolled-back autoscaled Canary moves traffic back once its primary is ready and still says why it rolled back", func() Input {
+			return rolledBackAutoscaled(ready())
+		}, want{phase: sluicev1beta1.CanaryPhaseFailed, weight: intp(0), actions: []Action{SetRoutes{Routes: traffic.PrimaryOnly()}, ScaleTarget{Up: false}},
+			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+				readySays(t, st, "Rolled back: failed checks threshold reached (1): rollout hook: 500s")
+				if c := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReconcilingCondition); c != nil {
+					t.Errorf("Reconciling %+v after traffic is back", c)
+				}
+			}}},
+
 		// Suspension.
 		{"suspend pauses a rollout where it is", func() Input {
 			in := canary()
@@ -584,6 +603,22 @@ func TestStep(t *testing.T) {
 			in.Blocked = &Problem{Reason: "UnsupportedStrategy", Message: "analysis.stepWeight asks for weighted traffic"}
 			return in
 		}, want{phase: sluicev1beta1.CanaryPhaseInitialized, events: []string{"UnsupportedStrategy"}}},
+		{"a problem that appears mid-rollout is warned about, not only written in Ready", func() Input {
+			in := canary()
+			in.Status.Conditions = []metav1.Condition{{Type: sluicev1beta1.ReadyCondition, Status: metav1.ConditionUnknown,
+				Reason: string(sluicev1beta1.CanaryPhaseProgressing), Message: "Advance podinfo canary weight 20"}}
+			in.Blocked = &Problem{Reason: "MetricTemplateNotFound", Message: "spec.analysis.metrics[0]: MetricTemplate errors not found", Routable: true}
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseProgressing, weight: intp(20), events: []string{"MetricTemplateNotFound"}}},
+		{"a Canary blocked before it initialized says it is initializing", func() Input {
+			in := blueGreen()
+			in.Status, in.Target, in.Primary = sluicev1beta1.CanaryStatus{}, Target{}, Workload{}
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseInitializing, events: []string{ReasonTargetNotFound}, status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
+			if c := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReadyCondition); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonTargetNotFound {
+				t.Errorf("Ready %+v, want False with TargetNotFound", c)
+			}
+		}}},
 		{"a missing target is reported and nothing moves", func() Input {
 			in := blueGreen()
 			in.Target = Target{}
@@ -773,5 +808,131 @@ func TestPodsBecomingReadyOneByOneChangeNoStatus(t *testing.T) {
 	b.Target.Ready = notReady("2 of 3 updated replicas available")
 	if sa, sb := Step(a).Status, Step(b).Status; !reflect.DeepEqual(sa, sb) {
 		t.Fatalf("a replica count changed the status, which costs a write:\n%+v\n%+v", sa.Conditions, sb.Conditions)
+	}
+}
+
+// rolledBackAutoscaled is an autoscaled canary rolled back one reconcile
+// ago: 20% of traffic still on the canary, the primary growing to carry
+// it, with the given readiness.
+func rolledBackAutoscaled(primary Readiness) Input {
+	in := canary()
+	in.Spec.Autoscaled = true
+	in.Status.Phase, in.Status.LastTransitionTime = sluicev1beta1.CanaryPhaseFailed, metav1.NewTime(t0.Add(-time.Minute))
+	in.Status.Conditions = []metav1.Condition{{Type: sluicev1beta1.ReadyCondition, Status: metav1.ConditionFalse,
+		Reason: string(sluicev1beta1.CanaryPhaseFailed), Message: "Rolled back: failed checks threshold reached (1): rollout hook: 500s"}}
+	in.Primary.Ready = primary
+	return in
+}
+
+// readySays fails the test unless the Ready condition's message is msg.
+func readySays(t *testing.T, st sluicev1beta1.CanaryStatus, msg string) {
+	t.Helper()
+	if c := meta.FindStatusCondition(st.Conditions, sluicev1beta1.ReadyCondition); c == nil || c.Message != msg {
+		t.Errorf("Ready %+v, want message %q", c, msg)
+	}
+	if c := meta.FindStatusCondition(st.Conditions, sluicev1beta1.StalledCondition); c == nil || c.Message != msg {
+		t.Errorf("Stalled %+v, want message %q", c, msg)
+	}
+}
+
+func TestAClosedGateAlertsUnlessItsHooksMuteAlerts(t *testing.T) {
+	closed := func(muted bool) Result { return Result{Outcome: Fail, Message: "closed", Muted: muted} }
+	rollout := func(r Result) Input {
+		return withChecks(withHooks(newRevision(), sluicev1beta1.ConfirmRolloutHook), Checks{CheckConfirmRollout: r})
+	}
+	promotion := func(r Result) Input {
+		in := withChecks(withHooks(canary(), sluicev1beta1.ConfirmPromotionHook), Checks{CheckConfirmPromotion: r})
+		in.Status.CanaryWeight, in.Routes = 60, traffic.Weighted(60)
+		return in
+	}
+	trafficIncrease := func(r Result) Input {
+		return withChecks(withHooks(canary(), sluicev1beta1.ConfirmTrafficIncreaseHook), Checks{CheckConfirmTrafficIncrease: r})
+	}
+	waitingForTraffic := func(r Result) Input {
+		in := trafficIncrease(r)
+		in.Status.Conditions = Step(trafficIncrease(r)).Status.Conditions
+		return in
+	}
+	tests := []struct {
+		name string
+		in   Input
+		want sluicev1beta1.AlertSeverity
+	}{
+		{"a closed confirm-rollout gate alerts a warning", rollout(closed(false)), sluicev1beta1.SeverityWarn},
+		{"a muted confirm-rollout gate records its event without an alert", rollout(closed(true)), ""},
+		{"a closed confirm-promotion gate alerts a warning", promotion(closed(false)), sluicev1beta1.SeverityWarn},
+		{"a muted confirm-promotion gate records its event without an alert", promotion(closed(true)), ""},
+		{"a closed confirm-traffic-increase gate alerts a warning when the wait begins", trafficIncrease(closed(false)), sluicev1beta1.SeverityWarn},
+		{"a closed confirm-traffic-increase gate alerts once, not at every step", waitingForTraffic(closed(false)), ""},
+		{"a muted confirm-traffic-increase gate records its event without an alert", trafficIncrease(closed(true)), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var found bool
+			for _, a := range Step(tt.in).Actions {
+				if e, ok := a.(Emit); ok && e.Event.Reason == ReasonWaitingForApproval {
+					found = true
+					if e.Event.Severity != tt.want {
+						t.Errorf("severity %q, want %q", e.Event.Severity, tt.want)
+					}
+				}
+			}
+			if !found {
+				t.Fatal("no WaitingForApproval event")
+			}
+		})
+	}
+}
+
+func TestAnAlertProviderThatIsNotReadyIsReportedAndHoldsNothing(t *testing.T) {
+	const unready = "spec.analysis.alerts[0].providerRef: AlertProvider test/slack is not ready: SecretNotFound: Secret test/slack-url not found"
+	reported := func() Input {
+		in := canary()
+		in.Alerts = &AlertsState{Unready: unready}
+		return in
+	}
+	tests := []struct {
+		name   string
+		in     func() Input
+		status metav1.ConditionStatus
+		events []string
+	}{
+		{"a provider that is not ready is reported with a warning while the step goes on", reported, metav1.ConditionFalse,
+			[]string{ReasonWeightIncreased, ReasonAlertProviderNotReady}},
+		{"a provider already reported is not warned about again", func() Input {
+			in := reported()
+			in.Status.Conditions = []metav1.Condition{{Type: sluicev1beta1.AlertsReadyCondition, Status: metav1.ConditionFalse, Reason: ReasonAlertProviderNotReady, Message: unready}}
+			return in
+		}, metav1.ConditionFalse, []string{ReasonWeightIncreased}},
+		{"ready providers are reported ready", func() Input {
+			in := canary()
+			in.Alerts = &AlertsState{}
+			return in
+		}, metav1.ConditionTrue, []string{ReasonWeightIncreased}},
+		{"a Canary without alert providers has no AlertsReady condition", canary, "", []string{ReasonWeightIncreased}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := Step(tt.in())
+			c := meta.FindStatusCondition(out.Status.Conditions, sluicev1beta1.AlertsReadyCondition)
+			switch {
+			case tt.status == "" && c != nil:
+				t.Errorf("AlertsReady %+v, want none", c)
+			case tt.status != "" && (c == nil || c.Status != tt.status):
+				t.Errorf("AlertsReady %+v, want %s", c, tt.status)
+			}
+			if out.Status.CanaryWeight != 40 {
+				t.Errorf("weight %d: the alert providers held the step", out.Status.CanaryWeight)
+			}
+			var events []string
+			for _, a := range out.Actions {
+				if e, ok := a.(Emit); ok {
+					events = append(events, e.Event.Reason)
+				}
+			}
+			if !reflect.DeepEqual(events, tt.events) {
+				t.Errorf("events %v, want %v", events, tt.events)
+			}
+		})
 	}
 }

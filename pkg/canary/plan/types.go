@@ -46,6 +46,9 @@ type Input struct {
 	Checks Checks
 	// Metrics, when the Canary has metrics, is what is known of them.
 	Metrics *MetricsState
+	// Alerts, when the Canary's alerts go to AlertProviders, is whether
+	// those are ready.
+	Alerts *AlertsState
 	// Request, when set, is the manual request the Canary's annotation
 	// holds; it is acted on once, when status.lastRequest does not answer
 	// it yet.
@@ -136,6 +139,10 @@ type Result struct {
 	Message string
 	// Metrics are the results of each metric, for the metrics check.
 	Metrics []sluicev1beta1.CanaryMetricStatus
+	// Muted is set when every webhook that failed the check asked for no
+	// alert (muteAlert): a gate that waits is then recorded as an event
+	// only.
+	Muted bool
 }
 
 // MetricsState is what the reconciler found out about a Canary's metrics
@@ -148,6 +155,15 @@ type MetricsState struct {
 	// probe. It is reported but does not block: the checks themselves
 	// fail while a provider is down.
 	Unhealthy string
+}
+
+// AlertsState is whether the AlertProviders of a Canary's alerts are
+// ready. It is reported and never holds a rollout: a release must not
+// wait on a chat service.
+type AlertsState struct {
+	// Unready, when set, names each provider that is not ready, by the
+	// field that routes to it, and why.
+	Unready string
 }
 
 // Checks are answers to checks, by check.

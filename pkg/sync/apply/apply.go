@@ -10,11 +10,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
-	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
-	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/fluxcd/pkg/ssa/normalize"
@@ -54,12 +51,6 @@ type Options struct {
 	Prune bool
 	// Previous is the inventory of the last apply.
 	Previous []Entry
-	// Wait waits for every applied object to be healthy by kstatus.
-	Wait bool
-	// HealthChecks are more objects that must be healthy by kstatus.
-	HealthChecks []object.ObjMetadata
-	// Timeout bounds the wait for health.
-	Timeout time.Duration
 }
 
 // Result is what an apply did.
@@ -75,14 +66,14 @@ type Result struct {
 // Applier applies through one ResourceManager.
 type Applier struct {
 	manager *ssa.ResourceManager
-	client  client.Client
 }
 
-// New builds an Applier on c, whose RESTMapper also serves the health
-// poller.
-func New(c client.Client) *Applier {
-	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
-	return &Applier{manager: ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: OwnerGroup}), client: c}
+// New builds an Applier that writes through c. The CRDs of a staged apply
+// are waited for by polling live, which reads through live: the operator's
+// cached client cannot serve the poller's lists.
+func New(c client.Client, live client.Reader) *Applier {
+	poller := polling.NewStatusPoller(live, c.RESTMapper(), polling.Options{})
+	return &Applier{manager: ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager, Group: OwnerGroup})}
 }
 
 // prepare makes objs what the apply sends: defaults normalized, so that
@@ -95,7 +86,7 @@ func (a *Applier) prepare(objs []*unstructured.Unstructured, opts Options) error
 	return nil
 }
 
-// Apply applies objs and, as asked, prunes and waits. The objects are
+// Apply applies objs and, as asked, prunes. The objects are
 // changed in place: defaults normalized and ownership labels set.
 func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, opts Options) (*Result, error) {
 	if err := a.prepare(objs, opts); err != nil {
@@ -120,19 +111,6 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 		})
 		if err != nil {
 			return res, fmt.Errorf("prune: %w", err)
-		}
-	}
-	var wait object.ObjMetadataSet
-	if opts.Wait {
-		wait = changes.ToObjMetadataSet()
-	}
-	wait = wait.Union(opts.HealthChecks)
-	if len(wait) > 0 {
-		// Several polls fit in a short timeout, so that its error names
-		// the objects still not healthy rather than the poller's deadline.
-		interval := min(2*time.Second, opts.Timeout/4)
-		if err := a.manager.WaitForSetWithContext(ctx, wait, ssa.WaitOptions{Interval: interval, Timeout: opts.Timeout, FailFast: true}); err != nil {
-			return res, fmt.Errorf("health check: %w", a.unhealthy(wait, err))
 		}
 	}
 	return res, nil
@@ -171,50 +149,4 @@ func staleObjects(previous, current []Entry) ([]*unstructured.Unstructured, erro
 		out = append(out, u)
 	}
 	return out, nil
-}
-
-// unhealthy names the objects of set that are not Current. The poller
-// can stop on an error of its own near the deadline (its client's rate
-// limiter refuses to wait past it), which names no object; then each is
-// read once more, so the report says which objects held the wait up.
-func (a *Applier) unhealthy(set object.ObjMetadataSet, err error) error {
-	if strings.Contains(err.Error(), "status: '") {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var names []string
-	for _, id := range set {
-		mapping, merr := a.client.RESTMapper().RESTMapping(id.GroupKind)
-		if merr != nil {
-			names = append(names, fmt.Sprintf("%s: %v", id, merr))
-			continue
-		}
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(mapping.GroupVersionKind)
-		if gerr := a.client.Get(ctx, client.ObjectKey{Namespace: id.Namespace, Name: id.Name}, u); gerr != nil {
-			names = append(names, fmt.Sprintf("%s/%s status: '%s'", id.GroupKind.Kind, objectName(id), status.NotFoundStatus))
-			continue
-		}
-		res, cerr := status.Compute(u)
-		if cerr != nil {
-			names = append(names, fmt.Sprintf("%s/%s: %v", id.GroupKind.Kind, objectName(id), cerr))
-			continue
-		}
-		if res.Status != status.CurrentStatus {
-			names = append(names, fmt.Sprintf("%s/%s status: '%s': %s", id.GroupKind.Kind, objectName(id), res.Status, res.Message))
-		}
-	}
-	if len(names) == 0 {
-		return err
-	}
-	return fmt.Errorf("timeout waiting for: [%s]", strings.Join(names, ", "))
-}
-
-// objectName is namespace/name, or name for a cluster-scoped object.
-func objectName(id object.ObjMetadata) string {
-	if id.Namespace == "" {
-		return id.Name
-	}
-	return id.Namespace + "/" + id.Name
 }

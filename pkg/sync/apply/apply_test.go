@@ -4,7 +4,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,9 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"sluice.dev/sluice/test/controlplane"
 )
@@ -46,21 +43,6 @@ const (
 	kept      = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: kept, namespace: NS, annotations: {kustomize.toolkit.fluxcd.io/prune: disabled}}\ndata: {a: b}\n"
 )
 
-// deployment is a one-replica Deployment; podSpec adds to its pod spec.
-func deployment(name, podSpec string) string {
-	return `apiVersion: apps/v1
-kind: Deployment
-metadata: {name: ` + name + `, namespace: NS}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: ` + name + `}}
-  template:
-    metadata: {labels: {app: ` + name + `}}
-    spec:
-      containers: [{name: app, image: podinfo:1}]
-` + podSpec
-}
-
 func actions(cs *ssa.ChangeSet) map[string]string {
 	out := map[string]string{}
 	for _, e := range cs.Entries {
@@ -72,7 +54,7 @@ func actions(cs *ssa.ChangeSet) map[string]string {
 func TestApplyCreatesCorrectsDriftAndThenChangesNothing(t *testing.T) {
 	t.Parallel()
 	ns, owner := "apply", client.ObjectKey{Namespace: "flux-system", Name: "apps"}
-	a := New(cp.Client)
+	a := New(cp.Client, cp.Client)
 	res, err := a.Apply(t.Context(), objects(t, ns, settings, namespace), Options{Owner: owner})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +100,7 @@ func TestApplyCreatesCorrectsDriftAndThenChangesNothing(t *testing.T) {
 func TestPruneDeletesWhatLeftTheSourceButWhatOptsOut(t *testing.T) {
 	t.Parallel()
 	ns, owner := "prune", client.ObjectKey{Namespace: "flux-system", Name: "apps"}
-	a := New(cp.Client)
+	a := New(cp.Client, cp.Client)
 	first, err := a.Apply(t.Context(), objects(t, ns, namespace, settings, extra, kept), Options{Owner: owner})
 	if err != nil {
 		t.Fatal(err)
@@ -141,7 +123,7 @@ func TestPruneDeletesWhatLeftTheSourceButWhatOptsOut(t *testing.T) {
 func TestABadObjectIsNamedAndNothingIsApplied(t *testing.T) {
 	t.Parallel()
 	ns, owner := "bad", client.ObjectKey{Namespace: "flux-system", Name: "apps"}
-	a := New(cp.Client)
+	a := New(cp.Client, cp.Client)
 	if _, err := a.Apply(t.Context(), objects(t, ns, namespace, settings), Options{Owner: owner}); err != nil {
 		t.Fatal(err)
 	}
@@ -154,24 +136,5 @@ func TestABadObjectIsNamedAndNothingIsApplied(t *testing.T) {
 	cm := &corev1.ConfigMap{}
 	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "settings"}, cm); err != nil || cm.Data["mode"] != "fast" {
 		t.Fatalf("a failed apply changed what was applied before: %v %v", cm.Data, err)
-	}
-}
-
-func TestWaitReportsHealthByKstatus(t *testing.T) {
-	t.Parallel()
-	owner := client.ObjectKey{Namespace: "flux-system", Name: "apps"}
-	a := New(cp.Client)
-	if _, err := a.Apply(t.Context(), objects(t, "healthy", namespace, deployment("app", "")), Options{Owner: owner, Wait: true, Timeout: time.Minute}); err != nil {
-		t.Fatalf("a Deployment that rolls out: %v", err)
-	}
-	_, err := a.Apply(t.Context(), objects(t, "unhealthy", namespace, deployment("stuck", "      nodeSelector: {no-such-node: \"true\"}\n")), Options{Owner: owner, Wait: true, Timeout: 5 * time.Second})
-	if err == nil || !strings.Contains(err.Error(), "health check") || !strings.Contains(err.Error(), "Deployment/unhealthy/stuck") {
-		t.Fatalf("error %v, want a failed health check naming the Deployment", err)
-	}
-	// A health check names an object this apply does not make.
-	stuck := object.ObjMetadata{Namespace: "unhealthy", Name: "stuck", GroupKind: schema.GroupKind{Group: "apps", Kind: "Deployment"}}
-	_, err = a.Apply(t.Context(), objects(t, "checked", namespace), Options{Owner: owner, HealthChecks: []object.ObjMetadata{stuck}, Timeout: 3 * time.Second})
-	if err == nil || !strings.Contains(err.Error(), "Deployment/unhealthy/stuck") {
-		t.Fatalf("error %v, want a failed health check naming the checked Deployment", err)
 	}
 }

@@ -7,9 +7,11 @@ package handoff
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/fluxcd/cli-utils/pkg/object"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/configtrack"
 	"sluice.dev/sluice/pkg/workload"
 )
 
@@ -34,9 +37,13 @@ const ReasonProgressing = "Progressing"
 type Guard struct {
 	// Client reads from the cache.
 	Client client.Reader
-	// APIReader reads the workloads just applied, which the cache may
-	// not have yet; nil means Client.
+	// APIReader reads the workloads and configs just applied, which the
+	// cache may not have yet; nil means Client.
 	APIReader client.Reader
+	// ConfigTracking is the operator's: when set, the ConfigMaps and
+	// Secrets a workload reads are part of its revision, as the Canaries
+	// count them.
+	ConfigTracking bool
 }
 
 // Targets maps "Kind/namespace/name" of each Canary's target, and of its
@@ -67,6 +74,21 @@ func (g Guard) Targets(ctx context.Context, objs []*unstructured.Unstructured) (
 		}
 	}
 	return out, nil
+}
+
+// Unreleased leaves out of set what the Canaries release: themselves,
+// their targets and apex Services. A health check judges the rest, while
+// the hand-off judges those, and a rollout's analysis may outlast any
+// timeout.
+func (t Targets) Unreleased(set object.ObjMetadataSet) object.ObjMetadataSet {
+	var out object.ObjMetadataSet
+	for _, id := range set {
+		if id.GroupKind.Group == sluicev1beta1.GroupVersion.Group || t[id.GroupKind.Kind+"/"+id.Namespace+"/"+id.Name] != nil {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
 }
 
 func apexName(c *sluicev1beta1.Canary) string {
@@ -125,7 +147,8 @@ func (g Guard) Health(ctx context.Context, objs []*unstructured.Unstructured, ta
 			return "", "", err
 		}
 		// Straight from the API server: the cache may still hold the
-		// template from before this apply, whose hash the Canary has.
+		// template and configs from before this apply, whose revision the
+		// Canary has.
 		reader := g.Client
 		if g.APIReader != nil {
 			reader = g.APIReader
@@ -134,8 +157,19 @@ func (g Guard) Health(ctx context.Context, objs []*unstructured.Unstructured, ta
 			return "", "", fmt.Errorf("read %s %s: %w", kind, o.GetName(), err)
 		}
 		name := c.Namespace + "/" + c.Name
-		if c.Status.LastAppliedSpec != workload.PodTemplateHash(live) {
-			waits = append(waits, fmt.Sprintf("Canary %s has not picked up the revision yet", name))
+		configs, err := configtrack.Read(ctx, reader, o.GetNamespace(), &workload.PodTemplate(live).Spec)
+		var missing *configtrack.MissingError
+		if errors.As(err, &missing) {
+			waits = append(waits, fmt.Sprintf("Canary %s waits for %s", name, missing))
+			continue
+		} else if err != nil {
+			return "", "", err
+		}
+		// The revision the Canary counts: a commit that changes only a
+		// tracked ConfigMap or Secret is a new one too.
+		revision := workload.Revision(workload.PodTemplateHash(live), configtrack.Checksums(configs, g.ConfigTracking))
+		if c.Status.LastTrackedRevision != revision {
+			waits = append(waits, fmt.Sprintf("Canary %s has not picked up revision %s yet", name, revision))
 			continue
 		}
 		switch c.Status.Phase {

@@ -39,6 +39,7 @@ import (
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/sync/handoff"
+	"sluice.dev/sluice/pkg/sync/health"
 	"sluice.dev/sluice/pkg/sync/index"
 	"sluice.dev/sluice/pkg/sync/status"
 )
@@ -102,12 +103,21 @@ type Reconciler struct {
 	Config *rest.Config
 	Charts Charts
 	Events EventRecorder
+	// Health waits for the objects of a release that no Canary releases,
+	// from the cache, when Helm's own wait is off for the Canaries' sake.
+	Health *health.Checker
 	// Workers is the number of HelmReleases released at once; 0 means 1.
 	Workers int
+	// ConfigTracking is the operator's, for the Canary hand-off.
+	ConfigTracking bool
 
 	mu      sync.Mutex
 	getters map[string]*getter
 	live    client.Client
+}
+
+func (r *Reconciler) guard() handoff.Guard {
+	return handoff.Guard{Client: r.Client, APIReader: r.APIReader, ConfigTracking: r.ConfigTracking}
 }
 
 // liveClient reads straight from the API server: drift is what the
@@ -316,7 +326,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 	}
 	ch := versioned(stored)
 	_, namespace, _ := names(hr)
-	post := &postRenderer{ctx: ctx, hr: hr, namespace: namespace, guard: handoff.Guard{Client: r.Client, APIReader: r.APIReader}}
+	post := &postRenderer{ctx: ctx, hr: hr, namespace: namespace, guard: r.guard()}
 	defer r.recordHistory(hr, run)
 	// Each pass runs one Helm action; a release needs at most an unlock,
 	// an install or upgrade, and a test in one reconcile.
@@ -404,7 +414,7 @@ func (r *Reconciler) release(ctx context.Context, hr *syncv1.HelmRelease, run *r
 // workloads, Helm waits for hooks only and the rest is waited for here,
 // leaving the Canaries' workloads to the canary gate.
 func (r *Reconciler) runAction(ctx context.Context, run *runner, s step, last *releasev1.Release, ch *chart.Chart, values map[string]any, opts actionOptions) error {
-	guard := handoff.Guard{Client: r.Client, APIReader: r.APIReader}
+	guard := r.guard()
 	off, err := handsOff(ctx, r.Client, guard, ch, last, run.namespace)
 	if err != nil {
 		return err
@@ -423,7 +433,7 @@ func (r *Reconciler) runAction(ctx context.Context, run *runner, s step, last *r
 	if err != nil || rel == nil {
 		return err
 	}
-	if err := waitOutsideCanaries(ctx, r.Client, guard, rel, run.namespace, opts.timeout); err != nil {
+	if err := waitOutsideCanaries(ctx, r.Client, r.Health, guard, rel, run.namespace, opts.timeout); err != nil {
 		// As Helm's own wait would, the release is marked failed.
 		return errors.Join(err, run.markFailed(rel, err))
 	}
@@ -503,7 +513,7 @@ func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv1.HelmRelease, re
 	if err != nil {
 		return err
 	}
-	drifted, err := drift(ctx, live, handoff.Guard{Client: r.Client, APIReader: r.APIReader}, rel, namespace, correct)
+	drifted, err := drift(ctx, live, r.guard(), rel, namespace, correct)
 	if err != nil {
 		return err
 	}
@@ -530,7 +540,7 @@ func (r *Reconciler) released(ctx context.Context, hr *syncv1.HelmRelease, rel *
 	if err != nil {
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonInitFailed, Message: err.Error()}}
 	}
-	guard := handoff.Guard{Client: r.Client, APIReader: r.APIReader}
+	guard := r.guard()
 	targets, err := guard.Targets(ctx, objs)
 	if err != nil {
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonInitFailed, Message: err.Error()}}

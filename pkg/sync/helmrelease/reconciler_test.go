@@ -1,15 +1,14 @@
-package helmrelease
+package helmrelease_test
 
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"helm.sh/helm/v4/pkg/action"
+	"github.com/go-logr/logr/testr"
 	"helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -19,16 +18,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
-	"sluice.dev/sluice/pkg/source"
-	"sluice.dev/sluice/pkg/source/helm"
+	"sluice.dev/sluice/pkg/sync/helmrelease"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/gitserver"
 	"sluice.dev/sluice/test/helmrepo"
+	"sluice.dev/sluice/test/inprocess"
 )
 
 var cp *controlplane.ControlPlane
@@ -37,25 +35,12 @@ func TestMain(m *testing.M) {
 	os.Exit(controlplane.RunTests(m, controlplane.Options{APIOnly: true}, &cp))
 }
 
-// startControllers runs the source and HelmRelease controllers until the
-// test ends.
+// startControllers runs the operator as cmd/sluice builds it
+// (operator.New), over every namespace, until the test ends. The tests of
+// this package run one at a time.
 func startControllers(t *testing.T) {
 	t.Helper()
-	cp.StartManager(t, func(mgr ctrl.Manager) error {
-		fetcher, sources, charts := &helm.Fetcher{}, source.NewStore(), source.NewChartStore()
-		events := mgr.GetEventRecorder("test")
-		for _, r := range []interface{ SetupWithManager(ctrl.Manager) error }{
-			&source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: events, Store: sources},
-			&source.HelmRepositoryReconciler{Client: mgr.GetClient(), Events: events, Fetcher: fetcher},
-			&source.HelmChartReconciler{Client: mgr.GetClient(), Events: events, Fetcher: fetcher, Charts: charts, Sources: sources},
-			&Reconciler{Client: mgr.GetClient(), Config: cp.Config, Charts: charts, Events: events, Workers: 4},
-		} {
-			if err := r.SetupWithManager(mgr); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	inprocess.Start(t, cp.Config, "", testr.NewWithOptions(t, testr.Options{Verbosity: 0}))
 }
 
 func create(t *testing.T, objs ...client.Object) {
@@ -153,30 +138,11 @@ func condition(hr *syncv1.HelmRelease, typ string) *metav1.Condition {
 // Helm's own storage.
 func releases(t *testing.T, ns string) []*releasev1.Release {
 	t.Helper()
-	g, err := newGetter(cp.Config)
+	rels, err := helmrelease.Releases(cp.Config, ns)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := action.NewConfiguration()
-	cfg.SetLogger(slog.DiscardHandler)
-	if err := cfg.Init(g.inNamespace(ns), ns, "secret"); err != nil {
-		t.Fatal(err)
-	}
-	list := action.NewList(cfg)
-	list.All = true
-	rels, err := list.Run()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make([]*releasev1.Release, 0, len(rels))
-	for _, r := range rels {
-		rel, err := asRelease(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rel)
-	}
-	return out
+	return rels
 }
 
 func configMap(t *testing.T, ns, name string) map[string]string {
@@ -205,7 +171,7 @@ func TestAReleaseIsInstalledAndUpgradedOnANewChartAndOnNewValues(t *testing.T) {
 	if data := configMap(t, ns, "web-settings"); data["greeting"] != "hello" || data["password"] != "s3cret" || data["chart"] != "1.0.0" || data["patched"] != "by a post-renderer" {
 		t.Fatalf("rendered %v", data)
 	}
-	if c := condition(got, "Released"); c == nil || c.Reason != ReasonInstallSucceeded {
+	if c := condition(got, "Released"); c == nil || c.Reason != helmrelease.ReasonInstallSucceeded {
 		t.Fatalf("Released %+v", c)
 	}
 	rels := releases(t, ns)
@@ -216,7 +182,7 @@ func TestAReleaseIsInstalledAndUpgradedOnANewChartAndOnNewValues(t *testing.T) {
 	// A new chart version in range is released by an upgrade.
 	repo.Add(t, helmrepo.NewChart("app", "1.1.0", map[string]string{"settings.yaml": settings}, defaults))
 	got = waitFor(t, hr, "upgraded to 1.1.0", readyWith("1.1.0"))
-	if c := condition(got, "Released"); c == nil || c.Reason != ReasonUpgradeSucceeded {
+	if c := condition(got, "Released"); c == nil || c.Reason != helmrelease.ReasonUpgradeSucceeded {
 		t.Fatalf("Released %+v", c)
 	}
 	if data := configMap(t, ns, "web-settings"); data["chart"] != "1.1.0" {
@@ -272,10 +238,10 @@ func TestAFailingInstallIsRetriedThenUninstalled(t *testing.T) {
 		t.Fatalf("%d install failures, want 1 and 2 retries", got.Status.InstallFailures)
 	}
 	ready := condition(got, "Ready")
-	if ready.Reason != ReasonRetriesExceeded || !strings.Contains(ready.Message, "Bad_Name") {
+	if ready.Reason != helmrelease.ReasonRetriesExceeded || !strings.Contains(ready.Message, "Bad_Name") {
 		t.Fatalf("Ready %+v, want retries exceeded with the cause", ready)
 	}
-	if c := condition(got, "Remediated"); c == nil || c.Reason != ReasonUninstallSucceeded {
+	if c := condition(got, "Remediated"); c == nil || c.Reason != helmrelease.ReasonUninstallSucceeded {
 		t.Fatalf("Remediated %+v", c)
 	}
 	if rels := releases(t, ns); len(rels) != 0 {
@@ -297,7 +263,7 @@ func TestAFailingUpgradeIsRolledBackToTheLastGoodRevision(t *testing.T) {
 	if got.Status.UpgradeFailures != 2 {
 		t.Fatalf("%d upgrade failures, want 1 and 1 retry", got.Status.UpgradeFailures)
 	}
-	if c := condition(got, "Remediated"); c == nil || c.Reason != ReasonRollbackSucceeded {
+	if c := condition(got, "Remediated"); c == nil || c.Reason != helmrelease.ReasonRollbackSucceeded {
 		t.Fatalf("Remediated %+v", c)
 	}
 	rels := releases(t, ns)
@@ -330,10 +296,10 @@ func TestAFailingHelmTestIsReported(t *testing.T) {
 	})
 	create(t, hr)
 	got := waitFor(t, hr, "test failed", func(hr *syncv1.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
-	if c := condition(got, "TestSuccess"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonTestFailed {
+	if c := condition(got, "TestSuccess"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != helmrelease.ReasonTestFailed {
 		t.Fatalf("TestSuccess %+v", c)
 	}
-	if c := condition(got, "Ready"); c.Reason != ReasonTestFailed {
+	if c := condition(got, "Ready"); c.Reason != helmrelease.ReasonTestFailed {
 		t.Fatalf("Ready %+v", c)
 	}
 	if phase := got.Status.History[0].TestHooks["web-test"]; phase == "" || phase == "Succeeded" {
@@ -346,23 +312,8 @@ func TestAReleaseLeftPendingIsRecovered(t *testing.T) {
 	namespaceWithRepo(t, ns, chartOf("1.0.0", map[string]string{"settings.yaml": settings}))
 	// An operator killed mid-install leaves the release pending in Helm's
 	// storage, which makes Helm refuse any further action.
-	g, err := newGetter(cp.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run, err := newRunner(g, "web", ns, ns, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := run.install(t.Context(), helmrepo.NewChart("app", "1.0.0", map[string]string{"settings.yaml": settings}, defaults), nil, actionOptions{timeout: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	rel, err := run.last()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rel.Info.Status = common.StatusPendingInstall
-	if err := run.cfg.Releases.Update(rel); err != nil {
+	ch := helmrepo.NewChart("app", "1.0.0", map[string]string{"settings.yaml": settings}, defaults)
+	if err := helmrelease.InstallPending(t.Context(), cp.Config, "web", ns, ch); err != nil {
 		t.Fatal(err)
 	}
 	startControllers(t)
@@ -474,7 +425,7 @@ func driftEvent(t *testing.T, ns, name, subject string) bool {
 		t.Fatal(err)
 	}
 	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == ReasonDriftDetected && strings.Contains(e.Note, subject) {
+		if e.Regarding.Name == name && e.Reason == helmrelease.ReasonDriftDetected && strings.Contains(e.Note, subject) {
 			return true
 		}
 	}
@@ -522,7 +473,7 @@ func TestAReleaseActsAsItsServiceAccount(t *testing.T) {
 	create(t, hr)
 	got := waitFor(t, hr, "denied", func(hr *syncv1.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
 	released := condition(got, "Released")
-	if released == nil || released.Reason != ReasonInstallFailed || !strings.Contains(released.Message, "system:serviceaccount:helm-tenant:deployer") || !strings.Contains(released.Message, "forbidden") {
+	if released == nil || released.Reason != helmrelease.ReasonInstallFailed || !strings.Contains(released.Message, "system:serviceaccount:helm-tenant:deployer") || !strings.Contains(released.Message, "forbidden") {
 		t.Fatalf("Released %+v, want the install denied to the account", released)
 	}
 	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "web-settings"}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
@@ -540,7 +491,7 @@ func TestAReleaseWaitsForThoseItDependsOn(t *testing.T) {
 	create(t, app)
 	waitFor(t, app, "waiting", func(hr *syncv1.HelmRelease) bool {
 		c := condition(hr, "Ready")
-		return c != nil && c.Reason == ReasonDependencyNotReady
+		return c != nil && c.Reason == helmrelease.ReasonDependencyNotReady
 	})
 	if rels := releases(t, ns); len(rels) != 0 {
 		t.Fatalf("released before its dependency: %+v", rels)

@@ -61,6 +61,16 @@ func (r *runner) history() ([]*releasev1.Release, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read history of release %s: %w", r.name, err)
 	}
+	out, err := asReleases(all)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *releasev1.Release) int { return b.Version - a.Version })
+	return out, nil
+}
+
+// asReleases converts what Helm's storage lists.
+func asReleases[T any](all []T) ([]*releasev1.Release, error) {
 	out := make([]*releasev1.Release, 0, len(all))
 	for _, a := range all {
 		rel, err := asRelease(a)
@@ -69,7 +79,6 @@ func (r *runner) history() ([]*releasev1.Release, error) {
 		}
 		out = append(out, rel)
 	}
-	slices.SortFunc(out, func(a, b *releasev1.Release) int { return b.Version - a.Version })
 	return out, nil
 }
 

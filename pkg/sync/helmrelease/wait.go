@@ -6,15 +6,13 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/cli-utils/pkg/object"
-	"github.com/fluxcd/pkg/ssa"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/sync/handoff"
+	"sluice.dev/sluice/pkg/sync/health"
 )
 
 // canaryKind finds a Canary among a chart's templates.
@@ -59,7 +57,7 @@ func handsOff(ctx context.Context, c client.Client, guard handoff.Guard, ch *cha
 // waitOutsideCanaries waits, by kstatus, for the objects of a release
 // that no Canary releases: everything but the Canaries, their targets
 // and their apex Services.
-func waitOutsideCanaries(ctx context.Context, c client.Client, guard handoff.Guard, rel *releasev1.Release, namespace string, timeout time.Duration) error {
+func waitOutsideCanaries(ctx context.Context, c client.Client, checker *health.Checker, guard handoff.Guard, rel *releasev1.Release, namespace string, timeout time.Duration) error {
 	objs, err := manifestObjects(c, rel, namespace)
 	if err != nil {
 		return err
@@ -68,19 +66,15 @@ func waitOutsideCanaries(ctx context.Context, c client.Client, guard handoff.Gua
 	if err != nil {
 		return err
 	}
-	var set object.ObjMetadataSet
+	var all object.ObjMetadataSet
 	for _, o := range objs {
-		if o.GroupVersionKind().Group == sluicev1beta1.GroupVersion.Group || targets[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()] != nil {
-			continue
-		}
-		set = append(set, object.UnstructuredToObjMetadata(o))
+		all = append(all, object.UnstructuredToObjMetadata(o))
 	}
+	set := targets.Unreleased(all)
 	if len(set) == 0 {
 		return nil
 	}
-	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
-	manager := ssa.NewResourceManager(c, poller, ssa.Owner{Field: helmFieldManager()})
-	if err := manager.WaitForSetWithContext(ctx, set, ssa.WaitOptions{Interval: min(2*time.Second, timeout/4), Timeout: timeout, FailFast: true}); err != nil {
+	if err := checker.Wait(ctx, set, timeout, min(2*time.Second, timeout/4)); err != nil {
 		return fmt.Errorf("wait for the objects no Canary releases: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"sluice.dev/sluice/pkg/sync/apply"
+	"sluice.dev/sluice/pkg/sync/health"
 )
 
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=impersonate
@@ -26,29 +27,31 @@ type Impersonator struct {
 	// Mapper is shared, so impersonation costs no discovery.
 	Mapper meta.RESTMapper
 
-	mu       sync.Mutex
-	appliers map[types.NamespacedName]*apply.Applier
+	mu     sync.Mutex
+	actors map[types.NamespacedName]Actor
 }
 
-// Applier returns the Applier acting as the ServiceAccount, made once.
-// Impersonation sends the operator's credentials with the account's name,
-// so nothing goes stale when the account's tokens rotate.
-func (i *Impersonator) Applier(account types.NamespacedName) (*apply.Applier, error) {
+// As returns the Applier and the health Checker acting as the
+// ServiceAccount, made once. Impersonation sends the operator's
+// credentials with the account's name, so nothing goes stale when the
+// account's tokens rotate. Health is read live as the account, not from
+// the operator's cache: what the account may not read, it may not check.
+func (i *Impersonator) As(account types.NamespacedName) (Actor, error) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	if a, ok := i.appliers[account]; ok {
+	if a, ok := i.actors[account]; ok {
 		return a, nil
 	}
 	cfg := rest.CopyConfig(i.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + account.Namespace + ":" + account.Name}
 	c, err := client.New(cfg, client.Options{Scheme: i.Scheme, Mapper: i.Mapper})
 	if err != nil {
-		return nil, fmt.Errorf("client impersonating ServiceAccount %s: %w", account, err)
+		return Actor{}, fmt.Errorf("client impersonating ServiceAccount %s: %w", account, err)
 	}
-	if i.appliers == nil {
-		i.appliers = map[types.NamespacedName]*apply.Applier{}
+	if i.actors == nil {
+		i.actors = map[types.NamespacedName]Actor{}
 	}
-	a := apply.New(c)
-	i.appliers[account] = a
+	a := Actor{Applier: apply.New(c, c), Health: &health.Checker{Reader: c, Scheme: i.Scheme, Mapper: i.Mapper}}
+	i.actors[account] = a
 	return a, nil
 }

@@ -2,7 +2,10 @@
 // it builds a source artifact with pkg/sync/build, applies it with
 // pkg/sync/apply, and reports the revision, the inventory and the outcome
 // in status. Dependencies are event-driven: a Kustomization that turns
-// Ready requeues its dependents at once.
+// Ready requeues its dependents at once. Health is judged after the apply
+// from the watch cache (pkg/sync/health), and a Kustomization waiting on
+// it is requeued rather than holding a worker: one stuck rollout never
+// delays the others.
 package kustomization
 
 import (
@@ -12,7 +15,9 @@ import (
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/object"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -24,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
@@ -32,6 +38,7 @@ import (
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/build"
 	"sluice.dev/sluice/pkg/sync/handoff"
+	"sluice.dev/sluice/pkg/sync/health"
 	"sluice.dev/sluice/pkg/sync/index"
 	"sluice.dev/sluice/pkg/sync/status"
 )
@@ -61,17 +68,24 @@ type Reconciler struct {
 	// have yet; nil means Client.
 	APIReader client.Reader
 	Applier   *apply.Applier
-	Sources   *source.Store
-	Events    EventRecorder
+	// Health judges what the operator's own account applied, from the
+	// cache.
+	Health  *health.Checker
+	Sources *source.Store
+	Events  EventRecorder
 	// Impersonator applies as spec.serviceAccountName; nil refuses
 	// Kustomizations that name one.
 	Impersonator *Impersonator
 	// Workers is the number of Kustomizations applied at once; 0 means 1.
 	Workers int
+	// ConfigTracking is the operator's, for the Canary hand-off.
+	ConfigTracking bool
 	// DefaultServiceAccount is impersonated, in the Kustomization's
 	// namespace, when spec.serviceAccountName is empty; empty means the
 	// operator's own account.
 	DefaultServiceAccount string
+
+	waits waits
 }
 
 // verdict is what one reconcile earns: the Ready condition, whether to
@@ -88,6 +102,11 @@ type verdict struct {
 // artifactPoll is how often a Kustomization looks for an artifact not
 // fetched yet.
 const artifactPoll = 2 * time.Second
+
+// healthPoll bounds how long a Kustomization waiting on the health of
+// what it applied goes without a look. The first looks come sooner, and
+// the rollouts of Deployments and DaemonSets wake it at once.
+const healthPoll = 2 * time.Second
 
 // SetupWithManager registers the controller. A Kustomization is applied
 // when its spec changes, when its source has a new artifact, when one it
@@ -110,7 +129,21 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), apply.OwnerGroup+"/name", apply.OwnerGroup+"/namespace"))).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.waitingOwner)).
+		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.waitingOwner)).
 		Complete(r)
+}
+
+// waitingOwner maps a workload to the Kustomization that applied it, when
+// that one waits on its health: a rollout's progress is judged as it
+// happens, while other changes wait for the interval.
+func (r *Reconciler) waitingOwner(_ context.Context, o client.Object) []reconcile.Request {
+	labels := o.GetLabels()
+	key := types.NamespacedName{Namespace: labels[apply.OwnerGroup+"/namespace"], Name: labels[apply.OwnerGroup+"/name"]}
+	if key.Name == "" || r.waits.get(key) == nil {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: key}}
 }
 
 // sourceKeys names the GitRepository a Kustomization is built from.
@@ -133,9 +166,13 @@ func namespaceOr(ns, fallback string) string {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ks := &syncv1.Kustomization{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ks); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.waits.drop(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if ks.Spec.Suspend {
+		r.waits.drop(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	before := ks.DeepCopy()
@@ -145,8 +182,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		ks.Status.LastHandledReconcileAt = at
 	}
 	status.SetReady(&ks.Status.Conditions, v.ready, v.stalled, ks.Generation)
-	if err := r.Client.Status().Patch(ctx, ks, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patch Kustomization %s status: %w", req.NamespacedName, err)
+	// A look at health that changed nothing costs no write.
+	if !equality.Semantic.DeepEqual(before.Status, ks.Status) {
+		if err := r.Client.Status().Patch(ctx, ks, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("patch Kustomization %s status: %w", req.NamespacedName, err)
+		}
 	}
 	after := ks.Spec.Interval.Duration
 	if v.retry && ks.Spec.RetryInterval != nil {
@@ -184,7 +224,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		v.after = artifactPoll
 		return v
 	}
-	applier, err := r.applier(ks)
+	if w := r.waits.get(client.ObjectKeyFromObject(ks)); w.of(ks, artifact.Revision) {
+		// Applied already: only its health is left to judge.
+		return r.judge(ctx, ks, w)
+	}
+	act, err := r.actor(ks)
 	if err != nil {
 		return fail(ReasonFailed, err)
 	}
@@ -196,7 +240,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	if err != nil {
 		return fail(ReasonBuildFailed, err)
 	}
-	guard := handoff.Guard{Client: r.Client, APIReader: r.APIReader}
+	guard := r.guard()
 	targets, err := guard.Targets(ctx, objs)
 	if err != nil {
 		return fail(ReasonFailed, err)
@@ -205,13 +249,14 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		return fail(ReasonFailed, err)
 	}
 	ks.Status.LastAttemptedRevision = artifact.Revision
-	opts, err := ApplyOptions(ks)
+	opts := ApplyOptions(ks)
+	checks, err := HealthChecks(ks)
 	if err != nil {
 		return fail(ReasonFailed, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, max(ks.Spec.Interval.Duration+opts.Timeout, time.Minute))
+	applyCtx, cancel := context.WithTimeout(ctx, max(ks.Spec.Interval.Duration, time.Minute))
 	defer cancel()
-	res, err := applier.Apply(ctx, objs, opts)
+	res, err := act.Applier.Apply(applyCtx, objs, opts)
 	if res != nil {
 		inv := &syncv1.ResourceInventory{Entries: []syncv1.ResourceRef{}}
 		for _, e := range res.Inventory {
@@ -219,73 +264,136 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		}
 		ks.Status.Inventory = inv
 	}
-	switch {
-	case err != nil && res != nil:
-		return fail(ReasonHealthCheckFailed, err)
-	case err != nil:
+	if err != nil {
 		return fail(ReasonFailed, err)
 	}
 	if ks.Status.LastAppliedRevision != artifact.Revision {
 		r.Events.Eventf(ks, nil, corev1.EventTypeNormal, ReasonSucceeded, "Apply", "Applied revision: %s\n%s", artifact.Revision, res.Changes.String())
 	}
 	ks.Status.LastAppliedRevision = artifact.Revision
-	progressing, failed, err := guard.Health(ctx, objs, targets)
-	switch {
-	case err != nil:
-		return fail(ReasonFailed, err)
-	case failed != "":
-		// Not retried: the next commit starts afresh.
-		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, handoff.ReasonCanaryFailed, "Apply", "%s", failed)
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: handoff.ReasonCanaryFailed, Message: failed}, stalled: true}
-	case progressing != "":
-		// The Canary's status changes wake this Kustomization.
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: "Applied revision " + artifact.Revision + "; " + progressing}}
+	if ks.Spec.Wait {
+		checks = res.Changes.ToObjMetadataSet().Union(checks)
 	}
-	return verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "Applied revision: " + artifact.Revision}}
+	w := &wait{
+		generation: ks.Generation, revision: artifact.Revision, requestedAt: ks.Annotations[sourcev1.ReconcileRequestAnnotation],
+		objs: objs, checks: checks, health: act.Health, deadline: time.Now().Add(healthTimeout(ks)),
+	}
+	r.waits.put(client.ObjectKeyFromObject(ks), w)
+	return r.judge(ctx, ks, w)
 }
 
-// applier is the operator's Applier, or one impersonating the
+// judge says how what a Kustomization applied is doing: the Canaries of
+// its workloads first, then the kstatus of the objects it waits for (all
+// of them with spec.wait, and spec.healthChecks), read from the cache.
+// While something is in progress it keeps the wait and asks to look again;
+// otherwise it ends the wait.
+func (r *Reconciler) judge(ctx context.Context, ks *syncv1.Kustomization, w *wait) verdict {
+	key := client.ObjectKeyFromObject(ks)
+	applied := "Applied revision " + w.revision
+	end := func(v verdict) verdict {
+		r.waits.drop(key)
+		return v
+	}
+	failed := func(reason string, err error) verdict {
+		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, reason, "Apply", "%v", err)
+		return end(verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}, retry: true})
+	}
+	guard := r.guard()
+	targets, err := guard.Targets(ctx, w.objs)
+	if err != nil {
+		return failed(ReasonFailed, err)
+	}
+	progressing, canaryFailed, err := guard.Health(ctx, w.objs, targets)
+	switch {
+	case err != nil:
+		return failed(ReasonFailed, err)
+	case canaryFailed != "":
+		// Not retried: the next commit starts afresh.
+		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, handoff.ReasonCanaryFailed, "Apply", "%s", canaryFailed)
+		return end(verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: handoff.ReasonCanaryFailed, Message: canaryFailed}, stalled: true})
+	}
+	rep, err := w.health.Check(ctx, targets.Unreleased(w.checks))
+	switch {
+	case err != nil:
+		return failed(ReasonHealthCheckFailed, fmt.Errorf("health check: %w", err))
+	case len(rep.Failed) > 0:
+		return failed(ReasonHealthCheckFailed, fmt.Errorf("health check failed: [%s]", rep.Problems()))
+	case len(rep.InProgress) > 0 && !time.Now().Before(w.deadline):
+		return failed(ReasonHealthCheckFailed, fmt.Errorf("health check: timeout waiting for: [%s]", rep.Problems()))
+	case len(rep.InProgress) > 0:
+		v := verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: applied + "; waiting for: " + rep.Waiting()}}
+		v.after = min(w.nextPoll(), time.Until(w.deadline)+time.Millisecond)
+		return v
+	case progressing != "":
+		// The Canary's status changes wake this Kustomization.
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: applied + "; " + progressing}}
+	}
+	return end(verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "Applied revision: " + w.revision}})
+}
+
+func (r *Reconciler) guard() handoff.Guard {
+	return handoff.Guard{Client: r.Client, APIReader: r.APIReader, ConfigTracking: r.ConfigTracking}
+}
+
+// Actor applies and judges health as one account.
+type Actor struct {
+	Applier *apply.Applier
+	Health  *health.Checker
+}
+
+// actor is the operator's own Actor, or one impersonating the
 // Kustomization's ServiceAccount.
-func (r *Reconciler) applier(ks *syncv1.Kustomization) (*apply.Applier, error) {
+func (r *Reconciler) actor(ks *syncv1.Kustomization) (Actor, error) {
 	account := ks.Spec.ServiceAccountName
 	if account == "" {
 		account = r.DefaultServiceAccount
 	}
 	if account == "" {
-		return r.Applier, nil
+		return Actor{Applier: r.Applier, Health: r.Health}, nil
 	}
 	if r.Impersonator == nil {
-		return nil, fmt.Errorf("spec.serviceAccountName: %s cannot be impersonated: the operator runs without impersonation", account)
+		return Actor{}, fmt.Errorf("spec.serviceAccountName: %s cannot be impersonated: the operator runs without impersonation", account)
 	}
-	return r.Impersonator.Applier(types.NamespacedName{Namespace: ks.Namespace, Name: account})
+	return r.Impersonator.As(types.NamespacedName{Namespace: ks.Namespace, Name: account})
 }
 
-// ApplyOptions turns the spec into apply options. The health wait is
-// bounded by spec.timeout, or the interval. Exported, with BuildOptions
-// and Variables, so that `sluicectl diff` previews exactly what the
-// operator would apply.
-func ApplyOptions(ks *syncv1.Kustomization) (apply.Options, error) {
-	opts := apply.Options{Owner: client.ObjectKeyFromObject(ks), Force: ks.Spec.Force, Prune: ks.Spec.Prune, Wait: ks.Spec.Wait, Timeout: ks.Spec.Interval.Duration}
-	if ks.Spec.Timeout != nil {
-		opts.Timeout = ks.Spec.Timeout.Duration
-	}
+// ApplyOptions turns the spec into apply options. Exported, with
+// BuildOptions and Variables, so that `sluicectl diff` previews exactly
+// what the operator would apply.
+func ApplyOptions(ks *syncv1.Kustomization) apply.Options {
+	opts := apply.Options{Owner: client.ObjectKeyFromObject(ks), Force: ks.Spec.Force, Prune: ks.Spec.Prune}
 	if inv := ks.Status.Inventory; inv != nil {
 		for _, e := range inv.Entries {
 			opts.Previous = append(opts.Previous, apply.Entry{ID: e.ID, Version: e.Version})
 		}
 	}
+	return opts
+}
+
+// HealthChecks are the objects of spec.healthChecks.
+func HealthChecks(ks *syncv1.Kustomization) (object.ObjMetadataSet, error) {
+	var set object.ObjMetadataSet
 	for i, hc := range ks.Spec.HealthChecks {
 		gv, err := schema.ParseGroupVersion(hc.APIVersion)
 		if err != nil {
-			return opts, fmt.Errorf("spec.healthChecks[%d].apiVersion: %w", i, err)
+			return nil, fmt.Errorf("spec.healthChecks[%d].apiVersion: %w", i, err)
 		}
-		opts.HealthChecks = append(opts.HealthChecks, object.ObjMetadata{
+		set = append(set, object.ObjMetadata{
 			Namespace: namespaceOr(hc.Namespace, ks.Namespace),
 			Name:      hc.Name,
 			GroupKind: schema.GroupKind{Group: gv.Group, Kind: hc.Kind},
 		})
 	}
-	return opts, nil
+	return set, nil
+}
+
+// healthTimeout bounds the wait for health: spec.timeout, or the
+// interval, as in Flux.
+func healthTimeout(ks *syncv1.Kustomization) time.Duration {
+	if ks.Spec.Timeout != nil {
+		return ks.Spec.Timeout.Duration
+	}
+	return ks.Spec.Interval.Duration
 }
 
 // Variables merges the postBuild substituteFrom, in order, under

@@ -1,4 +1,4 @@
-package kustomization
+package kustomization_test
 
 import (
 	"context"
@@ -8,45 +8,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
-	"sluice.dev/sluice/pkg/source"
-	"sluice.dev/sluice/pkg/sync/apply"
+	"sluice.dev/sluice/pkg/operator"
+	ksync "sluice.dev/sluice/pkg/sync/kustomization"
 	"sluice.dev/sluice/pkg/sync/status"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/gitserver"
+	"sluice.dev/sluice/test/inprocess"
 )
 
 var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTests(m, controlplane.Options{APIOnly: true}, &cp))
+	os.Exit(controlplane.RunTests(m, controlplane.Options{}, &cp))
 }
 
-// startControllers runs the GitRepository and Kustomization controllers
-// until the test ends.
-func startControllers(t *testing.T) {
+// startControllers runs the operator as cmd/sluice builds it
+// (operator.New), over every namespace, until the test ends. The tests of
+// this package run one at a time.
+func startControllers(t *testing.T, configure ...func(*operator.Options)) {
 	t.Helper()
-	cp.StartManager(t, func(mgr ctrl.Manager) error {
-		store := source.NewStore()
-		git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test"), Store: store}
-		ks := &Reconciler{
-			Client: mgr.GetClient(), Applier: apply.New(mgr.GetClient()), Sources: store, Events: mgr.GetEventRecorder("test"),
-			Impersonator: &Impersonator{Config: cp.Config, Scheme: cp.Scheme, Mapper: mgr.GetRESTMapper()},
-		}
-		if err := git.SetupWithManager(mgr); err != nil {
-			return err
-		}
-		return ks.SetupWithManager(mgr)
-	})
+	inprocess.Start(t, cp.Config, "", testr.NewWithOptions(t, testr.Options{Verbosity: 0}), configure...)
 }
 
 func create(t *testing.T, objs ...client.Object) {
@@ -123,7 +114,7 @@ func TestACommitIsAppliedPatchedSubstitutedAndPruned(t *testing.T) {
 	}))
 	waitReady(t, "apps", func(ks *syncv1.Kustomization) bool {
 		c := meta.FindStatusCondition(ks.Status.Conditions, "Ready")
-		return c != nil && c.Reason == ReasonDependencyNotReady
+		return c != nil && c.Reason == ksync.ReasonDependencyNotReady
 	})
 	create(t, kustomization("base", "base", nil))
 	revision := "main@sha1:" + head
@@ -152,7 +143,7 @@ func TestACommitIsAppliedPatchedSubstitutedAndPruned(t *testing.T) {
 	failed := waitReady(t, "apps", func(ks *syncv1.Kustomization) bool {
 		return ks.Status.LastAttemptedRevision == "main@sha1:"+bad && meta.IsStatusConditionFalse(ks.Status.Conditions, "Ready")
 	})
-	if c := meta.FindStatusCondition(failed.Status.Conditions, "Ready"); c.Reason != ReasonFailed || !strings.Contains(c.Message, "ConfigMap/shop/Bad_Name") || !strings.Contains(c.Message, "metadata.name") {
+	if c := meta.FindStatusCondition(failed.Status.Conditions, "Ready"); c.Reason != ksync.ReasonFailed || !strings.Contains(c.Message, "ConfigMap/shop/Bad_Name") || !strings.Contains(c.Message, "metadata.name") {
 		t.Fatalf("Ready %+v", c)
 	}
 	// The API server will refuse this revision every time: kstatus reads
@@ -238,33 +229,51 @@ func TestAKustomizationAppliesOnlyWhatItsServiceAccountMay(t *testing.T) {
 	}
 }
 
-func TestAFailingHealthCheckIsReportedAndRetried(t *testing.T) {
+// deploymentYAML is a one-replica Deployment; a nodeSelector no node
+// matches keeps it from ever rolling out.
+func deploymentYAML(name, nodeSelector string) string {
+	return "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: " + name + "}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: " + name + "}}\n" +
+		"  template:\n    metadata: {labels: {app: " + name + "}}\n    spec: {" + nodeSelector + "containers: [{name: " + name + ", image: " + name + ":1}]}\n"
+}
+
+const (
+	neverScheduled = "nodeSelector: {no-such-node: \"true\"}, "
+	serviceYAML    = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {selector: {app: web}, ports: [{port: 80}]}\n"
+	settingsYAML   = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"
+)
+
+func TestHealthIsJudgedByKstatusAsTheOperatorRuns(t *testing.T) {
 	const ns = "health"
 	_, revision := tenant(t, ns, map[string]string{
-		"app/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n",
-		// This control plane runs no controllers: the Deployment is never
-		// observed, so kstatus never calls it Current.
-		"app/web.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: web:1}]}\n",
+		"app/settings.yaml": settingsYAML,
+		"app/service.yaml":  serviceYAML,
+		"app/web.yaml":      deploymentYAML("web", ""),
+		"stuck/stuck.yaml":  deploymentYAML("stuck", neverScheduled),
 	})
 	startControllers(t)
 	tests := []struct {
 		name   string
+		path   string
 		mutate func(*syncv1.Kustomization)
 		ready  bool
 	}{
-		{"a health check on a ConfigMap passes", func(ks *syncv1.Kustomization) {
-			ks.Spec.HealthChecks = []syncv1.NamespacedObjectKindReference{{APIVersion: "v1", Kind: "ConfigMap", Name: "settings", Namespace: ns}}
+		{"wait passes once the ConfigMap, Service and Deployment are ready", "app", func(ks *syncv1.Kustomization) { ks.Spec.Wait = true }, true},
+		{"health checks on a ConfigMap and a Deployment that rolls out pass", "app", func(ks *syncv1.Kustomization) {
+			ks.Spec.HealthChecks = []syncv1.NamespacedObjectKindReference{
+				{APIVersion: "v1", Kind: "ConfigMap", Name: "settings", Namespace: ns},
+				{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", Namespace: ns},
+			}
 		}, true},
-		{"a health check on a Deployment that never rolls out fails", func(ks *syncv1.Kustomization) {
-			ks.Spec.HealthChecks = []syncv1.NamespacedObjectKindReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", Namespace: ns}}
+		{"a health check on a Deployment that never rolls out fails", "stuck", func(ks *syncv1.Kustomization) {
+			ks.Spec.HealthChecks = []syncv1.NamespacedObjectKindReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "stuck", Namespace: ns}}
 		}, false},
-		{"wait fails on the Deployment too", func(ks *syncv1.Kustomization) { ks.Spec.Wait = true }, false},
+		{"wait fails on a Deployment that never rolls out", "stuck", func(ks *syncv1.Kustomization) { ks.Spec.Wait = true }, false},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ks := kustomization(fmt.Sprintf("app-%d", i), "app", func(ks *syncv1.Kustomization) {
+			ks := kustomization(fmt.Sprintf("%s-%d", tt.path, i), tt.path, func(ks *syncv1.Kustomization) {
 				ks.Namespace, ks.Spec.TargetNamespace = ns, ns
-				ks.Spec.Timeout = &metav1.Duration{Duration: 3 * time.Second}
+				ks.Spec.Timeout = &metav1.Duration{Duration: 5 * time.Second}
 				tt.mutate(ks)
 			})
 			create(t, ks)
@@ -278,7 +287,7 @@ func TestAFailingHealthCheckIsReportedAndRetried(t *testing.T) {
 				}
 				return
 			}
-			if ready.Status != metav1.ConditionFalse || ready.Reason != ReasonHealthCheckFailed || !strings.Contains(ready.Message, "Deployment/health/web") {
+			if ready.Status != metav1.ConditionFalse || ready.Reason != ksync.ReasonHealthCheckFailed || !strings.Contains(ready.Message, "Deployment/health/stuck status: 'InProgress'") {
 				t.Fatalf("Ready %+v, want HealthCheckFailed naming the Deployment", ready)
 			}
 			// A rollout may still finish: the Kustomization retries.
@@ -286,5 +295,45 @@ func TestAFailingHealthCheckIsReportedAndRetried(t *testing.T) {
 				t.Fatalf("conditions %+v, want Reconciling with retry and not Stalled", got.Status.Conditions)
 			}
 		})
+	}
+}
+
+func TestAKustomizationWaitingOnHealthHoldsNoWorker(t *testing.T) {
+	_, revision := tenant(t, "waiting", map[string]string{"stuck/stuck.yaml": deploymentYAML("stuck", neverScheduled)})
+	_, otherRevision := tenant(t, "other", map[string]string{"app/settings.yaml": settingsYAML})
+	// One worker: a wait that held it would hold up every other
+	// Kustomization for its whole timeout.
+	startControllers(t, func(o *operator.Options) { o.Workers = 1 })
+	stuck := kustomization("stuck", "stuck", func(ks *syncv1.Kustomization) {
+		ks.Namespace, ks.Spec.TargetNamespace, ks.Spec.Wait = "waiting", "waiting", true
+		ks.Spec.Timeout = &metav1.Duration{Duration: 5 * time.Minute}
+	})
+	create(t, stuck)
+	waiting := waitFor(t, client.ObjectKeyFromObject(stuck), func(ks *syncv1.Kustomization) bool {
+		return ks.Status.LastAppliedRevision == revision
+	})
+	if c := condition(waiting, "Ready"); c == nil || c.Status != metav1.ConditionUnknown || !strings.Contains(c.Message, "waiting for: Deployment/waiting/stuck") {
+		t.Fatalf("Ready %+v, want Unknown naming what it waits for", c)
+	}
+	if c := condition(waiting, "Reconciling"); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("Reconciling %+v, want True while it waits", c)
+	}
+
+	start := time.Now()
+	other := kustomization("app", "app", func(ks *syncv1.Kustomization) {
+		ks.Namespace, ks.Spec.TargetNamespace, ks.Spec.Wait = "other", "other", true
+	})
+	create(t, other)
+	key := client.ObjectKeyFromObject(other)
+	controlplane.Eventually(t, 15*time.Second, "the other Kustomization Ready beside the waiting one", func(ctx context.Context) (bool, string) {
+		ks := &syncv1.Kustomization{}
+		if err := cp.Client.Get(ctx, key, ks); err != nil {
+			return false, err.Error()
+		}
+		return readyAt(otherRevision)(ks), fmt.Sprintf("status %+v", ks.Status)
+	})
+	t.Logf("Ready %s after creation, beside a Kustomization waiting on a stuck Deployment", time.Since(start).Round(time.Millisecond))
+	if got := waitFor(t, client.ObjectKeyFromObject(stuck), func(*syncv1.Kustomization) bool { return true }); condition(got, "Ready").Status != metav1.ConditionUnknown {
+		t.Fatalf("the stuck Kustomization stopped waiting: %+v", got.Status.Conditions)
 	}
 }

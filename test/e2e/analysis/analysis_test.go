@@ -254,6 +254,8 @@ func TestAnAbortEndsARolloutWhoseTemplateWasDeleted(t *testing.T) {
 		cond := meta.FindStatusCondition(c.Status.Conditions, sluicev1beta1.ReadyCondition)
 		return cond != nil && cond.Reason == "MetricTemplateNotFound"
 	})
+	// People see it in kubectl's events too, as for a missing target.
+	f.WaitWarning("MetricTemplateNotFound", 30*time.Second)
 
 	// An abort still gets production back to the primary alone.
 	var out strings.Builder

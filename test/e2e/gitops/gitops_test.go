@@ -38,8 +38,18 @@ spec:
   template:
     metadata: {labels: {app: podinfo}}
     spec:
-      containers: [{name: app, image: ` + image + `, ports: [{name: http, containerPort: 9898}]}]
+      containers:
+      - name: app
+        image: ` + image + `
+        ports: [{name: http, containerPort: 9898}]
+        envFrom: [{configMapRef: {name: podinfo-settings, optional: true}}]
 `
+}
+
+// settings is the ConfigMap the app reads: a tracked config, so that a
+// commit changing only it is a new revision.
+func settings(mode string) string {
+	return "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: podinfo-settings}\ndata: {MODE: " + mode + "}\n"
 }
 
 const canary = `apiVersion: sluice.dev/v1beta1
@@ -65,7 +75,7 @@ func TestACommitIsReleasedByTheCanaryAndTheKustomizationWaitsForIt(t *testing.T)
 	}))
 	t.Cleanup(hook.Close)
 	s := gitserver.New(t)
-	s.Commit(map[string]string{"app/deploy.yaml": deployment("podinfo:1"), "app/canary.yaml": canary})
+	s.Commit(map[string]string{"app/deploy.yaml": deployment("podinfo:1"), "app/canary.yaml": canary, "app/settings.yaml": settings("fast")})
 	secret, repo := s.Source(ns, "repo", time.Second)
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
@@ -74,6 +84,9 @@ func TestACommitIsReleasedByTheCanaryAndTheKustomizationWaitsForIt(t *testing.T)
 			SourceRef: syncv1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "repo"},
 			Path:      "app", Prune: true, TargetNamespace: ns, Interval: metav1.Duration{Duration: time.Hour},
 			PostBuild: &syncv1.PostBuild{Substitute: map[string]string{"HOOK": hook.URL}},
+			// Everything else applied must be healthy too, judged beside
+			// the Canary.
+			Wait: true,
 		}},
 	} {
 		if err := cp.Client.Create(t.Context(), o); err != nil {
@@ -114,6 +127,38 @@ func TestACommitIsReleasedByTheCanaryAndTheKustomizationWaitsForIt(t *testing.T)
 	target := &appsv1.Deployment{}
 	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "podinfo"}, target); err != nil || *target.Spec.Replicas != 0 {
 		t.Fatalf("the sync core scaled the canary target back up: %v %v", target.Spec.Replicas, err)
+	}
+
+	// A commit that changes only the tracked ConfigMap is a new revision:
+	// the Kustomization is Ready only once the Canary has released it.
+	var before string
+	waitKustomization(t, "the Canary's revision before the config commit", func(_ *syncv1.Kustomization, c *sluicev1beta1.Canary) bool {
+		before = c.Status.LastPromotedSpec
+		return before != ""
+	})
+	config := s.Commit(map[string]string{"app/settings.yaml": settings("safe")})
+	sawProgressing = false
+	promoted := waitKustomization(t, "the config-only commit promoted", func(ks *syncv1.Kustomization, c *sluicev1beta1.Canary) bool {
+		if ks.Status.LastAppliedRevision != "main@sha1:"+config {
+			return false
+		}
+		switch ready(ks) {
+		case metav1.ConditionUnknown:
+			sawProgressing = true
+		case metav1.ConditionTrue:
+			if c.Status.Phase != sluicev1beta1.CanaryPhaseSucceeded || c.Status.LastPromotedSpec == before {
+				t.Fatalf("the Kustomization is Ready at the config commit while the Canary is %s with revision %s promoted (%s before)",
+					c.Status.Phase, c.Status.LastPromotedSpec, before)
+			}
+			return true
+		}
+		return false
+	})
+	if !sawProgressing {
+		t.Error("the Kustomization never reported the config-only release in progress")
+	}
+	if c := meta.FindStatusCondition(promoted.Status.Conditions, "Ready"); c.Reason != "ReconciliationSucceeded" {
+		t.Fatalf("Ready %+v", c)
 	}
 
 	// A bad version: the Canary rolls back, the Kustomization says why,

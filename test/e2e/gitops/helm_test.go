@@ -27,8 +27,10 @@ import (
 
 const helmNS = "helmops"
 
-// The chart's Deployment and Canary, as a team would ship them.
+// The chart's Deployment, Canary and settings, as a team would ship them.
+// The settings are what Sluice waits for beside the Canary.
 const (
+	chartSettings   = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: podinfo-settings}\ndata: {image: {{ .Values.image | quote }}}\n"
 	chartDeployment = `apiVersion: apps/v1
 kind: Deployment
 metadata: {name: podinfo}
@@ -64,7 +66,7 @@ func TestAValuesChangeIsReleasedByTheCanaryAndTheHelmReleaseWaitsForIt(t *testin
 	}))
 	t.Cleanup(hook.Close)
 	repo := helmrepo.NewHTTP(t)
-	repo.Add(t, helmrepo.NewChart("podinfo", "6.0.0", map[string]string{"deployment.yaml": chartDeployment, "canary.yaml": chartCanary}, map[string]any{"image": "podinfo:1", "hook": ""}))
+	repo.Add(t, helmrepo.NewChart("podinfo", "6.0.0", map[string]string{"deployment.yaml": chartDeployment, "canary.yaml": chartCanary, "settings.yaml": chartSettings}, map[string]any{"image": "podinfo:1", "hook": ""}))
 	hr := &syncv1.HelmRelease{
 		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: helmNS},
 		Spec: syncv1.HelmReleaseSpec{

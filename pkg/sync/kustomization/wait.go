@@ -1,0 +1,82 @@
+package kustomization
+
+import (
+	"sync"
+	"time"
+
+	"github.com/fluxcd/cli-utils/pkg/object"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+	"sluice.dev/sluice/pkg/sync/health"
+)
+
+// wait is what a Kustomization applied and still waits on: the health of
+// its objects, or the Canaries of its workloads. It lives in memory; after
+// a restart the next reconcile applies again (changing nothing) and waits
+// afresh.
+type wait struct {
+	// generation, revision and requestedAt are what was applied: a new
+	// spec, commit or reconcile request applies again.
+	generation  int64
+	revision    string
+	requestedAt string
+	// objs are the objects applied, for the Canary hand-off.
+	objs []*unstructured.Unstructured
+	// checks are the objects whose kstatus must be Current.
+	checks object.ObjMetadataSet
+	// health judges them, as the account that applied them.
+	health *health.Checker
+	// deadline ends the wait for kstatus health.
+	deadline time.Time
+	// polls counts the looks taken, for the backoff of nextPoll.
+	polls int
+}
+
+// of reports whether w is the wait of ks at revision: nothing changed
+// since the apply.
+func (w *wait) of(ks *syncv1.Kustomization, revision string) bool {
+	return w != nil && w.generation == ks.Generation && w.revision == revision &&
+		w.requestedAt == ks.Annotations[sourcev1.ReconcileRequestAnnotation]
+}
+
+// nextPoll is when to look again: soon after the apply, when the cache is
+// catching up with what was just written, then every healthPoll.
+func (w *wait) nextPoll() time.Duration {
+	d := healthPoll
+	if w.polls < 4 {
+		d = (healthPoll / 16) << w.polls
+	}
+	w.polls++
+	return d
+}
+
+// waits are the Kustomizations waiting, by name; the workload watches read
+// them to wake only those.
+type waits struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]*wait
+}
+
+func (ws *waits) get(key types.NamespacedName) *wait {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.m[key]
+}
+
+func (ws *waits) put(key types.NamespacedName, w *wait) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if ws.m == nil {
+		ws.m = map[types.NamespacedName]*wait{}
+	}
+	ws.m[key] = w
+}
+
+func (ws *waits) drop(key types.NamespacedName) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	delete(ws.m, key)
+}
