@@ -20,6 +20,8 @@ import (
 // the test ends. configure may change further options.
 func Start(t testing.TB, cfg *rest.Config, namespace string, log logr.Logger, configure ...func(*operator.Options)) (stop func()) {
 	t.Helper()
+	gate := &logGate{helper: t.Helper}
+	log = logr.New(&gatedSink{sink: log.GetSink(), gate: gate})
 	ctx, cancel := context.WithCancel(context.Background())
 	opts := operator.DefaultOptions()
 	for _, c := range configure {
@@ -42,8 +44,90 @@ func Start(t testing.TB, cfg *rest.Config, namespace string, log logr.Logger, co
 			if err := <-done; err != nil {
 				t.Errorf("operator: %v", err)
 			}
+			// The manager's stop procedure may still log from its own
+			// goroutines; a test logger panics once the test is over.
+			gate.close()
 		})
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// logGate lets log lines through until it is closed, and closes only once
+// no line is being written.
+type logGate struct {
+	mu     sync.RWMutex
+	closed bool
+	// helper marks the gate's frames as the test's helpers, for a test
+	// logger that names the caller's line.
+	helper func()
+}
+
+func (g *logGate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+}
+
+// do runs write unless the gate is closed.
+func (g *logGate) do(write func()) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if !g.closed {
+		g.helper()
+		write()
+	}
+}
+
+// gatedSink is a logr sink that writes through gate.
+type gatedSink struct {
+	sink logr.LogSink
+	gate *logGate
+}
+
+// gateFrames are the calls gatedSink adds between the caller and the
+// sink, for sinks that report the caller's line.
+const gateFrames = 3
+
+func (s *gatedSink) Init(info logr.RuntimeInfo) {
+	info.CallDepth += gateFrames
+	s.sink.Init(info)
+}
+
+// WithCallDepth keeps the caller's line right through sinks that report
+// it.
+func (s *gatedSink) WithCallDepth(depth int) logr.LogSink {
+	if cd, ok := s.sink.(logr.CallDepthLogSink); ok {
+		return &gatedSink{sink: cd.WithCallDepth(depth), gate: s.gate}
+	}
+	return s
+}
+
+func (s *gatedSink) Enabled(level int) bool { return s.sink.Enabled(level) }
+
+// GetCallStackHelper marks logr's own frames as helpers too.
+func (s *gatedSink) GetCallStackHelper() func() { return s.gate.helper }
+
+func (s *gatedSink) Info(level int, msg string, keysAndValues ...any) {
+	s.gate.helper()
+	s.gate.do(func() {
+		s.gate.helper()
+		s.sink.Info(level, msg, keysAndValues...)
+	})
+}
+
+func (s *gatedSink) Error(err error, msg string, keysAndValues ...any) {
+	s.gate.helper()
+	s.gate.do(func() {
+		s.gate.helper()
+		s.sink.Error(err, msg, keysAndValues...)
+	})
+}
+
+func (s *gatedSink) WithValues(keysAndValues ...any) logr.LogSink {
+	return &gatedSink{sink: s.sink.WithValues(keysAndValues...), gate: s.gate}
+}
+
+func (s *gatedSink) WithName(name string) logr.LogSink {
+	return &gatedSink{sink: s.sink.WithName(name), gate: s.gate}
 }
