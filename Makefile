@@ -108,11 +108,13 @@ test: verify vet lint unit ## Run all checks and tests.
 unit: controlplane dataplane test-packages ## Run the Go tests only.
 	$(SLUICE_TEST_ENV) $(GO) test -count=1 -parallel 8 -timeout 30m ./...
 
+# One package at a time: on 2 cores, benchmarks running side by side
+# measure each other.
 .PHONY: bench
 bench: controlplane ## Run the benchmarks.
-	$(SLUICE_TEST_ENV) $(GO) test -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PKGS)
+	$(SLUICE_TEST_ENV) $(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PKGS)
 
-BENCH_PKGS ?= ./pkg/canary/plan/ ./pkg/receiver/ ./test/bench/
+BENCH_PKGS ?= ./pkg/canary/plan/ ./pkg/receiver/ ./test/bench/ ./test/bench/sync/
 SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR) SLUICE_TRAEFIK_DIR=$(TRAEFIK_DIR) SLUICE_SKIPPER_DIR=$(SKIPPER_DIR)
 
 ##@ Demo

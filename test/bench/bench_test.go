@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"go.uber.org/zap/zapcore"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -24,7 +22,6 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/test/controlplane"
@@ -39,14 +36,8 @@ func TestMain(m *testing.M) {
 		// `go test ./...` without -bench: nothing here runs.
 		os.Exit(m.Run())
 	}
-	ctrl.SetLogger(errorLogger())
+	ctrl.SetLogger(inprocess.ErrorLogger())
 	os.Exit(controlplane.RunTests(m, controlplane.Options{}, &cp))
-}
-
-// errorLogger logs the operator's errors only, so that a failed benchmark
-// says why.
-func errorLogger() logr.Logger {
-	return zap.New(zap.Level(zapcore.ErrorLevel), zap.WriteTo(os.Stderr))
 }
 
 // requestCounter counts the operator's API requests by kind.
@@ -95,7 +86,7 @@ func start(b *testing.B, ns string) *requestCounter {
 	counter := &requestCounter{counts: map[string]int{}}
 	cfg := rest.CopyConfig(cp.Config)
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return counting{counter, rt} })
-	inprocess.Start(b, cfg, ns, errorLogger())
+	inprocess.Start(b, cfg, ns, inprocess.ErrorLogger())
 	return counter
 }
 

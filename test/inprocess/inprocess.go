@@ -5,15 +5,25 @@ package inprocess
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"sluice.dev/sluice/pkg/operator"
 )
+
+// ErrorLogger logs the operator's errors only, to stderr: for benchmarks,
+// whose figures its info lines would slow, and which must still say why
+// they failed.
+func ErrorLogger() logr.Logger {
+	return zap.New(zap.Level(zapcore.ErrorLevel), zap.WriteTo(os.Stderr))
+}
 
 // Start runs the operator against cfg, limited to namespace, with no
 // leader election and no listeners, until the returned stop is called or

@@ -106,7 +106,7 @@ const artifactPoll = 2 * time.Second
 // healthPoll bounds how long a Kustomization waiting on the health of
 // what it applied goes without a look. The first looks come sooner, and
 // the rollouts of Deployments and DaemonSets wake it at once.
-const healthPoll = 2 * time.Second
+const healthPoll = 5 * time.Second
 
 // SetupWithManager registers the controller. A Kustomization is applied
 // when its spec changes, when its source has a new artifact, when one it

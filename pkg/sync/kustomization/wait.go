@@ -42,12 +42,16 @@ func (w *wait) of(ks *syncv1.Kustomization, revision string) bool {
 		w.requestedAt == ks.Annotations[sourcev1.ReconcileRequestAnnotation]
 }
 
-// nextPoll is when to look again: soon after the apply, when the cache is
-// catching up with what was just written, then every healthPoll.
+// firstPoll is the first look after an apply, when the cache is catching
+// up with what was just written; each next look waits twice as long, up
+// to healthPoll.
+const firstPoll = 125 * time.Millisecond
+
+// nextPoll is when to look again.
 func (w *wait) nextPoll() time.Duration {
 	d := healthPoll
-	if w.polls < 4 {
-		d = (healthPoll / 16) << w.polls
+	if w.polls < 8 {
+		d = min(firstPoll<<w.polls, healthPoll)
 	}
 	w.polls++
 	return d

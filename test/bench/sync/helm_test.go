@@ -1,4 +1,4 @@
-package bench
+package syncbench
 
 import (
 	"context"
@@ -41,7 +41,7 @@ func BenchmarkInstall200HelmReleases(b *testing.B) {
 		)
 		resetPeakRSS(b)
 		began := time.Now()
-		inprocess.Start(b, cp.Config, ns, errorLogger())
+		inprocess.Start(b, cp.Config, ns, inprocess.ErrorLogger())
 		for i := range n {
 			create(b, &syncv1.HelmRelease{
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("app-%d", i), Namespace: ns},
