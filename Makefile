@@ -123,7 +123,7 @@ SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR) SLUICE_TRAEFIK_DIR
 # must be promoted and v3 rolled back. Needs root for its network namespace.
 .PHONY: demo
 demo: controlplane traefik demo-packages ## Run two real rollouts on this machine: v2 promoted, v3 rolled back.
-	@$(call step,the demo with the Sluice operator in it,3 minutes)
+	@$(call step,the demo with the Sluice operator in it,6 minutes)
 	$(GO) build -o bin/demo ./test/demo
 	@$(call step,the demo app,10 seconds)
 	$(GO) build -o bin/demoapp ./test/demoapp
@@ -161,7 +161,7 @@ skipper: $(SKIPPER_DIR)/.complete ## Build Skipper for the traffic tests (cached
 $(TRAEFIK_DIR)/.complete:
 	@echo ">> building Traefik v$(TRAEFIK_VERSION) into $(TRAEFIK_DIR) (first run only)"
 	rm -rf "$(TRAEFIK_DIR).tmp" && mkdir -p "$(TRAEFIK_DIR).tmp/crds"
-	@$(call step,traefik,6 minutes)
+	@$(call step,traefik,10 minutes)
 	cd $(TOOLS)/traefik && $(GO) build -ldflags='-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=v$(TRAEFIK_VERSION)' \
 		-o "$(TRAEFIK_DIR).tmp/traefik" github.com/traefik/traefik/v3/cmd/traefik
 	cd $(TOOLS)/traefik && cp "$$($(GO) list -m -f '{{.Dir}}' github.com/traefik/traefik/v3)/docs/content/reference/dynamic-configuration/kubernetes-crd-definition-v1.yml" \
@@ -227,7 +227,7 @@ $(CONTROLPLANE_DIR)/.complete:
 	@$(call step,kube-controller-manager and kube-scheduler,3 minutes)
 	cd $(TOOLS)/kube && $(GO) build -ldflags='$(K8S_LDFLAGS)' -o "$(CONTROLPLANE_DIR).tmp/" \
 		k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
-	@$(call step,kwok,2 minutes)
+	@$(call step,kwok,3 minutes)
 	cd $(TOOLS)/kwok && $(GO) build -ldflags='-s -w' -o "$(CONTROLPLANE_DIR).tmp/kwok" sigs.k8s.io/kwok/cmd/kwok
 	cd $(TOOLS)/kwok && stages="$$($(GO) list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage" && \
 		cp "$$stages/node/fast/node-initialize.yaml" "$$stages/pod/fast/pod-ready.yaml" \
