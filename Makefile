@@ -114,7 +114,7 @@ unit: controlplane dataplane test-packages ## Run the Go tests only.
 bench: controlplane ## Run the benchmarks.
 	$(SLUICE_TEST_ENV) $(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PKGS)
 
-BENCH_PKGS ?= ./pkg/canary/plan/ ./pkg/receiver/ ./test/bench/ ./test/bench/sync/
+BENCH_PKGS ?= ./pkg/canary/plan/ ./pkg/receiver/ ./test/bench/ ./test/bench/sync/ ./test/bench/image/
 SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR) SLUICE_TRAEFIK_DIR=$(TRAEFIK_DIR) SLUICE_SKIPPER_DIR=$(SKIPPER_DIR)
 
 ##@ Demo

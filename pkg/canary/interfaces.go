@@ -7,7 +7,6 @@ package canary
 import (
 	"context"
 
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -55,9 +54,4 @@ type FailedMetric struct {
 	Value string
 	// Min and Max are the metric's range; nil is unbounded.
 	Min, Max *float64
-}
-
-// EventRecorder records Kubernetes events (events.k8s.io).
-type EventRecorder interface {
-	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
 }

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clientevents "k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -28,7 +29,7 @@ type Reconciler struct {
 	Client client.Client
 	// Scheme resolves the kinds of owner references.
 	Scheme *runtime.Scheme
-	Events EventRecorder
+	Events clientevents.EventRecorder
 	// RouterDeps build the routers.
 	RouterDeps router.Deps
 	// Hooks calls webhooks.
@@ -70,7 +71,7 @@ type versions struct {
 // Options configure a Reconciler.
 type Options struct {
 	// Events records the Canaries' Kubernetes Events.
-	Events                   EventRecorder
+	Events                   clientevents.EventRecorder
 	DefaultProvider          sluicev1beta1.Provider
 	IngressAnnotationsPrefix string
 	IncludeLabelPrefixes     []string

@@ -11,7 +11,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"sluice.dev/sluice/pkg/operator"
+	sluicescheme "sluice.dev/sluice/pkg/scheme"
 )
 
 // Output formats of -o.
@@ -101,7 +101,7 @@ func (g *globals) kubeClient() (client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	scheme, err := operator.NewScheme()
+	scheme, err := sluicescheme.New()
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ import (
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
-	"sluice.dev/sluice/pkg/operator"
+	sluicescheme "sluice.dev/sluice/pkg/scheme"
 )
 
 // FieldManager is the server-side apply field manager of what sluicectl
@@ -48,7 +48,7 @@ to commit to a repository, and reads nothing from the cluster.`
 	source := groupCmd("source", "Create or update a source")
 	source.Aliases = []string{"sources"}
 	source.AddCommand(newCreateGitCmd(g))
-	cmd.AddCommand(source, newCreateKustomizationCmd(g), newCreateHelmReleaseCmd(g), newCreateCanaryCmd(g))
+	cmd.AddCommand(source, newCreateImageCmd(g), newCreateKustomizationCmd(g), newCreateHelmReleaseCmd(g), newCreateCanaryCmd(g))
 	return cmd
 }
 
@@ -553,7 +553,7 @@ func (g *globals) create(parent context.Context, f createFlags, obj client.Objec
 // name, namespace and spec, and none of the fields the API server
 // fills in, as flux create --export writes them.
 func document(obj client.Object) (map[string]any, error) {
-	scheme, err := operator.NewScheme()
+	scheme, err := sluicescheme.New()
 	if err != nil {
 		return nil, err
 	}

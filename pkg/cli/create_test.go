@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	imagev1 "sluice.dev/sluice/api/image/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -49,6 +50,41 @@ func TestCreateExport(t *testing.T) {
 				r := obj.(*sourcev1.GitRepository)
 				if r.Spec.Reference.SemVer != ">=6.0.0 <7.0.0" || r.Spec.Interval.Duration != time.Minute {
 					t.Errorf("got spec %+v", r.Spec)
+				}
+			},
+		},
+		{
+			name: "an ImageRepository has its image, interval, credentials and exclusions",
+			args: []string{"create", "image", "repository", "podinfo", "--image", "ghcr.io/stefanprodan/podinfo", "--interval", "5m", "--secret-ref", "regcred", "--exclusion-list", "^.*\\.sig$,^dev-"},
+			obj:  &imagev1.ImageRepository{},
+			check: func(t *testing.T, obj client.Object) {
+				r := obj.(*imagev1.ImageRepository)
+				if r.Spec.Image != "ghcr.io/stefanprodan/podinfo" || r.Spec.Interval.Duration != 5*time.Minute || r.Spec.SecretRef.Name != "regcred" || len(r.Spec.ExclusionList) != 2 {
+					t.Errorf("got spec %+v", r.Spec)
+				}
+			},
+		},
+		{
+			name: "an ImagePolicy has its repository, rule and tag filter",
+			args: []string{"create", "image", "policy", "podinfo", "--image-ref", "podinfo", "--select-numeric", "asc", "--filter-regex", "^main-[a-f0-9]+-(?P<ts>[0-9]+)", "--filter-extract", "$ts"},
+			obj:  &imagev1.ImagePolicy{},
+			check: func(t *testing.T, obj client.Object) {
+				p := obj.(*imagev1.ImagePolicy)
+				if p.Spec.ImageRepositoryRef.Name != "podinfo" || p.Spec.Policy.Numerical == nil || p.Spec.Policy.Numerical.Order != "asc" || p.Spec.FilterTags.Extract != "$ts" {
+					t.Errorf("got spec %+v", p.Spec)
+				}
+			},
+		},
+		{
+			name: "an ImageUpdateAutomation has its source, path, branches, author and canary failure action",
+			args: []string{"create", "image", "update", "apps", "--git-repo-ref", "fleet", "--git-repo-path", "./clusters/prod", "--checkout-branch", "main", "--push-branch", "auto",
+				"--author-name", "sluice", "--author-email", "sluice@example.com", "--commit-template", "{{ range .Changed.Changes }}{{ .NewValue }}{{ end }}", "--on-canary-failure", "Revert"},
+			obj: &imagev1.ImageUpdateAutomation{},
+			check: func(t *testing.T, obj client.Object) {
+				a := obj.(*imagev1.ImageUpdateAutomation)
+				if a.Spec.SourceRef.Name != "fleet" || a.Spec.Update.Path != "./clusters/prod" || a.Spec.GitSpec.Checkout.Reference.Branch != "main" ||
+					a.Spec.GitSpec.Push.Branch != "auto" || a.Spec.GitSpec.Commit.Author.Email != "sluice@example.com" || a.Spec.OnCanaryFailure != "Revert" {
+					t.Errorf("got spec %+v", a.Spec)
 				}
 			},
 		},
@@ -168,6 +204,14 @@ func TestCreateRefusesBadFlags(t *testing.T) {
 		{"--semver must be a range", append(git, append(url, "--semver", "six")...), `--semver "six" is not a semver range`},
 		{"--commit must be a full SHA-1", append(git, append(url, "--commit", "abc123")...), `--commit "abc123" must be a full SHA-1`},
 		{"--interval must be positive", append(git, append(url, "--branch", "main", "--interval", "0s")...), "--interval 0s must be positive"},
+		{"an ImageRepository needs --image", []string{"create", "image", "repository", "app"}, "--image is required"},
+		{"--exclusion-list holds regular expressions", []string{"create", "image", "repository", "app", "--image", "ghcr.io/org/app", "--exclusion-list", "(["}, `--exclusion-list "([" is not a regular expression`},
+		{"an ImagePolicy needs exactly one rule", []string{"create", "image", "policy", "app", "--image-ref", "app", "--select-semver", "^1.x", "--select-alpha", "asc"}, "set exactly one of --select-semver, --select-alpha and --select-numeric"},
+		{"--select-semver must be a range", []string{"create", "image", "policy", "app", "--image-ref", "app", "--select-semver", "newest"}, `--select-semver "newest" is not a semver range`},
+		{"--select-alpha is asc or desc", []string{"create", "image", "policy", "app", "--image-ref", "app", "--select-alpha", "up"}, `--select-alpha "up" must be asc or desc`},
+		{"an ImageUpdateAutomation needs an author", []string{"create", "image", "update", "app", "--git-repo-ref", "fleet"}, "--author-email is required"},
+		{"--on-canary-failure is Ignore or Revert", []string{"create", "image", "update", "app", "--git-repo-ref", "fleet", "--author-email", "a@b.c", "--on-canary-failure", "Rollback"}, `--on-canary-failure "Rollback" must be Ignore or Revert`},
+		{"--commit-template must parse", []string{"create", "image", "update", "app", "--git-repo-ref", "fleet", "--author-email", "a@b.c", "--commit-template", "{{ .Changed"}, "--commit-template: template: message"},
 		{"a Kustomization needs --source", []string{"create", "ks", "apps"}, `required flag(s) "source" not set`},
 		{"a Kustomization's source is a GitRepository", []string{"create", "ks", "apps", "--source", "HelmRepository/charts"}, `--source "HelmRepository/charts": the kind must be GitRepository`},
 		{"--depends-on is NAME or NAMESPACE/NAME", []string{"create", "ks", "apps", "--source", "app", "--depends-on", "a/b/c"}, `--depends-on "a/b/c": use NAME or NAMESPACE/NAME`},

@@ -18,7 +18,6 @@ import (
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/build"
 	"sluice.dev/sluice/pkg/sync/handoff"
-	"sluice.dev/sluice/pkg/sync/kustomization"
 )
 
 func newDiffCmd(g *globals) *cobra.Command {
@@ -85,11 +84,11 @@ func (g *globals) diffKustomization(parent context.Context, name, path string) e
 	if err != nil {
 		return err
 	}
-	vars, err := kustomization.Variables(ctx, c, ks)
+	vars, err := build.Variables(ctx, c, ks)
 	if err != nil {
 		return fmt.Errorf("read the postBuild variables of Kustomization %s/%s: %w", ns, name, err)
 	}
-	opts := kustomization.BuildOptions(ks, vars)
+	opts := build.ForKustomization(ks, vars)
 	opts.Path = ""
 	objs, err := build.Build(files, opts)
 	if err != nil {
@@ -105,7 +104,7 @@ func (g *globals) diffKustomization(parent context.Context, name, path string) e
 	if err := guard.LeaveAlone(ctx, objs, targets); err != nil {
 		return err
 	}
-	preview, err := apply.New(c, c).Diff(ctx, objs, kustomization.ApplyOptions(ks))
+	preview, err := apply.New(c, c).Diff(ctx, objs, apply.ForKustomization(ks))
 	if err != nil {
 		return fmt.Errorf("dry-run the apply of %s: %w", path, err)
 	}

@@ -13,7 +13,6 @@ import (
 	"sluice.dev/sluice/pkg/cli"
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/build"
-	kustomizationctl "sluice.dev/sluice/pkg/sync/kustomization"
 )
 
 // folder writes files (relative paths to contents) into a new folder.
@@ -111,17 +110,17 @@ func appliedKustomization(t *testing.T, ns string, files map[string]string) {
 	for name, data := range files {
 		artifact["app/"+name] = []byte(data)
 	}
-	vars, err := kustomizationctl.Variables(t.Context(), cp.Client, ks)
+	vars, err := build.Variables(t.Context(), cp.Client, ks)
 	if err != nil {
 		t.Fatal(err)
 	}
-	buildOpts := kustomizationctl.BuildOptions(ks, vars)
+	buildOpts := build.ForKustomization(ks, vars)
 	buildOpts.Path = "app"
 	objs, err := build.Build(artifact, buildOpts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := apply.New(cp.Client, cp.Client).Apply(t.Context(), objs, kustomizationctl.ApplyOptions(ks))
+	res, err := apply.New(cp.Client, cp.Client).Apply(t.Context(), objs, apply.ForKustomization(ks))
 	if err != nil {
 		t.Fatalf("apply as the operator: %v", err)
 	}

@@ -14,6 +14,7 @@ func newGetCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(
 		newGetCanariesCmd(g),
 		newGetSourcesCmd(g),
+		newGetImagesCmd(g),
 		newGetSyncCmd(g, kustomizationKind(), "List Kustomizations with the revision they applied"),
 		newGetSyncCmd(g, helmReleaseKind(), "List HelmReleases with the chart version they released"),
 	)

@@ -8,10 +8,22 @@ import (
 )
 
 func newGetSourcesCmd(g *globals) *cobra.Command {
+	return newGetGroupCmd(g, "sources", "source", "List GitRepositories, HelmRepositories and HelmCharts with the revision they fetched", sourceKinds())
+}
+
+func newGetImagesCmd(g *globals) *cobra.Command {
+	return newGetGroupCmd(g, "images", "image",
+		"List ImageRepositories with their tag count, ImagePolicies with the image they chose, and ImageUpdateAutomations with their last commit",
+		append(imageKinds()[:1:1], imagePolicyKind(), imageKinds()[1]))
+}
+
+// newGetGroupCmd lists several kinds in one table, each row named
+// Kind/name.
+func newGetGroupCmd(g *globals, use, alias, short string, kinds []syncKind) *cobra.Command {
 	return &cobra.Command{
-		Use:     "sources",
-		Aliases: []string{"source"},
-		Short:   "List GitRepositories, HelmRepositories and HelmCharts with the revision they fetched",
+		Use:     use,
+		Aliases: []string{alias},
+		Short:   short,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel, _ := g.withTimeout(cmd.Context(), readTimeout)
@@ -25,26 +37,26 @@ func newGetSourcesCmd(g *globals) *cobra.Command {
 				return err
 			}
 			var objs []client.Object
-			var kinds []string
-			for _, k := range sourceKinds() {
+			var names []string
+			for _, k := range kinds {
 				list, err := listObjects(ctx, c, k.kind, ns)
 				if err != nil {
 					return err
 				}
 				objs = append(objs, list...)
-				for range list {
-					kinds = append(kinds, k.name)
+				for _, o := range list {
+					names = append(names, k.name+"/"+o.GetName())
 				}
 			}
 			if g.output != outputTable {
 				return g.printObjects(c, objs, false)
 			}
 			if len(objs) == 0 {
-				return g.noneFound("sources")
+				return g.noneFound(use)
 			}
 			t := newTable(g.streams.Out, g.header("NAME", "READY", "SUSPENDED", "REVISION", "MESSAGE")...)
 			for i, obj := range objs {
-				t.row(g.syncRow(obj, kinds[i]+"/"+obj.GetName())...)
+				t.row(g.syncRow(obj, names[i])...)
 			}
 			return t.flush()
 		},

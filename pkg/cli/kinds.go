@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	imagev1 "sluice.dev/sluice/api/image/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -69,6 +70,42 @@ func sourceKinds() []syncKind {
 	}
 }
 
+// imageKinds are the kinds under `image` on the command line that
+// reconcile, suspend and resume act on.
+func imageKinds() []syncKind {
+	return []syncKind{
+		{
+			kind: kind{
+				name:      "ImageRepository",
+				newObject: func() client.Object { return &imagev1.ImageRepository{} },
+				newList:   func() client.ObjectList { return &imagev1.ImageRepositoryList{} },
+			},
+			use: "repository",
+		},
+		{
+			kind: kind{
+				name:      "ImageUpdateAutomation",
+				newObject: func() client.Object { return &imagev1.ImageUpdateAutomation{} },
+				newList:   func() client.ObjectList { return &imagev1.ImageUpdateAutomationList{} },
+			},
+			use: "update",
+		},
+	}
+}
+
+// imagePolicyKind has no suspend: `get images` lists it beside the
+// others.
+func imagePolicyKind() syncKind {
+	return syncKind{
+		kind: kind{
+			name:      "ImagePolicy",
+			newObject: func() client.Object { return &imagev1.ImagePolicy{} },
+			newList:   func() client.ObjectList { return &imagev1.ImagePolicyList{} },
+		},
+		use: "policy",
+	}
+}
+
 func kustomizationKind() syncKind {
 	return syncKind{
 		kind: kind{
@@ -114,6 +151,20 @@ func stateOf(obj client.Object) syncState {
 		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
 	case *syncv1.Kustomization:
 		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, o.Status.LastAppliedRevision}
+	case *imagev1.ImageRepository:
+		s := syncState{suspended: o.Spec.Suspend, lastHandled: o.Status.LastHandledReconcileAt, conditions: o.Status.Conditions}
+		if r := o.Status.LastScanResult; r != nil {
+			s.revision = fmt.Sprintf("%d tags", r.TagCount)
+		}
+		return s
+	case *imagev1.ImagePolicy:
+		s := syncState{conditions: o.Status.Conditions}
+		if r := o.Status.LatestRef; r != nil {
+			s.revision = r.String()
+		}
+		return s
+	case *imagev1.ImageUpdateAutomation:
+		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, o.Status.LastPushCommit}
 	case *syncv1.HelmRelease:
 		s := syncState{suspended: o.Spec.Suspend, lastHandled: o.Status.LastHandledReconcileAt, conditions: o.Status.Conditions}
 		if len(o.Status.History) > 0 {

@@ -20,15 +20,20 @@ type waiter struct {
 }
 
 // syncCommands builds the kinds a verb (as help shows it: "Suspend") acts
-// on: `source git|helm|chart NAME`, `kustomization NAME` and
-// `helmrelease NAME`.
+// on: `source git|helm|chart NAME`, `image repository|update NAME`,
+// `kustomization NAME` and `helmrelease NAME`.
 func syncCommands(g *globals, verb string, act syncAction) []*cobra.Command {
 	source := groupCmd("source", verb+" a GitRepository, HelmRepository or HelmChart")
 	source.Aliases = []string{"sources"}
 	for _, k := range sourceKinds() {
 		source.AddCommand(syncCommand(g, verb, k, act))
 	}
-	return []*cobra.Command{source, syncCommand(g, verb, kustomizationKind(), act), syncCommand(g, verb, helmReleaseKind(), act)}
+	image := groupCmd("image", verb+" an ImageRepository or ImageUpdateAutomation")
+	image.Aliases = []string{"images"}
+	for _, k := range imageKinds() {
+		image.AddCommand(syncCommand(g, verb, k, act))
+	}
+	return []*cobra.Command{source, image, syncCommand(g, verb, kustomizationKind(), act), syncCommand(g, verb, helmReleaseKind(), act)}
 }
 
 func syncCommand(g *globals, verb string, k syncKind, act syncAction) *cobra.Command {

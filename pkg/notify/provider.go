@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,7 +40,7 @@ const secretIndex = ".spec.secretRef"
 // a broken chat service is seen before the alert that matters is lost.
 type ProviderReconciler struct {
 	Client     client.Client
-	Events     canary.EventRecorder
+	Events     clientevents.EventRecorder
 	Dispatcher *Dispatcher
 }
 

@@ -12,10 +12,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
-	istionetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	clientevents "k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
@@ -26,8 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	imagev1 "sluice.dev/sluice/api/image/v1"
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
@@ -35,8 +32,10 @@ import (
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
 	sluiceevents "sluice.dev/sluice/pkg/events"
+	"sluice.dev/sluice/pkg/image"
 	"sluice.dev/sluice/pkg/notify"
 	"sluice.dev/sluice/pkg/receiver"
+	sluicescheme "sluice.dev/sluice/pkg/scheme"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/source/helm"
 	"sluice.dev/sluice/pkg/sync/apply"
@@ -145,17 +144,6 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// NewScheme returns a scheme with the kinds the operator reads and writes.
-func NewScheme() (*runtime.Scheme, error) {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, sourcev1.AddToScheme, syncv1.AddToScheme, notificationv1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, fmt.Errorf("build scheme: %w", err)
-		}
-	}
-	return scheme, nil
-}
-
 // New checks that the API server serves Sluice's kinds and builds the
 // manager with its controllers. Start it with Start; ctx bounds the
 // controllers' background work.
@@ -166,7 +154,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := checkCRDs(cfg); err != nil {
 		return nil, err
 	}
-	scheme, err := NewScheme()
+	scheme, err := sluicescheme.New()
 	if err != nil {
 		return nil, err
 	}
@@ -250,16 +238,16 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	}
 	store := source.NewStore()
 	git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Store: store}
-	if err := git.SetupWithManager(mgr); err != nil {
+	if err := git.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the GitRepository controller: %w", err)
 	}
 	fetcher, charts := &helm.Fetcher{}, source.NewChartStore()
 	helmRepos := &source.HelmRepositoryReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Fetcher: fetcher}
-	if err := helmRepos.SetupWithManager(mgr); err != nil {
+	if err := helmRepos.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmRepository controller: %w", err)
 	}
 	helmCharts := &source.HelmChartReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Fetcher: fetcher, Charts: charts, Sources: store}
-	if err := helmCharts.SetupWithManager(mgr); err != nil {
+	if err := helmCharts.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmChart controller: %w", err)
 	}
 	health := healthChecker(mgr, opts)
@@ -267,7 +255,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: cfg, Charts: charts, Health: health,
 		Events: recorder("sluice-helm"), Workers: opts.Workers, ConfigTracking: opts.ConfigTracking,
 	}
-	if err := releases.SetupWithManager(mgr); err != nil {
+	if err := releases.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmRelease controller: %w", err)
 	}
 	ks := &kustomization.Reconciler{
@@ -279,8 +267,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		Workers:               opts.Workers,
 		ConfigTracking:        opts.ConfigTracking,
 	}
-	if err := ks.SetupWithManager(mgr); err != nil {
+	if err := ks.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Kustomization controller: %w", err)
+	}
+	if err := setupImageAutomation(ctx, mgr, recorder("sluice-image")); err != nil {
+		return nil, err
 	}
 	rcv := &receiver.Reconciler{Client: mgr.GetClient(), Events: recorder("sluice-receiver")}
 	if err := rcv.SetupWithManager(ctx, mgr); err != nil {
@@ -325,6 +316,7 @@ func checkCRDs(cfg *rest.Config) error {
 		sourcev1.GroupVersion.String():       {"GitRepository", "HelmRepository", "HelmChart"},
 		syncv1.GroupVersion.String():         {"Kustomization", "HelmRelease"},
 		notificationv1.GroupVersion.String(): {"Receiver"},
+		imagev1.GroupVersion.String():        {"ImageRepository", "ImagePolicy", "ImageUpdateAutomation"},
 	} {
 		list, err := dc.ServerResourcesForGroupVersion(gv)
 		if err != nil {
@@ -375,6 +367,25 @@ func registerInfo(opts Options) error {
 			return nil
 		}
 		return fmt.Errorf("register sluice_info: %w", err)
+	}
+	return nil
+}
+
+// setupImageAutomation registers the image kinds' controllers; the
+// repositories' tags stay in memory, shared with the policies.
+func setupImageAutomation(ctx context.Context, mgr manager.Manager, events clientevents.EventRecorder) error {
+	tags := image.NewTagStore()
+	repos := &image.RepositoryReconciler{Client: mgr.GetClient(), Events: events, Tags: tags}
+	if err := repos.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("set up the ImageRepository controller: %w", err)
+	}
+	policies := &image.PolicyReconciler{Client: mgr.GetClient(), Events: events, Tags: tags}
+	if err := policies.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("set up the ImagePolicy controller: %w", err)
+	}
+	automations := &image.AutomationReconciler{Client: mgr.GetClient(), Events: events}
+	if err := automations.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("set up the ImageUpdateAutomation controller: %w", err)
 	}
 	return nil
 }

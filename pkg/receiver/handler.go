@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	imagev1 "sluice.dev/sluice/api/image/v1"
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
@@ -37,6 +38,9 @@ const maxBody = 25 << 20
 var kinds = map[string]schema.GroupVersionKind{
 	"GitRepository": sourcev1.GroupVersion.WithKind("GitRepository"),
 	"Kustomization": syncv1.GroupVersion.WithKind("Kustomization"),
+	// A registry's webhook (or CI after a push) makes the scan, and so
+	// the automation's commit, follow a new tag at once.
+	"ImageRepository": imagev1.GroupVersion.WithKind("ImageRepository"),
 }
 
 // Handler serves the webhook paths of every Receiver.

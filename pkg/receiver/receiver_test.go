@@ -52,7 +52,7 @@ func start(t testing.TB, ns string) *env {
 	)
 	mgr := cp.StartManager(t, func(mgr ctrl.Manager) error {
 		git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test"), Store: source.NewStore()}
-		if err := git.SetupWithManager(mgr); err != nil {
+		if err := git.SetupWithManager(t.Context(), mgr); err != nil {
 			return err
 		}
 		rcv := &Reconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test")}

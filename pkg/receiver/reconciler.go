@@ -10,7 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
+	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,14 +25,10 @@ import (
 // +kubebuilder:rbac:groups=notification.sluice.dev,resources=receivers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=source.sluice.dev,resources=gitrepositories,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=image.sluice.dev,resources=imagerepositories,verbs=get;list;watch;patch
 
 // secretField indexes Receivers by the Secret holding their token.
 const secretField = "spec.secretRef.name"
-
-// EventRecorder records Kubernetes events (events.k8s.io).
-type EventRecorder interface {
-	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
-}
 
 // Condition reasons of a Receiver.
 const (
@@ -43,7 +39,7 @@ const (
 // Reconciler publishes each Receiver's webhook path in its status.
 type Reconciler struct {
 	Client client.Client
-	Events EventRecorder
+	Events clientevents.EventRecorder
 }
 
 // SetupWithManager registers the indexes the Handler and the Secret watch

@@ -14,8 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -59,11 +59,6 @@ func (s *Store) forget(key types.NamespacedName) {
 	delete(s.artifacts, key)
 }
 
-// EventRecorder records Kubernetes events (events.k8s.io).
-type EventRecorder interface {
-	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
-}
-
 // Condition reasons of a GitRepository.
 const (
 	ReasonSucceeded            = "Succeeded"
@@ -75,7 +70,7 @@ const (
 // GitRepositoryReconciler fetches GitRepositories into a Store.
 type GitRepositoryReconciler struct {
 	Client client.Client
-	Events EventRecorder
+	Events clientevents.EventRecorder
 	Store  *Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -83,7 +78,7 @@ type GitRepositoryReconciler struct {
 
 // SetupWithManager registers the controller: a GitRepository is fetched
 // when its spec changes and then at its interval.
-func (r *GitRepositoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *GitRepositoryReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("gitrepository").
 		For(&sourcev1.GitRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

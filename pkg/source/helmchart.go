@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -75,7 +76,7 @@ const sourceWait = 5 * time.Second
 // metadata, <version>+<12 hex>, and every commit is a new revision.
 type HelmChartReconciler struct {
 	Client  client.Client
-	Events  EventRecorder
+	Events  clientevents.EventRecorder
 	Fetcher *helm.Fetcher
 	Charts  *ChartStore
 	Sources *Store
@@ -85,7 +86,7 @@ type HelmChartReconciler struct {
 
 // SetupWithManager registers the controller: a HelmChart is loaded when
 // its spec changes, when its source changes, and at its interval.
-func (r *HelmChartReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *HelmChartReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("helmchart").
 		For(&sourcev1.HelmChart{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -115,7 +116,7 @@ func tlsConfig(data map[string][]byte) (*tls.Config, error) {
 // pulled.
 type HelmRepositoryReconciler struct {
 	Client  client.Client
-	Events  EventRecorder
+	Events  clientevents.EventRecorder
 	Fetcher *helm.Fetcher
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -123,7 +124,7 @@ type HelmRepositoryReconciler struct {
 
 // SetupWithManager registers the controller: a HelmRepository is checked
 // when its spec changes and then at its interval.
-func (r *HelmRepositoryReconciler) SetupWithManager(mgr ctrl.Manager) error {
+func (r *HelmRepositoryReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("helmrepository").
 		For(&sourcev1.HelmRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).

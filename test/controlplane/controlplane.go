@@ -24,23 +24,17 @@ import (
 	"syscall"
 	"time"
 
-	istionetworkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	notificationv1 "sluice.dev/sluice/api/notification/v1"
-	sourcev1 "sluice.dev/sluice/api/source/v1"
-	syncv1 "sluice.dev/sluice/api/sync/v1"
-	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	sluicescheme "sluice.dev/sluice/pkg/scheme"
 )
 
 // Versions of the binaries, as pinned in test/tools/*/go.mod; the Makefile
@@ -131,11 +125,13 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if crdPaths == nil {
 		crdPaths = []string{filepath.Join(RepoRoot(), "kustomize", "crds")}
 	}
-	scheme := k8sruntime.NewScheme()
-	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, sluicev1beta1.AddToScheme, sourcev1.AddToScheme, syncv1.AddToScheme, notificationv1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, fmt.Errorf("build scheme: %w", err)
-		}
+	// The operator's kinds, and the CRDs themselves.
+	scheme, err := sluicescheme.New()
+	if err != nil {
+		return nil, err
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("build scheme: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "sluice-controlplane-")
 	if err != nil {

@@ -5,6 +5,7 @@
 package gitserver
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +36,8 @@ type Server struct {
 
 	mu      sync.Mutex
 	fetches int
+	// push is set by AllowPush: the SSH endpoint serves git-receive-pack.
+	push atomic.Bool
 }
 
 // New starts the server until the test ends, with an empty repository
@@ -70,14 +74,24 @@ func New(t testing.TB) *Server {
 
 func (s *Server) git(dir string, args ...string) string {
 	s.t.Helper()
+	out, err := s.tryGit(dir, args...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+// tryGit runs the system git in dir and returns its trimmed output, or an
+// error with the output when git fails.
+func (s *Server) tryGit(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.com", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.com", "GIT_CONFIG_GLOBAL=/dev/null")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		s.t.Fatalf("git %v: %v\n%s", args, err, out)
+		return "", fmt.Errorf("git %v: %w\n%s", args, err, out)
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
 }
 
 // Commit writes files (an empty content removes one), commits and pushes

@@ -35,8 +35,9 @@ type SSH struct {
 
 // ServeSSH serves the repository over SSH as well, until the test ends:
 // public-key auth for user git with SSH.Identity only, and only
-// git-upload-pack of the repository, run with the system git. Both keys
-// are new on every call, so no test can trust another's server.
+// git-upload-pack of the repository (and git-receive-pack after
+// AllowPush), run with the system git. Both keys are new on every call,
+// so no test can trust another's server.
 func (s *Server) ServeSSH() SSH {
 	s.t.Helper()
 	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
@@ -196,12 +197,12 @@ func (x *sshServer) session(ch ssh.Channel, reqs <-chan *ssh.Request) {
 // run runs an exec request's command on the channel and returns its exit
 // status.
 func (x *sshServer) run(ch ssh.Channel, command string) uint32 {
-	repo, err := x.s.sshRepo(command)
+	service, repo, err := x.s.sshRepo(command)
 	if err != nil {
 		_, _ = fmt.Fprintln(ch.Stderr(), err)
 		return 1
 	}
-	cmd := exec.CommandContext(x.ctx, "git-upload-pack", repo)
+	cmd := exec.CommandContext(x.ctx, service, repo)
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null")
 	cmd.Stdout = ch
 	cmd.Stderr = ch.Stderr()
@@ -213,15 +214,20 @@ func (x *sshServer) run(ch ssh.Channel, command string) uint32 {
 	// client may wait for the exit status before it does.
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		_, _ = fmt.Fprintf(ch.Stderr(), "gitserver: git-upload-pack stdin: %v\n", err)
+		_, _ = fmt.Fprintf(ch.Stderr(), "gitserver: %s stdin: %v\n", service, err)
 		return 1
 	}
 	if err := cmd.Start(); err != nil {
-		_, _ = fmt.Fprintf(ch.Stderr(), "gitserver: start git-upload-pack: %v\n", err)
+		_, _ = fmt.Fprintf(ch.Stderr(), "gitserver: start %s: %v\n", service, err)
 		return 1
 	}
 	x.wg.Go(func() {
-		x.copyInput(stdin, ch)
+		if service == "git-upload-pack" {
+			x.copyInput(stdin, ch)
+		} else {
+			// A push moves objects the other way: not a fetch.
+			_, _ = io.Copy(stdin, ch)
+		}
 		_ = stdin.Close()
 	})
 	if err := cmd.Wait(); err != nil {
@@ -252,20 +258,21 @@ func (x *sshServer) copyInput(dst io.Writer, src io.Reader) {
 	_, _ = io.Copy(dst, src)
 }
 
-// sshRepo maps an exec request to the bare repository: git-upload-pack
-// of /repo.git or repo.git, its path quoted (as go-git and git send it)
-// or not. The error is the message for the client.
-func (s *Server) sshRepo(command string) (string, error) {
+// sshRepo maps an exec request to the service to run and the bare
+// repository: git-upload-pack (or git-receive-pack after AllowPush) of
+// /repo.git or repo.git, its path quoted (as go-git and git send it) or
+// not. The error is the message for the client.
+func (s *Server) sshRepo(command string) (service, repo string, err error) {
 	name, path, _ := strings.Cut(command, " ")
-	if name != "git-upload-pack" {
-		return "", fmt.Errorf("gitserver: only git-upload-pack is served, not %q", command)
+	if name != "git-upload-pack" && (name != "git-receive-pack" || !s.push.Load()) {
+		return "", "", fmt.Errorf("gitserver: only git-upload-pack is served, not %q", command)
 	}
 	if len(path) >= 2 && path[0] == '\'' && path[len(path)-1] == '\'' {
 		path = path[1 : len(path)-1]
 	}
 	if path != "/repo.git" && path != "repo.git" {
 		// git's own words, which clients read as a missing repository.
-		return "", fmt.Errorf("fatal: '%s' does not appear to be a git repository", path)
+		return "", "", fmt.Errorf("fatal: '%s' does not appear to be a git repository", path)
 	}
-	return filepath.Join(s.root, "repo.git"), nil
+	return name, filepath.Join(s.root, "repo.git"), nil
 }

@@ -88,7 +88,7 @@ type CrossNamespaceObjectReference struct {
 	APIVersion string `json:"apiVersion,omitempty"`
 
 	// Kind of the object.
-	// +kubebuilder:validation:Enum=GitRepository;Kustomization
+	// +kubebuilder:validation:Enum=GitRepository;Kustomization;ImageRepository
 	Kind string `json:"kind"`
 
 	// Name of the object, or "*" with matchLabels.

@@ -252,6 +252,13 @@ func collect(fs billy.Filesystem, ignore string) (map[string][]byte, error) {
 		return nil, fmt.Errorf("read .sourceignore: %w", err)
 	}
 	matcher := gitignore.NewMatcher(patterns)
+	return readFiles(fs, func(p string, dir bool) bool { return matcher.Match(strings.Split(p, "/"), dir) })
+}
+
+// readFiles reads every regular file of fs, by slash path, leaving out
+// what skip (when set) names, and below a skipped folder. Symbolic links
+// are left out: neither an applier nor an edit may follow them.
+func readFiles(fs billy.Filesystem, skip func(p string, dir bool) bool) (map[string][]byte, error) {
 	files := map[string][]byte{}
 	var walk func(dir string) error
 	walk = func(dir string) error {
@@ -261,24 +268,20 @@ func collect(fs billy.Filesystem, ignore string) (map[string][]byte, error) {
 		}
 		for _, e := range entries {
 			p := path.Join(dir, e.Name())
-			parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-			if matcher.Match(parts, e.IsDir()) {
-				continue
-			}
-			if e.IsDir() {
+			rel := strings.TrimPrefix(p, "/")
+			switch {
+			case skip != nil && skip(rel, e.IsDir()):
+			case e.IsDir():
 				if err := walk(p); err != nil {
 					return err
 				}
-				continue
+			case e.Mode().IsRegular():
+				data, err := readFile(fs, p)
+				if err != nil {
+					return fmt.Errorf("read %s: %w", p, err)
+				}
+				files[rel] = data
 			}
-			if !e.Mode().IsRegular() {
-				continue
-			}
-			data, err := readFile(fs, p)
-			if err != nil {
-				return fmt.Errorf("read %s: %w", p, err)
-			}
-			files[strings.TrimPrefix(p, "/")] = data
 		}
 		return nil
 	}

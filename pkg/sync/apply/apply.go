@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1 "sluice.dev/sluice/api/sync/v1"
 )
 
 // FieldManager is the field manager of Sluice's applies.
@@ -149,4 +151,17 @@ func staleObjects(previous, current []Entry) ([]*unstructured.Unstructured, erro
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+// ForKustomization turns a Kustomization's spec into apply options; the
+// operator and `sluicectl diff` share it, so that a preview is exactly
+// what the operator would apply.
+func ForKustomization(ks *syncv1.Kustomization) Options {
+	opts := Options{Owner: client.ObjectKeyFromObject(ks), Force: ks.Spec.Force, Prune: ks.Spec.Prune}
+	if inv := ks.Status.Inventory; inv != nil {
+		for _, e := range inv.Entries {
+			opts.Previous = append(opts.Previous, Entry{ID: e.ID, Version: e.Version})
+		}
+	}
+	return opts
 }

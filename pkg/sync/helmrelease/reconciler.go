@@ -23,9 +23,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
+	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -82,11 +82,6 @@ const remediationDelay = time.Second
 // yet.
 const artifactPoll = 2 * time.Second
 
-// EventRecorder records Kubernetes events (events.k8s.io).
-type EventRecorder interface {
-	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
-}
-
 // Charts serves the charts HelmCharts loaded.
 type Charts interface {
 	Get(key types.NamespacedName) (*source.StoredChart, bool)
@@ -102,7 +97,7 @@ type Reconciler struct {
 	// as spec.serviceAccountName when one is named.
 	Config *rest.Config
 	Charts Charts
-	Events EventRecorder
+	Events clientevents.EventRecorder
 	// Health waits for the objects of a release that no Canary releases,
 	// from the cache, when Helm's own wait is off for the Canaries' sake.
 	Health *health.Checker
@@ -139,8 +134,8 @@ func (r *Reconciler) liveClient() (client.Client, error) {
 // when its spec changes, when its HelmChart has a new chart, when one it
 // depends on changes, when the Canary of a workload it installed changes,
 // and at its interval.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	ctx, indexer := context.Background(), mgr.GetFieldIndexer()
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	indexer := mgr.GetFieldIndexer()
 	if err := index.Add(ctx, indexer, &syncv1.HelmRelease{}, index.Source, func(hr *syncv1.HelmRelease) []types.NamespacedName {
 		return []types.NamespacedName{chartKey(hr)}
 	}); err != nil {
@@ -162,30 +157,23 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
-func namespaceOr(ns, fallback string) string {
-	if ns == "" {
-		return fallback
-	}
-	return ns
-}
-
 // chartKey names the HelmChart a HelmRelease releases: its chartRef, or
 // the one made from spec.chart, <namespace>-<name> in the source's
 // namespace, as Flux names it.
 func chartKey(hr *syncv1.HelmRelease) types.NamespacedName {
 	if ref := hr.Spec.ChartRef; ref != nil {
-		return types.NamespacedName{Namespace: namespaceOr(ref.Namespace, hr.Namespace), Name: ref.Name}
+		return types.NamespacedName{Namespace: index.NamespaceOr(ref.Namespace, hr.Namespace), Name: ref.Name}
 	}
 	if hr.Spec.Chart == nil {
 		return types.NamespacedName{}
 	}
-	return types.NamespacedName{Namespace: namespaceOr(hr.Spec.Chart.Spec.SourceRef.Namespace, hr.Namespace), Name: hr.Namespace + "-" + hr.Name}
+	return types.NamespacedName{Namespace: index.NamespaceOr(hr.Spec.Chart.Spec.SourceRef.Namespace, hr.Namespace), Name: hr.Namespace + "-" + hr.Name}
 }
 
 // names are where a release goes: its name, its objects' namespace and
 // its storage namespace.
 func names(hr *syncv1.HelmRelease) (release, namespace, storage string) {
-	namespace = namespaceOr(hr.Spec.TargetNamespace, hr.Namespace)
+	namespace = index.NamespaceOr(hr.Spec.TargetNamespace, hr.Namespace)
 	release = hr.Spec.ReleaseName
 	if release == "" {
 		release = hr.Name
@@ -197,7 +185,7 @@ func names(hr *syncv1.HelmRelease) (release, namespace, storage string) {
 			release = release[:53]
 		}
 	}
-	return release, namespace, namespaceOr(hr.Spec.StorageNamespace, namespace)
+	return release, namespace, index.NamespaceOr(hr.Spec.StorageNamespace, namespace)
 }
 
 // verdict is what one reconcile earns.

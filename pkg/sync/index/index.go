@@ -85,3 +85,12 @@ func Mapper(c client.Reader, newList func() client.ObjectList, field string) han
 		return requests
 	}
 }
+
+// NamespaceOr is ns, or fallback when ns is empty: a reference's
+// namespace defaults to its referrer's.
+func NamespaceOr(ns, fallback string) string {
+	if ns == "" {
+		return fallback
+	}
+	return ns
+}

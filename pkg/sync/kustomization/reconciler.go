@@ -11,7 +11,6 @@ package kustomization
 import (
 	"context"
 	"fmt"
-	"maps"
 	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/object"
@@ -20,9 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -46,11 +45,6 @@ import (
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations/status,verbs=get;update;patch
 
-// EventRecorder records Kubernetes events (events.k8s.io).
-type EventRecorder interface {
-	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...interface{})
-}
-
 // Condition reasons of a Kustomization, as in Flux.
 const (
 	ReasonSucceeded          = "ReconciliationSucceeded"
@@ -72,7 +66,7 @@ type Reconciler struct {
 	// cache.
 	Health  *health.Checker
 	Sources *source.Store
-	Events  EventRecorder
+	Events  clientevents.EventRecorder
 	// Impersonator applies as spec.serviceAccountName; nil refuses
 	// Kustomizations that name one.
 	Impersonator *Impersonator
@@ -111,8 +105,8 @@ const healthPoll = 5 * time.Second
 // SetupWithManager registers the controller. A Kustomization is applied
 // when its spec changes, when its source has a new artifact, when one it
 // depends on changes, and at its interval.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	ctx, indexer := context.Background(), mgr.GetFieldIndexer()
+func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	indexer := mgr.GetFieldIndexer()
 	if err := index.Add(ctx, indexer, &syncv1.Kustomization{}, index.Source, sourceKeys); err != nil {
 		return err
 	}
@@ -152,14 +146,7 @@ func sourceKeys(ks *syncv1.Kustomization) []types.NamespacedName {
 	if ref.Kind != "GitRepository" {
 		return nil
 	}
-	return []types.NamespacedName{{Namespace: namespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}}
-}
-
-func namespaceOr(ns, fallback string) string {
-	if ns == "" {
-		return fallback
-	}
-	return ns
+	return []types.NamespacedName{{Namespace: index.NamespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}}
 }
 
 // Reconcile applies one Kustomization and writes its status once.
@@ -214,7 +201,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		return waiting(ReasonDependencyNotReady, msg)
 	}
 	ref := ks.Spec.SourceRef
-	srcKey := types.NamespacedName{Namespace: namespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}
+	srcKey := types.NamespacedName{Namespace: index.NamespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}
 	artifact, ok := r.Sources.Get(srcKey)
 	if !ok {
 		// The artifact store is in memory: after a restart the source
@@ -232,11 +219,11 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	if err != nil {
 		return fail(ReasonFailed, err)
 	}
-	vars, err := Variables(ctx, r.Client, ks)
+	vars, err := build.Variables(ctx, r.Client, ks)
 	if err != nil {
 		return fail(ReasonBuildFailed, err)
 	}
-	objs, err := build.Build(artifact.Files, BuildOptions(ks, vars))
+	objs, err := build.Build(artifact.Files, build.ForKustomization(ks, vars))
 	if err != nil {
 		return fail(ReasonBuildFailed, err)
 	}
@@ -249,7 +236,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		return fail(ReasonFailed, err)
 	}
 	ks.Status.LastAttemptedRevision = artifact.Revision
-	opts := ApplyOptions(ks)
+	opts := apply.ForKustomization(ks)
 	checks, err := HealthChecks(ks)
 	if err != nil {
 		return fail(ReasonFailed, err)
@@ -357,19 +344,6 @@ func (r *Reconciler) actor(ks *syncv1.Kustomization) (Actor, error) {
 	return r.Impersonator.As(types.NamespacedName{Namespace: ks.Namespace, Name: account})
 }
 
-// ApplyOptions turns the spec into apply options. Exported, with
-// BuildOptions and Variables, so that `sluicectl diff` previews exactly
-// what the operator would apply.
-func ApplyOptions(ks *syncv1.Kustomization) apply.Options {
-	opts := apply.Options{Owner: client.ObjectKeyFromObject(ks), Force: ks.Spec.Force, Prune: ks.Spec.Prune}
-	if inv := ks.Status.Inventory; inv != nil {
-		for _, e := range inv.Entries {
-			opts.Previous = append(opts.Previous, apply.Entry{ID: e.ID, Version: e.Version})
-		}
-	}
-	return opts
-}
-
 // HealthChecks are the objects of spec.healthChecks.
 func HealthChecks(ks *syncv1.Kustomization) (object.ObjMetadataSet, error) {
 	var set object.ObjMetadataSet
@@ -379,7 +353,7 @@ func HealthChecks(ks *syncv1.Kustomization) (object.ObjMetadataSet, error) {
 			return nil, fmt.Errorf("spec.healthChecks[%d].apiVersion: %w", i, err)
 		}
 		set = append(set, object.ObjMetadata{
-			Namespace: namespaceOr(hc.Namespace, ks.Namespace),
+			Namespace: index.NamespaceOr(hc.Namespace, ks.Namespace),
 			Name:      hc.Name,
 			GroupKind: schema.GroupKind{Group: gv.Group, Kind: hc.Kind},
 		})
@@ -394,59 +368,4 @@ func healthTimeout(ks *syncv1.Kustomization) time.Duration {
 		return ks.Spec.Timeout.Duration
 	}
 	return ks.Spec.Interval.Duration
-}
-
-// Variables merges the postBuild substituteFrom, in order, under
-// substitute, reading the ConfigMaps and Secrets through c.
-func Variables(ctx context.Context, c client.Reader, ks *syncv1.Kustomization) (map[string]string, error) {
-	pb := ks.Spec.PostBuild
-	if pb == nil {
-		return nil, nil
-	}
-	vars := map[string]string{}
-	for i, ref := range pb.SubstituteFrom {
-		data, err := substituteData(ctx, c, ks.Namespace, ref)
-		if err != nil {
-			return nil, fmt.Errorf("spec.postBuild.substituteFrom[%d]: %s %s: %w", i, ref.Kind, ref.Name, err)
-		}
-		maps.Copy(vars, data)
-	}
-	maps.Copy(vars, pb.Substitute)
-	return vars, nil
-}
-
-// substituteData reads the variables of a ConfigMap or Secret; a missing
-// optional one has none.
-func substituteData(ctx context.Context, c client.Reader, namespace string, ref syncv1.SubstituteReference) (map[string]string, error) {
-	key := types.NamespacedName{Namespace: namespace, Name: ref.Name}
-	get := func(obj client.Object) error {
-		if err := c.Get(ctx, key, obj); err != nil && (!apierrors.IsNotFound(err) || !ref.Optional) {
-			return err
-		}
-		return nil
-	}
-	if ref.Kind == "Secret" {
-		secret := &corev1.Secret{}
-		if err := get(secret); err != nil {
-			return nil, err
-		}
-		data := map[string]string{}
-		for k, v := range secret.Data {
-			data[k] = string(v)
-		}
-		return data, nil
-	}
-	cm := &corev1.ConfigMap{}
-	if err := get(cm); err != nil {
-		return nil, err
-	}
-	return cm.Data, nil
-}
-
-// BuildOptions turns the spec into build options, with the variables
-// of Variables.
-func BuildOptions(ks *syncv1.Kustomization, vars map[string]string) build.Options {
-	opts := build.Options{Path: ks.Spec.Path, TargetNamespace: ks.Spec.TargetNamespace, Components: ks.Spec.Components, Substitute: vars}
-	opts.Patches, opts.Images = build.PatchesAndImages(ks.Spec.Patches, ks.Spec.Images)
-	return opts
 }

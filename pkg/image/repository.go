@@ -1,0 +1,272 @@
+package image
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clientevents "k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	imagev1 "sluice.dev/sluice/api/image/v1"
+	sourcev1 "sluice.dev/sluice/api/source/v1"
+	"sluice.dev/sluice/pkg/image/registry"
+	"sluice.dev/sluice/pkg/sync/status"
+)
+
+// +kubebuilder:rbac:groups=image.sluice.dev,resources=imagerepositories,verbs=get;list;watch
+// +kubebuilder:rbac:groups=image.sluice.dev,resources=imagerepositories/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch
+
+// latestTagsShown is how many tags status.lastScanResult.latestTags
+// lists, as in Flux.
+const latestTagsShown = 10
+
+// RepositoryReconciler scans ImageRepositories into a TagStore.
+type RepositoryReconciler struct {
+	Client client.Client
+	Events clientevents.EventRecorder
+	Tags   *TagStore
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// SetupWithManager registers the controller: an ImageRepository is
+// scanned when its spec changes, when a reconcile is requested (by a
+// Receiver or the CLI), and then at its interval.
+func (r *RepositoryReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("imagerepository").
+		For(&imagev1.ImageRepository{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Complete(r)
+}
+
+// Reconcile scans one ImageRepository and writes its status once.
+func (r *RepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	repo := &imagev1.ImageRepository{}
+	if err := r.Client.Get(ctx, req.NamespacedName, repo); apierrors.IsNotFound(err) {
+		r.Tags.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	} else if err != nil {
+		return ctrl.Result{}, err
+	}
+	before := repo.DeepCopy()
+	ready, stalled := r.scan(ctx, repo)
+	if err := writeStatus(ctx, r.Client, "ImageRepository", repo, before, &repo.Status.Conditions, &repo.Status.LastHandledReconcileAt, &repo.Status.ObservedGeneration, ready, stalled); err != nil {
+		return ctrl.Result{}, err
+	}
+	if repo.Spec.Suspend || stalled {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: repo.Spec.Interval.Duration}, nil
+}
+
+// scan lists the tags once and returns the Ready condition it earns, and
+// whether only a spec change can fix it.
+func (r *RepositoryReconciler) scan(ctx context.Context, repo *imagev1.ImageRepository) (metav1.Condition, bool) {
+	if repo.Spec.Suspend {
+		return metav1.Condition{Status: metav1.ConditionTrue, Reason: imagev1.ReasonSuspended, Message: "Suspended: no scan until spec.suspend is unset"}, false
+	}
+	failed := func(reason string, err error) metav1.Condition {
+		r.Events.Eventf(repo, nil, corev1.EventTypeWarning, reason, "Scan", "%v", err)
+		return metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}
+	}
+	opts, err := registryOptions(ctx, r.Client, repo)
+	if err != nil {
+		return failed(imagev1.ReasonAuthenticationFailed, err), false
+	}
+	if err := registry.Validate(opts); err != nil {
+		return failed(imagev1.ReasonInvalidSpec, err), true
+	}
+	timeout := repo.Spec.Interval.Duration
+	if repo.Spec.Timeout != nil {
+		timeout = repo.Spec.Timeout.Duration
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	result, err := registry.Scan(ctx, opts)
+	switch {
+	case errors.Is(err, registry.ErrAuth) && repo.Spec.SecretRef == nil && repo.Spec.ServiceAccountName == "":
+		return failed(imagev1.ReasonAuthenticationFailed, fmt.Errorf("the registry asks for credentials and spec.secretRef is not set: %w", err)), false
+	case errors.Is(err, registry.ErrAuth):
+		return failed(imagev1.ReasonAuthenticationFailed, fmt.Errorf("the registry refused the credentials of %s: %w", credentialSource(repo), err)), false
+	case errors.Is(err, registry.ErrNotFound):
+		return failed(imagev1.ReasonImageNotFound, fmt.Errorf("spec.image: %w", err)), false
+	case err != nil:
+		return failed(imagev1.ReasonUnreachable, err), false
+	}
+	key := client.ObjectKeyFromObject(repo)
+	r.Tags.put(key, result.Tags)
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	revision := tagsRevision(result.Tags)
+	if last := repo.Status.LastScanResult; last == nil || last.Revision != revision {
+		r.Events.Eventf(repo, nil, corev1.EventTypeNormal, imagev1.ReasonSucceeded, "Scan", "found %d tags of %s", len(result.Tags), result.CanonicalName)
+	}
+	repo.Status.CanonicalImageName = result.CanonicalName
+	repo.Status.ObservedExclusionList = opts.Exclusions
+	repo.Status.LastScanResult = &imagev1.ScanResult{
+		Revision: revision, TagCount: len(result.Tags), ScanTime: metav1.NewTime(now()), LatestTags: latestTags(result.Tags),
+	}
+	return metav1.Condition{Status: metav1.ConditionTrue, Reason: imagev1.ReasonSucceeded, Message: fmt.Sprintf("successful scan: found %d tags", len(result.Tags))}, false
+}
+
+// credentialSource names where an ImageRepository's credentials come from,
+// for messages.
+func credentialSource(repo *imagev1.ImageRepository) string {
+	var from []string
+	if ref := repo.Spec.SecretRef; ref != nil {
+		from = append(from, "spec.secretRef (Secret "+ref.Name+")")
+	}
+	if sa := repo.Spec.ServiceAccountName; sa != "" {
+		from = append(from, "spec.serviceAccountName (ServiceAccount "+sa+")")
+	}
+	return strings.Join(from, " and ")
+}
+
+// registryOptions reads what a scan needs from the ImageRepository and its
+// Secrets: credentials from spec.secretRef and the imagePullSecrets of
+// spec.serviceAccountName, merged, and the TLS material of
+// spec.certSecretRef.
+func registryOptions(ctx context.Context, c client.Reader, repo *imagev1.ImageRepository) (registry.Options, error) {
+	opts := registry.Options{Image: repo.Spec.Image, Insecure: repo.Spec.Insecure, Exclusions: repo.Spec.ExclusionList}
+	if opts.Exclusions == nil {
+		opts.Exclusions = []string{`^.*\.sig$`}
+	}
+	var pull []string
+	if ref := repo.Spec.SecretRef; ref != nil {
+		pull = append(pull, ref.Name)
+	}
+	if name := repo.Spec.ServiceAccountName; name != "" {
+		sa := &corev1.ServiceAccount{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: repo.Namespace, Name: name}, sa); err != nil {
+			return opts, fmt.Errorf("spec.serviceAccountName: ServiceAccount %s: %w", name, err)
+		}
+		for _, s := range sa.ImagePullSecrets {
+			pull = append(pull, s.Name)
+		}
+	}
+	auths := map[string]json.RawMessage{}
+	for _, name := range pull {
+		secret := &corev1.Secret{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: repo.Namespace, Name: name}, secret); err != nil {
+			return opts, fmt.Errorf("credentials Secret %s: %w", name, err)
+		}
+		if err := mergeDockerConfig(auths, secret); err != nil {
+			return opts, fmt.Errorf("credentials Secret %s: %w", name, err)
+		}
+	}
+	if len(auths) > 0 {
+		b, err := json.Marshal(map[string]any{"auths": auths})
+		if err != nil {
+			return opts, fmt.Errorf("encode the registry credentials: %w", err)
+		}
+		opts.DockerConfigJSON = b
+	}
+	if ref := repo.Spec.CertSecretRef; ref != nil {
+		secret := &corev1.Secret{}
+		if err := c.Get(ctx, types.NamespacedName{Namespace: repo.Namespace, Name: ref.Name}, secret); err != nil {
+			return opts, fmt.Errorf("spec.certSecretRef: Secret %s: %w", ref.Name, err)
+		}
+		// Flux's current keys first, then its older ones.
+		opts.CACert = firstKey(secret.Data, "ca.crt", "caFile")
+		opts.ClientCert = firstKey(secret.Data, "tls.crt", "certFile")
+		opts.ClientKey = firstKey(secret.Data, "tls.key", "keyFile")
+		if (opts.ClientCert == nil) != (opts.ClientKey == nil) {
+			return opts, fmt.Errorf("spec.certSecretRef: Secret %s has only one of tls.crt and tls.key", ref.Name)
+		}
+	}
+	return opts, nil
+}
+
+// mergeDockerConfig adds the auths of a docker-config Secret, in either of
+// its two formats, to auths; the first Secret naming a registry wins.
+func mergeDockerConfig(auths map[string]json.RawMessage, secret *corev1.Secret) error {
+	var found map[string]json.RawMessage
+	switch {
+	case secret.Data[corev1.DockerConfigJsonKey] != nil:
+		var cfg struct {
+			Auths map[string]json.RawMessage `json:"auths"`
+		}
+		if err := json.Unmarshal(secret.Data[corev1.DockerConfigJsonKey], &cfg); err != nil {
+			return fmt.Errorf("%s is not a docker config: %w", corev1.DockerConfigJsonKey, err)
+		}
+		found = cfg.Auths
+	case secret.Data[corev1.DockerConfigKey] != nil:
+		if err := json.Unmarshal(secret.Data[corev1.DockerConfigKey], &found); err != nil {
+			return fmt.Errorf("%s is not a docker config: %w", corev1.DockerConfigKey, err)
+		}
+	default:
+		return fmt.Errorf("it has neither %s nor %s", corev1.DockerConfigJsonKey, corev1.DockerConfigKey)
+	}
+	for host, v := range found {
+		if _, ok := auths[host]; !ok {
+			auths[host] = v
+		}
+	}
+	return nil
+}
+
+func firstKey(data map[string][]byte, keys ...string) []byte {
+	for _, k := range keys {
+		if v, ok := data[k]; ok {
+			return v
+		}
+	}
+	return nil
+}
+
+// tagsRevision names a tag list, so that a new or removed tag shows as a
+// new revision.
+func tagsRevision(tags []string) string {
+	sorted := slices.Clone(tags)
+	sort.Strings(sorted)
+	h := sha256.New()
+	for _, t := range sorted {
+		h.Write([]byte(t))
+		h.Write([]byte{0})
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// latestTags are the first tags in reverse alphabetical order, as Flux
+// shows them.
+func latestTags(tags []string) []string {
+	sorted := slices.Clone(tags)
+	sort.Sort(sort.Reverse(sort.StringSlice(sorted)))
+	if len(sorted) > latestTagsShown {
+		sorted = sorted[:latestTagsShown]
+	}
+	return sorted
+}
+
+// writeStatus records a reconcile that earned ready: the generation seen,
+// the reconcile request answered, and Ready with its kstatus pair, then
+// writes the status once, as a patch from before.
+func writeStatus(ctx context.Context, c client.Client, kind string, obj, before client.Object, conditions *[]metav1.Condition, handled *string, observed *int64, ready metav1.Condition, stalled bool) error {
+	*observed = obj.GetGeneration()
+	if v, ok := obj.GetAnnotations()[sourcev1.ReconcileRequestAnnotation]; ok {
+		*handled = v
+	}
+	status.SetReady(conditions, ready, stalled, obj.GetGeneration())
+	if err := c.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("patch %s %s status: %w", kind, client.ObjectKeyFromObject(obj), err)
+	}
+	return nil
+}
