@@ -65,12 +65,50 @@ func (f *createFlags) add(cmd *cobra.Command, waits bool) {
 	}
 }
 
+// gitOptions are the flags of `create source git`.
+type gitOptions struct {
+	name, url, secretRef        string
+	branch, tag, semVer, commit string
+	interval                    time.Duration
+}
+
+func (o gitOptions) validate() error {
+	if err := validURL("--url", o.url, "http", "https", "ssh"); err != nil {
+		return err
+	}
+	if err := validInterval("--interval", o.interval); err != nil {
+		return err
+	}
+	if o.semVer != "" {
+		if _, err := semver.NewConstraint(o.semVer); err != nil {
+			return fmt.Errorf("--semver %q is not a semver range: %w", o.semVer, err)
+		}
+	}
+	if o.commit != "" && !fullSHA.MatchString(o.commit) {
+		return fmt.Errorf("--commit %q must be a full SHA-1: 40 lowercase hex digits", o.commit)
+	}
+	return nil
+}
+
+func (o gitOptions) object() *sourcev1.GitRepository {
+	repo := &sourcev1.GitRepository{
+		ObjectMeta: metav1.ObjectMeta{Name: o.name},
+		Spec: sourcev1.GitRepositorySpec{
+			URL:       o.url,
+			Interval:  metav1.Duration{Duration: o.interval},
+			Reference: &sourcev1.GitRepositoryRef{Branch: o.branch, Tag: o.tag, SemVer: o.semVer, Commit: o.commit},
+		},
+	}
+	if o.secretRef != "" {
+		repo.Spec.SecretRef = &sourcev1.LocalObjectReference{Name: o.secretRef}
+	}
+	return repo
+}
+
 func newCreateGitCmd(g *globals) *cobra.Command {
 	var (
-		f                           createFlags
-		rawURL, secretRef           string
-		branch, tag, semVer, commit string
-		interval                    time.Duration
+		f createFlags
+		o gitOptions
 	)
 	k := sourceKinds()[0]
 	cmd := &cobra.Command{
@@ -79,43 +117,22 @@ func newCreateGitCmd(g *globals) *cobra.Command {
 		Example: "  sluicectl create source git podinfo --url https://github.com/stefanprodan/podinfo --branch master --interval 5m",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := validURL("--url", rawURL, "http", "https", "ssh"); err != nil {
+			o.name = args[0]
+			if err := o.validate(); err != nil {
 				return err
 			}
-			if err := validInterval("--interval", interval); err != nil {
-				return err
-			}
-			if semVer != "" {
-				if _, err := semver.NewConstraint(semVer); err != nil {
-					return fmt.Errorf("--semver %q is not a semver range: %w", semVer, err)
-				}
-			}
-			if commit != "" && !fullSHA.MatchString(commit) {
-				return fmt.Errorf("--commit %q must be a full SHA-1: 40 lowercase hex digits", commit)
-			}
-			repo := &sourcev1.GitRepository{
-				ObjectMeta: metav1.ObjectMeta{Name: args[0]},
-				Spec: sourcev1.GitRepositorySpec{
-					URL:       rawURL,
-					Interval:  metav1.Duration{Duration: interval},
-					Reference: &sourcev1.GitRepositoryRef{Branch: branch, Tag: tag, SemVer: semVer, Commit: commit},
-				},
-			}
-			if secretRef != "" {
-				repo.Spec.SecretRef = &sourcev1.LocalObjectReference{Name: secretRef}
-			}
-			return g.create(cmd.Context(), f, repo, &k)
+			return g.create(cmd.Context(), f, o.object(), &k)
 		},
 	}
 	f.add(cmd, true)
 	fl := cmd.Flags()
-	fl.StringVar(&rawURL, "url", "", "URL of the repository: http, https or ssh.")
-	fl.StringVar(&branch, "branch", "", "Branch to follow.")
-	fl.StringVar(&tag, "tag", "", "Tag to check out.")
-	fl.StringVar(&semVer, "semver", "", "Semver range over the tags; the highest match is checked out.")
-	fl.StringVar(&commit, "commit", "", "Full SHA-1 of the commit to check out; with --branch, only that branch is fetched.")
-	fl.DurationVar(&interval, "interval", defaultInterval, "Interval between two fetches.")
-	fl.StringVar(&secretRef, "secret-ref", "", "Name of the Secret, in the same namespace, with the credentials.")
+	fl.StringVar(&o.url, "url", "", "URL of the repository: http, https or ssh.")
+	fl.StringVar(&o.branch, "branch", "", "Branch to follow.")
+	fl.StringVar(&o.tag, "tag", "", "Tag to check out.")
+	fl.StringVar(&o.semVer, "semver", "", "Semver range over the tags; the highest match is checked out.")
+	fl.StringVar(&o.commit, "commit", "", "Full SHA-1 of the commit to check out; with --branch, only that branch is fetched.")
+	fl.DurationVar(&o.interval, "interval", defaultInterval, "Interval between two fetches.")
+	fl.StringVar(&o.secretRef, "secret-ref", "", "Name of the Secret, in the same namespace, with the credentials.")
 	_ = cmd.MarkFlagRequired("url")
 	cmd.MarkFlagsMutuallyExclusive("branch", "tag", "semver")
 	cmd.MarkFlagsMutuallyExclusive("tag", "commit")
@@ -127,13 +144,55 @@ func newCreateGitCmd(g *globals) *cobra.Command {
 // fullSHA is the commit the GitRepository API accepts.
 var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
+// kustomizationOptions are the flags of `create kustomization`.
+type kustomizationOptions struct {
+	name, source, path, targetNS, account string
+	dependsOn                             []string
+	prune, wait                           bool
+	interval                              time.Duration
+}
+
+func (o kustomizationOptions) validate() error {
+	if _, err := parseRef("--source", o.source, "GitRepository", "GitRepository"); err != nil {
+		return err
+	}
+	if err := validInterval("--interval", o.interval); err != nil {
+		return err
+	}
+	for _, d := range o.dependsOn {
+		if _, err := parseRef("--depends-on", d, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// object is the Kustomization of valid options.
+func (o kustomizationOptions) object() *syncv1.Kustomization {
+	ref, _ := parseRef("--source", o.source, "GitRepository", "GitRepository")
+	ks := &syncv1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Name: o.name},
+		Spec: syncv1.KustomizationSpec{
+			SourceRef:          syncv1.CrossNamespaceSourceReference{Kind: ref.kind, Namespace: ref.namespace, Name: ref.name},
+			Path:               o.path,
+			Interval:           metav1.Duration{Duration: o.interval},
+			Prune:              o.prune,
+			Wait:               o.wait,
+			TargetNamespace:    o.targetNS,
+			ServiceAccountName: o.account,
+		},
+	}
+	for _, d := range o.dependsOn {
+		dep, _ := parseRef("--depends-on", d, "")
+		ks.Spec.DependsOn = append(ks.Spec.DependsOn, syncv1.DependencyReference{Namespace: dep.namespace, Name: dep.name})
+	}
+	return ks
+}
+
 func newCreateKustomizationCmd(g *globals) *cobra.Command {
 	var (
-		f                               createFlags
-		source, path, targetNS, account string
-		dependsOn                       []string
-		prune, wait                     bool
-		interval                        time.Duration
+		f createFlags
+		o kustomizationOptions
 	)
 	k := kustomizationKind()
 	cmd := &cobra.Command{
@@ -143,54 +202,76 @@ func newCreateKustomizationCmd(g *globals) *cobra.Command {
 		Example: "  sluicectl create kustomization apps --source GitRepository/podinfo --path ./kustomize --prune --interval 10m",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRef("--source", source, "GitRepository", "GitRepository")
-			if err != nil {
+			o.name = args[0]
+			if err := o.validate(); err != nil {
 				return err
 			}
-			if err := validInterval("--interval", interval); err != nil {
-				return err
-			}
-			ks := &syncv1.Kustomization{
-				ObjectMeta: metav1.ObjectMeta{Name: args[0]},
-				Spec: syncv1.KustomizationSpec{
-					SourceRef:          syncv1.CrossNamespaceSourceReference{Kind: ref.kind, Namespace: ref.namespace, Name: ref.name},
-					Path:               path,
-					Interval:           metav1.Duration{Duration: interval},
-					Prune:              prune,
-					Wait:               wait,
-					TargetNamespace:    targetNS,
-					ServiceAccountName: account,
-				},
-			}
-			for _, d := range dependsOn {
-				dep, err := parseRef("--depends-on", d, "")
-				if err != nil {
-					return err
-				}
-				ks.Spec.DependsOn = append(ks.Spec.DependsOn, syncv1.DependencyReference{Namespace: dep.namespace, Name: dep.name})
-			}
-			return g.create(cmd.Context(), f, ks, &k)
+			return g.create(cmd.Context(), f, o.object(), &k)
 		},
 	}
 	f.add(cmd, true)
 	fl := cmd.Flags()
-	fl.StringVar(&source, "source", "", "Source to build, as GitRepository/NAME or GitRepository/NAMESPACE/NAME.")
-	fl.StringVar(&path, "path", "", "Folder in the source to build; defaults to its root.")
-	fl.BoolVar(&prune, "prune", false, "Delete what a previous apply made and the source no longer has.")
-	fl.BoolVar(&wait, "wait", false, "Have the operator wait for every applied object to be healthy before the Kustomization is Ready (spec.wait).")
-	fl.DurationVar(&interval, "interval", defaultInterval, "Interval between two applies.")
-	fl.StringVar(&targetNS, "target-namespace", "", "Namespace to set on every namespaced object.")
-	fl.StringSliceVar(&dependsOn, "depends-on", nil, "Kustomizations that must be Ready first, as NAME or NAMESPACE/NAME; repeat or separate with commas.")
-	fl.StringVar(&account, "service-account", "", "ServiceAccount, in the Kustomization's namespace, that the operator impersonates to apply.")
+	fl.StringVar(&o.source, "source", "", "Source to build, as GitRepository/NAME or GitRepository/NAMESPACE/NAME.")
+	fl.StringVar(&o.path, "path", "", "Folder in the source to build; defaults to its root.")
+	fl.BoolVar(&o.prune, "prune", false, "Delete what a previous apply made and the source no longer has.")
+	fl.BoolVar(&o.wait, "wait", false, "Have the operator wait for every applied object to be healthy before the Kustomization is Ready (spec.wait).")
+	fl.DurationVar(&o.interval, "interval", defaultInterval, "Interval between two applies.")
+	fl.StringVar(&o.targetNS, "target-namespace", "", "Namespace to set on every namespaced object.")
+	fl.StringSliceVar(&o.dependsOn, "depends-on", nil, "Kustomizations that must be Ready first, as NAME or NAMESPACE/NAME; repeat or separate with commas.")
+	fl.StringVar(&o.account, "service-account", "", "ServiceAccount, in the Kustomization's namespace, that the operator impersonates to apply.")
 	_ = cmd.MarkFlagRequired("source")
 	return cmd
 }
 
+// helmReleaseOptions are the flags of `create helmrelease`.
+type helmReleaseOptions struct {
+	name, source, chart, version, values, target string
+	interval                                     time.Duration
+}
+
+func (o helmReleaseOptions) validate() error {
+	if _, err := parseRef("--source", o.source, "HelmRepository", "HelmRepository", "GitRepository"); err != nil {
+		return err
+	}
+	if err := validInterval("--interval", o.interval); err != nil {
+		return err
+	}
+	if o.version != "" {
+		if _, err := semver.NewConstraint(o.version); err != nil {
+			return fmt.Errorf("--chart-version %q is not a semver range: %w", o.version, err)
+		}
+	}
+	return nil
+}
+
+// object is the HelmRelease of valid options; it reads the --values file.
+func (o helmReleaseOptions) object() (*syncv1.HelmRelease, error) {
+	ref, _ := parseRef("--source", o.source, "HelmRepository", "HelmRepository", "GitRepository")
+	hr := &syncv1.HelmRelease{
+		ObjectMeta: metav1.ObjectMeta{Name: o.name},
+		Spec: syncv1.HelmReleaseSpec{
+			Chart: &syncv1.HelmChartTemplate{Spec: syncv1.HelmChartTemplateSpec{
+				Chart:     o.chart,
+				Version:   o.version,
+				SourceRef: syncv1.HelmChartSourceReference{Kind: ref.kind, Namespace: ref.namespace, Name: ref.name},
+			}},
+			Interval:        metav1.Duration{Duration: o.interval},
+			TargetNamespace: o.target,
+		},
+	}
+	if o.values != "" {
+		var err error
+		if hr.Spec.Values, err = readValues(o.values); err != nil {
+			return nil, err
+		}
+	}
+	return hr, nil
+}
+
 func newCreateHelmReleaseCmd(g *globals) *cobra.Command {
 	var (
-		f                                      createFlags
-		source, chart, version, values, target string
-		interval                               time.Duration
+		f createFlags
+		o helmReleaseOptions
 	)
 	k := helmReleaseKind()
 	cmd := &cobra.Command{
@@ -200,59 +281,107 @@ func newCreateHelmReleaseCmd(g *globals) *cobra.Command {
 		Example: "  sluicectl create helmrelease podinfo --source HelmRepository/podinfo --chart podinfo --chart-version '>=6.0.0' --values ./values.yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRef("--source", source, "HelmRepository", "HelmRepository", "GitRepository")
+			o.name = args[0]
+			if err := o.validate(); err != nil {
+				return err
+			}
+			hr, err := o.object()
 			if err != nil {
 				return err
-			}
-			if err := validInterval("--interval", interval); err != nil {
-				return err
-			}
-			if version != "" {
-				if _, err := semver.NewConstraint(version); err != nil {
-					return fmt.Errorf("--chart-version %q is not a semver range: %w", version, err)
-				}
-			}
-			hr := &syncv1.HelmRelease{
-				ObjectMeta: metav1.ObjectMeta{Name: args[0]},
-				Spec: syncv1.HelmReleaseSpec{
-					Chart: &syncv1.HelmChartTemplate{Spec: syncv1.HelmChartTemplateSpec{
-						Chart:     chart,
-						Version:   version,
-						SourceRef: syncv1.HelmChartSourceReference{Kind: ref.kind, Namespace: ref.namespace, Name: ref.name},
-					}},
-					Interval:        metav1.Duration{Duration: interval},
-					TargetNamespace: target,
-				},
-			}
-			if values != "" {
-				if hr.Spec.Values, err = readValues(values); err != nil {
-					return err
-				}
 			}
 			return g.create(cmd.Context(), f, hr, &k)
 		},
 	}
 	f.add(cmd, true)
 	fl := cmd.Flags()
-	fl.StringVar(&source, "source", "", "Chart source, as HelmRepository/NAME or GitRepository/NAME, with an optional NAMESPACE/ before NAME.")
-	fl.StringVar(&chart, "chart", "", "Chart name in the HelmRepository, or its path in the GitRepository.")
-	fl.StringVar(&version, "chart-version", "", "Semver range of the chart version; the operator defaults it to '*'.")
-	fl.StringVar(&values, "values", "", "YAML file of values to set in spec.values.")
-	fl.StringVar(&target, "target-namespace", "", "Namespace of the release's objects; defaults to the HelmRelease's.")
-	fl.DurationVar(&interval, "interval", defaultInterval, "Interval between two reconciles.")
+	fl.StringVar(&o.source, "source", "", "Chart source, as HelmRepository/NAME or GitRepository/NAME, with an optional NAMESPACE/ before NAME.")
+	fl.StringVar(&o.chart, "chart", "", "Chart name in the HelmRepository, or its path in the GitRepository.")
+	fl.StringVar(&o.version, "chart-version", "", "Semver range of the chart version; the operator defaults it to '*'.")
+	fl.StringVar(&o.values, "values", "", "YAML file of values to set in spec.values.")
+	fl.StringVar(&o.target, "target-namespace", "", "Namespace of the release's objects; defaults to the HelmRelease's.")
+	fl.DurationVar(&o.interval, "interval", defaultInterval, "Interval between two reconciles.")
 	_ = cmd.MarkFlagRequired("source")
 	_ = cmd.MarkFlagRequired("chart")
 	_ = cmd.MarkFlagFilename("values", "yaml", "yml", "json")
 	return cmd
 }
 
+// canaryOptions are the flags of `create canary`.
+type canaryOptions struct {
+	name, target, provider, interval, targetPort string
+	port                                         int32
+	threshold, maxWeight, stepWeight, iterations int
+	// byIterations is set when --iterations was given.
+	byIterations bool
+	metrics      []string
+}
+
+func (o canaryOptions) validate() error {
+	ref, err := parseRef("--target-ref", o.target, "Deployment", "Deployment", "DaemonSet", "Service")
+	if err != nil {
+		return err
+	}
+	if ref.namespace != "" {
+		return fmt.Errorf("--target-ref %q: the target is in the Canary's namespace; give KIND/NAME", o.target)
+	}
+	if o.provider != "" && !sluicev1beta1.Provider(o.provider).Known() {
+		return fmt.Errorf("--provider %q is not one of %s", o.provider, joinProviders())
+	}
+	if o.port < 1 || o.port > 65535 {
+		return fmt.Errorf("--port %d must be between 1 and 65535", o.port)
+	}
+	if err := validAnalysisInterval(o.interval); err != nil {
+		return err
+	}
+	if err := checkWeights(o.byIterations, o.iterations, o.stepWeight, o.maxWeight, o.threshold); err != nil {
+		return err
+	}
+	for _, m := range o.metrics {
+		if _, err := parseMetric(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// object is the Canary of valid options.
+func (o canaryOptions) object() *sluicev1beta1.Canary {
+	ref, _ := parseRef("--target-ref", o.target, "Deployment", "Deployment", "DaemonSet", "Service")
+	analysis := &sluicev1beta1.CanaryAnalysis{Interval: o.interval, Threshold: o.threshold}
+	if o.byIterations {
+		analysis.Iterations = o.iterations
+	} else {
+		analysis.StepWeight, analysis.MaxWeight = o.stepWeight, o.maxWeight
+	}
+	for _, m := range o.metrics {
+		metric, _ := parseMetric(m)
+		analysis.Metrics = append(analysis.Metrics, metric)
+	}
+	// The API defaults targetPort to port; set, it spares the export a
+	// zero targetPort.
+	svc := sluicev1beta1.CanaryService{Port: o.port, TargetPort: intstr.FromInt32(o.port)}
+	if o.targetPort != "" {
+		svc.TargetPort = intstr.Parse(o.targetPort)
+	}
+	apiVersion := "apps/v1"
+	if ref.kind == "Service" {
+		apiVersion = "v1"
+	}
+	return &sluicev1beta1.Canary{
+		ObjectMeta: metav1.ObjectMeta{Name: o.name},
+		Spec: sluicev1beta1.CanarySpec{
+			Provider:  sluicev1beta1.Provider(o.provider),
+			TargetRef: sluicev1beta1.TargetReference{APIVersion: apiVersion, Kind: ref.kind, Name: ref.name},
+			Service:   svc,
+			Analysis:  analysis,
+		},
+	}
+}
+
 func newCreateCanaryCmd(g *globals) *cobra.Command {
 	var (
-		f                                            createFlags
-		target, provider, interval, targetPort       string
-		port                                         int32
-		threshold, maxWeight, stepWeight, iterations int
-		metrics                                      []string
+		f createFlags
+		o canaryOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "canary NAME --target-ref Deployment/NAME --port PORT",
@@ -267,67 +396,25 @@ without --metric the analysis checks no metric.`,
 			"    --metric request-success-rate:min=99 --metric request-duration:max=500",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ref, err := parseRef("--target-ref", target, "Deployment", "Deployment", "DaemonSet", "Service")
-			if err != nil {
+			o.name, o.byIterations = args[0], cmd.Flags().Changed("iterations")
+			if err := o.validate(); err != nil {
 				return err
 			}
-			if ref.namespace != "" {
-				return fmt.Errorf("--target-ref %q: the target is in the Canary's namespace; give KIND/NAME", target)
-			}
-			if provider != "" && !sluicev1beta1.Provider(provider).Known() {
-				return fmt.Errorf("--provider %q is not one of %s", provider, joinProviders())
-			}
-			if port < 1 || port > 65535 {
-				return fmt.Errorf("--port %d must be between 1 and 65535", port)
-			}
-			if err := validAnalysisInterval(interval); err != nil {
-				return err
-			}
-			analysis := &sluicev1beta1.CanaryAnalysis{Interval: interval, Threshold: threshold}
-			if err := checkWeights(cmd, analysis, iterations, stepWeight, maxWeight, threshold); err != nil {
-				return err
-			}
-			for _, m := range metrics {
-				metric, err := parseMetric(m)
-				if err != nil {
-					return err
-				}
-				analysis.Metrics = append(analysis.Metrics, metric)
-			}
-			// The API defaults targetPort to port; set, it spares the
-			// export a zero targetPort.
-			svc := sluicev1beta1.CanaryService{Port: port, TargetPort: intstr.FromInt32(port)}
-			if targetPort != "" {
-				svc.TargetPort = intstr.Parse(targetPort)
-			}
-			apiVersion := "apps/v1"
-			if ref.kind == "Service" {
-				apiVersion = "v1"
-			}
-			c := &sluicev1beta1.Canary{
-				ObjectMeta: metav1.ObjectMeta{Name: args[0]},
-				Spec: sluicev1beta1.CanarySpec{
-					Provider:  sluicev1beta1.Provider(provider),
-					TargetRef: sluicev1beta1.TargetReference{APIVersion: apiVersion, Kind: ref.kind, Name: ref.name},
-					Service:   svc,
-					Analysis:  analysis,
-				},
-			}
-			return g.create(cmd.Context(), f, c, nil)
+			return g.create(cmd.Context(), f, o.object(), nil)
 		},
 	}
 	f.add(cmd, false)
 	fl := cmd.Flags()
-	fl.StringVar(&target, "target-ref", "", "Workload to release, as Deployment/NAME, DaemonSet/NAME or Service/NAME.")
-	fl.StringVar(&provider, "provider", "", "Traffic provider; defaults to the operator's --default-provider. One of "+joinProviders()+".")
-	fl.Int32Var(&port, "port", 0, "Port of the Services the operator makes for the target.")
-	fl.StringVar(&targetPort, "target-port", "", "Container port of the target, by number or name; defaults to --port.")
-	fl.StringVar(&interval, "interval", sluicev1beta1.DefaultAnalysisInterval, "Interval between two analysis steps; at least "+sluicev1beta1.MinAnalysisInterval+".")
-	fl.IntVar(&threshold, "threshold", 5, "Failed checks after which the release is rolled back.")
-	fl.IntVar(&maxWeight, "max-weight", 50, "Highest traffic percentage the canary gets before promotion.")
-	fl.IntVar(&stepWeight, "step-weight", 10, "Traffic percentage added at each step.")
-	fl.IntVar(&iterations, "iterations", 0, "Number of analysis steps of an A/B or blue/green release, in place of --step-weight and --max-weight.")
-	fl.StringArrayVar(&metrics, "metric", nil, "Metric check, as NAME:min=N, NAME:max=N or NAME:min=N,max=N, with an optional ,interval=DURATION; repeat for more.")
+	fl.StringVar(&o.target, "target-ref", "", "Workload to release, as Deployment/NAME, DaemonSet/NAME or Service/NAME.")
+	fl.StringVar(&o.provider, "provider", "", "Traffic provider; defaults to the operator's --default-provider. One of "+joinProviders()+".")
+	fl.Int32Var(&o.port, "port", 0, "Port of the Services the operator makes for the target.")
+	fl.StringVar(&o.targetPort, "target-port", "", "Container port of the target, by number or name; defaults to --port.")
+	fl.StringVar(&o.interval, "interval", sluicev1beta1.DefaultAnalysisInterval, "Interval between two analysis steps; at least "+sluicev1beta1.MinAnalysisInterval+".")
+	fl.IntVar(&o.threshold, "threshold", 5, "Failed checks after which the release is rolled back.")
+	fl.IntVar(&o.maxWeight, "max-weight", 50, "Highest traffic percentage the canary gets before promotion.")
+	fl.IntVar(&o.stepWeight, "step-weight", 10, "Traffic percentage added at each step.")
+	fl.IntVar(&o.iterations, "iterations", 0, "Number of analysis steps of an A/B or blue/green release, in place of --step-weight and --max-weight.")
+	fl.StringArrayVar(&o.metrics, "metric", nil, "Metric check, as NAME:min=N, NAME:max=N or NAME:min=N,max=N, with an optional ,interval=DURATION; repeat for more.")
 	_ = cmd.MarkFlagRequired("target-ref")
 	_ = cmd.MarkFlagRequired("port")
 	_ = cmd.RegisterFlagCompletionFunc("provider", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
@@ -355,17 +442,16 @@ func validAnalysisInterval(interval string) error {
 	return nil
 }
 
-// checkWeights sets the release steps of analysis: iterations when
-// --iterations is given, else the step and max weights.
-func checkWeights(cmd *cobra.Command, analysis *sluicev1beta1.CanaryAnalysis, iterations, stepWeight, maxWeight, threshold int) error {
+// checkWeights checks the release steps: --iterations when given
+// (byIterations), else the step and max weights.
+func checkWeights(byIterations bool, iterations, stepWeight, maxWeight, threshold int) error {
 	if threshold < 1 {
 		return fmt.Errorf("--threshold %d must be at least 1", threshold)
 	}
-	if cmd.Flags().Changed("iterations") {
+	if byIterations {
 		if iterations < 1 {
 			return fmt.Errorf("--iterations %d must be at least 1", iterations)
 		}
-		analysis.Iterations = iterations
 		return nil
 	}
 	if maxWeight < 1 || maxWeight > 100 {
@@ -374,7 +460,6 @@ func checkWeights(cmd *cobra.Command, analysis *sluicev1beta1.CanaryAnalysis, it
 	if stepWeight < 1 || stepWeight > maxWeight {
 		return fmt.Errorf("--step-weight %d must be between 1 and --max-weight (%d)", stepWeight, maxWeight)
 	}
-	analysis.StepWeight, analysis.MaxWeight = stepWeight, maxWeight
 	return nil
 }
 

@@ -18,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	imagev1 "sluice.dev/sluice/api/image/v1"
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	"sluice.dev/sluice/pkg/source"
@@ -263,4 +264,27 @@ func BenchmarkWebhookCallToNewArtifact(b *testing.B) {
 		total += time.Since(called)
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/call")
+}
+
+func TestACallAsksTheImageRepositoriesItNamesToScan(t *testing.T) {
+	t.Parallel()
+	e := start(t, "image-hook")
+	create(t, &imagev1.ImageRepository{
+		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: e.ns},
+		Spec:       imagev1.ImageRepositorySpec{Image: "ghcr.io/org/app", Interval: metav1.Duration{Duration: time.Hour}},
+	})
+	path := e.receiver(t, "registry", notificationv1.GenericReceiver, false, notificationv1.CrossNamespaceObjectReference{Kind: "ImageRepository", Name: "app"})
+	// The endpoint knows the path once its cache has the Receiver, a
+	// moment after the API server does.
+	controlplane.Eventually(t, 10*time.Second, "the call answered", func(context.Context) (bool, string) {
+		code := e.call(t, http.MethodPost, path, nil)
+		return code == http.StatusOK, fmt.Sprintf("the call got %d", code)
+	})
+	controlplane.Eventually(t, 30*time.Second, "the scan request on the ImageRepository", func(ctx context.Context) (bool, string) {
+		repo := &imagev1.ImageRepository{}
+		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "app"}, repo); err != nil {
+			return false, err.Error()
+		}
+		return repo.Annotations[sourcev1.ReconcileRequestAnnotation] != "", fmt.Sprintf("annotations %v", repo.Annotations)
+	})
 }

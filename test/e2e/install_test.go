@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 
 // installKinds is what both install paths must render.
 var installKinds = map[string]int{
-	"CustomResourceDefinition": 9, // Canary, MetricTemplate, AlertProvider, GitRepository, HelmRepository, HelmChart, Kustomization, HelmRelease, Receiver
+	"CustomResourceDefinition": 12, // Canary, MetricTemplate, AlertProvider, GitRepository, HelmRepository, HelmChart, Kustomization, HelmRelease, Receiver, ImageRepository, ImagePolicy, ImageUpdateAutomation
 	"ServiceAccount":           1,
 	"ClusterRole":              1,
 	"ClusterRoleBinding":       1,

@@ -12,6 +12,21 @@ const (
 	DriftDetectionDisabled = "disabled"
 )
 
+// Condition types of a HelmRelease besides Ready and the kstatus pair,
+// in helm-controller's names.
+const (
+	// ReleasedCondition: the last install or upgrade succeeded.
+	ReleasedCondition = "Released"
+	// TestSuccessCondition: the chart's Helm tests passed.
+	TestSuccessCondition = "TestSuccess"
+	// RemediatedCondition: a failed release was rolled back or
+	// uninstalled.
+	RemediatedCondition = "Remediated"
+	// DriftedCondition: the cluster differs from the release
+	// (driftDetection.mode warn).
+	DriftedCondition = "Drifted"
+)
+
 // Upgrade remediation strategies.
 const (
 	RemediationRollback  = "rollback"

@@ -339,10 +339,10 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 			return r.released(ctx, hr, rel, namespace)
 		case stepStalled:
 			msg := fmt.Sprintf("%d install and %d upgrade failures of chart %s: retries exhausted", hr.Status.InstallFailures, hr.Status.UpgradeFailures, stored.Revision)
-			if c := meta.FindStatusCondition(hr.Status.Conditions, "Released"); c != nil && c.Status == metav1.ConditionFalse {
+			if c := meta.FindStatusCondition(hr.Status.Conditions, syncv1.ReleasedCondition); c != nil && c.Status == metav1.ConditionFalse {
 				msg += "; last: " + c.Message
 			}
-			if c := meta.FindStatusCondition(hr.Status.Conditions, "TestSuccess"); c != nil && c.Status == metav1.ConditionFalse {
+			if c := meta.FindStatusCondition(hr.Status.Conditions, syncv1.TestSuccessCondition); c != nil && c.Status == metav1.ConditionFalse {
 				return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonTestFailed, Message: c.Message}, stalled: true}
 			}
 			return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonRetriesExceeded, Message: msg}, stalled: true}
@@ -380,7 +380,7 @@ func (r *Reconciler) release(ctx context.Context, hr *syncv1.HelmRelease, run *r
 		}
 	}
 	err := r.runAction(ctx, run, s, last, ch, values, opts)
-	released := metav1.Condition{Type: "Released", Status: metav1.ConditionTrue, Reason: succeeded, ObservedGeneration: hr.Generation,
+	released := metav1.Condition{Type: syncv1.ReleasedCondition, Status: metav1.ConditionTrue, Reason: succeeded, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("Helm %s succeeded for release %s/%s with chart %s@%s", s, run.namespace, run.name, ch.Name(), ch.Metadata.Version)}
 	if err != nil {
 		if s == stepInstall {
@@ -395,7 +395,7 @@ func (r *Reconciler) release(ctx context.Context, hr *syncv1.HelmRelease, run *r
 		r.Events.Eventf(hr, nil, corev1.EventTypeNormal, succeeded, "Release", "%s", released.Message)
 	}
 	meta.SetStatusCondition(&hr.Status.Conditions, released)
-	meta.RemoveStatusCondition(&hr.Status.Conditions, "TestSuccess")
+	meta.RemoveStatusCondition(&hr.Status.Conditions, syncv1.TestSuccessCondition)
 }
 
 // runAction installs or upgrades. When Canaries release some of the
@@ -432,7 +432,7 @@ func (r *Reconciler) runAction(ctx context.Context, run *runner, s step, last *r
 // made the release, unless failures are ignored.
 func (r *Reconciler) test(hr *syncv1.HelmRelease, run *runner) {
 	err := run.test(r.timeout(hr, hr.Spec.Test.Timeout))
-	cond := metav1.Condition{Type: "TestSuccess", Status: metav1.ConditionTrue, Reason: ReasonTestSucceeded, ObservedGeneration: hr.Generation,
+	cond := metav1.Condition{Type: syncv1.TestSuccessCondition, Status: metav1.ConditionTrue, Reason: ReasonTestSucceeded, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("Helm test succeeded for release %s/%s", run.namespace, run.name)}
 	if err != nil {
 		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonTestFailed
@@ -468,7 +468,7 @@ func (r *Reconciler) remediate(hr *syncv1.HelmRelease, run *runner, s step) verd
 		keep := hr.Spec.Uninstall != nil && hr.Spec.Uninstall.KeepHistory
 		err = run.uninstall(r.timeout(hr, uninstallTimeout(hr)), keep)
 	}
-	cond := metav1.Condition{Type: "Remediated", Status: metav1.ConditionTrue, Reason: succeeded, ObservedGeneration: hr.Generation,
+	cond := metav1.Condition{Type: syncv1.RemediatedCondition, Status: metav1.ConditionTrue, Reason: succeeded, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("Helm %s succeeded for release %s/%s", s, run.namespace, run.name)}
 	if err != nil {
 		cond.Status, cond.Reason = metav1.ConditionFalse, failed
@@ -479,7 +479,7 @@ func (r *Reconciler) remediate(hr *syncv1.HelmRelease, run *runner, s step) verd
 	}
 	meta.SetStatusCondition(&hr.Status.Conditions, cond)
 	reason, msg := failed, cond.Message
-	if released := meta.FindStatusCondition(hr.Status.Conditions, "Released"); released != nil && released.Status == metav1.ConditionFalse {
+	if released := meta.FindStatusCondition(hr.Status.Conditions, syncv1.ReleasedCondition); released != nil && released.Status == metav1.ConditionFalse {
 		reason, msg = released.Reason, released.Message
 	}
 	return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: msg}, after: remediationDelay}
@@ -493,7 +493,7 @@ func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv1.HelmRelease, re
 		mode = hr.Spec.DriftDetection.Mode
 	}
 	if mode == syncv1.DriftDetectionDisabled {
-		meta.RemoveStatusCondition(&hr.Status.Conditions, "Drifted")
+		meta.RemoveStatusCondition(&hr.Status.Conditions, syncv1.DriftedCondition)
 		return nil
 	}
 	correct := mode == syncv1.DriftDetectionEnabled
@@ -505,7 +505,7 @@ func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv1.HelmRelease, re
 	if err != nil {
 		return err
 	}
-	cond := metav1.Condition{Type: "Drifted", Status: metav1.ConditionFalse, Reason: ReasonNoDrift, ObservedGeneration: hr.Generation,
+	cond := metav1.Condition{Type: syncv1.DriftedCondition, Status: metav1.ConditionFalse, Reason: ReasonNoDrift, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("no drift from release %s/%s.v%d", rel.Namespace, rel.Name, rel.Version)}
 	if len(drifted) > 0 {
 		what := "corrected"

@@ -175,3 +175,44 @@ func repository(name, image, secret string) *imagev1.ImageRepository {
 	}
 	return r
 }
+
+func TestTheAPIServerRefusesImageSpecsThatCannotWork(t *testing.T) {
+	const namespace = "imagecel"
+	if err := cp.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}); err != nil {
+		t.Fatal(err)
+	}
+	meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name, Namespace: namespace} }
+	ref := imagev1.NamespacedObjectReference{Name: "app"}
+	tests := []struct {
+		name string
+		obj  client.Object
+		err  string
+	}{
+		{"a policy with two rules", &imagev1.ImagePolicy{ObjectMeta: meta("two"), Spec: imagev1.ImagePolicySpec{ImageRepositoryRef: ref,
+			Policy: imagev1.ImagePolicyChoice{SemVer: &imagev1.SemVerPolicy{Range: "^1.x"}, Alphabetical: &imagev1.AlphabeticalPolicy{}}}},
+			"set exactly one of spec.policy.semver, spec.policy.alphabetical and spec.policy.numerical"},
+		{"a policy with no rule", &imagev1.ImagePolicy{ObjectMeta: meta("none"), Spec: imagev1.ImagePolicySpec{ImageRepositoryRef: ref}},
+			"set exactly one of spec.policy.semver"},
+		{"digests looked up always without an interval", &imagev1.ImagePolicy{ObjectMeta: meta("always"), Spec: imagev1.ImagePolicySpec{ImageRepositoryRef: ref,
+			Policy: imagev1.ImagePolicyChoice{SemVer: &imagev1.SemVerPolicy{Range: "^1.x"}}, DigestReflectionPolicy: imagev1.ReflectAlways}},
+			"spec.interval is required when spec.digestReflectionPolicy is Always"},
+		{"a cloud credentials provider", &imagev1.ImageRepository{ObjectMeta: meta("aws"), Spec: imagev1.ImageRepositorySpec{
+			Image: "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app", Interval: metav1.Duration{Duration: time.Minute}, Provider: "aws"}},
+			`spec.provider: Unsupported value: "aws"`},
+		{"an image with a digest", &imagev1.ImageRepository{ObjectMeta: meta("digest"), Spec: imagev1.ImageRepositorySpec{
+			Image: "ghcr.io/org/app@sha256:0123", Interval: metav1.Duration{Duration: time.Minute}}},
+			"spec.image must not have a digest"},
+		{"a push with neither branch nor refspec", &imagev1.ImageUpdateAutomation{ObjectMeta: meta("push"), Spec: imagev1.ImageUpdateAutomationSpec{
+			SourceRef: imagev1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "repo"}, Interval: metav1.Duration{Duration: time.Minute},
+			GitSpec: &imagev1.GitSpec{Commit: imagev1.CommitSpec{Author: imagev1.CommitUser{Email: "a@b.c"}}, Push: &imagev1.PushSpec{}}}},
+			"set spec.git.push.branch or spec.git.push.refspec"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+" is refused, naming the field", func(t *testing.T) {
+			err := cp.Client.Create(t.Context(), tt.obj)
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Fatalf("got %v, want an error with %q", err, tt.err)
+			}
+		})
+	}
+}
