@@ -11,10 +11,13 @@ import (
 	"github.com/fluxcd/pkg/ssa/utils"
 	"helm.sh/helm/v4/pkg/kube"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	syncv1 "sluice.dev/sluice/api/sync/v1"
 	"sluice.dev/sluice/pkg/sync/handoff"
 )
 
@@ -102,4 +105,40 @@ func drift(ctx context.Context, c client.Client, guard handoff.Guard, rel *relea
 		}
 	}
 	return drifted, nil
+}
+
+// detectDrift compares the cluster with the release as
+// spec.driftDetection asks: enabled corrects drift, warn reports it.
+func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv1.HelmRelease, rel *releasev1.Release, namespace string) error {
+	mode := syncv1.DriftDetectionDisabled
+	if hr.Spec.DriftDetection != nil && hr.Spec.DriftDetection.Mode != "" {
+		mode = hr.Spec.DriftDetection.Mode
+	}
+	if mode == syncv1.DriftDetectionDisabled {
+		meta.RemoveStatusCondition(&hr.Status.Conditions, syncv1.DriftedCondition)
+		return nil
+	}
+	correct := mode == syncv1.DriftDetectionEnabled
+	live, err := r.liveClient()
+	if err != nil {
+		return err
+	}
+	drifted, err := drift(ctx, live, r.guard(), rel, namespace, correct)
+	if err != nil {
+		return err
+	}
+	cond := metav1.Condition{Type: syncv1.DriftedCondition, Status: metav1.ConditionFalse, Reason: ReasonNoDrift, ObservedGeneration: hr.Generation,
+		Message: fmt.Sprintf("no drift from release %s/%s.v%d", rel.Namespace, rel.Name, rel.Version)}
+	if len(drifted) > 0 {
+		what := "corrected"
+		if !correct {
+			what = "not corrected (warn mode)"
+			cond.Status = metav1.ConditionTrue
+		}
+		cond.Reason = ReasonDriftDetected
+		cond.Message = fmt.Sprintf("drift from release %s/%s.v%d %s: %s", rel.Namespace, rel.Name, rel.Version, what, strings.Join(drifted, ", "))
+		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, ReasonDriftDetected, "DetectDrift", "%s", cond.Message)
+	}
+	meta.SetStatusCondition(&hr.Status.Conditions, cond)
+	return nil
 }

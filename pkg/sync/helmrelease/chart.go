@@ -1,0 +1,101 @@
+package helmrelease
+
+import (
+	"context"
+	"fmt"
+
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+	"sluice.dev/sluice/pkg/source"
+	"sluice.dev/sluice/pkg/sync/index"
+)
+
+// chartKey names the HelmChart a HelmRelease releases: its chartRef, or
+// the one made from spec.chart, <namespace>-<name> in the source's
+// namespace, as Flux names it.
+func chartKey(hr *syncv1.HelmRelease) types.NamespacedName {
+	if ref := hr.Spec.ChartRef; ref != nil {
+		return types.NamespacedName{Namespace: index.NamespaceOr(ref.Namespace, hr.Namespace), Name: ref.Name}
+	}
+	if hr.Spec.Chart == nil {
+		return types.NamespacedName{}
+	}
+	return types.NamespacedName{Namespace: index.NamespaceOr(hr.Spec.Chart.Spec.SourceRef.Namespace, hr.Namespace), Name: hr.Namespace + "-" + hr.Name}
+}
+
+// versioned is the stored chart with its version set to the HelmChart's
+// revision, so that a chart from Git under the Revision strategy makes
+// a new release on each commit, and the release says which.
+func versioned(stored *source.StoredChart) *chart.Chart {
+	ch := *stored.Chart
+	md := *stored.Chart.Metadata
+	md.Version = stored.Revision
+	ch.Metadata = &md
+	return &ch
+}
+
+// chart returns the HelmChart's loaded chart once the HelmChart has
+// caught up with its spec.
+func (r *Reconciler) chart(ctx context.Context, key types.NamespacedName) (*source.StoredChart, error) {
+	hc := &sourcev1.HelmChart{}
+	if err := r.Client.Get(ctx, key, hc); err != nil {
+		return nil, fmt.Errorf("HelmChart %s: %w", key, err)
+	}
+	ready := meta.FindStatusCondition(hc.Status.Conditions, "Ready")
+	if hc.Status.ObservedGeneration != hc.Generation || ready == nil || ready.Status != metav1.ConditionTrue || hc.Status.Artifact == nil {
+		msg := fmt.Sprintf("HelmChart %s is not ready", key)
+		if ready != nil && ready.Message != "" {
+			msg += ": " + ready.Message
+		}
+		return nil, fmt.Errorf("%s", msg)
+	}
+	stored, ok := r.Charts.Get(key)
+	if !ok || stored.Revision != hc.Status.Artifact.Revision {
+		return nil, fmt.Errorf("HelmChart %s: chart %s is not loaded yet", key, hc.Status.Artifact.Revision)
+	}
+	return stored, nil
+}
+
+// ensureChart makes or updates the HelmChart of spec.chart.
+func (r *Reconciler) ensureChart(ctx context.Context, hr *syncv1.HelmRelease) error {
+	if hr.Spec.Chart == nil {
+		return nil
+	}
+	tpl := hr.Spec.Chart.Spec
+	key := chartKey(hr)
+	hc := &sourcev1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
+	_, err := controllerutil.CreateOrPatch(ctx, r.Client, hc, func() error {
+		interval := hr.Spec.Interval
+		if tpl.Interval != nil {
+			interval = *tpl.Interval
+		}
+		hc.Spec = sourcev1.HelmChartSpec{
+			Chart: tpl.Chart, Version: tpl.Version, Interval: interval,
+			SourceRef:         sourcev1.LocalHelmChartSourceReference{Kind: tpl.SourceRef.Kind, Name: tpl.SourceRef.Name, APIVersion: tpl.SourceRef.APIVersion},
+			ReconcileStrategy: tpl.ReconcileStrategy, ValuesFiles: tpl.ValuesFiles,
+		}
+		if hc.Spec.Version == "" {
+			hc.Spec.Version = "*"
+		}
+		if hc.Spec.ReconcileStrategy == "" {
+			hc.Spec.ReconcileStrategy = sourcev1.ReconcileStrategyChartVersion
+		}
+		labels := hc.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[OwnerNameLabel], labels[OwnerNamespaceLabel] = hr.Name, hr.Namespace
+		hc.SetLabels(labels)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("spec.chart: HelmChart %s: %w", key, err)
+	}
+	return nil
+}

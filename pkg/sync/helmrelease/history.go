@@ -1,0 +1,88 @@
+package helmrelease
+
+import (
+	"helm.sh/helm/v4/pkg/release/common"
+	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+)
+
+// recordHistory writes the release's revisions into status, newest first.
+func (r *Reconciler) recordHistory(hr *syncv1.HelmRelease, run *runner) {
+	history, err := run.history()
+	if err != nil {
+		return
+	}
+	_, _, storage := names(hr)
+	hr.Status.StorageNamespace = storage
+	hr.Status.History = nil
+	for _, rel := range history[:min(len(history), maxHistory(hr))] {
+		hr.Status.History = append(hr.Status.History, snapshot(rel))
+	}
+}
+
+func snapshot(rel *releasev1.Release) syncv1.Snapshot {
+	s := syncv1.Snapshot{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, ConfigDigest: valuesDigest(rel.Config)}
+	if rel.Info != nil {
+		s.Status = string(rel.Info.Status)
+		s.FirstDeployed, s.LastDeployed = metav1.NewTime(rel.Info.FirstDeployed), metav1.NewTime(rel.Info.LastDeployed)
+	}
+	if rel.Chart != nil && rel.Chart.Metadata != nil {
+		s.ChartName, s.ChartVersion, s.AppVersion = rel.Chart.Metadata.Name, rel.Chart.Metadata.Version, rel.Chart.Metadata.AppVersion
+	}
+	for _, h := range rel.Hooks {
+		if isTestHook(h) && h.LastRun.Phase != "" {
+			if s.TestHooks == nil {
+				s.TestHooks = map[string]string{}
+			}
+			s.TestHooks[h.Name] = string(h.LastRun.Phase)
+		}
+	}
+	return s
+}
+
+// observe turns Helm's storage into the decision's input.
+func observe(hr *syncv1.HelmRelease, rel *releasev1.Release, history []*releasev1.Release, revision, digest string) observation {
+	o := observation{
+		ChartRevision: revision, ValuesDigest: digest,
+		InstallFailures: hr.Status.InstallFailures, UpgradeFailures: hr.Status.UpgradeFailures,
+		Install: installRemediation(hr), Upgrade: upgradeRemediation(hr),
+		TestEnabled: hr.Spec.Test != nil && hr.Spec.Test.Enable, IgnoreTests: ignoreTests(hr),
+	}
+	if rel == nil {
+		return o
+	}
+	state := releaseState{Exists: true, Status: string(rel.Info.Status), Pending: rel.Info.Status.IsPending(), ValuesDigest: valuesDigest(rel.Config), Tested: true, LastAction: stepUpgrade.String()}
+	if rel.Version == 1 {
+		state.LastAction = stepInstall.String()
+	}
+	if rel.Chart != nil && rel.Chart.Metadata != nil {
+		state.ChartRevision = rel.Chart.Metadata.Version
+	}
+	for _, h := range rel.Hooks {
+		if !isTestHook(h) {
+			continue
+		}
+		switch h.LastRun.Phase {
+		case "":
+			state.Tested = false
+		case releasev1.HookPhaseFailed:
+			state.TestsFailed = true
+		}
+	}
+	for _, h := range history {
+		if h.Info != nil && (h.Info.Status == common.StatusDeployed || h.Info.Status == common.StatusSuperseded) {
+			state.EverDeployed = true
+		}
+	}
+	o.Release = state
+	return o
+}
+
+func maxHistory(hr *syncv1.HelmRelease) int {
+	if hr.Spec.MaxHistory != nil {
+		return *hr.Spec.MaxHistory
+	}
+	return 5
+}

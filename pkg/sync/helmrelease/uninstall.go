@@ -1,0 +1,55 @@
+package helmrelease
+
+import (
+	"context"
+	"fmt"
+
+	"helm.sh/helm/v4/pkg/release/common"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+)
+
+// finalize uninstalls the release of a deleted HelmRelease.
+func (r *Reconciler) finalize(ctx context.Context, hr *syncv1.HelmRelease) error {
+	if !controllerutil.ContainsFinalizer(hr, finalizer) {
+		return nil
+	}
+	if !hr.Spec.Suspend {
+		run, err := r.runner(ctx, hr)
+		if err != nil {
+			return err
+		}
+		rel, err := run.last()
+		if err != nil {
+			return err
+		}
+		if rel != nil && rel.Info.Status != common.StatusUninstalled {
+			keep := hr.Spec.Uninstall != nil && hr.Spec.Uninstall.KeepHistory
+			if err := run.uninstall(r.timeout(hr, uninstallTimeout(hr)), keep); err != nil {
+				return fmt.Errorf("uninstall release %s: %w", run.name, err)
+			}
+		}
+	}
+	// The HelmChart made from spec.chart goes with its HelmRelease.
+	if hr.Spec.Chart != nil {
+		key := chartKey(hr)
+		hc := &sourcev1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
+		if err := r.Client.Delete(ctx, hc); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete HelmChart %s: %w", key, err)
+		}
+	}
+	patch := client.MergeFrom(hr.DeepCopy())
+	controllerutil.RemoveFinalizer(hr, finalizer)
+	return client.IgnoreNotFound(r.Client.Patch(ctx, hr, patch))
+}
+
+func uninstallTimeout(hr *syncv1.HelmRelease) *metav1.Duration {
+	if hr.Spec.Uninstall != nil {
+		return hr.Spec.Uninstall.Timeout
+	}
+	return nil
+}
