@@ -31,6 +31,7 @@ import (
 	"sluice.dev/sluice/pkg/image/update"
 	"sluice.dev/sluice/pkg/source/git"
 	"sluice.dev/sluice/pkg/sync/index"
+	"sluice.dev/sluice/pkg/sync/status"
 )
 
 // +kubebuilder:rbac:groups=image.sluice.dev,resources=imageupdateautomations,verbs=get;list;watch
@@ -102,7 +103,8 @@ func (r *AutomationReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	before := a.DeepCopy()
 	ready, stalled := r.run(ctx, a)
-	if err := writeStatus(ctx, r.Client, "ImageUpdateAutomation", a, before, &a.Status.Conditions, &a.Status.LastHandledReconcileAt, &a.Status.ObservedGeneration, ready, stalled); err != nil {
+	fields := status.Fields{ObservedGeneration: &a.Status.ObservedGeneration, LastHandledReconcileAt: &a.Status.LastHandledReconcileAt, Conditions: &a.Status.Conditions}
+	if err := status.Write(ctx, r.Client, "ImageUpdateAutomation", a, before, fields, ready, stalled); err != nil {
 		return ctrl.Result{}, err
 	}
 	if a.Spec.Suspend || stalled {

@@ -25,6 +25,7 @@ import (
 	"sluice.dev/sluice/pkg/image/policy"
 	"sluice.dev/sluice/pkg/image/registry"
 	"sluice.dev/sluice/pkg/sync/index"
+	"sluice.dev/sluice/pkg/sync/status"
 )
 
 // +kubebuilder:rbac:groups=image.sluice.dev,resources=imagepolicies,verbs=get;list;watch
@@ -100,7 +101,8 @@ func (r *PolicyReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctr
 	}
 	before := p.DeepCopy()
 	ready, stalled, requeue := r.choose(ctx, p)
-	if err := writeStatus(ctx, r.Client, "ImagePolicy", p, before, &p.Status.Conditions, new(string), &p.Status.ObservedGeneration, ready, stalled); err != nil {
+	fields := status.Fields{ObservedGeneration: &p.Status.ObservedGeneration, Conditions: &p.Status.Conditions}
+	if err := status.Write(ctx, r.Client, "ImagePolicy", p, before, fields, ready, stalled); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil

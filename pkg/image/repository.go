@@ -23,7 +23,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	imagev1 "sluice.dev/sluice/api/image/v1"
-	sourcev1 "sluice.dev/sluice/api/source/v1"
 	"sluice.dev/sluice/pkg/image/registry"
 	"sluice.dev/sluice/pkg/sync/status"
 )
@@ -66,7 +65,8 @@ func (r *RepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) 
 	}
 	before := repo.DeepCopy()
 	ready, stalled := r.scan(ctx, repo)
-	if err := writeStatus(ctx, r.Client, "ImageRepository", repo, before, &repo.Status.Conditions, &repo.Status.LastHandledReconcileAt, &repo.Status.ObservedGeneration, ready, stalled); err != nil {
+	fields := status.Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions}
+	if err := status.Write(ctx, r.Client, "ImageRepository", repo, before, fields, ready, stalled); err != nil {
 		return ctrl.Result{}, err
 	}
 	if repo.Spec.Suspend || stalled {
@@ -254,19 +254,4 @@ func latestTags(tags []string) []string {
 		sorted = sorted[:latestTagsShown]
 	}
 	return sorted
-}
-
-// writeStatus records a reconcile that earned ready: the generation seen,
-// the reconcile request answered, and Ready with its kstatus pair, then
-// writes the status once, as a patch from before.
-func writeStatus(ctx context.Context, c client.Client, kind string, obj, before client.Object, conditions *[]metav1.Condition, handled *string, observed *int64, ready metav1.Condition, stalled bool) error {
-	*observed = obj.GetGeneration()
-	if v, ok := obj.GetAnnotations()[sourcev1.ReconcileRequestAnnotation]; ok {
-		*handled = v
-	}
-	status.SetReady(conditions, ready, stalled, obj.GetGeneration())
-	if err := c.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
-		return fmt.Errorf("patch %s %s status: %w", kind, client.ObjectKeyFromObject(obj), err)
-	}
-	return nil
 }

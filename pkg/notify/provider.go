@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -78,13 +77,9 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// in place.
 	previous := meta.FindStatusCondition(p.Status.Conditions, sluicev1beta1.ReadyCondition)
 	changed := previous == nil || previous.Reason != ready.Reason || previous.Message != ready.Message
-	p.Status.ObservedGeneration = p.Generation
-	status.SetReady(&p.Status.Conditions, ready, stalled, p.Generation)
-	if equality.Semantic.DeepEqual(before.Status, p.Status) {
-		return ctrl.Result{}, nil
-	}
-	if err := r.Client.Status().Patch(ctx, p, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patch AlertProvider %s status: %w", req.NamespacedName, err)
+	fields := status.Fields{ObservedGeneration: &p.Status.ObservedGeneration, Conditions: &p.Status.Conditions}
+	if err := status.Write(ctx, r.Client, "AlertProvider", p, before, fields, ready, stalled); err != nil {
+		return ctrl.Result{}, err
 	}
 	if ready.Status == metav1.ConditionFalse && changed {
 		r.Events.Eventf(p, nil, corev1.EventTypeWarning, ready.Reason, "Check", "%s", ready.Message)

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
+	"sluice.dev/sluice/pkg/sync/status"
 )
 
 // +kubebuilder:rbac:groups=notification.sluice.dev,resources=receivers,verbs=get;list;watch
@@ -100,10 +101,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		rcv.Status.WebhookPath = WebhookPath(string(token), rcv.Name, rcv.Namespace)
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, ReasonSucceeded, "Receiver initialized for path: "+rcv.Status.WebhookPath
 	}
-	rcv.Status.ObservedGeneration = rcv.Generation
-	meta.SetStatusCondition(&rcv.Status.Conditions, ready)
-	if err := r.Client.Status().Patch(ctx, rcv, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patch Receiver %s status: %w", req.NamespacedName, err)
+	// A missing token is fixed by creating the Secret, which wakes the
+	// Receiver: not a stall of its spec.
+	fields := status.Fields{ObservedGeneration: &rcv.Status.ObservedGeneration, Conditions: &rcv.Status.Conditions}
+	if err := status.Write(ctx, r.Client, "Receiver", rcv, before, fields, ready, false); err != nil {
+		return ctrl.Result{}, err
 	}
 	interval := 10 * time.Minute
 	if rcv.Spec.Interval != nil {

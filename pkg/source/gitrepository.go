@@ -23,6 +23,7 @@ import (
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	"sluice.dev/sluice/pkg/source/git"
+	"sluice.dev/sluice/pkg/sync/status"
 )
 
 // +kubebuilder:rbac:groups=source.sluice.dev,resources=gitrepositories,verbs=get;list;watch
@@ -96,8 +97,8 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	}
 	before := repo.DeepCopy()
 	ready := r.fetch(ctx, repo)
-	fields := statusFields{&repo.Status.ObservedGeneration, &repo.Status.LastHandledReconcileAt, &repo.Status.Conditions}
-	if err := patchStatus(ctx, r.Client, repo, before, "GitRepository", fields, ready); err != nil {
+	fields := status.Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions}
+	if err := status.Write(ctx, r.Client, "GitRepository", repo, before, fields, ready, false); err != nil {
 		return ctrl.Result{}, err
 	}
 	if repo.Spec.Suspend {

@@ -31,6 +31,7 @@ import (
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	"sluice.dev/sluice/pkg/source/git"
 	"sluice.dev/sluice/pkg/source/helm"
+	"sluice.dev/sluice/pkg/sync/status"
 )
 
 // +kubebuilder:rbac:groups=source.sluice.dev,resources=helmcharts,verbs=get;list;watch
@@ -125,8 +126,8 @@ func (r *HelmChartReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	before := hc.DeepCopy()
 	ready := r.load(ctx, hc)
-	fields := statusFields{&hc.Status.ObservedGeneration, &hc.Status.LastHandledReconcileAt, &hc.Status.Conditions}
-	if err := patchStatus(ctx, r.Client, hc, before, "HelmChart", fields, ready); err != nil {
+	fields := status.Fields{ObservedGeneration: &hc.Status.ObservedGeneration, LastHandledReconcileAt: &hc.Status.LastHandledReconcileAt, Conditions: &hc.Status.Conditions}
+	if err := status.Write(ctx, r.Client, "HelmChart", hc, before, fields, ready, false); err != nil {
 		return ctrl.Result{}, err
 	}
 	if hc.Spec.Suspend {

@@ -21,6 +21,7 @@ import (
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	"sluice.dev/sluice/pkg/source/helm"
+	"sluice.dev/sluice/pkg/sync/status"
 )
 
 // +kubebuilder:rbac:groups=source.sluice.dev,resources=helmrepositories,verbs=get;list;watch
@@ -141,8 +142,8 @@ func (r *HelmRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	}
 	before := repo.DeepCopy()
 	ready := r.check(ctx, repo)
-	fields := statusFields{&repo.Status.ObservedGeneration, &repo.Status.LastHandledReconcileAt, &repo.Status.Conditions}
-	if err := patchStatus(ctx, r.Client, repo, before, "HelmRepository", fields, ready); err != nil {
+	fields := status.Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions}
+	if err := status.Write(ctx, r.Client, "HelmRepository", repo, before, fields, ready, false); err != nil {
 		return ctrl.Result{}, err
 	}
 	if repo.Spec.Suspend || repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {

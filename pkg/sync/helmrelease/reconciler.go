@@ -201,13 +201,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := hr.DeepCopy()
 	v := r.reconcile(ctx, hr)
-	hr.Status.ObservedGeneration = hr.Generation
-	if at, ok := hr.Annotations[sourcev1.ReconcileRequestAnnotation]; ok {
-		hr.Status.LastHandledReconcileAt = at
-	}
-	status.SetReady(&hr.Status.Conditions, v.ready, v.stalled, hr.Generation)
-	if err := r.Client.Status().Patch(ctx, hr, client.MergeFrom(before)); err != nil {
-		return ctrl.Result{}, fmt.Errorf("patch HelmRelease %s status: %w", req.NamespacedName, err)
+	fields := status.Fields{ObservedGeneration: &hr.Status.ObservedGeneration, LastHandledReconcileAt: &hr.Status.LastHandledReconcileAt, Conditions: &hr.Status.Conditions}
+	if err := status.Write(ctx, r.Client, "HelmRelease", hr, before, fields, v.ready, v.stalled); err != nil {
+		return ctrl.Result{}, err
 	}
 	if v.after > 0 {
 		return ctrl.Result{RequeueAfter: v.after}, nil

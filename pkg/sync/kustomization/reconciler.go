@@ -16,7 +16,6 @@ import (
 	"github.com/fluxcd/cli-utils/pkg/object"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -164,16 +163,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := ks.DeepCopy()
 	v := r.reconcile(ctx, ks)
-	ks.Status.ObservedGeneration = ks.Generation
-	if at, ok := ks.Annotations[sourcev1.ReconcileRequestAnnotation]; ok {
-		ks.Status.LastHandledReconcileAt = at
-	}
-	status.SetReady(&ks.Status.Conditions, v.ready, v.stalled, ks.Generation)
-	// A look at health that changed nothing costs no write.
-	if !equality.Semantic.DeepEqual(before.Status, ks.Status) {
-		if err := r.Client.Status().Patch(ctx, ks, client.MergeFrom(before)); err != nil {
-			return ctrl.Result{}, fmt.Errorf("patch Kustomization %s status: %w", req.NamespacedName, err)
-		}
+	fields := status.Fields{ObservedGeneration: &ks.Status.ObservedGeneration, LastHandledReconcileAt: &ks.Status.LastHandledReconcileAt, Conditions: &ks.Status.Conditions}
+	if err := status.Write(ctx, r.Client, "Kustomization", ks, before, fields, v.ready, v.stalled); err != nil {
+		return ctrl.Result{}, err
 	}
 	after := ks.Spec.Interval.Duration
 	if v.retry && ks.Spec.RetryInterval != nil {

@@ -7,10 +7,13 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
 )
 
 // ReasonProgressingWithRetry is the Reconciling reason of a failure that
@@ -69,4 +72,33 @@ func DependencyNotReady[T Object](ctx context.Context, c client.Reader, keys []t
 		}
 	}
 	return ""
+}
+
+// Fields are the status fields every sync-core kind has, that Write
+// fills in.
+type Fields struct {
+	ObservedGeneration *int64
+	// LastHandledReconcileAt is nil for a kind that answers no reconcile
+	// request.
+	LastHandledReconcileAt *string
+	Conditions             *[]metav1.Condition
+}
+
+// Write is the one status tail of the sync-core kinds: it records the
+// generation seen and the reconcile request answered, sets Ready with its
+// kstatus pair, and patches the status from before, once, and only when
+// something changed: a look that changed nothing costs no write.
+func Write(ctx context.Context, c client.Client, kind string, obj, before client.Object, f Fields, ready metav1.Condition, stalled bool) error {
+	*f.ObservedGeneration = obj.GetGeneration()
+	if v, ok := obj.GetAnnotations()[sourcev1.ReconcileRequestAnnotation]; ok && f.LastHandledReconcileAt != nil {
+		*f.LastHandledReconcileAt = v
+	}
+	SetReady(f.Conditions, ready, stalled, obj.GetGeneration())
+	if equality.Semantic.DeepEqual(before, obj) {
+		return nil
+	}
+	if err := c.Status().Patch(ctx, obj, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("patch %s %s status: %w", kind, client.ObjectKeyFromObject(obj), err)
+	}
+	return nil
 }
