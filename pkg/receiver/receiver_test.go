@@ -215,7 +215,7 @@ func TestAReceiverWithoutItsTokenIsNotReady(t *testing.T) {
 			return false, err.Error()
 		}
 		c := meta.FindStatusCondition(rcv.Status.Conditions, "Ready")
-		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == ReasonTokenNotFound, fmt.Sprintf("%+v", rcv.Status)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == notificationv1.ReasonTokenNotFound, fmt.Sprintf("%+v", rcv.Status)
 	})
 	// The Secret's arrival is watched: the Receiver turns Ready at once.
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "missing", Namespace: e.ns}, StringData: map[string]string{"token": "late"}})

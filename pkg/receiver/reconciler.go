@@ -31,12 +31,6 @@ import (
 // secretField indexes Receivers by the Secret holding their token.
 const secretField = "spec.secretRef.name"
 
-// Condition reasons of a Receiver.
-const (
-	ReasonSucceeded     = "Succeeded"
-	ReasonTokenNotFound = "TokenNotFound"
-)
-
 // Reconciler publishes each Receiver's webhook path in its status.
 type Reconciler struct {
 	Client client.Client
@@ -92,14 +86,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	ready := metav1.Condition{Type: "Ready", ObservedGeneration: rcv.Generation}
 	token, err := Token(ctx, r.Client, rcv)
 	if err != nil {
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonTokenNotFound, err.Error()
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, notificationv1.ReasonTokenNotFound, err.Error()
 		rcv.Status.WebhookPath = ""
 		if !meta.IsStatusConditionFalse(before.Status.Conditions, "Ready") {
-			r.Events.Eventf(rcv, nil, corev1.EventTypeWarning, ReasonTokenNotFound, "Reconcile", "%v", err)
+			r.Events.Eventf(rcv, nil, corev1.EventTypeWarning, notificationv1.ReasonTokenNotFound, "Reconcile", "%v", err)
 		}
 	} else {
 		rcv.Status.WebhookPath = WebhookPath(string(token), rcv.Name, rcv.Namespace)
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, ReasonSucceeded, "Receiver initialized for path: "+rcv.Status.WebhookPath
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, notificationv1.ReasonSucceeded, "Receiver initialized for path: "+rcv.Status.WebhookPath
 	}
 	// A missing token is fixed by creating the Secret, which wakes the
 	// Receiver: not a stall of its spec.

@@ -60,14 +60,6 @@ func (s *Store) forget(key types.NamespacedName) {
 	delete(s.artifacts, key)
 }
 
-// Condition reasons of a GitRepository.
-const (
-	ReasonSucceeded            = "Succeeded"
-	ReasonAuthenticationFailed = "AuthenticationFailed"
-	ReasonGitOperationFailed   = "GitOperationFailed"
-	ReasonSuspended            = "Suspended"
-)
-
 // GitRepositoryReconciler fetches GitRepositories into a Store.
 type GitRepositoryReconciler struct {
 	Client client.Client
@@ -112,7 +104,7 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 func (r *GitRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.GitRepository) metav1.Condition {
 	key := client.ObjectKeyFromObject(repo)
 	if repo.Spec.Suspend {
-		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSuspended, Message: "Suspended: no fetch until spec.suspend is unset"}
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSuspended, Message: "Suspended: no fetch until spec.suspend is unset"}
 	}
 	failed := func(reason string, err error) metav1.Condition {
 		r.Events.Eventf(repo, nil, corev1.EventTypeWarning, reason, "Fetch", "%v", err)
@@ -128,11 +120,11 @@ func (r *GitRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.GitR
 	if ref := repo.Spec.SecretRef; ref != nil {
 		secret := &corev1.Secret{}
 		if err := r.Client.Get(ctx, types.NamespacedName{Namespace: repo.Namespace, Name: ref.Name}, secret); err != nil {
-			return failed(ReasonAuthenticationFailed, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err))
+			return failed(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err))
 		}
 		auth, err := git.AuthFromSecret(repo.Spec.URL, secret.Data)
 		if err != nil {
-			return failed(ReasonAuthenticationFailed, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err))
+			return failed(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err))
 		}
 		opts.Auth = auth
 	}
@@ -150,13 +142,13 @@ func (r *GitRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.GitR
 	artifact, err := git.Fetch(ctx, opts)
 	switch {
 	case errors.Is(err, git.ErrUnchanged):
-		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "stored artifact for revision '" + opts.LastRevision + "'"}
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "stored artifact for revision '" + opts.LastRevision + "'"}
 	case errors.Is(err, git.ErrAuth) && repo.Spec.SecretRef == nil:
-		return failed(ReasonAuthenticationFailed, fmt.Errorf("the server asks for credentials and spec.secretRef is not set: %w", err))
+		return failed(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("the server asks for credentials and spec.secretRef is not set: %w", err))
 	case errors.Is(err, git.ErrAuth):
-		return failed(ReasonAuthenticationFailed, fmt.Errorf("the server refused the credentials of spec.secretRef (Secret %s): %w", repo.Spec.SecretRef.Name, err))
+		return failed(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("the server refused the credentials of spec.secretRef (Secret %s): %w", repo.Spec.SecretRef.Name, err))
 	case err != nil:
-		return failed(ReasonGitOperationFailed, err)
+		return failed(sourcev1.ReasonGitOperationFailed, err)
 	}
 	r.Store.put(key, artifact)
 	now := time.Now
@@ -167,5 +159,5 @@ func (r *GitRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.GitR
 		r.Events.Eventf(repo, nil, corev1.EventTypeNormal, "NewArtifact", "Fetch", "stored artifact for revision '%s'", artifact.Revision)
 		repo.Status.Artifact = &sourcev1.Artifact{Revision: artifact.Revision, Digest: artifact.Digest, LastUpdateTime: metav1.NewTime(now())}
 	}
-	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "stored artifact for revision '" + artifact.Revision + "'"}
+	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "stored artifact for revision '" + artifact.Revision + "'"}
 }

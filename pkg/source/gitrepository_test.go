@@ -131,7 +131,7 @@ func TestAGitRepositoryThatCannotAuthenticateSaysWhy(t *testing.T) {
 			r := &GitRepositoryReconciler{Client: cp.Client, Events: &events{}, Store: NewStore()}
 			got := reconcile(t, r, repo)
 			ready := meta.FindStatusCondition(got.Status.Conditions, "Ready")
-			if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != ReasonAuthenticationFailed || !strings.Contains(ready.Message, tt.want) {
+			if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != sourcev1.ReasonAuthenticationFailed || !strings.Contains(ready.Message, tt.want) {
 				t.Fatalf("Ready %+v, want AuthenticationFailed naming %q", ready, tt.want)
 			}
 			if _, ok := r.Store.Get(client.ObjectKeyFromObject(repo)); ok {

@@ -37,28 +37,6 @@ import (
 // +kubebuilder:rbac:groups=source.sluice.dev,resources=helmcharts,verbs=get;list;watch
 // +kubebuilder:rbac:groups=source.sluice.dev,resources=helmcharts/status,verbs=get;update;patch
 
-// Condition reasons of a HelmChart, as Flux names them.
-const (
-	// ReasonChartPullSucceeded: the chart was pulled from a
-	// HelmRepository.
-	ReasonChartPullSucceeded = "ChartPullSucceeded"
-	// ReasonChartPackageSucceeded: the chart was loaded from a
-	// GitRepository's artifact.
-	ReasonChartPackageSucceeded = "ChartPackageSucceeded"
-	// ReasonChartPullError: the HelmRepository has no such chart or
-	// version, or could not be reached.
-	ReasonChartPullError = "ChartPullError"
-	// ReasonChartPackageError: the GitRepository's artifact holds no
-	// loadable chart at spec.chart.
-	ReasonChartPackageError = "ChartPackageError"
-	// ReasonValuesFilesError: a file of spec.valuesFiles is missing or
-	// is not YAML.
-	ReasonValuesFilesError = "ValuesFilesError"
-	// ReasonArtifactFailed: the source does not exist or has no artifact
-	// yet.
-	ReasonArtifactFailed = "ArtifactFailed"
-)
-
 // sourceWait is how soon a HelmChart whose source has no artifact yet is
 // tried again: an artifact that reaches the Store without changing the
 // GitRepository's status (after a restart) sends no watch event.
@@ -134,7 +112,7 @@ func (r *HelmChartReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, nil
 	}
 	after := hc.Spec.Interval.Duration
-	if ready.Reason == ReasonArtifactFailed && (after == 0 || sourceWait < after) {
+	if ready.Reason == sourcev1.ReasonArtifactFailed && (after == 0 || sourceWait < after) {
 		after = sourceWait
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
@@ -169,10 +147,10 @@ type loaded struct {
 // failure leaves the last chart in the store.
 func (r *HelmChartReconciler) load(ctx context.Context, hc *sourcev1.HelmChart) metav1.Condition {
 	if hc.Spec.Suspend {
-		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSuspended, Message: "Suspended: no pull until spec.suspend is unset"}
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSuspended, Message: "Suspended: no pull until spec.suspend is unset"}
 	}
 	failed := func(err error) metav1.Condition {
-		reason := ReasonChartPullError
+		reason := sourcev1.ReasonChartPullError
 		var re *reasonError
 		if errors.As(err, &re) {
 			reason = re.reason
@@ -182,15 +160,15 @@ func (r *HelmChartReconciler) load(ctx context.Context, hc *sourcev1.HelmChart) 
 	}
 	var l *loaded
 	var err error
-	success, verb := ReasonChartPullSucceeded, "pulled"
+	success, verb := sourcev1.ReasonChartPullSucceeded, "pulled"
 	switch kind := hc.Spec.SourceRef.Kind; kind {
 	case "HelmRepository":
 		l, err = r.fromHelmRepository(ctx, hc)
 	case "GitRepository":
 		l, err = r.fromGitRepository(hc)
-		success, verb = ReasonChartPackageSucceeded, "packaged"
+		success, verb = sourcev1.ReasonChartPackageSucceeded, "packaged"
 	default:
-		err = withReason(ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: kind %q: want HelmRepository or GitRepository", kind))
+		err = withReason(sourcev1.ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: kind %q: want HelmRepository or GitRepository", kind))
 	}
 	if err != nil {
 		return failed(err)
@@ -200,14 +178,14 @@ func (r *HelmChartReconciler) load(ctx context.Context, hc *sourcev1.HelmChart) 
 	if len(hc.Spec.ValuesFiles) > 0 {
 		values, err := mergeValuesFiles(ch, hc.Spec.ValuesFiles, l.lookup)
 		if err != nil {
-			return failed(withReason(ReasonValuesFilesError, err))
+			return failed(withReason(sourcev1.ReasonValuesFilesError, err))
 		}
 		ch.Values = values
 		// The values are part of what a HelmRelease installs: a change
 		// to a values file, or to the list, is a change of content.
 		data, err := json.Marshal(values)
 		if err != nil {
-			return failed(withReason(ReasonValuesFilesError, fmt.Errorf("spec.valuesFiles: %w", err)))
+			return failed(withReason(sourcev1.ReasonValuesFilesError, fmt.Errorf("spec.valuesFiles: %w", err)))
 		}
 		sum := sha256.Sum256(append([]byte(digest+"\n"), data...))
 		digest = "sha256:" + hex.EncodeToString(sum[:])
@@ -242,19 +220,19 @@ func (r *HelmChartReconciler) fromHelmRepository(ctx context.Context, hc *source
 	name := hc.Spec.SourceRef.Name
 	repo := &sourcev1.HelmRepository{}
 	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: hc.Namespace, Name: name}, repo); err != nil {
-		return nil, withReason(ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: HelmRepository %s: %w", name, err))
+		return nil, withReason(sourcev1.ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: HelmRepository %s: %w", name, err))
 	}
 	opts, err := HelmOptions(ctx, r.Client, repo)
 	if err != nil {
-		return nil, withReason(ReasonAuthenticationFailed, fmt.Errorf("HelmRepository %s: %w", name, err))
+		return nil, withReason(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("HelmRepository %s: %w", name, err))
 	}
 	opts.Chart, opts.Version = hc.Spec.Chart, hc.Spec.Version
 	c, err := r.Fetcher.Fetch(ctx, opts)
 	switch {
 	case errors.Is(err, helm.ErrAuth):
-		return nil, withReason(ReasonAuthenticationFailed, fmt.Errorf("HelmRepository %s: %w", name, err))
+		return nil, withReason(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("HelmRepository %s: %w", name, err))
 	case err != nil:
-		return nil, withReason(ReasonChartPullError, fmt.Errorf("HelmRepository %s: %w", name, err))
+		return nil, withReason(sourcev1.ReasonChartPullError, fmt.Errorf("HelmRepository %s: %w", name, err))
 	}
 	l := &loaded{chart: c.Chart, version: c.Version, digest: c.Digest}
 	if repo.Status.Artifact != nil {
@@ -269,11 +247,11 @@ func (r *HelmChartReconciler) fromGitRepository(hc *sourcev1.HelmChart) (*loaded
 	name := hc.Spec.SourceRef.Name
 	a, ok := r.Sources.Get(types.NamespacedName{Namespace: hc.Namespace, Name: name})
 	if !ok {
-		return nil, withReason(ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: GitRepository %s has no artifact yet", name))
+		return nil, withReason(sourcev1.ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: GitRepository %s has no artifact yet", name))
 	}
 	ch, err := helm.FromFiles(a.Files, hc.Spec.Chart)
 	if err != nil {
-		return nil, withReason(ReasonChartPackageError, fmt.Errorf("GitRepository %s at revision '%s': %w", name, a.Revision, err))
+		return nil, withReason(sourcev1.ReasonChartPackageError, fmt.Errorf("GitRepository %s at revision '%s': %w", name, a.Revision, err))
 	}
 	return &loaded{chart: ch, version: ch.Metadata.Version, digest: filesDigest(ch.Raw), sourceRevision: a.Revision, lookup: artifactLookup(a)}, nil
 }

@@ -54,7 +54,7 @@ func reconcileHelmChart(t *testing.T, r *HelmChartReconciler, hc *sourcev1.HelmC
 func checkLoaded(t *testing.T, r *HelmChartReconciler, hc *sourcev1.HelmChart, reason, revision string) *StoredChart {
 	t.Helper()
 	ready := meta.FindStatusCondition(hc.Status.Conditions, "Ready")
-	verb := map[string]string{ReasonChartPullSucceeded: "pulled", ReasonChartPackageSucceeded: "packaged"}[reason]
+	verb := map[string]string{sourcev1.ReasonChartPullSucceeded: "pulled", sourcev1.ReasonChartPackageSucceeded: "packaged"}[reason]
 	if want := fmt.Sprintf("%s 'app' chart with version '%s'", verb, revision); ready == nil || ready.Status != metav1.ConditionTrue || ready.Reason != reason || ready.Message != want {
 		t.Fatalf("Ready is %s, want True %s: %s", readyOf(hc.Status.Conditions), reason, want)
 	}
@@ -84,7 +84,7 @@ func TestAHelmChartFromARepositoryFollowsItsVersionRange(t *testing.T) {
 	r := newHelmChartReconciler(ev)
 
 	got, res := reconcileHelmChart(t, r, hc)
-	stored := checkLoaded(t, r, got, ReasonChartPullSucceeded, "1.0.1")
+	stored := checkLoaded(t, r, got, sourcev1.ReasonChartPullSucceeded, "1.0.1")
 	if got.Status.Artifact.Digest != digests["1.0.1"] || got.Status.ObservedSourceArtifactRevision != repo.Status.Artifact.Revision {
 		t.Fatalf("artifact %+v from %s, want the archive digest %s from the index %s", got.Status.Artifact, got.Status.ObservedSourceArtifactRevision, digests["1.0.1"], repo.Status.Artifact.Revision)
 	}
@@ -92,11 +92,11 @@ func TestAHelmChartFromARepositoryFollowsItsVersionRange(t *testing.T) {
 		t.Fatalf("stored values %v, requeue after %s", stored.Chart.Values, res.RequeueAfter)
 	}
 	got, _ = reconcileHelmChart(t, r, got)
-	checkLoaded(t, r, got, ReasonChartPullSucceeded, "1.0.1")
+	checkLoaded(t, r, got, sourcev1.ReasonChartPullSucceeded, "1.0.1")
 
 	digests["1.0.2"] = s.Add(t, appChart("app", "1.0.2"))
 	got, _ = reconcileHelmChart(t, r, got)
-	checkLoaded(t, r, got, ReasonChartPullSucceeded, "1.0.2")
+	checkLoaded(t, r, got, sourcev1.ReasonChartPullSucceeded, "1.0.2")
 	if got.Status.Artifact.Digest != digests["1.0.2"] {
 		t.Fatalf("digest %s, want %s", got.Status.Artifact.Digest, digests["1.0.2"])
 	}
@@ -131,7 +131,7 @@ func TestAHelmChartFromAnOCIRepositoryLoadsTheHighestTagInRange(t *testing.T) {
 	r := newHelmChartReconciler(&events{})
 
 	got, _ := reconcileHelmChart(t, r, hc)
-	checkLoaded(t, r, got, ReasonChartPullSucceeded, "1.2.0")
+	checkLoaded(t, r, got, sourcev1.ReasonChartPullSucceeded, "1.2.0")
 	if got.Status.Artifact.Digest != digests["1.2.0"] || got.Status.ObservedSourceArtifactRevision != "" {
 		t.Fatalf("artifact %+v from %q, want digest %s and no source revision", got.Status.Artifact, got.Status.ObservedSourceArtifactRevision, digests["1.2.0"])
 	}
@@ -182,7 +182,7 @@ func TestAHelmChartFromGitFollowsItsReconcileStrategy(t *testing.T) {
 
 			reconcile(t, gitRepos, repo)
 			got, _ := reconcileHelmChart(t, r, hc)
-			stored := checkLoaded(t, r, got, ReasonChartPackageSucceeded, tt.revision(first))
+			stored := checkLoaded(t, r, got, sourcev1.ReasonChartPackageSucceeded, tt.revision(first))
 			if got.Status.ObservedSourceArtifactRevision != "main@sha1:"+first || string(stored.Chart.Templates[0].Data) != "kind: ConfigMap\nsays: hello\n" {
 				t.Fatalf("loaded %q from %s", stored.Chart.Templates[0].Data, got.Status.ObservedSourceArtifactRevision)
 			}
@@ -191,7 +191,7 @@ func TestAHelmChartFromGitFollowsItsReconcileStrategy(t *testing.T) {
 			second := s.Commit(map[string]string{"charts/app/templates/configmap.yaml": "kind: ConfigMap\nsays: goodbye\n"})
 			reconcile(t, gitRepos, repo)
 			got, _ = reconcileHelmChart(t, r, got)
-			stored = checkLoaded(t, r, got, ReasonChartPackageSucceeded, tt.revision(second))
+			stored = checkLoaded(t, r, got, sourcev1.ReasonChartPackageSucceeded, tt.revision(second))
 			if got.Status.Artifact.Digest == firstDigest || string(stored.Chart.Templates[0].Data) != "kind: ConfigMap\nsays: goodbye\n" {
 				t.Fatalf("after a template change: digest %s (was %s), template %q", got.Status.Artifact.Digest, firstDigest, stored.Chart.Templates[0].Data)
 			}
@@ -199,8 +199,8 @@ func TestAHelmChartFromGitFollowsItsReconcileStrategy(t *testing.T) {
 			if tt.revision(first) != tt.revision(second) {
 				wantEvents = 2
 			}
-			if n := strings.Count(fmt.Sprint(ev.reasons), ReasonChartPackageSucceeded); n != wantEvents || len(ev.reasons) != n {
-				t.Fatalf("events %v, want %d %s, one per revision", ev.reasons, wantEvents, ReasonChartPackageSucceeded)
+			if n := strings.Count(fmt.Sprint(ev.reasons), sourcev1.ReasonChartPackageSucceeded); n != wantEvents || len(ev.reasons) != n {
+				t.Fatalf("events %v, want %d %s, one per revision", ev.reasons, wantEvents, sourcev1.ReasonChartPackageSucceeded)
 			}
 		})
 	}
@@ -285,16 +285,16 @@ func TestAHelmChartThatCannotBeLoadedSaysWhy(t *testing.T) {
 		message string
 		requeue time.Duration
 	}{
-		{"a wrong password is an authentication failure", helmChart(ns, "wrong-password", "app", "", "HelmRepository", "wrong"), ReasonAuthenticationFailed, "authentication failed", time.Minute},
-		{"a version range no chart has is a pull error", helmChart(ns, "no-version", "app", ">=2.0.0", "HelmRepository", "app"), ReasonChartPullError, `no version of "app" in range ">=2.0.0"`, time.Minute},
-		{"a missing HelmRepository is an artifact failure tried again soon", helmChart(ns, "no-repository", "app", "", "HelmRepository", "nope"), ReasonArtifactFailed, "HelmRepository nope", sourceWait},
-		{"a GitRepository without an artifact yet is an artifact failure tried again soon", helmChart(ns, "no-artifact", "charts/app", "", "GitRepository", "app"), ReasonArtifactFailed, "GitRepository app has no artifact yet", sourceWait},
-		{"a path without a chart in Git is a package error", helmChart(ns, "no-chart", "charts/nope", "", "GitRepository", "with-artifact"), ReasonChartPackageError, "charts/nope/Chart.yaml is missing", time.Minute},
+		{"a wrong password is an authentication failure", helmChart(ns, "wrong-password", "app", "", "HelmRepository", "wrong"), sourcev1.ReasonAuthenticationFailed, "authentication failed", time.Minute},
+		{"a version range no chart has is a pull error", helmChart(ns, "no-version", "app", ">=2.0.0", "HelmRepository", "app"), sourcev1.ReasonChartPullError, `no version of "app" in range ">=2.0.0"`, time.Minute},
+		{"a missing HelmRepository is an artifact failure tried again soon", helmChart(ns, "no-repository", "app", "", "HelmRepository", "nope"), sourcev1.ReasonArtifactFailed, "HelmRepository nope", sourceWait},
+		{"a GitRepository without an artifact yet is an artifact failure tried again soon", helmChart(ns, "no-artifact", "charts/app", "", "GitRepository", "app"), sourcev1.ReasonArtifactFailed, "GitRepository app has no artifact yet", sourceWait},
+		{"a path without a chart in Git is a package error", helmChart(ns, "no-chart", "charts/nope", "", "GitRepository", "with-artifact"), sourcev1.ReasonChartPackageError, "charts/nope/Chart.yaml is missing", time.Minute},
 		{"a missing values file is named", func() *sourcev1.HelmChart {
 			hc := helmChart(ns, "no-values-file", "app", "", "HelmRepository", "app")
 			hc.Spec.ValuesFiles = []string{"values-prod.yaml"}
 			return hc
-		}(), ReasonValuesFilesError, "spec.valuesFiles: values-prod.yaml: no such file in chart app", time.Minute},
+		}(), sourcev1.ReasonValuesFilesError, "spec.valuesFiles: values-prod.yaml: no such file in chart app", time.Minute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -156,11 +156,11 @@ func (r *HelmRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 // index is recorded in status and announced.
 func (r *HelmRepositoryReconciler) check(ctx context.Context, repo *sourcev1.HelmRepository) metav1.Condition {
 	if repo.Spec.Suspend {
-		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSuspended, Message: "Suspended: no check until spec.suspend is unset"}
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSuspended, Message: "Suspended: no check until spec.suspend is unset"}
 	}
 	if repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
 		repo.Status.Artifact = nil
-		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "Helm repository is ready"}
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "Helm repository is ready"}
 	}
 	failed := func(reason string, err error) metav1.Condition {
 		r.Events.Eventf(repo, nil, corev1.EventTypeWarning, reason, "Fetch", "%v", err)
@@ -168,14 +168,14 @@ func (r *HelmRepositoryReconciler) check(ctx context.Context, repo *sourcev1.Hel
 	}
 	opts, err := HelmOptions(ctx, r.Client, repo)
 	if err != nil {
-		return failed(ReasonAuthenticationFailed, err)
+		return failed(sourcev1.ReasonAuthenticationFailed, err)
 	}
 	index, err := r.Fetcher.Index(ctx, opts)
 	switch {
 	case errors.Is(err, helm.ErrAuth) && repo.Spec.SecretRef == nil:
-		return failed(ReasonAuthenticationFailed, fmt.Errorf("the repository asks for credentials and spec.secretRef is not set: %w", err))
+		return failed(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("the repository asks for credentials and spec.secretRef is not set: %w", err))
 	case errors.Is(err, helm.ErrAuth):
-		return failed(ReasonAuthenticationFailed, fmt.Errorf("the repository refused the credentials of spec.secretRef (Secret %s): %w", repo.Spec.SecretRef.Name, err))
+		return failed(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("the repository refused the credentials of spec.secretRef (Secret %s): %w", repo.Spec.SecretRef.Name, err))
 	case err != nil:
 		return failed(ReasonIndexationFailed, err)
 	}
@@ -188,7 +188,7 @@ func (r *HelmRepositoryReconciler) check(ctx context.Context, repo *sourcev1.Hel
 		r.Events.Eventf(repo, nil, corev1.EventTypeNormal, "NewArtifact", "Fetch", "%s", message)
 		repo.Status.Artifact = &sourcev1.Artifact{Revision: index.Digest, Digest: index.Digest, LastUpdateTime: metav1.NewTime(now())}
 	}
-	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: message}
+	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: message}
 }
 
 // plural says "1 chart" or "3 charts".

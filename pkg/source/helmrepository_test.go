@@ -131,22 +131,22 @@ func TestAHelmRepositoryIsReadyWithItsIndexOrSaysWhyNot(t *testing.T) {
 		{
 			name: "a repository behind basic auth is ready with the digest of its index", ns: "helmrepo-basic-auth",
 			url: private.URL, secret: auth(helmrepo.Password),
-			ready: metav1.ConditionTrue, reason: ReasonSucceeded, message: "(2 charts)", index: private,
+			ready: metav1.ConditionTrue, reason: sourcev1.ReasonSucceeded, message: "(2 charts)", index: private,
 		},
 		{
 			name: "a wrong password is an authentication failure naming the Secret", ns: "helmrepo-wrong-password",
 			url: private.URL, secret: auth("nope"),
-			ready: metav1.ConditionFalse, reason: ReasonAuthenticationFailed, message: "spec.secretRef (Secret helm)",
+			ready: metav1.ConditionFalse, reason: sourcev1.ReasonAuthenticationFailed, message: "spec.secretRef (Secret helm)",
 		},
 		{
 			name: "no credentials is an authentication failure saying secretRef is not set", ns: "helmrepo-no-credentials",
 			url:   private.URL,
-			ready: metav1.ConditionFalse, reason: ReasonAuthenticationFailed, message: "spec.secretRef is not set",
+			ready: metav1.ConditionFalse, reason: sourcev1.ReasonAuthenticationFailed, message: "spec.secretRef is not set",
 		},
 		{
 			name: "a repository over TLS is ready with the CA of spec.certSecretRef", ns: "helmrepo-tls",
 			url: secure.URL, certs: map[string]string{"ca.crt": string(secure.CAPEM)},
-			ready: metav1.ConditionTrue, reason: ReasonSucceeded, message: "(1 chart)", index: secure,
+			ready: metav1.ConditionTrue, reason: sourcev1.ReasonSucceeded, message: "(1 chart)", index: secure,
 		},
 		{
 			// httptest signs every server with one certificate, so the
@@ -158,7 +158,7 @@ func TestAHelmRepositoryIsReadyWithItsIndexOrSaysWhyNot(t *testing.T) {
 		{
 			name: "an OCI repository is ready without an artifact", ns: "helmrepo-oci",
 			url: registry.URL, oci: true,
-			ready: metav1.ConditionTrue, reason: ReasonSucceeded, message: "Helm repository is ready",
+			ready: metav1.ConditionTrue, reason: sourcev1.ReasonSucceeded, message: "Helm repository is ready",
 		},
 	}
 	for _, tt := range tests {

@@ -30,3 +30,9 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
 }
+
+// Condition reasons of a Receiver.
+const (
+	ReasonSucceeded     = "Succeeded"
+	ReasonTokenNotFound = "TokenNotFound"
+)

@@ -35,3 +35,33 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
 }
+
+// Condition reasons of a GitRepository.
+const (
+	ReasonSucceeded            = "Succeeded"
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	ReasonGitOperationFailed   = "GitOperationFailed"
+	ReasonSuspended            = "Suspended"
+)
+
+// Condition reasons of a HelmChart, as Flux names them.
+const (
+	// ReasonChartPullSucceeded: the chart was pulled from a
+	// HelmRepository.
+	ReasonChartPullSucceeded = "ChartPullSucceeded"
+	// ReasonChartPackageSucceeded: the chart was loaded from a
+	// GitRepository's artifact.
+	ReasonChartPackageSucceeded = "ChartPackageSucceeded"
+	// ReasonChartPullError: the HelmRepository has no such chart or
+	// version, or could not be reached.
+	ReasonChartPullError = "ChartPullError"
+	// ReasonChartPackageError: the GitRepository's artifact holds no
+	// loadable chart at spec.chart.
+	ReasonChartPackageError = "ChartPackageError"
+	// ReasonValuesFilesError: a file of spec.valuesFiles is missing or
+	// is not YAML.
+	ReasonValuesFilesError = "ValuesFilesError"
+	// ReasonArtifactFailed: the source does not exist or has no artifact
+	// yet.
+	ReasonArtifactFailed = "ArtifactFailed"
+)

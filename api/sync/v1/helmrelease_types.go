@@ -27,6 +27,40 @@ const (
 	DriftedCondition = "Drifted"
 )
 
+// Condition reasons of a HelmRelease, as in Flux; Kustomizations share
+// ReasonSucceeded, ReasonArtifactFailed and ReasonDependencyNotReady.
+const (
+	ReasonInstallSucceeded   = "InstallSucceeded"
+	ReasonInstallFailed      = "InstallFailed"
+	ReasonUpgradeSucceeded   = "UpgradeSucceeded"
+	ReasonUpgradeFailed      = "UpgradeFailed"
+	ReasonTestSucceeded      = "TestSucceeded"
+	ReasonTestFailed         = "TestFailed"
+	ReasonRollbackSucceeded  = "RollbackSucceeded"
+	ReasonRollbackFailed     = "RollbackFailed"
+	ReasonUninstallSucceeded = "UninstallSucceeded"
+	ReasonUninstallFailed    = "UninstallFailed"
+	ReasonRetriesExceeded    = "RetriesExceeded"
+	ReasonArtifactFailed     = "ArtifactFailed"
+	ReasonValuesFailed       = "ValuesError"
+	ReasonDependencyNotReady = "DependencyNotReady"
+	ReasonInitFailed         = "InitFailed"
+	ReasonSucceeded          = "ReconciliationSucceeded"
+	ReasonUnlocked           = "Unlocked"
+	ReasonDriftDetected      = "DriftDetected"
+	ReasonNoDrift            = "NoDriftDetected"
+	ReasonDriftFailed        = "DriftDetectionFailed"
+)
+
+// Condition reasons of a Kustomization besides the HelmRelease ones it
+// shares (ReasonSucceeded, ReasonArtifactFailed,
+// ReasonDependencyNotReady), as in Flux.
+const (
+	ReasonFailed            = "ReconciliationFailed"
+	ReasonBuildFailed       = "BuildFailed"
+	ReasonHealthCheckFailed = "HealthCheckFailed"
+)
+
 // Upgrade remediation strategies.
 const (
 	RemediationRollback  = "rollback"

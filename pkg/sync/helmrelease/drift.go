@@ -127,7 +127,7 @@ func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv1.HelmRelease, re
 	if err != nil {
 		return err
 	}
-	cond := metav1.Condition{Type: syncv1.DriftedCondition, Status: metav1.ConditionFalse, Reason: ReasonNoDrift, ObservedGeneration: hr.Generation,
+	cond := metav1.Condition{Type: syncv1.DriftedCondition, Status: metav1.ConditionFalse, Reason: syncv1.ReasonNoDrift, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("no drift from release %s/%s.v%d", rel.Namespace, rel.Name, rel.Version)}
 	if len(drifted) > 0 {
 		what := "corrected"
@@ -135,9 +135,9 @@ func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv1.HelmRelease, re
 			what = "not corrected (warn mode)"
 			cond.Status = metav1.ConditionTrue
 		}
-		cond.Reason = ReasonDriftDetected
+		cond.Reason = syncv1.ReasonDriftDetected
 		cond.Message = fmt.Sprintf("drift from release %s/%s.v%d %s: %s", rel.Namespace, rel.Name, rel.Version, what, strings.Join(drifted, ", "))
-		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, ReasonDriftDetected, "DetectDrift", "%s", cond.Message)
+		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv1.ReasonDriftDetected, "DetectDrift", "%s", cond.Message)
 	}
 	meta.SetStatusCondition(&hr.Status.Conditions, cond)
 	return nil

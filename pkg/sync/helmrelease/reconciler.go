@@ -45,30 +45,6 @@ import (
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=helmreleases/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=source.sluice.dev,resources=helmcharts,verbs=get;list;watch;create;update;patch;delete
 
-// Condition reasons of a HelmRelease, as in Flux.
-const (
-	ReasonInstallSucceeded   = "InstallSucceeded"
-	ReasonInstallFailed      = "InstallFailed"
-	ReasonUpgradeSucceeded   = "UpgradeSucceeded"
-	ReasonUpgradeFailed      = "UpgradeFailed"
-	ReasonTestSucceeded      = "TestSucceeded"
-	ReasonTestFailed         = "TestFailed"
-	ReasonRollbackSucceeded  = "RollbackSucceeded"
-	ReasonRollbackFailed     = "RollbackFailed"
-	ReasonUninstallSucceeded = "UninstallSucceeded"
-	ReasonUninstallFailed    = "UninstallFailed"
-	ReasonRetriesExceeded    = "RetriesExceeded"
-	ReasonArtifactFailed     = "ArtifactFailed"
-	ReasonValuesFailed       = "ValuesError"
-	ReasonDependencyNotReady = "DependencyNotReady"
-	ReasonInitFailed         = "InitFailed"
-	ReasonSucceeded          = "ReconciliationSucceeded"
-	ReasonUnlocked           = "Unlocked"
-	ReasonDriftDetected      = "DriftDetected"
-	ReasonNoDrift            = "NoDriftDetected"
-	ReasonDriftFailed        = "DriftDetectionFailed"
-)
-
 // finalizer uninstalls the release when its HelmRelease is deleted.
 const finalizer = "sync.sluice.dev/uninstall"
 
@@ -221,10 +197,10 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}}
 	}
 	if msg := status.DependencyNotReady(ctx, r.Client, index.Dependencies(hr.Namespace, hr.Spec.DependsOn), func() *syncv1.HelmRelease { return &syncv1.HelmRelease{} }); msg != "" {
-		return waiting(ReasonDependencyNotReady, msg)
+		return waiting(syncv1.ReasonDependencyNotReady, msg)
 	}
 	if err := r.ensureChart(ctx, hr); err != nil {
-		return fail(ReasonArtifactFailed, err)
+		return fail(syncv1.ReasonArtifactFailed, err)
 	}
 	key := chartKey(hr)
 	hr.Status.HelmChart = key.String()
@@ -233,13 +209,13 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 		// The chart store is in memory: after a restart the HelmChart
 		// reloads a chart whose status does not change, so no event
 		// would wake this HelmRelease.
-		v := waiting(ReasonArtifactFailed, err.Error())
+		v := waiting(syncv1.ReasonArtifactFailed, err.Error())
 		v.after = artifactPoll
 		return v
 	}
 	layers, err := readValues(ctx, r.Client, hr)
 	if err != nil {
-		return fail(ReasonValuesFailed, err)
+		return fail(syncv1.ReasonValuesFailed, err)
 	}
 	var inline []byte
 	if hr.Spec.Values != nil {
@@ -247,12 +223,12 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 	}
 	values, err := mergeValues(layers, inline)
 	if err != nil {
-		return fail(ReasonValuesFailed, err)
+		return fail(syncv1.ReasonValuesFailed, err)
 	}
 	digest := valuesDigest(values)
 	run, err := r.runner(ctx, hr)
 	if err != nil {
-		return fail(ReasonInitFailed, err)
+		return fail(syncv1.ReasonInitFailed, err)
 	}
 	// A new chart or new values start with fresh retries.
 	if hr.Status.LastAttemptedRevision != stored.Revision || hr.Status.LastAttemptedValuesChecksum != digest {
@@ -269,7 +245,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 		// the first of the history.
 		history, err := run.history()
 		if err != nil {
-			return fail(ReasonInitFailed, err)
+			return fail(syncv1.ReasonInitFailed, err)
 		}
 		var rel *releasev1.Release
 		if len(history) > 0 {
@@ -280,7 +256,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 		switch s {
 		case stepNone:
 			if err := r.detectDrift(ctx, hr, rel, namespace); err != nil {
-				return fail(ReasonDriftFailed, err)
+				return fail(syncv1.ReasonDriftFailed, err)
 			}
 			return r.released(ctx, hr, rel, namespace)
 		case stepStalled:
@@ -289,15 +265,15 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 				msg += "; last: " + c.Message
 			}
 			if c := meta.FindStatusCondition(hr.Status.Conditions, syncv1.TestSuccessCondition); c != nil && c.Status == metav1.ConditionFalse {
-				return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonTestFailed, Message: c.Message}, stalled: true}
+				return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonTestFailed, Message: c.Message}, stalled: true}
 			}
-			return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonRetriesExceeded, Message: msg}, stalled: true}
+			return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonRetriesExceeded, Message: msg}, stalled: true}
 		case stepUnlock:
 			from := rel.Info.Status
 			if err := run.unlock(rel); err != nil {
-				return fail(ReasonInitFailed, err)
+				return fail(syncv1.ReasonInitFailed, err)
 			}
-			r.Events.Eventf(hr, nil, corev1.EventTypeWarning, ReasonUnlocked, "Release", "release %s unlocked from stale '%s' state", run.name, from)
+			r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv1.ReasonUnlocked, "Release", "release %s unlocked from stale '%s' state", run.name, from)
 		case stepInstall, stepUpgrade:
 			r.release(ctx, hr, run, s, rel, ch, values, digest, post)
 		case stepTest:
@@ -306,7 +282,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 			return r.remediate(hr, run, s)
 		}
 	}
-	return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonInitFailed, Message: "release did not settle"}, after: remediationDelay}
+	return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInitFailed, Message: "release did not settle"}, after: remediationDelay}
 }
 
 // released checks the Canaries of what the release installed.
@@ -314,24 +290,24 @@ func (r *Reconciler) released(ctx context.Context, hr *syncv1.HelmRelease, rel *
 	msg := fmt.Sprintf("Helm release %s/%s.v%d with chart %s@%s is deployed", rel.Namespace, rel.Name, rel.Version, rel.Chart.Name(), rel.Chart.Metadata.Version)
 	objs, err := readManifest(rel.Manifest, namespace)
 	if err != nil {
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonInitFailed, Message: err.Error()}}
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInitFailed, Message: err.Error()}}
 	}
 	guard := r.guard()
 	targets, err := guard.Targets(ctx, objs)
 	if err != nil {
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonInitFailed, Message: err.Error()}}
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInitFailed, Message: err.Error()}}
 	}
 	progressing, failed, err := guard.Health(ctx, objs, targets)
 	switch {
 	case err != nil:
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonInitFailed, Message: err.Error()}}
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInitFailed, Message: err.Error()}}
 	case failed != "":
 		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, handoff.ReasonCanaryFailed, "Release", "%s", failed)
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: handoff.ReasonCanaryFailed, Message: failed}, stalled: true}
 	case progressing != "":
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: msg + "; " + progressing}}
 	}
-	return verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: msg}}
+	return verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: syncv1.ReasonSucceeded, Message: msg}}
 }
 
 // timeout is an action's own timeout, or spec.timeout, or 5 minutes.

@@ -171,7 +171,7 @@ func TestAReleaseIsInstalledAndUpgradedOnANewChartAndOnNewValues(t *testing.T) {
 	if data := configMap(t, ns, "web-settings"); data["greeting"] != "hello" || data["password"] != "s3cret" || data["chart"] != "1.0.0" || data["patched"] != "by a post-renderer" {
 		t.Fatalf("rendered %v", data)
 	}
-	if c := condition(got, "Released"); c == nil || c.Reason != helmrelease.ReasonInstallSucceeded {
+	if c := condition(got, "Released"); c == nil || c.Reason != syncv1.ReasonInstallSucceeded {
 		t.Fatalf("Released %+v", c)
 	}
 	rels := releases(t, ns)
@@ -182,7 +182,7 @@ func TestAReleaseIsInstalledAndUpgradedOnANewChartAndOnNewValues(t *testing.T) {
 	// A new chart version in range is released by an upgrade.
 	repo.Add(t, helmrepo.NewChart("app", "1.1.0", map[string]string{"settings.yaml": settings}, defaults))
 	got = waitFor(t, hr, "upgraded to 1.1.0", readyWith("1.1.0"))
-	if c := condition(got, "Released"); c == nil || c.Reason != helmrelease.ReasonUpgradeSucceeded {
+	if c := condition(got, "Released"); c == nil || c.Reason != syncv1.ReasonUpgradeSucceeded {
 		t.Fatalf("Released %+v", c)
 	}
 	if data := configMap(t, ns, "web-settings"); data["chart"] != "1.1.0" {
@@ -238,10 +238,10 @@ func TestAFailingInstallIsRetriedThenUninstalled(t *testing.T) {
 		t.Fatalf("%d install failures, want 1 and 2 retries", got.Status.InstallFailures)
 	}
 	ready := condition(got, "Ready")
-	if ready.Reason != helmrelease.ReasonRetriesExceeded || !strings.Contains(ready.Message, "Bad_Name") {
+	if ready.Reason != syncv1.ReasonRetriesExceeded || !strings.Contains(ready.Message, "Bad_Name") {
 		t.Fatalf("Ready %+v, want retries exceeded with the cause", ready)
 	}
-	if c := condition(got, "Remediated"); c == nil || c.Reason != helmrelease.ReasonUninstallSucceeded {
+	if c := condition(got, "Remediated"); c == nil || c.Reason != syncv1.ReasonUninstallSucceeded {
 		t.Fatalf("Remediated %+v", c)
 	}
 	if rels := releases(t, ns); len(rels) != 0 {
@@ -263,7 +263,7 @@ func TestAFailingUpgradeIsRolledBackToTheLastGoodRevision(t *testing.T) {
 	if got.Status.UpgradeFailures != 2 {
 		t.Fatalf("%d upgrade failures, want 1 and 1 retry", got.Status.UpgradeFailures)
 	}
-	if c := condition(got, "Remediated"); c == nil || c.Reason != helmrelease.ReasonRollbackSucceeded {
+	if c := condition(got, "Remediated"); c == nil || c.Reason != syncv1.ReasonRollbackSucceeded {
 		t.Fatalf("Remediated %+v", c)
 	}
 	rels := releases(t, ns)
@@ -296,10 +296,10 @@ func TestAFailingHelmTestIsReported(t *testing.T) {
 	})
 	create(t, hr)
 	got := waitFor(t, hr, "test failed", func(hr *syncv1.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
-	if c := condition(got, "TestSuccess"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != helmrelease.ReasonTestFailed {
+	if c := condition(got, "TestSuccess"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != syncv1.ReasonTestFailed {
 		t.Fatalf("TestSuccess %+v", c)
 	}
-	if c := condition(got, "Ready"); c.Reason != helmrelease.ReasonTestFailed {
+	if c := condition(got, "Ready"); c.Reason != syncv1.ReasonTestFailed {
 		t.Fatalf("Ready %+v", c)
 	}
 	if phase := got.Status.History[0].TestHooks["web-test"]; phase == "" || phase == "Succeeded" {
@@ -425,7 +425,7 @@ func driftEvent(t *testing.T, ns, name, subject string) bool {
 		t.Fatal(err)
 	}
 	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == helmrelease.ReasonDriftDetected && strings.Contains(e.Note, subject) {
+		if e.Regarding.Name == name && e.Reason == syncv1.ReasonDriftDetected && strings.Contains(e.Note, subject) {
 			return true
 		}
 	}
@@ -473,7 +473,7 @@ func TestAReleaseActsAsItsServiceAccount(t *testing.T) {
 	create(t, hr)
 	got := waitFor(t, hr, "denied", func(hr *syncv1.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
 	released := condition(got, "Released")
-	if released == nil || released.Reason != helmrelease.ReasonInstallFailed || !strings.Contains(released.Message, "system:serviceaccount:helm-tenant:deployer") || !strings.Contains(released.Message, "forbidden") {
+	if released == nil || released.Reason != syncv1.ReasonInstallFailed || !strings.Contains(released.Message, "system:serviceaccount:helm-tenant:deployer") || !strings.Contains(released.Message, "forbidden") {
 		t.Fatalf("Released %+v, want the install denied to the account", released)
 	}
 	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "web-settings"}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
@@ -491,7 +491,7 @@ func TestAReleaseWaitsForThoseItDependsOn(t *testing.T) {
 	create(t, app)
 	waitFor(t, app, "waiting", func(hr *syncv1.HelmRelease) bool {
 		c := condition(hr, "Ready")
-		return c != nil && c.Reason == helmrelease.ReasonDependencyNotReady
+		return c != nil && c.Reason == syncv1.ReasonDependencyNotReady
 	})
 	if rels := releases(t, ns); len(rels) != 0 {
 		t.Fatalf("released before its dependency: %+v", rels)

@@ -19,13 +19,13 @@ func (r *Reconciler) release(ctx context.Context, hr *syncv1.HelmRelease, run *r
 	hr.Status.LastAttemptedRevision, hr.Status.LastAttemptedValuesChecksum = ch.Metadata.Version, digest
 	hr.Status.LastAttemptedReleaseAction = s.String()
 	opts := actionOptions{maxHistory: maxHistory(hr), post: post, timeout: r.timeout(hr, nil)}
-	succeeded, failed := ReasonInstallSucceeded, ReasonInstallFailed
+	succeeded, failed := syncv1.ReasonInstallSucceeded, syncv1.ReasonInstallFailed
 	if s == stepInstall {
 		if in := hr.Spec.Install; in != nil {
 			opts.timeout, opts.disableWait, opts.createNS = r.timeout(hr, in.Timeout), in.DisableWait, in.CreateNamespace
 		}
 	} else {
-		succeeded, failed = ReasonUpgradeSucceeded, ReasonUpgradeFailed
+		succeeded, failed = syncv1.ReasonUpgradeSucceeded, syncv1.ReasonUpgradeFailed
 		if up := hr.Spec.Upgrade; up != nil {
 			opts.timeout, opts.disableWait = r.timeout(hr, up.Timeout), up.DisableWait
 		}

@@ -14,7 +14,7 @@ import (
 // retried soon.
 func (r *Reconciler) remediate(hr *syncv1.HelmRelease, run *runner, s step) verdict {
 	var err error
-	succeeded, failed := ReasonRollbackSucceeded, ReasonRollbackFailed
+	succeeded, failed := syncv1.ReasonRollbackSucceeded, syncv1.ReasonRollbackFailed
 	if s == stepRollback {
 		disableWait := false
 		var timeout *metav1.Duration
@@ -23,7 +23,7 @@ func (r *Reconciler) remediate(hr *syncv1.HelmRelease, run *runner, s step) verd
 		}
 		err = run.rollback(r.timeout(hr, timeout), disableWait, maxHistory(hr))
 	} else {
-		succeeded, failed = ReasonUninstallSucceeded, ReasonUninstallFailed
+		succeeded, failed = syncv1.ReasonUninstallSucceeded, syncv1.ReasonUninstallFailed
 		keep := hr.Spec.Uninstall != nil && hr.Spec.Uninstall.KeepHistory
 		err = run.uninstall(r.timeout(hr, uninstallTimeout(hr)), keep)
 	}

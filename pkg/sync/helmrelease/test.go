@@ -15,12 +15,12 @@ import (
 // made the release, unless failures are ignored.
 func (r *Reconciler) test(hr *syncv1.HelmRelease, run *runner) {
 	err := run.test(r.timeout(hr, hr.Spec.Test.Timeout))
-	cond := metav1.Condition{Type: syncv1.TestSuccessCondition, Status: metav1.ConditionTrue, Reason: ReasonTestSucceeded, ObservedGeneration: hr.Generation,
+	cond := metav1.Condition{Type: syncv1.TestSuccessCondition, Status: metav1.ConditionTrue, Reason: syncv1.ReasonTestSucceeded, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("Helm test succeeded for release %s/%s", run.namespace, run.name)}
 	if err != nil {
-		cond.Status, cond.Reason = metav1.ConditionFalse, ReasonTestFailed
+		cond.Status, cond.Reason = metav1.ConditionFalse, syncv1.ReasonTestFailed
 		cond.Message = fmt.Sprintf("Helm test failed for release %s/%s: %v", run.namespace, run.name, err)
-		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, ReasonTestFailed, "Test", "%s", cond.Message)
+		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv1.ReasonTestFailed, "Test", "%s", cond.Message)
 		if !ignoreTests(hr) {
 			if hr.Status.LastAttemptedReleaseAction == stepUpgrade.String() {
 				hr.Status.UpgradeFailures++
@@ -29,7 +29,7 @@ func (r *Reconciler) test(hr *syncv1.HelmRelease, run *runner) {
 			}
 		}
 	} else {
-		r.Events.Eventf(hr, nil, corev1.EventTypeNormal, ReasonTestSucceeded, "Test", "%s", cond.Message)
+		r.Events.Eventf(hr, nil, corev1.EventTypeNormal, syncv1.ReasonTestSucceeded, "Test", "%s", cond.Message)
 	}
 	meta.SetStatusCondition(&hr.Status.Conditions, cond)
 }

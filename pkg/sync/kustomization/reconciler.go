@@ -44,16 +44,6 @@ import (
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations/status,verbs=get;update;patch
 
-// Condition reasons of a Kustomization, as in Flux.
-const (
-	ReasonSucceeded          = "ReconciliationSucceeded"
-	ReasonFailed             = "ReconciliationFailed"
-	ReasonBuildFailed        = "BuildFailed"
-	ReasonHealthCheckFailed  = "HealthCheckFailed"
-	ReasonArtifactFailed     = "ArtifactFailed"
-	ReasonDependencyNotReady = "DependencyNotReady"
-)
-
 // Reconciler applies Kustomizations.
 type Reconciler struct {
 	Client client.Client
@@ -183,14 +173,14 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, reason, "Apply", "%v", err)
 		// The same revision and spec fail the same way: a build error, an
 		// object the API server rejects, or one the account may not touch.
-		stalled := reason == ReasonBuildFailed || apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err)
+		stalled := reason == syncv1.ReasonBuildFailed || apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err)
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}, retry: true, stalled: stalled}
 	}
 	waiting := func(reason, message string) verdict {
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: message}, retry: true}
 	}
 	if msg := status.DependencyNotReady(ctx, r.Client, index.Dependencies(ks.Namespace, ks.Spec.DependsOn), func() *syncv1.Kustomization { return &syncv1.Kustomization{} }); msg != "" {
-		return waiting(ReasonDependencyNotReady, msg)
+		return waiting(syncv1.ReasonDependencyNotReady, msg)
 	}
 	ref := ks.Spec.SourceRef
 	srcKey := types.NamespacedName{Namespace: index.NamespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}
@@ -199,7 +189,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		// The artifact store is in memory: after a restart the source
 		// fetches a revision its status already shows, so no event would
 		// wake this Kustomization.
-		v := waiting(ReasonArtifactFailed, fmt.Sprintf("spec.sourceRef: %s %s has no artifact yet", ref.Kind, srcKey))
+		v := waiting(syncv1.ReasonArtifactFailed, fmt.Sprintf("spec.sourceRef: %s %s has no artifact yet", ref.Kind, srcKey))
 		v.after = artifactPoll
 		return v
 	}
@@ -209,29 +199,29 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	}
 	act, err := r.actor(ks)
 	if err != nil {
-		return fail(ReasonFailed, err)
+		return fail(syncv1.ReasonFailed, err)
 	}
 	vars, err := build.Variables(ctx, r.Client, ks)
 	if err != nil {
-		return fail(ReasonBuildFailed, err)
+		return fail(syncv1.ReasonBuildFailed, err)
 	}
 	objs, err := build.Build(artifact.Files, build.ForKustomization(ks, vars))
 	if err != nil {
-		return fail(ReasonBuildFailed, err)
+		return fail(syncv1.ReasonBuildFailed, err)
 	}
 	guard := r.guard()
 	targets, err := guard.Targets(ctx, objs)
 	if err != nil {
-		return fail(ReasonFailed, err)
+		return fail(syncv1.ReasonFailed, err)
 	}
 	if err := guard.LeaveAlone(ctx, objs, targets); err != nil {
-		return fail(ReasonFailed, err)
+		return fail(syncv1.ReasonFailed, err)
 	}
 	ks.Status.LastAttemptedRevision = artifact.Revision
 	opts := apply.ForKustomization(ks)
 	checks, err := HealthChecks(ks)
 	if err != nil {
-		return fail(ReasonFailed, err)
+		return fail(syncv1.ReasonFailed, err)
 	}
 	applyCtx, cancel := context.WithTimeout(ctx, max(ks.Spec.Interval.Duration, time.Minute))
 	defer cancel()
@@ -244,10 +234,10 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		ks.Status.Inventory = inv
 	}
 	if err != nil {
-		return fail(ReasonFailed, err)
+		return fail(syncv1.ReasonFailed, err)
 	}
 	if ks.Status.LastAppliedRevision != artifact.Revision {
-		r.Events.Eventf(ks, nil, corev1.EventTypeNormal, ReasonSucceeded, "Apply", "Applied revision: %s\n%s", artifact.Revision, res.Changes.String())
+		r.Events.Eventf(ks, nil, corev1.EventTypeNormal, syncv1.ReasonSucceeded, "Apply", "Applied revision: %s\n%s", artifact.Revision, res.Changes.String())
 	}
 	ks.Status.LastAppliedRevision = artifact.Revision
 	if ks.Spec.Wait {
@@ -280,12 +270,12 @@ func (r *Reconciler) judge(ctx context.Context, ks *syncv1.Kustomization, w *wai
 	guard := r.guard()
 	targets, err := guard.Targets(ctx, w.objs)
 	if err != nil {
-		return failed(ReasonFailed, err)
+		return failed(syncv1.ReasonFailed, err)
 	}
 	progressing, canaryFailed, err := guard.Health(ctx, w.objs, targets)
 	switch {
 	case err != nil:
-		return failed(ReasonFailed, err)
+		return failed(syncv1.ReasonFailed, err)
 	case canaryFailed != "":
 		// Not retried: the next commit starts afresh.
 		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, handoff.ReasonCanaryFailed, "Apply", "%s", canaryFailed)
@@ -294,11 +284,11 @@ func (r *Reconciler) judge(ctx context.Context, ks *syncv1.Kustomization, w *wai
 	rep, err := w.health.Check(ctx, targets.Unreleased(w.checks))
 	switch {
 	case err != nil:
-		return failed(ReasonHealthCheckFailed, fmt.Errorf("health check: %w", err))
+		return failed(syncv1.ReasonHealthCheckFailed, fmt.Errorf("health check: %w", err))
 	case len(rep.Failed) > 0:
-		return failed(ReasonHealthCheckFailed, fmt.Errorf("health check failed: [%s]", rep.Problems()))
+		return failed(syncv1.ReasonHealthCheckFailed, fmt.Errorf("health check failed: [%s]", rep.Problems()))
 	case len(rep.InProgress) > 0 && !time.Now().Before(w.deadline):
-		return failed(ReasonHealthCheckFailed, fmt.Errorf("health check: timeout waiting for: [%s]", rep.Problems()))
+		return failed(syncv1.ReasonHealthCheckFailed, fmt.Errorf("health check: timeout waiting for: [%s]", rep.Problems()))
 	case len(rep.InProgress) > 0:
 		v := verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: applied + "; waiting for: " + rep.Waiting()}}
 		v.after = min(w.nextPoll(), time.Until(w.deadline)+time.Millisecond)
@@ -307,7 +297,7 @@ func (r *Reconciler) judge(ctx context.Context, ks *syncv1.Kustomization, w *wai
 		// The Canary's status changes wake this Kustomization.
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: applied + "; " + progressing}}
 	}
-	return end(verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonSucceeded, Message: "Applied revision: " + w.revision}})
+	return end(verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: syncv1.ReasonSucceeded, Message: "Applied revision: " + w.revision}})
 }
 
 func (r *Reconciler) guard() handoff.Guard {

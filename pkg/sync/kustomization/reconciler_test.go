@@ -19,7 +19,6 @@ import (
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	"sluice.dev/sluice/pkg/operator"
-	ksync "sluice.dev/sluice/pkg/sync/kustomization"
 	"sluice.dev/sluice/pkg/sync/status"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/gitserver"
@@ -114,7 +113,7 @@ func TestACommitIsAppliedPatchedSubstitutedAndPruned(t *testing.T) {
 	}))
 	waitReady(t, "apps", func(ks *syncv1.Kustomization) bool {
 		c := meta.FindStatusCondition(ks.Status.Conditions, "Ready")
-		return c != nil && c.Reason == ksync.ReasonDependencyNotReady
+		return c != nil && c.Reason == syncv1.ReasonDependencyNotReady
 	})
 	create(t, kustomization("base", "base", nil))
 	revision := "main@sha1:" + head
@@ -143,7 +142,7 @@ func TestACommitIsAppliedPatchedSubstitutedAndPruned(t *testing.T) {
 	failed := waitReady(t, "apps", func(ks *syncv1.Kustomization) bool {
 		return ks.Status.LastAttemptedRevision == "main@sha1:"+bad && meta.IsStatusConditionFalse(ks.Status.Conditions, "Ready")
 	})
-	if c := meta.FindStatusCondition(failed.Status.Conditions, "Ready"); c.Reason != ksync.ReasonFailed || !strings.Contains(c.Message, "ConfigMap/shop/Bad_Name") || !strings.Contains(c.Message, "metadata.name") {
+	if c := meta.FindStatusCondition(failed.Status.Conditions, "Ready"); c.Reason != syncv1.ReasonFailed || !strings.Contains(c.Message, "ConfigMap/shop/Bad_Name") || !strings.Contains(c.Message, "metadata.name") {
 		t.Fatalf("Ready %+v", c)
 	}
 	// The API server will refuse this revision every time: kstatus reads
@@ -287,7 +286,7 @@ func TestHealthIsJudgedByKstatusAsTheOperatorRuns(t *testing.T) {
 				}
 				return
 			}
-			if ready.Status != metav1.ConditionFalse || ready.Reason != ksync.ReasonHealthCheckFailed || !strings.Contains(ready.Message, "Deployment/health/stuck status: 'InProgress'") {
+			if ready.Status != metav1.ConditionFalse || ready.Reason != syncv1.ReasonHealthCheckFailed || !strings.Contains(ready.Message, "Deployment/health/stuck status: 'InProgress'") {
 				t.Fatalf("Ready %+v, want HealthCheckFailed naming the Deployment", ready)
 			}
 			// A rollout may still finish: the Kustomization retries.
