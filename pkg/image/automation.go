@@ -184,7 +184,11 @@ func (r *AutomationReconciler) run(ctx context.Context, a *imagev1.ImageUpdateAu
 		return res.Files, msg, err
 	}
 	pushed, err := git.Update(ctx, opts, edit)
-	a.Status.ObservedPolicies = observed(result, a.Namespace)
+	// A run that failed saw no markers: keep what the last good run saw,
+	// which the revert of a failed Canary needs.
+	if err == nil || errors.Is(err, git.ErrNoChange) {
+		a.Status.ObservedPolicies = observed(result, a.Namespace)
+	}
 	var missing *update.MissingPolicyError
 	switch {
 	case errors.As(err, &missing) && pending[missing.Policy]:
