@@ -114,7 +114,7 @@ unit: controlplane dataplane test-packages ## Run the Go tests only.
 bench: controlplane ## Run the benchmarks.
 	$(SLUICE_TEST_ENV) $(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PKGS)
 
-BENCH_PKGS ?= ./pkg/canary/plan/ ./pkg/receiver/ ./test/bench/ ./test/bench/sync/ ./test/bench/image/
+BENCH_PKGS ?= ./pkg/canary/plan/ ./pkg/receiver/ ./test/bench/ ./test/bench/sync/ ./test/bench/image/ ./test/bench/notify/
 SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR) SLUICE_TRAEFIK_DIR=$(TRAEFIK_DIR) SLUICE_SKIPPER_DIR=$(SKIPPER_DIR)
 
 ##@ Demo
@@ -181,13 +181,14 @@ $(SKIPPER_DIR)/.complete:
 	touch "$(SKIPPER_DIR).tmp/.complete"
 	rm -rf "$(SKIPPER_DIR)" && mv "$(SKIPPER_DIR).tmp" "$(SKIPPER_DIR)"
 
-# Debian packages the tests run: prometheus for the metric tests, and git
+# Debian packages the tests run: prometheus for the metric tests,
+# prometheus-alertmanager for the notification tests, and git
 # with git-http-backend for the Git source tests. Installed once per
 # machine, only when missing (CI runs as root; elsewhere sudo asks). The
 # demo needs prometheus only.
 .PHONY: test-packages
-test-packages: ## Install the Debian packages the tests run (prometheus, git), when missing.
-	@$(call apt-install,prometheus:prometheus git:/usr/lib/git-core/git-http-backend)
+test-packages: ## Install the Debian packages the tests run (prometheus, alertmanager, git), when missing.
+	@$(call apt-install,prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager git:/usr/lib/git-core/git-http-backend)
 
 .PHONY: demo-packages
 demo-packages:

@@ -38,7 +38,7 @@ const FieldManager = "sluicectl"
 const defaultInterval = time.Minute
 
 func newCreateCmd(g *globals) *cobra.Command {
-	cmd := groupCmd("create", "Create or update a source, Kustomization, HelmRelease or Canary")
+	cmd := groupCmd("create", "Create or update a source, Kustomization, HelmRelease, Canary, Alert or Provider")
 	cmd.Long = `create writes an object from flags with server-side apply (field manager
 ` + FieldManager + `): it creates the object or updates the fields it names. For a
 GitRepository, Kustomization or HelmRelease it then waits until the
@@ -47,8 +47,9 @@ operator has reconciled it and prints its Ready condition, unless
 to commit to a repository, and reads nothing from the cluster.`
 	source := groupCmd("source", "Create or update a source")
 	source.Aliases = []string{"sources"}
-	source.AddCommand(newCreateGitCmd(g))
-	cmd.AddCommand(source, newCreateImageCmd(g), newCreateKustomizationCmd(g), newCreateHelmReleaseCmd(g), newCreateCanaryCmd(g))
+	source.AddCommand(newCreateGitCmd(g), newCreateOCICmd(g))
+	cmd.AddCommand(source, newCreateImageCmd(g), newCreateKustomizationCmd(g), newCreateHelmReleaseCmd(g), newCreateCanaryCmd(g),
+		newCreateAlertCmd(g), newCreateProviderCmd(g))
 	return cmd
 }
 
@@ -153,7 +154,7 @@ type kustomizationOptions struct {
 }
 
 func (o kustomizationOptions) validate() error {
-	if _, err := parseRef("--source", o.source, "GitRepository", "GitRepository"); err != nil {
+	if _, err := parseRef("--source", o.source, "GitRepository", "GitRepository", "OCIRepository"); err != nil {
 		return err
 	}
 	if err := validInterval("--interval", o.interval); err != nil {
@@ -169,7 +170,7 @@ func (o kustomizationOptions) validate() error {
 
 // object is the Kustomization of valid options.
 func (o kustomizationOptions) object() *syncv1.Kustomization {
-	ref, _ := parseRef("--source", o.source, "GitRepository", "GitRepository")
+	ref, _ := parseRef("--source", o.source, "GitRepository", "GitRepository", "OCIRepository")
 	ks := &syncv1.Kustomization{
 		ObjectMeta: metav1.ObjectMeta{Name: o.name},
 		Spec: syncv1.KustomizationSpec{
@@ -211,7 +212,7 @@ func newCreateKustomizationCmd(g *globals) *cobra.Command {
 	}
 	f.add(cmd, true)
 	fl := cmd.Flags()
-	fl.StringVar(&o.source, "source", "", "Source to build, as GitRepository/NAME or GitRepository/NAMESPACE/NAME.")
+	fl.StringVar(&o.source, "source", "", "Source to build, as GitRepository/NAME or OCIRepository/NAME, with an optional NAMESPACE/ before NAME.")
 	fl.StringVar(&o.path, "path", "", "Folder in the source to build; defaults to its root.")
 	fl.BoolVar(&o.prune, "prune", false, "Delete what a previous apply made and the source no longer has.")
 	fl.BoolVar(&o.wait, "wait", false, "Have the operator wait for every applied object to be healthy before the Kustomization is Ready (spec.wait).")

@@ -17,6 +17,8 @@ func newGetCmd(g *globals) *cobra.Command {
 		newGetImagesCmd(g),
 		newGetSyncCmd(g, kustomizationKind(), "List Kustomizations with the revision they applied"),
 		newGetSyncCmd(g, helmReleaseKind(), "List HelmReleases with the chart version they released"),
+		newGetAlertsCmd(g),
+		newGetProvidersCmd(g),
 	)
 	return cmd
 }

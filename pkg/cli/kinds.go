@@ -67,6 +67,18 @@ func sourceKinds() []syncKind {
 			},
 			use: "chart",
 		},
+		ociRepositoryKind(),
+	}
+}
+
+func ociRepositoryKind() syncKind {
+	return syncKind{
+		kind: kind{
+			name:      "OCIRepository",
+			newObject: func() client.Object { return &sourcev1.OCIRepository{} },
+			newList:   func() client.ObjectList { return &sourcev1.OCIRepositoryList{} },
+		},
+		use: "oci",
 	}
 }
 
@@ -148,6 +160,8 @@ func stateOf(obj client.Object) syncState {
 	case *sourcev1.HelmRepository:
 		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
 	case *sourcev1.HelmChart:
+		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
+	case *sourcev1.OCIRepository:
 		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
 	case *syncv1.Kustomization:
 		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, o.Status.LastAppliedRevision}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -28,11 +29,14 @@ import (
 type Broadcaster struct {
 	broadcaster clientevents.EventBroadcaster
 	stop        context.CancelFunc
+	// observer, when set, is told of every Event recorded.
+	observer Observer
 }
 
 // NewBroadcaster starts recording to the API server of cfg at once, so
-// that no Event recorded before the manager starts is lost.
-func NewBroadcaster(cfg *rest.Config) (*Broadcaster, error) {
+// that no Event recorded before the manager starts is lost. The observer,
+// when not nil, is told of every Event its recorders record.
+func NewBroadcaster(cfg *rest.Config, observer Observer) (*Broadcaster, error) {
 	c, err := corev1client.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("events client: %w", err)
@@ -43,12 +47,16 @@ func NewBroadcaster(cfg *rest.Config) (*Broadcaster, error) {
 		cancel()
 		return nil, fmt.Errorf("start recording events: %w", err)
 	}
-	return &Broadcaster{broadcaster: b, stop: cancel}, nil
+	return &Broadcaster{broadcaster: b, stop: cancel, observer: observer}, nil
 }
 
 // Recorder records Events as the controller named component.
 func (b *Broadcaster) Recorder(scheme *runtime.Scheme, component string) clientevents.EventRecorder {
-	return b.broadcaster.NewRecorder(scheme, component)
+	r := b.broadcaster.NewRecorder(scheme, component)
+	if b.observer == nil {
+		return r
+	}
+	return observing{EventRecorder: r, component: component, observer: b.observer, now: time.Now}
 }
 
 // Start waits for ctx to end, then stops recording.

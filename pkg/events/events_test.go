@@ -43,7 +43,7 @@ func TestEventsCarryTheTimestampsKubectlSortsBy(t *testing.T) {
 	if err := cp.Client.Create(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
-	b, err := events.NewBroadcaster(cp.Config)
+	b, err := events.NewBroadcaster(cp.Config, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,19 +98,13 @@ func requests(items []imagev1.ImageUpdateAutomation, keep func(*imagev1.ImageUpd
 // Reconcile runs one automation and writes its status once.
 func (r *AutomationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	a := &imagev1.ImageUpdateAutomation{}
-	if err := r.Client.Get(ctx, req.NamespacedName, a); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	before := a.DeepCopy()
-	ready, stalled := r.run(ctx, a)
-	fields := status.Fields{ObservedGeneration: &a.Status.ObservedGeneration, LastHandledReconcileAt: &a.Status.LastHandledReconcileAt, Conditions: &a.Status.Conditions}
-	if err := status.Write(ctx, r.Client, "ImageUpdateAutomation", a, before, fields, ready, stalled); err != nil {
-		return ctrl.Result{}, err
-	}
-	if a.Spec.Suspend || stalled {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{RequeueAfter: a.Spec.Interval.Duration}, nil
+	return status.Loop{
+		Client: r.Client, Kind: "ImageUpdateAutomation", Object: a,
+		Fields: status.Fields{ObservedGeneration: &a.Status.ObservedGeneration, LastHandledReconcileAt: &a.Status.LastHandledReconcileAt, Conditions: &a.Status.Conditions},
+		Gone:   nil,
+		Pass:   func(ctx context.Context) (metav1.Condition, bool) { return r.run(ctx, a) },
+		Next:   status.Every(&a.Spec.Suspend, &a.Spec.Interval.Duration),
+	}.Reconcile(ctx, req.NamespacedName)
 }
 
 func (r *AutomationReconciler) now() time.Time {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clientevents "k8s.io/client-go/tools/events"
@@ -57,22 +56,13 @@ func (r *RepositoryReconciler) SetupWithManager(_ context.Context, mgr ctrl.Mana
 // Reconcile scans one ImageRepository and writes its status once.
 func (r *RepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	repo := &imagev1.ImageRepository{}
-	if err := r.Client.Get(ctx, req.NamespacedName, repo); apierrors.IsNotFound(err) {
-		r.Tags.forget(req.NamespacedName)
-		return ctrl.Result{}, nil
-	} else if err != nil {
-		return ctrl.Result{}, err
-	}
-	before := repo.DeepCopy()
-	ready, stalled := r.scan(ctx, repo)
-	fields := status.Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions}
-	if err := status.Write(ctx, r.Client, "ImageRepository", repo, before, fields, ready, stalled); err != nil {
-		return ctrl.Result{}, err
-	}
-	if repo.Spec.Suspend || stalled {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{RequeueAfter: repo.Spec.Interval.Duration}, nil
+	return status.Loop{
+		Client: r.Client, Kind: "ImageRepository", Object: repo,
+		Fields: status.Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions},
+		Gone:   r.Tags.forget,
+		Pass:   func(ctx context.Context) (metav1.Condition, bool) { return r.scan(ctx, repo) },
+		Next:   status.Every(&repo.Spec.Suspend, &repo.Spec.Interval.Duration),
+	}.Reconcile(ctx, req.NamespacedName)
 }
 
 // scan lists the tags once and returns the Ready condition it earns, and

@@ -1,8 +1,12 @@
-// Package notify sends Canary alerts to the chat services that
-// AlertProviders describe: Slack, Microsoft Teams, Discord, Rocket.Chat and
-// Google Chat. Notify resolves, renders and queues an alert at once; the
-// workers run by Start post it and retry a service that is down, so that a
-// slow or broken chat service never holds up a Canary's analysis.
+// Package notify sends notifications: the alerts of Canaries to their
+// AlertProviders (Flagger's API), and the Events of every Sluice object,
+// Canaries included, that an Alert selects to its Provider (Flux's API).
+// Both go through the same services, one file each: chats (Slack, Teams,
+// Discord, Rocket.Chat, Google Chat, Telegram), generic webhooks,
+// Alertmanager, GitHub and GitLab commit statuses and Grafana
+// annotations. Notify and Observe resolve, render and queue at once; the
+// workers run by Start post and retry a service that is down, so that a
+// slow or broken service never holds up a rollout or a sync.
 package notify
 
 import (
@@ -11,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,10 +26,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
+	notificationv1beta3 "sluice.dev/sluice/api/notification/v1beta3"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/canary"
 )
@@ -85,10 +92,20 @@ type Options struct {
 	// 1m, 5 attempts.
 	Backoff Backoff
 	// QueueSize is the number of alerts waiting to be posted before new
-	// ones are dropped; default 256.
+	// ones are dropped; default 1024.
 	QueueSize int
 	// Workers post alerts at once; default 2.
 	Workers int
+	// RateLimit is the window in which an Alert sends identical events
+	// once; default 5m, as Flux's --rate-limit-interval.
+	RateLimit time.Duration
+	// EventQueueSize is the number of Events waiting to be matched to
+	// Alerts before new ones are dropped; default 1024.
+	EventQueueSize int
+	// Scheme names the kinds of the objects whose Events are observed.
+	Scheme *runtime.Scheme
+	// Clock returns the time; default time.Now.
+	Clock func() time.Time
 	// Log receives one line for each alert dropped.
 	Log logr.Logger
 }
@@ -99,13 +116,23 @@ type Dispatcher struct {
 	opts    Options
 	queue   chan delivery
 	started atomic.Bool
-	// delivered names an AlertProvider whose last delivery ended, for its
-	// Ready condition.
-	delivered chan event.GenericEvent
+	// delivered names a Provider or an AlertProvider whose last delivery
+	// ended, by kind, for its Ready condition.
+	delivered map[string]chan event.GenericEvent
+	// events are Kubernetes Events waiting to be matched to Alerts.
+	events chan observed
 
 	mu       sync.Mutex
 	clients  map[string]*http.Client
-	outcomes map[types.NamespacedName]outcome
+	outcomes map[providerKey]outcome
+	// sent is when an Alert last sent each event, by its key, for the
+	// rate limit; swept is when old keys were last dropped.
+	sent  map[string]time.Time
+	swept time.Time
+	// regexps are the compiled patterns of Alerts' lists.
+	regexps map[string]*regexp.Regexp
+	// dropped counts Events and alerts dropped on a full queue.
+	dropped atomic.Int64
 }
 
 // outcome is how the last delivery to an AlertProvider ended, and what
@@ -148,14 +175,27 @@ func NewDispatcher(opts Options) (*Dispatcher, error) {
 		opts.Backoff.Attempts = 5
 	}
 	if opts.QueueSize <= 0 {
-		opts.QueueSize = 256
+		opts.QueueSize = 1024
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
+	if opts.RateLimit <= 0 {
+		opts.RateLimit = 5 * time.Minute
+	}
+	if opts.EventQueueSize <= 0 {
+		opts.EventQueueSize = 1024
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
 	return &Dispatcher{
-		opts: opts, queue: make(chan delivery, opts.QueueSize), delivered: make(chan event.GenericEvent, opts.QueueSize),
-		clients: map[string]*http.Client{}, outcomes: map[types.NamespacedName]outcome{},
+		opts: opts, queue: make(chan delivery, opts.QueueSize), events: make(chan observed, opts.EventQueueSize),
+		delivered: map[string]chan event.GenericEvent{
+			kindAlertProvider: make(chan event.GenericEvent, opts.QueueSize),
+			kindProvider:      make(chan event.GenericEvent, opts.QueueSize),
+		},
+		clients: map[string]*http.Client{}, outcomes: map[providerKey]outcome{}, sent: map[string]time.Time{}, regexps: map[string]*regexp.Regexp{},
 	}, nil
 }
 
@@ -234,77 +274,57 @@ func (d *Dispatcher) prepare(ctx context.Context, c *sluicev1beta1.Canary, r Rou
 	if err := d.opts.Reader.Get(ctx, r.Provider, &p); err != nil {
 		return delivery{}, fmt.Errorf("read AlertProvider %s: %w", r.Provider, err)
 	}
-	ep, err := d.endpoint(ctx, &p)
+	spec := fromAlertProvider(&p)
+	res, err := d.resolve(ctx, spec)
 	if err != nil {
 		return delivery{}, fmt.Errorf("AlertProvider %s: %w", r.Provider, err)
 	}
-	httpClient, err := d.client(p.Spec.Proxy)
+	dl, err := newDelivery(spec, res, canaryNote(c, a, d.opts.ClusterName, spec, d.opts.Clock()))
 	if err != nil {
 		return delivery{}, fmt.Errorf("AlertProvider %s: %w", r.Provider, err)
 	}
-	post, err := build(&p, ep, newMessage(c, a, d.opts.ClusterName, p.Spec.Type, p.Spec.MessageTemplate))
+	return dl, nil
+}
+
+// newDelivery builds the post of a note to a resolved provider.
+func newDelivery(spec providerSpec, res resolved, n note) (delivery, error) {
+	svc, err := lookup(spec.typ)
 	if err != nil {
-		return delivery{}, fmt.Errorf("AlertProvider %s: %w", r.Provider, err)
+		return delivery{}, err
 	}
+	p, err := svc.build(res.target, n)
+	if err != nil {
+		return delivery{}, err
+	}
+	obj := n.event.InvolvedObject
 	return delivery{
-		post:          post,
-		client:        httpClient,
-		provider:      r.Provider,
-		kind:          p.Spec.Type,
-		canary:        types.NamespacedName{Namespace: c.Namespace, Name: c.Name},
-		reason:        a.Reason,
-		generation:    p.Generation,
-		secretVersion: ep.secretVersion,
+		post:          p,
+		client:        res.client,
+		timeout:       res.timeout,
+		provider:      spec.key,
+		typ:           spec.typ,
+		objectKind:    obj.Kind,
+		object:        obj.Namespace + "/" + obj.Name,
+		reason:        n.event.Reason,
+		generation:    spec.generation,
+		secretVersion: res.secretVersion,
 	}, nil
 }
 
-// endpoint is where an AlertProvider is reached.
-type endpoint struct {
-	address string
-	// token is a Slack bot token.
-	token string
-	// secretVersion is the resource version of the Secret read, if any.
-	secretVersion string
-}
-
-// endpoint reads the AlertProvider's Secret, whose address key overrides
-// spec.address.
-func (d *Dispatcher) endpoint(ctx context.Context, p *sluicev1beta1.AlertProvider) (endpoint, error) {
-	ep := endpoint{address: p.Spec.Address}
-	if ref := p.Spec.SecretRef; ref != nil {
-		var s corev1.Secret
-		key := types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}
-		if err := d.opts.Reader.Get(ctx, key, &s); err != nil {
-			return endpoint{}, fmt.Errorf("read Secret %s: %w", key, err)
-		}
-		ep.secretVersion = s.ResourceVersion
-		if v := strings.TrimSpace(string(s.Data["address"])); v != "" {
-			ep.address = v
-		}
-		ep.token = strings.TrimSpace(string(s.Data["token"]))
+// canaryNote is a Canary's alert as an event, with its text from the
+// AlertProvider's messageTemplate.
+func canaryNote(c *sluicev1beta1.Canary, a canary.Alert, cluster string, spec providerSpec, now time.Time) note {
+	e := Event{
+		InvolvedObject: corev1.ObjectReference{
+			Kind: "Canary", APIVersion: sluicev1beta1.GroupVersion.String(), Namespace: c.Namespace, Name: c.Name, UID: c.UID,
+		},
+		Severity:            string(severityOrInfo(a.Severity)),
+		Timestamp:           metav1.NewTime(now),
+		Message:             a.Message,
+		Reason:              a.Reason,
+		ReportingController: "sluice",
 	}
-	return ep, nil
-}
-
-// client returns the HTTP client for a proxy, one per proxy so that
-// connections are reused.
-func (d *Dispatcher) client(proxy string) (*http.Client, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if c, ok := d.clients[proxy]; ok {
-		return c, nil
-	}
-	var proxyURL *url.URL
-	if proxy != "" {
-		u, err := url.Parse(proxy)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, errors.New("spec.proxy is not an http or https URL")
-		}
-		proxyURL = u
-	}
-	c := &http.Client{Transport: d.opts.Transport(proxyURL)}
-	d.clients[proxy] = c
-	return c, nil
+	return note{event: e, message: newMessage(c, a, cluster, spec.typ, spec.messageTemplate), labels: c.Labels}
 }
 
 // Providers names the AlertProviders that receive c's alerts: its own
@@ -347,22 +367,29 @@ func (d *Dispatcher) record(dl delivery, err error) {
 	d.mu.Lock()
 	d.outcomes[dl.provider] = outcome{err: err, generation: dl.generation, secretVersion: dl.secretVersion}
 	d.mu.Unlock()
-	p := &sluicev1beta1.AlertProvider{}
-	p.Namespace, p.Name = dl.provider.Namespace, dl.provider.Name
+	var obj client.Object = &sluicev1beta1.AlertProvider{}
+	if dl.provider.kind == kindProvider {
+		obj = &notificationv1beta3.Provider{}
+	}
+	obj.SetNamespace(dl.provider.name.Namespace)
+	obj.SetName(dl.provider.name.Name)
 	select {
-	case d.delivered <- event.GenericEvent{Object: p}:
+	case d.delivered[dl.provider.kind] <- event.GenericEvent{Object: obj}:
 	default:
 		// The reconcile is already due; it reads the latest outcome.
 	}
 }
 
 // lastOutcome is how the last delivery to a provider ended.
-func (d *Dispatcher) lastOutcome(provider types.NamespacedName) (outcome, bool) {
+func (d *Dispatcher) lastOutcome(provider providerKey) (outcome, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	o, ok := d.outcomes[provider]
 	return o, ok
 }
+
+// Dropped counts the Events and alerts dropped because a queue was full.
+func (d *Dispatcher) Dropped() int64 { return d.dropped.Load() }
 
 // enqueue hands a post to the workers, or drops it when the queue is
 // full: an alert is never worth blocking the analysis for.
@@ -371,6 +398,7 @@ func (d *Dispatcher) enqueue(dl delivery) {
 	case d.queue <- dl:
 	default:
 		err := errors.New("alert queue is full")
+		d.dropped.Add(1)
 		d.opts.Log.Error(err, "alert dropped", dl.keysAndValues()...)
 		d.record(dl, err)
 	}

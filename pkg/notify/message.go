@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -73,7 +75,7 @@ func formatFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) 
 // message is an alert ready to be put into a provider's payload. Its
 // strings are escaped for the provider's markup.
 type message struct {
-	severity sluicev1beta1.AlertSeverity
+	severity string
 	// title names the Canary and the event.
 	title string
 	// text is the rendered template.
@@ -88,10 +90,10 @@ type field struct {
 	short        bool
 }
 
-// newMessage renders an alert for an AlertProvider of type typ with its
-// messageTemplate (empty: the default).
-func newMessage(c *sluicev1beta1.Canary, a canary.Alert, cluster string, typ sluicev1beta1.AlertProviderType, tmpl string) message {
-	esc := escaper(typ)
+// newMessage renders a Canary's alert for an AlertProvider of type typ
+// with its messageTemplate (empty: the default).
+func newMessage(c *sluicev1beta1.Canary, a canary.Alert, cluster, typ, tmpl string) message {
+	esc := escapeFor(typ)
 	data := templateData{
 		Name:         esc(c.Name),
 		Namespace:    esc(c.Namespace),
@@ -108,8 +110,8 @@ func newMessage(c *sluicev1beta1.Canary, a canary.Alert, cluster string, typ slu
 		data.Metric = &templateMetric{Name: esc(m.Name), Value: esc(m.Value), Min: m.Min, Max: m.Max}
 	}
 	return message{
-		severity: severityOrInfo(a.Severity),
-		title:    fmt.Sprintf("%s %s.%s %s", style(a.Severity).emoji, data.Name, data.Namespace, data.Reason),
+		severity: string(severityOrInfo(a.Severity)),
+		title:    fmt.Sprintf("%s %s.%s %s", style(string(a.Severity)).emoji, data.Name, data.Namespace, data.Reason),
 		text:     render(tmpl, data, esc),
 		fields:   fields(c, data),
 	}
@@ -149,25 +151,6 @@ func fields(c *sluicev1beta1.Canary, d templateData) []field {
 		}
 	}
 	return kept
-}
-
-// orElse returns s, or otherwise when s is empty.
-func orElse(s, otherwise string) string {
-	if s == "" {
-		return otherwise
-	}
-	return s
-}
-
-// escaper returns how values are escaped for a provider's markup. Only
-// values are escaped, so that markup written in a messageTemplate (a Slack
-// <url|link>) still works.
-func escaper(typ sluicev1beta1.AlertProviderType) func(string) string {
-	if typ == "slack" {
-		// Slack reads &, < and > as control characters in text.
-		return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
-	}
-	return func(s string) string { return s }
 }
 
 // render executes a messageTemplate, or the default one when it is empty.
@@ -357,4 +340,26 @@ func boundedPrintf(format string, args ...any) (string, error) {
 		}
 	}
 	return fmt.Sprintf(format, args...), nil
+}
+
+// eventMessage renders an Event of any Sluice object for people: the
+// object and the reason as the title, the Event's message as the text and
+// its metadata (the revision first) as fields.
+func eventMessage(e Event, cluster string, esc func(string) string) message {
+	obj := e.InvolvedObject
+	title := fmt.Sprintf("%s %s/%s.%s %s", style(e.Severity).emoji, strings.ToLower(obj.Kind), esc(obj.Name), esc(obj.Namespace), esc(e.Reason))
+	keys := slices.Sorted(maps.Keys(e.Metadata))
+	if i := slices.Index(keys, metaRevision); i > 0 {
+		keys = append(append([]string{metaRevision}, keys[:i]...), keys[i+1:]...)
+	}
+	var out []field
+	for _, k := range keys {
+		if v := e.Metadata[k]; v != "" {
+			out = append(out, field{title: esc(k), value: esc(v), short: len(v) <= 40})
+		}
+	}
+	if cluster != "" {
+		out = append(out, field{title: "Cluster", value: esc(cluster), short: true})
+	}
+	return message{severity: e.Severity, title: title, text: truncate(esc(orElse(e.Message, e.Reason))), fields: out}
 }

@@ -354,7 +354,8 @@ func TestAnAlertProviderThatCannotBeResolvedIsReportedByItsField(t *testing.T) {
 				})
 				return alertTo("secretless", info)
 			},
-			want: `secrets "absent" not found`,
+			want: "spec.secretRef: Secret notify-",
+			// and then the namespace and "/absent not found".
 		},
 		{
 			name: "a Secret without an address",

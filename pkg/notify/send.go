@@ -2,6 +2,7 @@ package notify
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,10 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"k8s.io/apimachinery/pkg/types"
-
-	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 )
 
 // maxAnswerBytes is how much of an answer is read: enough for the JSON
@@ -27,11 +24,15 @@ const maxAnswerBytes = 64 << 10
 // delivery is a queued post and what the logs say about it.
 type delivery struct {
 	post
-	client   *http.Client
-	provider types.NamespacedName
-	kind     sluicev1beta1.AlertProviderType
-	canary   types.NamespacedName
-	reason   string
+	client  *http.Client
+	timeout time.Duration
+	// provider is the Provider or AlertProvider posted to.
+	provider providerKey
+	typ      string
+	// objectKind and object are the kind and namespace/name of what the
+	// event is about.
+	objectKind, object string
+	reason             string
 	// generation and secretVersion are the provider's and its Secret's,
 	// for the provider's status.
 	generation    int64
@@ -43,7 +44,7 @@ type delivery struct {
 }
 
 func (d delivery) keysAndValues(more ...any) []any {
-	return append([]any{"alertProvider", d.provider.String(), "type", d.kind, "canary", d.canary.String(), "reason", d.reason}, more...)
+	return append([]any{lowerFirst(d.provider.kind), d.provider.name.String(), "type", d.typ, lowerFirst(d.objectKind), d.object, "reason", d.reason}, more...)
 }
 
 // Start posts queued alerts until ctx is done. Alerts still queued then
@@ -53,6 +54,7 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		return errors.New("notify: the dispatcher is already started")
 	}
 	var wg sync.WaitGroup
+	wg.Go(func() { d.routeEvents(ctx) })
 	for range d.opts.Workers {
 		wg.Go(func() {
 			for {
@@ -94,7 +96,7 @@ func (d *Dispatcher) deliver(ctx context.Context, dl delivery) {
 	if errors.As(err, &permanent) || attempt >= b.Attempts || ctx.Err() != nil {
 		d.opts.Log.Error(err, "alert dropped", dl.keysAndValues("attempts", attempt)...)
 		if ctx.Err() == nil {
-			d.record(dl, fmt.Errorf("alert %s of Canary %s not delivered (attempt %d of %d): %w", dl.reason, dl.canary, attempt, b.Attempts, err))
+			d.record(dl, fmt.Errorf("%s of %s %s not delivered (attempt %d of %d): %w", dl.reason, dl.objectKind, dl.object, attempt, b.Attempts, err))
 		}
 		return
 	}
@@ -134,17 +136,19 @@ func (e *permanentError) Unwrap() error { return e.err }
 
 // send posts once. It returns the wait a rate-limited service asked for.
 func (d *Dispatcher) send(ctx context.Context, dl delivery) (retryAfter time.Duration, err error) {
-	ctx, cancel := context.WithTimeout(ctx, d.opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(dl.timeout, d.opts.Timeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.url, bytes.NewReader(dl.body))
 	if err != nil {
 		return 0, &permanentError{errors.New("cannot build the request to the address")}
 	}
-	req.Header.Set("Content-Type", "application/json; charset=utf-8")
-	req.Header.Set("User-Agent", "sluice")
-	if dl.token != "" {
-		req.Header.Set("Authorization", "Bearer "+dl.token)
+	for k, v := range dl.header {
+		req.Header[k] = v
 	}
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	}
+	req.Header.Set("User-Agent", "sluice")
 	resp, err := dl.client.Do(req)
 	if err != nil {
 		return 0, redact(err)
@@ -212,4 +216,12 @@ func snippet(body []byte) string {
 		return "no body"
 	}
 	return cutRunes(s, 200)
+}
+
+// lowerFirst is a kind as a log key: AlertProvider is alertProvider.
+func lowerFirst(kind string) string {
+	if kind == "" {
+		return "object"
+	}
+	return strings.ToLower(kind[:1]) + kind[1:]
 }

@@ -211,7 +211,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err != nil {
 		return nil, err
 	}
-	events, err := sluiceevents.NewBroadcaster(cfg)
+	events, err := sluiceevents.NewBroadcaster(cfg, dispatcher)
 	if err != nil {
 		return nil, err
 	}
@@ -232,14 +232,18 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Canary controller: %w", err)
 	}
-	providers := &notify.ProviderReconciler{Client: mgr.GetClient(), Events: recorder("sluice-notify"), Dispatcher: dispatcher}
-	if err := providers.SetupWithManager(ctx, mgr); err != nil {
-		return nil, fmt.Errorf("set up the AlertProvider controller: %w", err)
+	if err := setupNotifications(ctx, mgr, dispatcher, recorder("sluice-notify")); err != nil {
+		return nil, err
 	}
 	store := source.NewStore()
 	git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Store: store}
 	if err := git.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the GitRepository controller: %w", err)
+	}
+	ociStore := source.NewStore()
+	ociRepos := &source.OCIRepositoryReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Store: ociStore}
+	if err := ociRepos.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("set up the OCIRepository controller: %w", err)
 	}
 	fetcher, charts := &helm.Fetcher{}, source.NewChartStore()
 	helmRepos := &source.HelmRepositoryReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Fetcher: fetcher}
@@ -252,14 +256,14 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	}
 	health := healthChecker(mgr, opts)
 	releases := &helmrelease.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: cfg, Charts: charts, Health: health,
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: cfg, Charts: charts, OCISources: ociStore, Health: health,
 		Events: recorder("sluice-helm"), Workers: opts.Workers, ConfigTracking: opts.ConfigTracking,
 	}
 	if err := releases.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmRelease controller: %w", err)
 	}
 	ks := &kustomization.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sources: store, Events: recorder("sluice-sync"),
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sources: store, OCISources: ociStore, Events: recorder("sluice-sync"),
 		Applier:               apply.New(mgr.GetClient(), mgr.GetAPIReader()),
 		Health:                health,
 		Impersonator:          &kustomization.Impersonator{Config: cfg, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
@@ -313,7 +317,7 @@ func checkCRDs(cfg *rest.Config) error {
 	}
 	for gv, kinds := range map[string][]string{
 		sluicev1beta1.GroupVersion.String():  {"Canary", "MetricTemplate", "AlertProvider"},
-		sourcev1.GroupVersion.String():       {"GitRepository", "HelmRepository", "HelmChart"},
+		sourcev1.GroupVersion.String():       {"GitRepository", "HelmRepository", "HelmChart", "OCIRepository"},
 		syncv1.GroupVersion.String():         {"Kustomization", "HelmRelease"},
 		notificationv1.GroupVersion.String(): {"Receiver"},
 		imagev1.GroupVersion.String():        {"ImageRepository", "ImagePolicy", "ImageUpdateAutomation"},
@@ -419,6 +423,24 @@ func goldenSignals(mgr manager.Manager, opts Options) func(c *sluicev1beta1.Cana
 	}
 }
 
+// setupNotifications registers the controllers that write the Ready
+// conditions of AlertProviders, Providers and Alerts.
+func setupNotifications(ctx context.Context, mgr manager.Manager, d *notify.Dispatcher, events clientevents.EventRecorder) error {
+	alertProviders := &notify.AlertProviderReconciler{Client: mgr.GetClient(), Events: events, Dispatcher: d}
+	if err := alertProviders.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("set up the AlertProvider controller: %w", err)
+	}
+	providers := &notify.ProviderReconciler{Client: mgr.GetClient(), Events: events, Dispatcher: d}
+	if err := providers.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("set up the Provider controller: %w", err)
+	}
+	alerts := &notify.AlertReconciler{Client: mgr.GetClient(), Events: events, Dispatcher: d}
+	if err := alerts.SetupWithManager(ctx, mgr); err != nil {
+		return fmt.Errorf("set up the Alert controller: %w", err)
+	}
+	return nil
+}
+
 // alertDispatcher builds the alert sender and runs it with the manager.
 func alertDispatcher(mgr manager.Manager, opts Options, log logr.Logger) (*notify.Dispatcher, error) {
 	var defaults []notify.Route
@@ -431,6 +453,7 @@ func alertDispatcher(mgr manager.Manager, opts Options, log logr.Logger) (*notif
 	}
 	d, err := notify.NewDispatcher(notify.Options{
 		Reader:      mgr.GetClient(),
+		Scheme:      mgr.GetScheme(),
 		Defaults:    defaults,
 		ClusterName: opts.ClusterName,
 		Log:         log.WithName("notify"),

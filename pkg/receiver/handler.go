@@ -1,22 +1,26 @@
-// Package receiver is the sync core's webhook endpoint. A Git host calls a
-// Receiver's secret path on a push; a call whose signature or token checks
-// out sets the reconcile request annotation on the Receiver's resources,
-// so their controllers fetch and apply at once instead of at their next
-// interval. A forged call gets 401 and changes nothing.
+// Package receiver is the sync core's webhook endpoint. A Git host or a
+// registry calls a Receiver's secret path on a push; a call whose
+// signature or token checks out sets the reconcile request annotation on
+// the Receiver's resources, so their controllers fetch and apply at once
+// instead of at their next interval. A forged call gets 401, a malformed
+// one 400 and one over the body cap 413; none changes anything. Each
+// Receiver type's check is a sender, one file each, listed in senders.
 package receiver
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -31,16 +35,28 @@ import (
 // webhookPathField indexes Receivers by status.webhookPath.
 const webhookPathField = "status.webhookPath"
 
-// maxBody bounds a call's body: GitHub's payloads stop at 25 MB.
-const maxBody = 25 << 20
+// maxBody bounds a call's body; a larger one gets 413. Pushes and
+// registry events are a few kilobytes, GitHub's push payload lists at
+// most 20 commits; Flux's cap is 3 MiB.
+const maxBody = 1 << 20
 
-// kinds maps the kinds a Receiver may name to their default version.
-var kinds = map[string]schema.GroupVersionKind{
-	"GitRepository": sourcev1.GroupVersion.WithKind("GitRepository"),
-	"Kustomization": syncv1.GroupVersion.WithKind("Kustomization"),
-	// A registry's webhook (or CI after a push) makes the scan, and so
-	// the automation's commit, follow a new tag at once.
-	"ImageRepository": imagev1.GroupVersion.WithKind("ImageRepository"),
+// kinds maps the kinds a Receiver may name to their default group and
+// version. The objects are read and patched by their metadata only, so a
+// kind needs no Go type here: OCIRepository is known by its group and
+// version alone.
+func kinds() map[string]schema.GroupVersionKind {
+	return map[string]schema.GroupVersionKind{
+		"GitRepository":  sourcev1.GroupVersion.WithKind("GitRepository"),
+		"HelmRepository": sourcev1.GroupVersion.WithKind("HelmRepository"),
+		"HelmChart":      sourcev1.GroupVersion.WithKind("HelmChart"),
+		"OCIRepository":  sourcev1.GroupVersion.WithKind("OCIRepository"),
+		"Kustomization":  syncv1.GroupVersion.WithKind("Kustomization"),
+		"HelmRelease":    syncv1.GroupVersion.WithKind("HelmRelease"),
+		// A registry's webhook (or CI after a push) makes the scan, and so
+		// the automation's commit, follow a new tag at once.
+		"ImageRepository":       imagev1.GroupVersion.WithKind("ImageRepository"),
+		"ImageUpdateAutomation": imagev1.GroupVersion.WithKind("ImageUpdateAutomation"),
+	}
 }
 
 // Handler serves the webhook paths of every Receiver.
@@ -51,6 +67,36 @@ type Handler struct {
 	Log    logr.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// GoogleCertsURL is where gcr Receivers fetch the keys of Google's ID
+	// tokens; empty means Google's own, the package's GoogleCertsURL.
+	GoogleCertsURL string
+	// HTTPClient fetches Google's keys; nil means http.DefaultClient.
+	HTTPClient *http.Client
+
+	googleOnce sync.Once
+	google     *googleKeys
+}
+
+// deps returns what the senders need, the key cache made once.
+func (h *Handler) deps() deps {
+	h.googleOnce.Do(func() {
+		url, c := h.GoogleCertsURL, h.HTTPClient
+		if url == "" {
+			url = GoogleCertsURL
+		}
+		if c == nil {
+			c = http.DefaultClient
+		}
+		h.google = newGoogleKeys(url, c)
+	})
+	return deps{google: h.google}
+}
+
+func (h *Handler) now() time.Time {
+	if h.Now != nil {
+		return h.Now()
+	}
+	return time.Now()
 }
 
 // ServeHTTP verifies a call and, when it triggers, requests a reconcile of
@@ -61,27 +107,37 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	ctx := req.Context()
-	rcv, token, err := h.receiver(ctx, req.URL.Path)
+	rcv, secret, err := h.receiver(ctx, req.URL.Path)
 	if err != nil {
 		h.Log.Info("webhook call refused", "path", req.URL.Path, "reason", err.Error())
 		http.Error(w, "no receiver at this path", http.StatusNotFound)
 		return
 	}
-	log := h.Log.WithValues("receiver", client.ObjectKeyFromObject(rcv))
+	log := h.Log.WithValues("receiver", client.ObjectKeyFromObject(rcv), "type", rcv.Spec.Type)
 	if rcv.Spec.Suspend {
 		http.Error(w, "receiver is suspended", http.StatusServiceUnavailable)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, maxBody))
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxBody))
 	if err != nil {
+		if tooLarge := new(http.MaxBytesError); errors.As(err, &tooLarge) {
+			log.Info("webhook call refused", "reason", "body over the cap", "limit", tooLarge.Limit)
+			http.Error(w, fmt.Sprintf("body is larger than %d bytes", tooLarge.Limit), http.StatusRequestEntityTooLarge)
+			return
+		}
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	verdict, err := Verify(rcv.Spec.Type, token, rcv.Spec.Events, req.Header, body)
+	call := &Call{Header: req.Header, Body: body, Secret: secret, Events: rcv.Spec.Events, Now: h.now()}
+	verdict, err := verify(ctx, h.deps(), rcv.Spec.Type, call)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		log.Info("webhook call refused", "reason", err.Error())
 		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	case errors.Is(err, errUnavailable):
+		log.Error(err, "webhook call refused")
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	case err != nil:
 		log.Info("webhook call refused", "reason", err.Error())
@@ -101,10 +157,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	_, _ = fmt.Fprintf(w, "reconcile requested: %s\n", strings.Join(done, ", "))
 }
 
-// receiver finds the Receiver whose path was called, and its token. The
-// path is checked against the token too, so a status not yet updated
-// after a token change does not let the old path in.
-func (h *Handler) receiver(ctx context.Context, path string) (*notificationv1.Receiver, []byte, error) {
+// receiver finds the Receiver whose path was called, and its Secret's
+// data. The path is checked against the token too, so a status not yet
+// updated after a token change does not let the old path in.
+func (h *Handler) receiver(ctx context.Context, path string) (*notificationv1.Receiver, map[string][]byte, error) {
 	var list notificationv1.ReceiverList
 	if err := h.Client.List(ctx, &list, client.MatchingFields{webhookPathField: path}); err != nil {
 		return nil, nil, fmt.Errorf("list Receivers: %w", err)
@@ -113,37 +169,35 @@ func (h *Handler) receiver(ctx context.Context, path string) (*notificationv1.Re
 		return nil, nil, fmt.Errorf("%d receivers have this path", len(list.Items))
 	}
 	rcv := &list.Items[0]
-	token, err := Token(ctx, h.Client, rcv)
+	secret, err := SecretData(ctx, h.Client, rcv)
 	if err != nil {
 		return nil, nil, err
 	}
-	if WebhookPath(string(token), rcv.Name, rcv.Namespace) != path {
+	if subtle.ConstantTimeCompare([]byte(WebhookPath(string(secret["token"]), rcv.Name, rcv.Namespace)), []byte(path)) != 1 {
 		return nil, nil, errors.New("the path is not the current token's")
 	}
-	return rcv, token, nil
+	return rcv, secret, nil
 }
 
-// Token reads the "token" key of the Receiver's Secret.
-func Token(ctx context.Context, c client.Reader, rcv *notificationv1.Receiver) ([]byte, error) {
+// SecretData reads the Receiver's Secret and checks it holds the "token"
+// key and the keys its type needs besides.
+func SecretData(ctx context.Context, c client.Reader, rcv *notificationv1.Receiver) (map[string][]byte, error) {
 	secret := &corev1.Secret{}
 	if err := c.Get(ctx, types.NamespacedName{Namespace: rcv.Namespace, Name: rcv.Spec.SecretRef.Name}, secret); err != nil {
 		return nil, fmt.Errorf("spec.secretRef: Secret %s: %w", rcv.Spec.SecretRef.Name, err)
 	}
-	token := secret.Data["token"]
-	if len(token) == 0 {
-		return nil, fmt.Errorf("spec.secretRef: Secret %s has no token key", rcv.Spec.SecretRef.Name)
+	for _, key := range secretKeys(rcv.Spec.Type) {
+		if len(secret.Data[key]) == 0 {
+			return nil, fmt.Errorf("spec.secretRef: Secret %s has no %s key, which a %s Receiver needs", rcv.Spec.SecretRef.Name, key, rcv.Spec.Type)
+		}
 	}
-	return token, nil
+	return secret.Data, nil
 }
 
 // request sets the reconcile request annotation on each resource and
 // returns those it set it on.
 func (h *Handler) request(ctx context.Context, rcv *notificationv1.Receiver) ([]string, error) {
-	now := time.Now
-	if h.Now != nil {
-		now = h.Now
-	}
-	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, sourcev1.ReconcileRequestAnnotation, now().Format(time.RFC3339Nano)))
+	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, sourcev1.ReconcileRequestAnnotation, h.now().Format(time.RFC3339Nano)))
 	// One missing resource does not hold the others back.
 	var done []string
 	var errs []error
@@ -165,9 +219,10 @@ func (h *Handler) request(ctx context.Context, rcv *notificationv1.Receiver) ([]
 	return done, errors.Join(errs...)
 }
 
-// resolve turns a reference into the objects it names.
+// resolve turns a reference into the objects it names, as metadata only:
+// the patch needs no more, and a kind needs no Go type.
 func (h *Handler) resolve(ctx context.Context, rcv *notificationv1.Receiver, ref notificationv1.CrossNamespaceObjectReference) ([]client.Object, error) {
-	gvk, ok := kinds[ref.Kind]
+	gvk, ok := kinds()[ref.Kind]
 	if !ok {
 		return nil, fmt.Errorf("kind %q is not supported", ref.Kind)
 	}
@@ -182,32 +237,21 @@ func (h *Handler) resolve(ctx context.Context, rcv *notificationv1.Receiver, ref
 	if ns == "" {
 		ns = rcv.Namespace
 	}
-	scheme := h.Client.Scheme()
 	if ref.Name != "*" {
-		obj, err := scheme.New(gvk)
-		if err != nil {
-			return nil, fmt.Errorf("kind %s: %w", gvk, err)
-		}
-		o := obj.(client.Object)
-		o.SetNamespace(ns)
-		o.SetName(ref.Name)
-		return []client.Object{o}, nil
+		obj := &metav1.PartialObjectMetadata{}
+		obj.SetGroupVersionKind(gvk)
+		obj.SetNamespace(ns)
+		obj.SetName(ref.Name)
+		return []client.Object{obj}, nil
 	}
-	listObj, err := scheme.New(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-	if err != nil {
-		return nil, fmt.Errorf("kind %s: %w", gvk, err)
-	}
-	list := listObj.(client.ObjectList)
+	list := &metav1.PartialObjectMetadataList{}
+	list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 	if err := h.Client.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(ref.MatchLabels)}); err != nil {
 		return nil, fmt.Errorf("list %s in %s: %w", gvk.Kind, ns, err)
 	}
-	items, err := meta.ExtractList(list)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]client.Object, 0, len(items))
-	for _, item := range items {
-		out = append(out, item.(client.Object))
+	out := make([]client.Object, 0, len(list.Items))
+	for i := range list.Items {
+		out = append(out, &list.Items[i])
 	}
 	return out, nil
 }

@@ -3,11 +3,14 @@ package receiver
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,24 +37,39 @@ func TestMain(m *testing.M) {
 
 // env is a namespace with a Git server, a GitRepository on it that would
 // next fetch in an hour, the Receiver controller and the webhook endpoint.
+// The endpoint fetches Google's ID token keys from google, a loopback
+// JWKS server that publishes googleKey's public half.
 type env struct {
-	ns   string
-	git  *gitserver.Server
-	hook *httptest.Server
+	ns        string
+	git       *gitserver.Server
+	mgr       ctrl.Manager
+	hook      *httptest.Server
+	google    *httptest.Server
+	googleKey *rsa.PrivateKey
 }
+
+// The Secret "hook" every test Receiver uses: its token, and the
+// Pub/Sub push subscription's audience and service account for gcr.
+const (
+	hookToken    = "t0ken"
+	hookAudience = "https://hooks.example.com/sluice"
+	hookEmail    = "registry-push@example-project.iam.gserviceaccount.com"
+)
 
 func start(t testing.TB, ns string) *env {
 	t.Helper()
-	e := &env{ns: ns, git: gitserver.New(t)}
+	e := &env{ns: ns, git: gitserver.New(t), googleKey: testKey(t)}
+	e.google = httptest.NewServer(jwks(t, map[string]*rsa.PublicKey{"k1": &e.googleKey.PublicKey}))
+	t.Cleanup(e.google.Close)
 	e.git.Commit(map[string]string{"app.yaml": "a: 1\n"})
 	secret, repo := e.git.Source(ns, "app", time.Hour)
 	repo.Labels = map[string]string{"team": "shop"}
 	create(t,
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
-		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: ns}, StringData: map[string]string{"token": "t0ken"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: ns}, StringData: map[string]string{"token": hookToken, "audience": hookAudience, "email": hookEmail}},
 		secret, repo,
 	)
-	mgr := cp.StartManager(t, func(mgr ctrl.Manager) error {
+	e.mgr = cp.StartManager(t, func(mgr ctrl.Manager) error {
 		git := &source.GitRepositoryReconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test"), Store: source.NewStore()}
 		if err := git.SetupWithManager(t.Context(), mgr); err != nil {
 			return err
@@ -59,7 +77,7 @@ func start(t testing.TB, ns string) *env {
 		rcv := &Reconciler{Client: mgr.GetClient(), Events: mgr.GetEventRecorder("test")}
 		return rcv.SetupWithManager(t.Context(), mgr)
 	})
-	e.hook = httptest.NewServer(&Handler{Client: mgr.GetClient(), Log: logr.Discard()})
+	e.hook = httptest.NewServer(&Handler{Client: e.mgr.GetClient(), Log: logr.Discard(), GoogleCertsURL: e.google.URL})
 	t.Cleanup(e.hook.Close)
 	return e
 }
@@ -76,10 +94,15 @@ func create(t testing.TB, objs ...client.Object) {
 // receiver creates a Receiver and returns its webhook path once Ready.
 func (e *env) receiver(t testing.TB, name, typ string, suspend bool, refs ...notificationv1.CrossNamespaceObjectReference) string {
 	t.Helper()
-	create(t, &notificationv1.Receiver{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
-		Spec:       notificationv1.ReceiverSpec{Type: typ, Resources: refs, SecretRef: notificationv1.LocalObjectReference{Name: "hook"}, Suspend: suspend},
-	})
+	return e.receiverWith(t, name, notificationv1.ReceiverSpec{Type: typ, Resources: refs, Suspend: suspend})
+}
+
+// receiverWith creates a Receiver with the Secret "hook" and returns its
+// webhook path once it is Ready and the endpoint's cache has it.
+func (e *env) receiverWith(t testing.TB, name string, spec notificationv1.ReceiverSpec) string {
+	t.Helper()
+	spec.SecretRef = notificationv1.LocalObjectReference{Name: "hook"}
+	create(t, &notificationv1.Receiver{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns}, Spec: spec})
 	rcv := &notificationv1.Receiver{}
 	controlplane.Eventually(t, 30*time.Second, "Receiver "+name+" Ready", func(ctx context.Context) (bool, string) {
 		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: name}, rcv); err != nil {
@@ -87,15 +110,30 @@ func (e *env) receiver(t testing.TB, name, typ string, suspend bool, refs ...not
 		}
 		return meta.IsStatusConditionTrue(rcv.Status.Conditions, "Ready"), fmt.Sprintf("%+v", rcv.Status)
 	})
-	if want := WebhookPath("t0ken", name, e.ns); rcv.Status.WebhookPath != want {
+	if want := WebhookPath(hookToken, name, e.ns); rcv.Status.WebhookPath != want {
 		t.Fatalf("webhook path %s, want %s", rcv.Status.WebhookPath, want)
 	}
+	// The endpoint knows the path once its cache has the status, a moment
+	// after the API server does.
+	controlplane.Eventually(t, 10*time.Second, "the endpoint knows "+name, func(ctx context.Context) (bool, string) {
+		var list notificationv1.ReceiverList
+		if err := e.mgr.GetClient().List(ctx, &list, client.MatchingFields{webhookPathField: rcv.Status.WebhookPath}); err != nil {
+			return false, err.Error()
+		}
+		return len(list.Items) == 1, fmt.Sprintf("%d Receivers with the path in the cache", len(list.Items))
+	})
 	return rcv.Status.WebhookPath
 }
 
 func (e *env) call(t testing.TB, method, path string, headers map[string]string) int {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, e.hook.URL+path, bytes.NewBufferString(pushBody))
+	return e.send(t, method, path, headers, bytes.NewBufferString(pushBody))
+}
+
+// send makes a call with a body, and returns its status.
+func (e *env) send(t testing.TB, method, path string, headers map[string]string, body io.Reader) int {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, e.hook.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +144,7 @@ func (e *env) call(t testing.TB, method, path string, headers map[string]string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode
 }
@@ -200,6 +239,62 @@ func TestTheEndpointAnswersEachKindOfCall(t *testing.T) {
 			}
 		})
 	}
+	// A body over the cap is refused whether its length is announced or
+	// not, on a path that trusts any call.
+	sized := []struct {
+		name string
+		body io.Reader
+		code int
+	}{
+		{"a body at the cap is accepted", strings.NewReader(strings.Repeat("x", maxBody)), http.StatusOK},
+		{"a body over the cap with its length announced gets 413", strings.NewReader(strings.Repeat("x", maxBody+1)), http.StatusRequestEntityTooLarge},
+		{"a body over the cap sent in chunks gets 413", io.MultiReader(strings.NewReader(strings.Repeat("x", maxBody)), strings.NewReader("x")), http.StatusRequestEntityTooLarge},
+	}
+	for _, tt := range sized {
+		t.Run(tt.name, func(t *testing.T) {
+			before := annotation(t, e.ns)
+			if code := e.send(t, http.MethodPost, generic, nil, tt.body); code != tt.code {
+				t.Fatalf("status %d, want %d", code, tt.code)
+			}
+			if got, want := annotation(t, e.ns) != before, tt.code == http.StatusOK; got != want {
+				t.Fatalf("reconcile requested %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+func TestAGCRReceiverWhoseSecretLacksTheAccountIsNotReady(t *testing.T) {
+	t.Parallel()
+	e := start(t, "receiver-gcr-secret")
+	tests := []struct {
+		name    string
+		data    map[string]string
+		missing string
+	}{
+		{"a Secret with the token alone lacks the email", map[string]string{"token": hookToken}, "email"},
+		{"a Secret without the audience lacks it", map[string]string{"token": hookToken, "email": hookEmail}, "audience"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := fmt.Sprintf("gcr-%d", i)
+			create(t,
+				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns}, StringData: tt.data},
+				&notificationv1.Receiver{
+					ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
+					Spec: notificationv1.ReceiverSpec{Type: notificationv1.GCRReceiver, SecretRef: notificationv1.LocalObjectReference{Name: name},
+						Resources: []notificationv1.CrossNamespaceObjectReference{{Kind: "GitRepository", Name: "app"}}},
+				},
+			)
+			rcv := &notificationv1.Receiver{}
+			controlplane.Eventually(t, 30*time.Second, "Receiver not Ready for want of the "+tt.missing+" key", func(ctx context.Context) (bool, string) {
+				if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: name}, rcv); err != nil {
+					return false, err.Error()
+				}
+				c := meta.FindStatusCondition(rcv.Status.Conditions, "Ready")
+				return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "no "+tt.missing+" key") && rcv.Status.WebhookPath == "", fmt.Sprintf("%+v", rcv.Status)
+			})
+		})
+	}
 }
 
 func TestAReceiverWithoutItsTokenIsNotReady(t *testing.T) {
@@ -274,12 +369,9 @@ func TestACallAsksTheImageRepositoriesItNamesToScan(t *testing.T) {
 		Spec:       imagev1.ImageRepositorySpec{Image: "ghcr.io/org/app", Interval: metav1.Duration{Duration: time.Hour}},
 	})
 	path := e.receiver(t, "registry", notificationv1.GenericReceiver, false, notificationv1.CrossNamespaceObjectReference{Kind: "ImageRepository", Name: "app"})
-	// The endpoint knows the path once its cache has the Receiver, a
-	// moment after the API server does.
-	controlplane.Eventually(t, 10*time.Second, "the call answered", func(context.Context) (bool, string) {
-		code := e.call(t, http.MethodPost, path, nil)
-		return code == http.StatusOK, fmt.Sprintf("the call got %d", code)
-	})
+	if code := e.call(t, http.MethodPost, path, nil); code != http.StatusOK {
+		t.Fatalf("the call got %d", code)
+	}
 	controlplane.Eventually(t, 30*time.Second, "the scan request on the ImageRepository", func(ctx context.Context) (bool, string) {
 		repo := &imagev1.ImageRepository{}
 		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: e.ns, Name: "app"}, repo); err != nil {

@@ -24,9 +24,10 @@ import (
 
 // +kubebuilder:rbac:groups=notification.sluice.dev,resources=receivers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=notification.sluice.dev,resources=receivers/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups=source.sluice.dev,resources=gitrepositories,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=image.sluice.dev,resources=imagerepositories,verbs=get;list;watch;patch
+// The kinds a Receiver may name (see kinds), patched with the request:
+// +kubebuilder:rbac:groups=source.sluice.dev,resources=gitrepositories;helmrepositories;helmcharts;ocirepositories,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations;helmreleases,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=image.sluice.dev,resources=imagerepositories;imageupdateautomations,verbs=get;list;watch;patch
 
 // secretField indexes Receivers by the Secret holding their token.
 const secretField = "spec.secretRef.name"
@@ -84,7 +85,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := rcv.DeepCopy()
 	ready := metav1.Condition{Type: "Ready", ObservedGeneration: rcv.Generation}
-	token, err := Token(ctx, r.Client, rcv)
+	secret, err := SecretData(ctx, r.Client, rcv)
 	if err != nil {
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, notificationv1.ReasonTokenNotFound, err.Error()
 		rcv.Status.WebhookPath = ""
@@ -92,7 +93,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.Events.Eventf(rcv, nil, corev1.EventTypeWarning, notificationv1.ReasonTokenNotFound, "Reconcile", "%v", err)
 		}
 	} else {
-		rcv.Status.WebhookPath = WebhookPath(string(token), rcv.Name, rcv.Namespace)
+		rcv.Status.WebhookPath = WebhookPath(string(secret["token"]), rcv.Name, rcv.Namespace)
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionTrue, notificationv1.ReasonSucceeded, "Receiver initialized for path: "+rcv.Status.WebhookPath
 	}
 	// A missing token is fixed by creating the Secret, which wakes the

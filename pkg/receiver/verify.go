@@ -1,10 +1,9 @@
 package receiver
 
 import (
+	"context"
 	"crypto/hmac"
-	"crypto/sha1" //nolint:gosec // generic-hmac senders may sign with SHA-1; it is their choice, as in Flux.
 	"crypto/sha256"
-	"crypto/sha512"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
@@ -13,12 +12,18 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
 )
 
 // ErrUnauthorized is a call whose signature or token does not match.
 var ErrUnauthorized = errors.New("unauthorized")
+
+// errUnavailable is a call that cannot be checked now, because something
+// the check needs (Google's signing keys) cannot be fetched. The call is
+// refused, never let through.
+var errUnavailable = errors.New("cannot be verified now")
 
 // WebhookPath is the path a Receiver listens on, as in Flux: the token
 // makes it unguessable, and name and namespace make it unique.
@@ -35,38 +40,91 @@ type Verdict struct {
 	Reason string
 }
 
-// Verify checks a call against the Receiver's type, token and events. An
-// error wrapping ErrUnauthorized means the sender could not prove who it
-// is; any other error is a malformed call.
-func Verify(typ string, token []byte, events []string, h http.Header, body []byte) (Verdict, error) {
-	switch typ {
-	case notificationv1.GenericReceiver:
-		return Verdict{Trigger: true}, nil
-	case notificationv1.GenericHMACReceiver:
-		if err := checkSignature(h.Get("X-Signature"), token, body); err != nil {
-			return Verdict{}, fmt.Errorf("header X-Signature: %w", err)
-		}
-		return Verdict{Trigger: true}, nil
-	case notificationv1.GitHubReceiver:
-		sig := h.Get("X-Hub-Signature-256")
-		if !strings.HasPrefix(sig, "sha256=") {
-			return Verdict{}, fmt.Errorf("header X-Hub-Signature-256 must be sha256=<hex>: %w", ErrUnauthorized)
-		}
-		if err := checkSignature(sig, token, body); err != nil {
-			return Verdict{}, fmt.Errorf("header X-Hub-Signature-256: %w", err)
-		}
-		event := h.Get("X-GitHub-Event")
-		if event == "ping" {
-			return Verdict{Reason: "GitHub ping answered"}, nil
-		}
-		return filter(events, event, "X-GitHub-Event"), nil
-	case notificationv1.GitLabReceiver:
-		if subtle.ConstantTimeCompare([]byte(h.Get("X-Gitlab-Token")), token) != 1 {
-			return Verdict{}, fmt.Errorf("header X-Gitlab-Token does not match the token: %w", ErrUnauthorized)
-		}
-		return filter(events, h.Get("X-Gitlab-Event"), "X-Gitlab-Event"), nil
+// Call is one webhook call, its body already read within the size cap,
+// with what its Receiver holds to check it.
+type Call struct {
+	// Header is the call's HTTP header.
+	Header http.Header
+	// Body is the call's body.
+	Body []byte
+	// Secret is the data of the Receiver's Secret: "token", and the keys
+	// the type needs besides.
+	Secret map[string][]byte
+	// Events is the Receiver's spec.events.
+	Events []string
+	// Now is when the call came, for checks that expire.
+	Now time.Time
+}
+
+// token is the shared secret of the Receiver.
+func (c *Call) token() []byte { return c.Secret["token"] }
+
+// sender checks the calls of one Receiver type: how the sender proves a
+// call is its own, and what the call must look like.
+type sender interface {
+	// verify checks a call. An error wrapping ErrUnauthorized means the
+	// sender could not prove who it is, one wrapping errUnavailable that
+	// the proof cannot be checked now; any other error is a malformed
+	// call.
+	verify(ctx context.Context, c *Call) (Verdict, error)
+}
+
+// keyed is a sender whose check needs keys of the Secret besides "token".
+type keyed interface {
+	secretKeys() []string
+}
+
+// deps is what some senders need beyond the call.
+type deps struct {
+	// google holds Google's ID token signing keys, for gcr.
+	google *googleKeys
+}
+
+// senders maps each Receiver type to its check. Adding a type is a file
+// with its sender and a line here.
+func senders(d deps) map[string]sender {
+	return map[string]sender{
+		notificationv1.GenericReceiver:     genericSender{},
+		notificationv1.GenericHMACReceiver: genericHMACSender{},
+		notificationv1.GitHubReceiver:      githubSender{},
+		notificationv1.GitLabReceiver:      gitlabSender{},
+		notificationv1.BitbucketReceiver:   bitbucketSender{},
+		notificationv1.HarborReceiver:      harborSender{},
+		notificationv1.DockerHubReceiver:   dockerHubSender{},
+		notificationv1.QuayReceiver:        quaySender{},
+		notificationv1.GCRReceiver:         gcrSender{keys: d.google},
+		notificationv1.NexusReceiver:       nexusSender{},
+		notificationv1.ACRReceiver:         acrSender{},
+		notificationv1.CDEventsReceiver:    cdeventsSender{},
 	}
-	return Verdict{}, fmt.Errorf("receiver type %q is not supported", typ)
+}
+
+// Types lists the Receiver types the endpoint checks.
+func Types() []string {
+	var out []string
+	for t := range senders(deps{}) {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// verify checks a call against the Receiver's type.
+func verify(ctx context.Context, d deps, typ string, c *Call) (Verdict, error) {
+	s, ok := senders(d)[typ]
+	if !ok {
+		return Verdict{}, fmt.Errorf("receiver type %q is not supported", typ)
+	}
+	return s.verify(ctx, c)
+}
+
+// secretKeys lists the keys a Receiver of the type needs in its Secret.
+func secretKeys(typ string) []string {
+	keys := []string{"token"}
+	if k, ok := senders(deps{})[typ].(keyed); ok {
+		keys = append(keys, k.secretKeys()...)
+	}
+	return keys
 }
 
 // filter lets an event through when no events are listed or it is one.
@@ -77,23 +135,14 @@ func filter(events []string, event, header string) Verdict {
 	return Verdict{Reason: fmt.Sprintf("%s %q is not in spec.events", header, event)}
 }
 
-// checkSignature checks "<algorithm>=<hex HMAC of body keyed by token>".
-func checkSignature(sig string, token, body []byte) error {
-	algo, digest, ok := strings.Cut(sig, "=")
-	if !ok {
-		return fmt.Errorf("missing or not <algorithm>=<hex>: %w", ErrUnauthorized)
-	}
-	var newHash func() hash.Hash
-	switch strings.ToLower(algo) {
-	case "sha1":
-		newHash = sha1.New
-	case "sha256":
-		newHash = sha256.New
-	case "sha512":
-		newHash = sha512.New
-	default:
-		return fmt.Errorf("algorithm %q is not sha1, sha256 or sha512: %w", algo, ErrUnauthorized)
-	}
+// sameToken compares a value a call sent with the token in constant time.
+func sameToken(got string, token []byte) bool {
+	return subtle.ConstantTimeCompare([]byte(got), token) == 1
+}
+
+// checkHMAC checks a hex digest against the HMAC of body keyed by token,
+// in constant time.
+func checkHMAC(newHash func() hash.Hash, digest string, token, body []byte) error {
 	want, err := hex.DecodeString(digest)
 	if err != nil {
 		return fmt.Errorf("digest is not hex: %w", ErrUnauthorized)

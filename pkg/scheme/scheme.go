@@ -13,6 +13,7 @@ import (
 
 	imagev1 "sluice.dev/sluice/api/image/v1"
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
+	notificationv1beta3 "sluice.dev/sluice/api/notification/v1beta3"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -24,7 +25,7 @@ func New() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
 		clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, sourcev1.AddToScheme, syncv1.AddToScheme,
-		notificationv1.AddToScheme, imagev1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme,
+		notificationv1.AddToScheme, notificationv1beta3.AddToScheme, imagev1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			return nil, fmt.Errorf("build scheme: %w", err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clientevents "k8s.io/client-go/tools/events"
@@ -81,22 +80,13 @@ func (r *GitRepositoryReconciler) SetupWithManager(_ context.Context, mgr ctrl.M
 // Reconcile fetches one GitRepository and writes its status once.
 func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	repo := &sourcev1.GitRepository{}
-	if err := r.Client.Get(ctx, req.NamespacedName, repo); apierrors.IsNotFound(err) {
-		r.Store.forget(req.NamespacedName)
-		return ctrl.Result{}, nil
-	} else if err != nil {
-		return ctrl.Result{}, err
-	}
-	before := repo.DeepCopy()
-	ready := r.fetch(ctx, repo)
-	fields := status.Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions}
-	if err := status.Write(ctx, r.Client, "GitRepository", repo, before, fields, ready, false); err != nil {
-		return ctrl.Result{}, err
-	}
-	if repo.Spec.Suspend {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{RequeueAfter: repo.Spec.Interval.Duration}, nil
+	return status.Loop{
+		Client: r.Client, Kind: "GitRepository", Object: repo,
+		Fields: status.Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions},
+		Gone:   r.Store.forget,
+		Pass:   func(ctx context.Context) (metav1.Condition, bool) { return r.fetch(ctx, repo), false },
+		Next:   status.Every(&repo.Spec.Suspend, &repo.Spec.Interval.Duration),
+	}.Reconcile(ctx, req.NamespacedName)
 }
 
 // fetch runs one fetch and returns the Ready condition it earns. A new

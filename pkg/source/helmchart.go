@@ -18,7 +18,6 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clientevents "k8s.io/client-go/tools/events"
@@ -96,26 +95,22 @@ func (r *HelmChartReconciler) bySource(kind string) handler.MapFunc {
 // Reconcile loads one HelmChart and writes its status once.
 func (r *HelmChartReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	hc := &sourcev1.HelmChart{}
-	if err := r.Client.Get(ctx, req.NamespacedName, hc); apierrors.IsNotFound(err) {
-		r.Charts.forget(req.NamespacedName)
-		return ctrl.Result{}, nil
-	} else if err != nil {
-		return ctrl.Result{}, err
-	}
-	before := hc.DeepCopy()
-	ready := r.load(ctx, hc)
-	fields := status.Fields{ObservedGeneration: &hc.Status.ObservedGeneration, LastHandledReconcileAt: &hc.Status.LastHandledReconcileAt, Conditions: &hc.Status.Conditions}
-	if err := status.Write(ctx, r.Client, "HelmChart", hc, before, fields, ready, false); err != nil {
-		return ctrl.Result{}, err
-	}
-	if hc.Spec.Suspend {
-		return ctrl.Result{}, nil
-	}
-	after := hc.Spec.Interval.Duration
-	if ready.Reason == sourcev1.ReasonArtifactFailed && (after == 0 || sourceWait < after) {
-		after = sourceWait
-	}
-	return ctrl.Result{RequeueAfter: after}, nil
+	return status.Loop{
+		Client: r.Client, Kind: "HelmChart", Object: hc,
+		Fields: status.Fields{ObservedGeneration: &hc.Status.ObservedGeneration, LastHandledReconcileAt: &hc.Status.LastHandledReconcileAt, Conditions: &hc.Status.Conditions},
+		Gone:   r.Charts.forget,
+		Pass:   func(ctx context.Context) (metav1.Condition, bool) { return r.load(ctx, hc), false },
+		Next: func(ready metav1.Condition) time.Duration {
+			if hc.Spec.Suspend {
+				return 0
+			}
+			after := hc.Spec.Interval.Duration
+			if ready.Reason == sourcev1.ReasonArtifactFailed && (after == 0 || sourceWait < after) {
+				after = sourceWait
+			}
+			return after
+		},
+	}.Reconcile(ctx, req.NamespacedName)
 }
 
 // reasonError is an error with the Ready reason it earns.

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	clientevents "k8s.io/client-go/tools/events"
@@ -135,21 +134,19 @@ func (r *HelmRepositoryReconciler) SetupWithManager(_ context.Context, mgr ctrl.
 // Reconcile checks one HelmRepository and writes its status once.
 func (r *HelmRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	repo := &sourcev1.HelmRepository{}
-	if err := r.Client.Get(ctx, req.NamespacedName, repo); apierrors.IsNotFound(err) {
-		return ctrl.Result{}, nil
-	} else if err != nil {
-		return ctrl.Result{}, err
-	}
-	before := repo.DeepCopy()
-	ready := r.check(ctx, repo)
-	fields := status.Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions}
-	if err := status.Write(ctx, r.Client, "HelmRepository", repo, before, fields, ready, false); err != nil {
-		return ctrl.Result{}, err
-	}
-	if repo.Spec.Suspend || repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{RequeueAfter: repo.Spec.Interval.Duration}, nil
+	return status.Loop{
+		Client: r.Client, Kind: "HelmRepository", Object: repo,
+		Fields: status.Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions},
+		Gone:   nil,
+		Pass:   func(ctx context.Context) (metav1.Condition, bool) { return r.check(ctx, repo), false },
+		Next: func(metav1.Condition) time.Duration {
+			// An OCI registry has no index to check again.
+			if repo.Spec.Suspend || repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
+				return 0
+			}
+			return repo.Spec.Interval.Duration
+		},
+	}.Reconcile(ctx, req.NamespacedName)
 }
 
 // check runs one check and returns the Ready condition it earns. A new

@@ -11,11 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"sluice.dev/sluice/test/controlplane"
+	"sluice.dev/sluice/test/process"
 )
 
 // Target is an address Prometheus scrapes, with the labels it adds to the
@@ -95,56 +94,14 @@ func Start(t testing.TB, opts Options) *Server {
 		}
 		args = append(args, "--web.config.file="+web)
 	}
-	logPath := filepath.Join(dir, "prometheus.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Killed with the test process, whatever ends it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(done)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		_ = logFile.Close()
-	})
+	proc := process.Start(t, "prometheus", dir, bin, args...)
 	s := &Server{URL: scheme + "://" + addr}
 	// Only to see that it listens; the tests check the certificate.
 	probe := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a readiness probe
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		// /-/ready needs no auth only when no web config is set; any answer
-		// other than a refused connection means it listens.
-		resp, err := probe.Get(s.URL + "/-/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
-				return s
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("prometheus exited:\n%s", tail(logPath))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready after 30s:\n%s", tail(logPath))
-		}
-	}
+	// /-/ready needs no auth only when no web config is set; any answer
+	// other than a refused connection means it listens.
+	proc.WaitHTTP(t, probe, s.URL+"/-/ready", func(code int) bool { return code == http.StatusOK || code == http.StatusUnauthorized })
+	return s
 }
 
 // ScrapeConfig renders a prometheus.yml that scrapes the targets every
@@ -167,12 +124,4 @@ func ScrapeConfig(targets []Target) string {
 		}
 	}
 	return b.String()
-}
-
-func tail(path string) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
 }

@@ -18,10 +18,44 @@ const (
 	// GitLabReceiver checks X-Gitlab-Token against the token and filters
 	// on X-Gitlab-Event.
 	GitLabReceiver = "gitlab"
+	// BitbucketReceiver checks X-Hub-Signature, Bitbucket Server's
+	// "sha256=<hex>" HMAC-SHA256 of the body keyed by the token, and
+	// filters on X-Event-Key. Its "diagnostics:ping" is answered and never
+	// triggers.
+	BitbucketReceiver = "bitbucket"
+	// HarborReceiver checks that the Authorization header is the token,
+	// as Harbor's webhook "Auth Header" sends it.
+	HarborReceiver = "harbor"
+	// DockerHubReceiver trusts its secret path, as Docker Hub signs
+	// nothing, and checks the body is a push: an https callback_url,
+	// push_data.tag and repository.repo_name.
+	DockerHubReceiver = "dockerhub"
+	// QuayReceiver trusts its secret path, as Quay signs nothing, and
+	// checks the body is a repository push: docker_url and updated_tags.
+	QuayReceiver = "quay"
+	// GCRReceiver checks a Google Pub/Sub push: the Authorization header
+	// is "Bearer <ID token>", an RS256 JWT signed by one of Google's
+	// published keys, issued by accounts.google.com for the Secret's
+	// "audience" key to the service account in its "email" key, with a
+	// verified email and not expired. The message's data must be a
+	// registry notification (base64 JSON with an action).
+	GCRReceiver = "gcr"
+	// NexusReceiver checks X-Nexus-Webhook-Signature, Nexus's hex
+	// HMAC-SHA1 of the body keyed by the token.
+	NexusReceiver = "nexus"
+	// ACRReceiver trusts its secret path, as Azure Container Registry
+	// signs nothing, and checks the body is a registry event: an action
+	// and, but for "ping", target.repository. A ping never triggers.
+	ACRReceiver = "acr"
+	// CDEventsReceiver trusts its secret path, checks the body is a
+	// CDEvent (context id, source, type dev.cdevents.<subject>.<predicate>.<version>,
+	// timestamp and spec version; a subject with an id) and filters on
+	// the CloudEvents Ce-Type header.
+	CDEventsReceiver = "cdevents"
 )
 
-// Receiver is a webhook endpoint: a verified call asks the named sources
-// and Kustomizations to reconcile now.
+// Receiver is a webhook endpoint: a verified call asks the named sources,
+// Kustomizations, HelmReleases and image kinds to reconcile now.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
@@ -49,7 +83,7 @@ type ReceiverList struct {
 // ReceiverSpec says who may call and what a call reconciles.
 type ReceiverSpec struct {
 	// Type of the sender, which decides how a call is verified.
-	// +kubebuilder:validation:Enum=generic;generic-hmac;github;gitlab
+	// +kubebuilder:validation:Enum=generic;generic-hmac;github;gitlab;bitbucket;harbor;dockerhub;quay;gcr;nexus;acr;cdevents
 	Type string `json:"type"`
 
 	// Interval at which the Receiver's own status is refreshed.
@@ -59,9 +93,10 @@ type ReceiverSpec struct {
 	// +optional
 	Interval *metav1.Duration `json:"interval,omitempty"`
 
-	// Events the sender names (X-GitHub-Event, X-Gitlab-Event) that
-	// trigger; empty means all. GitHub's "ping" is answered and never
-	// triggers.
+	// Events the sender names (X-GitHub-Event, X-Gitlab-Event,
+	// X-Event-Key for bitbucket, Ce-Type for cdevents) that trigger;
+	// empty means all. The other types have no event header and ignore
+	// it. GitHub's and Bitbucket's pings are answered and never trigger.
 	// +optional
 	Events []string `json:"events,omitempty"`
 
@@ -70,7 +105,9 @@ type ReceiverSpec struct {
 	Resources []CrossNamespaceObjectReference `json:"resources"`
 
 	// SecretRef names a Secret in the Receiver's namespace whose "token"
-	// key is the shared secret; the webhook path is derived from it.
+	// key is the shared secret; the webhook path is derived from it. A
+	// gcr Receiver also needs the "email" and "audience" keys: the
+	// Pub/Sub subscription's service account and audience.
 	SecretRef LocalObjectReference `json:"secretRef"`
 
 	// Suspend stops the Receiver from acting on calls.
@@ -88,7 +125,7 @@ type CrossNamespaceObjectReference struct {
 	APIVersion string `json:"apiVersion,omitempty"`
 
 	// Kind of the object.
-	// +kubebuilder:validation:Enum=GitRepository;Kustomization;ImageRepository
+	// +kubebuilder:validation:Enum=GitRepository;HelmRepository;HelmChart;OCIRepository;Kustomization;HelmRelease;ImageRepository;ImageUpdateAutomation
 	Kind string `json:"kind"`
 
 	// Name of the object, or "*" with matchLabels.

@@ -129,6 +129,12 @@ type Artifact struct {
 
 	// LastUpdateTime is when the revision was fetched.
 	LastUpdateTime metav1.Time `json:"lastUpdateTime"`
+
+	// Metadata of an OCIRepository's artifact is its manifest's
+	// annotations (org.opencontainers.image.source, .revision,
+	// .created), as Flux copies them.
+	// +optional
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // GetConditions returns the status conditions.

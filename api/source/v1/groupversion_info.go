@@ -31,7 +31,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(GroupVersion, &GitRepository{}, &GitRepositoryList{}, &HelmRepository{}, &HelmRepositoryList{}, &HelmChart{}, &HelmChartList{})
+	scheme.AddKnownTypes(GroupVersion, &GitRepository{}, &GitRepositoryList{}, &HelmRepository{}, &HelmRepositoryList{}, &HelmChart{}, &HelmChartList{}, &OCIRepository{}, &OCIRepositoryList{})
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
 }

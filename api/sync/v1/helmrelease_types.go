@@ -190,17 +190,18 @@ type HelmReleaseSpec struct {
 	PostRenderers []PostRenderer `json:"postRenderers,omitempty"`
 }
 
-// ChartReference names a HelmChart.
+// ChartReference names a HelmChart, or an OCIRepository holding a Helm
+// chart stored as OCI.
 type ChartReference struct {
 	// Kind of the chart source.
-	// +kubebuilder:validation:Enum=HelmChart
+	// +kubebuilder:validation:Enum=HelmChart;OCIRepository
 	Kind string `json:"kind"`
 
-	// Name of the HelmChart.
+	// Name of the HelmChart or OCIRepository.
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
 
-	// Namespace of the HelmChart; defaults to the HelmRelease's.
+	// Namespace of the chart source; defaults to the HelmRelease's.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 }

@@ -133,7 +133,7 @@ type NamespacedObjectKindReference struct {
 // CrossNamespaceSourceReference names a source.
 type CrossNamespaceSourceReference struct {
 	// Kind of the source.
-	// +kubebuilder:validation:Enum=GitRepository
+	// +kubebuilder:validation:Enum=GitRepository;OCIRepository
 	Kind string `json:"kind"`
 
 	// Name of the source.

@@ -433,3 +433,18 @@ func classify(err error) error {
 	}
 	return nil
 }
+
+// Authenticator returns the credentials a kubernetes.io/dockerconfigjson
+// Secret's .dockerconfigjson holds for reg, matched as Scan matches them.
+// Other sources of OCI artifacts use it, so that one Secret means the
+// same to all of them.
+func Authenticator(dockerConfigJSON []byte, reg name.Registry) (authn.Authenticator, error) {
+	return Options{DockerConfigJSON: dockerConfigJSON}.authenticator(reg)
+}
+
+// TLSConfig is the client TLS configuration of a certSecretRef Secret's
+// ca.crt, tls.crt and tls.key, as Scan uses it, or nil when all three are
+// empty.
+func TLSConfig(caCert, clientCert, clientKey []byte) (*tls.Config, error) {
+	return Options{CACert: caCert, ClientCert: clientCert, ClientKey: clientKey}.tlsConfig()
+}

@@ -40,9 +40,29 @@ func versioned(stored *source.StoredChart) *chart.Chart {
 	return &ch
 }
 
-// chart returns the HelmChart's loaded chart once the HelmChart has
-// caught up with its spec.
-func (r *Reconciler) chart(ctx context.Context, key types.NamespacedName) (*source.StoredChart, error) {
+// chartKind is the kind of the source a HelmRelease releases from: its
+// chartRef's, or HelmChart for the one made from spec.chart.
+func chartKind(hr *syncv1.HelmRelease) string {
+	if ref := hr.Spec.ChartRef; ref != nil {
+		return ref.Kind
+	}
+	return "HelmChart"
+}
+
+// unusableChartError is a chart source that has caught up with its spec
+// but holds no chart to release: waiting cannot help, a new artifact or
+// spec can.
+type unusableChartError struct{ err error }
+
+func (e *unusableChartError) Error() string { return e.err.Error() }
+func (e *unusableChartError) Unwrap() error { return e.err }
+
+// chart returns the chart of the HelmRelease's source at key once the
+// source has caught up with its spec.
+func (r *Reconciler) chart(ctx context.Context, hr *syncv1.HelmRelease, key types.NamespacedName) (*source.StoredChart, error) {
+	if chartKind(hr) == "OCIRepository" {
+		return r.ociChart(ctx, key)
+	}
 	hc := &sourcev1.HelmChart{}
 	if err := r.Client.Get(ctx, key, hc); err != nil {
 		return nil, fmt.Errorf("HelmChart %s: %w", key, err)
@@ -58,6 +78,36 @@ func (r *Reconciler) chart(ctx context.Context, key types.NamespacedName) (*sour
 	stored, ok := r.Charts.Get(key)
 	if !ok || stored.Revision != hc.Status.Artifact.Revision {
 		return nil, fmt.Errorf("HelmChart %s: chart %s is not loaded yet", key, hc.Status.Artifact.Revision)
+	}
+	return stored, nil
+}
+
+// ociChart loads the Helm chart of an OCIRepository's artifact once the
+// OCIRepository has caught up with its spec, as Flux releases a chartRef
+// of kind OCIRepository (see source.OCIChart for its version).
+func (r *Reconciler) ociChart(ctx context.Context, key types.NamespacedName) (*source.StoredChart, error) {
+	repo := &sourcev1.OCIRepository{}
+	if err := r.Client.Get(ctx, key, repo); err != nil {
+		return nil, fmt.Errorf("spec.chartRef: OCIRepository %s: %w", key, err)
+	}
+	ready := meta.FindStatusCondition(repo.Status.Conditions, "Ready")
+	if repo.Status.ObservedGeneration != repo.Generation || ready == nil || ready.Status != metav1.ConditionTrue || repo.Status.Artifact == nil {
+		msg := fmt.Sprintf("OCIRepository %s is not ready", key)
+		if ready != nil && ready.Message != "" {
+			msg += ": " + ready.Message
+		}
+		return nil, fmt.Errorf("%s", msg)
+	}
+	if r.OCISources == nil {
+		return nil, fmt.Errorf("OCIRepository %s: no artifact store", key)
+	}
+	a, ok := r.OCISources.Get(key)
+	if !ok || a.Revision != repo.Status.Artifact.Revision {
+		return nil, fmt.Errorf("OCIRepository %s: artifact %s is not fetched yet", key, repo.Status.Artifact.Revision)
+	}
+	stored, err := source.OCIChart(a)
+	if err != nil {
+		return nil, &unusableChartError{fmt.Errorf("spec.chartRef: OCIRepository %s: %w", key, err)}
 	}
 	return stored, nil
 }

@@ -9,6 +9,7 @@ package helmrelease
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -70,7 +71,10 @@ type Reconciler struct {
 	// as spec.serviceAccountName when one is named.
 	Config *rest.Config
 	Charts Charts
-	Events clientevents.EventRecorder
+	// OCISources holds the OCIRepositories' artifacts, for a chartRef of
+	// kind OCIRepository; nil leaves such a HelmRelease waiting.
+	OCISources *source.Store
+	Events     clientevents.EventRecorder
 	// Health waits for the objects of a release that no Canary releases,
 	// from the cache, when Helm's own wait is off for the Canaries' sake.
 	Health *health.Checker
@@ -125,6 +129,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		For(&syncv1.HelmRelease{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
+		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&syncv1.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), OwnerNameLabel, OwnerNamespaceLabel))).
 		Complete(r)
@@ -203,8 +208,15 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 		return fail(syncv1.ReasonArtifactFailed, err)
 	}
 	key := chartKey(hr)
-	hr.Status.HelmChart = key.String()
-	stored, err := r.chart(ctx, key)
+	hr.Status.HelmChart = ""
+	if chartKind(hr) == "HelmChart" {
+		hr.Status.HelmChart = key.String()
+	}
+	stored, err := r.chart(ctx, hr, key)
+	var unusable *unusableChartError
+	if errors.As(err, &unusable) {
+		return fail(syncv1.ReasonArtifactFailed, err)
+	}
 	if err != nil {
 		// The chart store is in memory: after a restart the HelmChart
 		// reloads a chart whose status does not change, so no event

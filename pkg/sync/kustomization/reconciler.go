@@ -33,6 +33,7 @@ import (
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/source"
+	"sluice.dev/sluice/pkg/source/git"
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/build"
 	"sluice.dev/sluice/pkg/sync/handoff"
@@ -55,7 +56,10 @@ type Reconciler struct {
 	// cache.
 	Health  *health.Checker
 	Sources *source.Store
-	Events  clientevents.EventRecorder
+	// OCISources holds the OCIRepositories' artifacts; nil leaves a
+	// Kustomization of an OCIRepository waiting for one.
+	OCISources *source.Store
+	Events     clientevents.EventRecorder
 	// Impersonator applies as spec.serviceAccountName; nil refuses
 	// Kustomizations that name one.
 	Impersonator *Impersonator
@@ -110,6 +114,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
 		For(&syncv1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
+		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), apply.OwnerGroup+"/name", apply.OwnerGroup+"/namespace"))).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.waitingOwner)).
@@ -129,13 +134,27 @@ func (r *Reconciler) waitingOwner(_ context.Context, o client.Object) []reconcil
 	return []reconcile.Request{{NamespacedName: key}}
 }
 
-// sourceKeys names the GitRepository a Kustomization is built from.
+// sourceKeys names the GitRepository or OCIRepository a Kustomization is
+// built from.
 func sourceKeys(ks *syncv1.Kustomization) []types.NamespacedName {
 	ref := ks.Spec.SourceRef
-	if ref.Kind != "GitRepository" {
+	if ref.Kind != "GitRepository" && ref.Kind != "OCIRepository" {
 		return nil
 	}
 	return []types.NamespacedName{{Namespace: index.NamespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}}
+}
+
+// artifact is the last artifact of the source of kind at key, from that
+// kind's store.
+func (r *Reconciler) artifact(kind string, key types.NamespacedName) (*git.Artifact, bool) {
+	store := r.Sources
+	if kind == "OCIRepository" {
+		store = r.OCISources
+	}
+	if store == nil {
+		return nil, false
+	}
+	return store.Get(key)
 }
 
 // Reconcile applies one Kustomization and writes its status once.
@@ -184,7 +203,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	}
 	ref := ks.Spec.SourceRef
 	srcKey := types.NamespacedName{Namespace: index.NamespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}
-	artifact, ok := r.Sources.Get(srcKey)
+	artifact, ok := r.artifact(ref.Kind, srcKey)
 	if !ok {
 		// The artifact store is in memory: after a restart the source
 		// fetches a revision its status already shows, so no event would
@@ -193,6 +212,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		v.after = artifactPoll
 		return v
 	}
+	// Set before the build, as in Flux: the Events of a revision that
+	// fails to build carry it, and an Alert's commit status lands on it.
+	ks.Status.LastAttemptedRevision = artifact.Revision
 	if w := r.waits.get(client.ObjectKeyFromObject(ks)); w.of(ks, artifact.Revision) {
 		// Applied already: only its health is left to judge.
 		return r.judge(ctx, ks, w)
@@ -217,7 +239,6 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	if err := guard.LeaveAlone(ctx, objs, targets); err != nil {
 		return fail(syncv1.ReasonFailed, err)
 	}
-	ks.Status.LastAttemptedRevision = artifact.Revision
 	opts := apply.ForKustomization(ks)
 	checks, err := HealthChecks(ks)
 	if err != nil {

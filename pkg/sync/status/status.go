@@ -6,11 +6,14 @@ package status
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
@@ -101,4 +104,60 @@ func Write(ctx context.Context, c client.Client, kind string, obj, before client
 		return fmt.Errorf("patch %s %s status: %w", kind, client.ObjectKeyFromObject(obj), err)
 	}
 	return nil
+}
+
+// Loop is the reconcile of a kind that works at an interval (a source, an
+// image scan, an automation): read the object, run one pass, write the
+// status it earns once, and come back at the interval. A stalled object
+// is not requeued: only a change of its spec, a watch event, can help.
+type Loop struct {
+	Client client.Client
+	// Kind names the object in errors.
+	Kind string
+	// Object is read into; Fields point into its status.
+	Object client.Object
+	Fields Fields
+	// Gone drops what is kept for a deleted object; nil when nothing is.
+	Gone func(types.NamespacedName)
+	// Pass works once and returns the Ready condition it earns and
+	// whether only a spec change can fix it.
+	Pass func(context.Context) (ready metav1.Condition, stalled bool)
+	// Next is when to come back after ready; 0 means only on a watch
+	// event (a suspended object).
+	Next func(ready metav1.Condition) time.Duration
+}
+
+// Reconcile runs the loop once for key.
+func (l Loop) Reconcile(ctx context.Context, key types.NamespacedName) (ctrl.Result, error) {
+	if err := l.Client.Get(ctx, key, l.Object); apierrors.IsNotFound(err) {
+		if l.Gone != nil {
+			l.Gone(key)
+		}
+		return ctrl.Result{}, nil
+	} else if err != nil {
+		return ctrl.Result{}, err
+	}
+	before, ok := l.Object.DeepCopyObject().(client.Object)
+	if !ok {
+		return ctrl.Result{}, fmt.Errorf("copy %s %s: not a client.Object", l.Kind, key)
+	}
+	ready, stalled := l.Pass(ctx)
+	if err := Write(ctx, l.Client, l.Kind, l.Object, before, l.Fields, ready, stalled); err != nil {
+		return ctrl.Result{}, err
+	}
+	if stalled {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: l.Next(ready)}, nil
+}
+
+// Every is a Loop.Next that comes back at *interval unless *suspended;
+// both point into the Loop's Object, so they are read after the Get.
+func Every(suspended *bool, interval *time.Duration) func(metav1.Condition) time.Duration {
+	return func(metav1.Condition) time.Duration {
+		if *suspended {
+			return 0
+		}
+		return *interval
+	}
 }

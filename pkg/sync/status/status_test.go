@@ -1,10 +1,17 @@
 package status
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	sourcev1 "sluice.dev/sluice/api/source/v1"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 )
@@ -69,5 +76,70 @@ func TestReadyMeansReadyForTheCurrentGeneration(t *testing.T) {
 	}
 	if Ready(&syncv1.Kustomization{}) {
 		t.Fatal("an object with no Ready condition is ready")
+	}
+}
+
+func TestLoopComesBackAtTheIntervalUnlessSuspendedStalledOrGone(t *testing.T) {
+	tests := []struct {
+		name      string
+		exists    bool
+		suspend   bool
+		stalled   bool
+		wantAfter time.Duration
+		wantGone  bool
+		wantReady metav1.ConditionStatus
+	}{
+		{"a working object comes back at its interval", true, false, false, time.Minute, false, metav1.ConditionTrue},
+		{"a suspended object waits for a watch event", true, true, false, 0, false, metav1.ConditionTrue},
+		{"a stalled object waits for a spec change", true, false, true, 0, false, metav1.ConditionFalse},
+		{"a deleted object is forgotten", false, false, false, 0, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := runtime.NewScheme()
+			if err := sourcev1.AddToScheme(s); err != nil {
+				t.Fatal(err)
+			}
+			b := fake.NewClientBuilder().WithScheme(s).WithStatusSubresource(&sourcev1.GitRepository{})
+			key := types.NamespacedName{Namespace: "default", Name: "app"}
+			if tt.exists {
+				b = b.WithObjects(&sourcev1.GitRepository{
+					ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Generation: 2},
+					Spec:       sourcev1.GitRepositorySpec{Suspend: tt.suspend, Interval: metav1.Duration{Duration: time.Minute}},
+				})
+			}
+			c := b.Build()
+			repo := &sourcev1.GitRepository{}
+			var gone bool
+			res, err := Loop{
+				Client: c, Kind: "GitRepository", Object: repo,
+				Fields: Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions},
+				Gone:   func(types.NamespacedName) { gone = true },
+				Pass: func(context.Context) (metav1.Condition, bool) {
+					if tt.stalled {
+						return metav1.Condition{Status: metav1.ConditionFalse, Reason: "URLInvalid", Message: "m"}, true
+					}
+					return metav1.Condition{Status: metav1.ConditionTrue, Reason: "Succeeded", Message: "m"}, false
+				},
+				Next: Every(&repo.Spec.Suspend, &repo.Spec.Interval.Duration),
+			}.Reconcile(context.Background(), key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.RequeueAfter != tt.wantAfter || gone != tt.wantGone {
+				t.Fatalf("requeue after %v, gone %v; want %v, %v", res.RequeueAfter, gone, tt.wantAfter, tt.wantGone)
+			}
+			if !tt.exists {
+				return
+			}
+			stored := &sourcev1.GitRepository{}
+			if err := c.Get(context.Background(), key, stored); err != nil {
+				t.Fatal(err)
+			}
+			ready := meta.FindStatusCondition(stored.Status.Conditions, "Ready")
+			if ready == nil || ready.Status != tt.wantReady || stored.Status.ObservedGeneration != 2 {
+				t.Fatalf("stored status %+v, want Ready=%s at generation 2", stored.Status, tt.wantReady)
+			}
+		})
 	}
 }

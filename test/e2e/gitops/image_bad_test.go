@@ -125,38 +125,7 @@ func TestBadImageAutomationInputIsNamedAndNothingIsPushed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is a named condition and a Warning Event", func(t *testing.T) {
-			key := client.ObjectKey{Namespace: namespace, Name: tt.obj.GetName()}
-			controlplane.Eventually(t, time.Minute, tt.reason, func(ctx context.Context) (bool, string) {
-				if err := cp.Client.Get(ctx, key, tt.obj); err != nil {
-					return false, err.Error()
-				}
-				ready := meta.FindStatusCondition(tt.obj.GetConditions(), "Ready")
-				if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != tt.reason {
-					return false, fmt.Sprintf("Ready %+v", ready)
-				}
-				for _, s := range tt.says {
-					if !strings.Contains(ready.Message, s) {
-						return false, fmt.Sprintf("Ready message %q does not name %q", ready.Message, s)
-					}
-				}
-				return true, ""
-			})
-			controlplane.Eventually(t, 30*time.Second, "a Warning "+tt.reason, func(ctx context.Context) (bool, string) {
-				var list eventsv1.EventList
-				if err := cp.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
-					return false, err.Error()
-				}
-				var seen []string
-				for _, e := range list.Items {
-					if e.Regarding.Name == key.Name && e.Type == corev1.EventTypeWarning {
-						if e.Reason == tt.reason {
-							return true, ""
-						}
-						seen = append(seen, e.Reason)
-					}
-				}
-				return false, fmt.Sprintf("warnings %v", seen)
-			})
+			waitFailure(t, namespace, tt.obj, tt.reason, tt.says...)
 		})
 	}
 	for name, s := range automations {
@@ -215,4 +184,42 @@ func TestTheAPIServerRefusesImageSpecsThatCannotWork(t *testing.T) {
 			}
 		})
 	}
+}
+
+// waitFailure waits until obj is Ready=False for reason, with a message
+// naming each of says, and a Warning Event with that reason regards it.
+func waitFailure(t *testing.T, namespace string, obj status.Object, reason string, says ...string) {
+	t.Helper()
+	key := client.ObjectKey{Namespace: namespace, Name: obj.GetName()}
+	controlplane.Eventually(t, time.Minute, reason, func(ctx context.Context) (bool, string) {
+		if err := cp.Client.Get(ctx, key, obj); err != nil {
+			return false, err.Error()
+		}
+		ready := meta.FindStatusCondition(obj.GetConditions(), "Ready")
+		if ready == nil || ready.Status != metav1.ConditionFalse || ready.Reason != reason {
+			return false, fmt.Sprintf("Ready %+v", ready)
+		}
+		for _, s := range says {
+			if !strings.Contains(ready.Message, s) {
+				return false, fmt.Sprintf("Ready message %q does not name %q", ready.Message, s)
+			}
+		}
+		return true, ""
+	})
+	controlplane.Eventually(t, 30*time.Second, "a Warning "+reason, func(ctx context.Context) (bool, string) {
+		var list eventsv1.EventList
+		if err := cp.Client.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, e := range list.Items {
+			if e.Regarding.Name == key.Name && e.Type == corev1.EventTypeWarning {
+				if e.Reason == reason {
+					return true, ""
+				}
+				seen = append(seen, e.Reason)
+			}
+		}
+		return false, fmt.Sprintf("warnings %v", seen)
+	})
 }
