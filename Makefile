@@ -65,7 +65,7 @@ build: ## Build the binaries into bin/.
 generate: $(CONTROLLER_GEN) ## Generate deepcopy code, CRDs and RBAC from the Go types and markers.
 	$(CONTROLLER_GEN) object paths=./api/...
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:dir=kustomize/crds
-	$(CONTROLLER_GEN) rbac:roleName=sluice paths=./pkg/... output:rbac:dir=kustomize/rbac
+	$(CONTROLLER_GEN) rbac:roleName=sluice paths="./pkg/...;./router/...;./metrics/..." output:rbac:dir=kustomize/rbac
 	rm -f charts/sluice/crds/*.yaml && cp kustomize/crds/*.sluice.dev_*.yaml kustomize/crds/sluice.dev_*.yaml charts/sluice/crds/
 	cp kustomize/rbac/role.yaml charts/sluice/files/clusterrole.yaml
 

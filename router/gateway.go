@@ -17,6 +17,8 @@ import (
 	"sluice.dev/sluice/pkg/traffic"
 )
 
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes;grpcroutes,verbs=get;list;watch;create;update;patch;delete
+
 // Gateway routes with the Gateway API (providers gatewayapi:v1 and
 // gatewayapi:v1beta1, both written as v1). It generates an HTTPRoute, or a
 // GRPCRoute for gRPC services, named after the apex Service, or adopts the
@@ -43,7 +45,7 @@ func (g *Gateway) Capabilities() traffic.Capabilities {
 
 // GoldenSignals use the application's own histogram: Gateway API
 // implementations export different series.
-func (g *Gateway) GoldenSignals() GoldenSignals { return appHistogramSignals() }
+func (g *Gateway) GoldenSignals() traffic.GoldenSignals { return appHistogramSignals() }
 
 // Initialize needs nothing before the primary takes traffic.
 func (g *Gateway) Initialize(context.Context, *sluicev1beta1.Canary) error { return nil }
@@ -59,66 +61,192 @@ func (g *Gateway) SetRoutes(ctx context.Context, c *sluicev1beta1.Canary, r traf
 }
 
 func (g *Gateway) write(ctx context.Context, c *sluicev1beta1.Canary, sp split) error {
-	if grpc(c) {
-		return g.writeGRPC(ctx, c, sp)
-	}
-	route := &gatewayv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: gatewayRouteName(c), Namespace: c.Namespace}}
-	setRules := func(base []gatewayv1.HTTPRouteRule) error {
-		r, err := sp.of(route, func() (traffic.Routes, error) { return httpSplit(c, route), nil })
-		if err != nil {
-			return err
-		}
-		rules, err := httpRules(c, base, r)
-		route.Spec.Rules = rules
-		return err
-	}
-	if c.Spec.Service.RouteRef == nil {
-		return g.ensureGenerated(ctx, c, route, func() error {
-			applyMetadata(&route.ObjectMeta, c.Spec.Service.Apex, c.Spec.Service.UnmanagedMetadata, true)
-			route.Spec.ParentRefs = parentRefs(c)
-			route.Spec.Hostnames = hostnames(c)
-			return setRules([]gatewayv1.HTTPRouteRule{generatedHTTPRule(c)})
-		})
-	}
-	if err := g.Client.Get(ctx, client.ObjectKeyFromObject(route), route); err != nil {
-		return fmt.Errorf("get HTTPRoute %s named by spec.service.routeRef: %w", route.Name, err)
-	}
-	return g.patch(ctx, route, func() error {
-		if err := keepOriginal(route, route.Spec); err != nil {
-			return err
-		}
-		return setRules(route.Spec.Rules)
-	})
+	return routeKindOf(c).write(ctx, g, c, sp)
 }
 
 // Routes reads the split from the route's owned rule.
 func (g *Gateway) Routes(ctx context.Context, c *sluicev1beta1.Canary) (traffic.Routes, error) {
+	return routeKindOf(c).routes(ctx, g, c)
+}
+
+// Finalize gives an adopted route back as it was; a generated one is
+// pointed at the apex Service and released, so that it outlives the
+// Canary.
+func (g *Gateway) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
+	return routeKindOf(c).finalize(ctx, g, c)
+}
+
+// routeWriter writes, reads and gives back a Canary's route of one kind.
+type routeWriter interface {
+	write(ctx context.Context, g *Gateway, c *sluicev1beta1.Canary, sp split) error
+	routes(ctx context.Context, g *Gateway, c *sluicev1beta1.Canary) (traffic.Routes, error)
+	finalize(ctx context.Context, g *Gateway, c *sluicev1beta1.Canary) error
+}
+
+// routeKindOf is the kind of the Canary's route: a GRPCRoute for a gRPC
+// service, an HTTPRoute otherwise.
+func routeKindOf(c *sluicev1beta1.Canary) routeWriter {
 	if grpc(c) {
-		return g.grpcRoutes(ctx, c)
+		return grpcRouteKind()
 	}
-	route := &gatewayv1.HTTPRoute{}
+	return httpRouteKind()
+}
+
+// routeKind adapts one Gateway API route kind (HTTPRoute, GRPCRoute) to
+// the one path that writes, reads and gives back a Canary's route: Route
+// is the object, Rule its rule type. The kinds differ only in their rules.
+type routeKind[Route client.Object, Rule any] struct {
+	// name is the kind, for errors.
+	name     string
+	newRoute func() Route
+	// parts are the fields of a route the router writes; spec points at
+	// the whole spec, recorded as an adopted route's original.
+	parts func(Route) routeParts[Rule]
+	// view reads what the split and the layout need of a rule.
+	view func(Rule) gatewayRule
+	// generated is the rule of a generated route, before its backends.
+	generated func(*sluicev1beta1.Canary) Rule
+	// expand lays out one owned rule for a split: the A/B and affinity
+	// rules derived from it, named with prefix, then the rule itself with
+	// weighted backends.
+	expand func(c *sluicev1beta1.Canary, rule Rule, prefix string, r traffic.Routes) ([]Rule, error)
+	// toApex points an owned rule at the apex Service alone, without the
+	// mirror to the canary.
+	toApex func(c *sluicev1beta1.Canary, rule Rule) Rule
+}
+
+// routeParts are the parts of a route's object the router writes.
+type routeParts[Rule any] struct {
+	meta      *metav1.ObjectMeta
+	spec      any
+	parents   *[]gatewayv1.ParentReference
+	hostnames *[]gatewayv1.Hostname
+	rules     *[]Rule
+}
+
+func (k routeKind[Route, Rule]) write(ctx context.Context, g *Gateway, c *sluicev1beta1.Canary, sp split) error {
+	route := k.newRoute()
+	p := k.parts(route)
+	p.meta.Name, p.meta.Namespace = gatewayRouteName(c), c.Namespace
+	setRules := func(base []Rule) error {
+		r, err := sp.of(route, func() (traffic.Routes, error) { return k.split(c, *p.rules), nil })
+		if err != nil {
+			return err
+		}
+		rules, err := k.lay(c, base, r)
+		*p.rules = rules
+		return err
+	}
+	if c.Spec.Service.RouteRef == nil {
+		return g.ensureGenerated(ctx, c, route, func() error {
+			applyMetadata(p.meta, c.Spec.Service.Apex, c.Spec.Service.UnmanagedMetadata, true)
+			*p.parents = parentRefs(c)
+			*p.hostnames = hostnames(c)
+			return setRules([]Rule{k.generated(c)})
+		})
+	}
+	if err := g.Client.Get(ctx, client.ObjectKeyFromObject(route), route); err != nil {
+		return fmt.Errorf("get %s %s named by spec.service.routeRef: %w", k.name, p.meta.Name, err)
+	}
+	return g.patch(ctx, route, func() error {
+		if err := keepOriginal(route, p.spec); err != nil {
+			return err
+		}
+		return setRules(*p.rules)
+	})
+}
+
+func (k routeKind[Route, Rule]) routes(ctx context.Context, g *Gateway, c *sluicev1beta1.Canary) (traffic.Routes, error) {
+	route := k.newRoute()
 	if err := g.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: gatewayRouteName(c)}, route); apierrors.IsNotFound(err) && c.Spec.Service.RouteRef == nil {
 		return traffic.PrimaryOnly(), nil
 	} else if err != nil {
-		return traffic.Routes{}, fmt.Errorf("get HTTPRoute %s: %w", gatewayRouteName(c), err)
+		return traffic.Routes{}, fmt.Errorf("get %s %s: %w", k.name, gatewayRouteName(c), err)
 	}
-	return httpSplit(c, route), nil
+	return k.split(c, *k.parts(route).rules), nil
 }
 
-// httpSplit is the split an HTTPRoute's owned rules hold.
-func httpSplit(c *sluicev1beta1.Canary, route *gatewayv1.HTTPRoute) traffic.Routes {
-	rules := make([]gatewayRule, 0, len(route.Spec.Rules))
-	for _, rule := range route.Spec.Rules {
-		gr := gatewayRule{name: rule.Name}
-		for _, b := range rule.BackendRefs {
-			gr.refs = append(gr.refs, b.BackendRef)
-		}
-		for _, f := range rule.Filters {
-			gr.mirrors = append(gr.mirrors, f.RequestMirror)
-		}
-		rules = append(rules, gr)
+func (k routeKind[Route, Rule]) finalize(ctx context.Context, g *Gateway, c *sluicev1beta1.Canary) error {
+	route := k.newRoute()
+	if err := g.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: gatewayRouteName(c)}, route); apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("get %s %s: %w", k.name, gatewayRouteName(c), err)
 	}
-	return gatewaySplit(c, rules)
+	p := k.parts(route)
+	return g.patch(ctx, route, func() error {
+		if adopted, err := takeOriginal(route, p.spec); err != nil || adopted {
+			return err
+		}
+		var out []Rule
+		for _, rule := range *p.rules {
+			v := k.view(rule)
+			if isSluiceRule(v.name) {
+				continue
+			}
+			if ownsBackends(v.refs, c) {
+				rule = k.toApex(c, rule)
+			}
+			out = append(out, rule)
+		}
+		*p.rules = out
+		release(route, c)
+		return nil
+	})
+}
+
+// split is the split a route's owned rules hold.
+func (k routeKind[Route, Rule]) split(c *sluicev1beta1.Canary, rules []Rule) traffic.Routes {
+	views := make([]gatewayRule, 0, len(rules))
+	for _, rule := range rules {
+		views = append(views, k.view(rule))
+	}
+	return gatewaySplit(c, views)
+}
+
+// lay lays out the rules of a route for a split. Every owned rule (one
+// whose backends are the Canary's Services) is expanded: the A/B and
+// session affinity rules derived from it come before it, and its backends
+// are weighted. Sluice's own rules from before are dropped, and other
+// rules stay as they are.
+func (k routeKind[Route, Rule]) lay(c *sluicev1beta1.Canary, rules []Rule, r traffic.Routes) ([]Rule, error) {
+	var out []Rule
+	owned := 0
+	for _, rule := range rules {
+		v := k.view(rule)
+		if isSluiceRule(v.name) {
+			continue
+		}
+		if !ownsBackends(v.refs, c) {
+			out = append(out, rule)
+			continue
+		}
+		expanded, err := k.expand(c, rule, fmt.Sprintf("%s%d-", gatewayRulePrefix, owned), r)
+		if err != nil {
+			return nil, err
+		}
+		owned++
+		out = append(out, expanded...)
+	}
+	if owned == 0 {
+		apex, primary, canary := ServiceNames(c)
+		return nil, fmt.Errorf("no rule of the route sends traffic to Service %s, %s or %s", apex, primary, canary)
+	}
+	return out, nil
+}
+
+// sessionAffinity is the Canary's analysis.sessionAffinity, nil when
+// there is no analysis.
+func sessionAffinity(c *sluicev1beta1.Canary) *sluicev1beta1.SessionAffinity {
+	if c.Spec.Analysis == nil {
+		return nil
+	}
+	return c.Spec.Analysis.SessionAffinity
+}
+
+// isSluiceRule reports whether a rule is one Sluice added (sluice-*).
+func isSluiceRule(name *gatewayv1.SectionName) bool {
+	return name != nil && strings.HasPrefix(string(*name), gatewayRulePrefix)
 }
 
 // gatewayRule is what the split reads of an HTTPRoute or GRPCRoute rule.
@@ -158,37 +286,6 @@ func gatewaySplit(c *sluicev1beta1.Canary, rules []gatewayRule) traffic.Routes {
 		r.Primary, r.Canary = 100, 0
 	}
 	return r
-}
-
-// Finalize gives an adopted route back as it was; a generated one is
-// pointed at the apex Service and released, so that it outlives the
-// Canary.
-func (g *Gateway) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
-	var route client.Object = &gatewayv1.HTTPRoute{}
-	if grpc(c) {
-		route = &gatewayv1.GRPCRoute{}
-	}
-	if err := g.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: gatewayRouteName(c)}, route); apierrors.IsNotFound(err) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("get route %s: %w", gatewayRouteName(c), err)
-	}
-	return g.patch(ctx, route, func() error {
-		switch rt := route.(type) {
-		case *gatewayv1.HTTPRoute:
-			if adopted, err := takeOriginal(rt, &rt.Spec); err != nil || adopted {
-				return err
-			}
-			rt.Spec.Rules = apexHTTPRules(c, rt.Spec.Rules)
-		case *gatewayv1.GRPCRoute:
-			if adopted, err := takeOriginal(rt, &rt.Spec); err != nil || adopted {
-				return err
-			}
-			rt.Spec.Rules = apexGRPCRules(c, rt.Spec.Rules)
-		}
-		release(route, c)
-		return nil
-	})
 }
 
 // gatewayRouteName is the adopted route's name, or the apex Service's.
@@ -293,105 +390,88 @@ func generatedHTTPRule(c *sluicev1beta1.Canary) gatewayv1.HTTPRouteRule {
 	return rule
 }
 
-// httpRules lays out the rules of a route for a split. Every owned rule
-// (one whose backends are the Canary's Services) gets, before it, the A/B
-// and session affinity rules derived from it, and its backends weighted;
-// other rules stay as they are.
-func httpRules(c *sluicev1beta1.Canary, rules []gatewayv1.HTTPRouteRule, r traffic.Routes) ([]gatewayv1.HTTPRouteRule, error) {
-	_, primary, canary := ServiceNames(c)
-	var out []gatewayv1.HTTPRouteRule
-	owned := 0
-	for _, rule := range rules {
-		if rule.Name != nil && strings.HasPrefix(string(*rule.Name), gatewayRulePrefix) {
-			continue
-		}
-		var refs []gatewayv1.BackendRef
-		for _, b := range rule.BackendRefs {
-			refs = append(refs, b.BackendRef)
-		}
-		if !ownsBackends(refs, c) {
-			out = append(out, rule)
-			continue
-		}
-		prefix := fmt.Sprintf("%s%d-", gatewayRulePrefix, owned)
-		owned++
-		base := rule.DeepCopy()
-		base.Filters = withoutCanaryMirror(base.Filters, canary)
-
-		if r.Match && c.Spec.Analysis != nil {
-			for i, m := range c.Spec.Analysis.Match {
-				ab := *base.DeepCopy()
-				ab.Name = ptr.To(gatewayv1.SectionName(fmt.Sprintf("%sab-%d", prefix, i)))
-				matches, err := combineHTTPMatches(ab.Matches, m)
-				if err != nil {
-					return nil, fmt.Errorf("analysis.match[%d]: %w", i, err)
-				}
-				ab.Matches = matches
-				ab.BackendRefs = []gatewayv1.HTTPBackendRef{httpBackend(c, canary, 100, nil)}
-				out = append(out, ab)
+// httpRouteKind writes HTTPRoutes: weights, A/B by header, cookie or
+// query, mirroring, and session affinity by cookie.
+func httpRouteKind() routeKind[*gatewayv1.HTTPRoute, gatewayv1.HTTPRouteRule] {
+	return routeKind[*gatewayv1.HTTPRoute, gatewayv1.HTTPRouteRule]{
+		name:     "HTTPRoute",
+		newRoute: func() *gatewayv1.HTTPRoute { return &gatewayv1.HTTPRoute{} },
+		parts: func(rt *gatewayv1.HTTPRoute) routeParts[gatewayv1.HTTPRouteRule] {
+			return routeParts[gatewayv1.HTTPRouteRule]{meta: &rt.ObjectMeta, spec: &rt.Spec, parents: &rt.Spec.ParentRefs, hostnames: &rt.Spec.Hostnames, rules: &rt.Spec.Rules}
+		},
+		view: func(rule gatewayv1.HTTPRouteRule) gatewayRule {
+			v := gatewayRule{name: rule.Name}
+			for _, b := range rule.BackendRefs {
+				v.refs = append(v.refs, b.BackendRef)
 			}
-		}
-		var primaryFilters, canaryFilters []gatewayv1.HTTPRouteFilter
-		if sa := c.Spec.Analysis.SessionAffinity; sa != nil {
-			st := c.Status
-			if st.SessionAffinityCookie != "" && r.Canary > 0 {
-				sticky := *base.DeepCopy()
-				sticky.Name = ptr.To(gatewayv1.SectionName(prefix + "canary-cookie"))
-				sticky.Matches = withCookie(sticky.Matches, st.SessionAffinityCookie)
-				sticky.BackendRefs = []gatewayv1.HTTPBackendRef{httpBackend(c, canary, 100, nil)}
-				out = append(out, sticky)
-				canaryFilters = setCookie(cookieHeader(st.SessionAffinityCookie, sa, strconv.Itoa(sa.MaxAge)))
+			for _, f := range rule.Filters {
+				v.mirrors = append(v.mirrors, f.RequestMirror)
 			}
-			if st.PrimarySessionAffinityCookie != "" && r.Canary > 0 {
-				sticky := *base.DeepCopy()
-				sticky.Name = ptr.To(gatewayv1.SectionName(prefix + "primary-cookie"))
-				sticky.Matches = withCookie(sticky.Matches, st.PrimarySessionAffinityCookie)
-				sticky.BackendRefs = []gatewayv1.HTTPBackendRef{httpBackend(c, primary, 100, nil)}
-				out = append(out, sticky)
-				primaryFilters = setCookie(cookieHeader(st.PrimarySessionAffinityCookie, sa, analysisSeconds(c)))
-			}
-			if st.SessionAffinityCookie == "" && st.PreviousSessionAffinityCookie != "" {
-				// The rollout is over: expire its cookie in browsers.
-				primaryFilters = setCookie(cookieHeader(st.PreviousSessionAffinityCookie, sa, "-1"))
-			}
-		}
-		main := *base
-		main.BackendRefs = []gatewayv1.HTTPBackendRef{
-			httpBackend(c, primary, r.Primary, primaryFilters),
-			httpBackend(c, canary, r.Canary, canaryFilters),
-		}
-		if r.Mirror {
-			main.Filters = append(main.Filters, gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: mirrorTo(c, canary, r.MirrorWeight)})
-		}
-		out = append(out, main)
-	}
-	if owned == 0 {
-		apex, _, _ := ServiceNames(c)
-		return nil, fmt.Errorf("no rule of the route sends traffic to Service %s, %s or %s", apex, primary, canary)
-	}
-	return out, nil
-}
-
-// apexHTTPRules points the owned rules of a generated route at the apex
-// Service and drops Sluice's rules.
-func apexHTTPRules(c *sluicev1beta1.Canary, rules []gatewayv1.HTTPRouteRule) []gatewayv1.HTTPRouteRule {
-	apex, _, canary := ServiceNames(c)
-	var out []gatewayv1.HTTPRouteRule
-	for _, rule := range rules {
-		if rule.Name != nil && strings.HasPrefix(string(*rule.Name), gatewayRulePrefix) {
-			continue
-		}
-		var refs []gatewayv1.BackendRef
-		for _, b := range rule.BackendRefs {
-			refs = append(refs, b.BackendRef)
-		}
-		if ownsBackends(refs, c) {
+			return v
+		},
+		generated: generatedHTTPRule,
+		expand:    expandHTTPRule,
+		toApex: func(c *sluicev1beta1.Canary, rule gatewayv1.HTTPRouteRule) gatewayv1.HTTPRouteRule {
+			apex, _, canary := ServiceNames(c)
 			rule.Filters = withoutCanaryMirror(rule.Filters, canary)
 			rule.BackendRefs = []gatewayv1.HTTPBackendRef{httpBackend(c, apex, 100, nil)}
-		}
-		out = append(out, rule)
+			return rule
+		},
 	}
-	return out
+}
+
+// expandHTTPRule lays out one owned HTTPRoute rule for a split.
+func expandHTTPRule(c *sluicev1beta1.Canary, rule gatewayv1.HTTPRouteRule, prefix string, r traffic.Routes) ([]gatewayv1.HTTPRouteRule, error) {
+	_, primary, canary := ServiceNames(c)
+	var out []gatewayv1.HTTPRouteRule
+	base := rule.DeepCopy()
+	base.Filters = withoutCanaryMirror(base.Filters, canary)
+	if r.Match && c.Spec.Analysis != nil {
+		for i, m := range c.Spec.Analysis.Match {
+			ab := *base.DeepCopy()
+			ab.Name = ptr.To(gatewayv1.SectionName(fmt.Sprintf("%sab-%d", prefix, i)))
+			matches, err := combineHTTPMatches(ab.Matches, m)
+			if err != nil {
+				return nil, fmt.Errorf("analysis.match[%d]: %w", i, err)
+			}
+			ab.Matches = matches
+			ab.BackendRefs = []gatewayv1.HTTPBackendRef{httpBackend(c, canary, 100, nil)}
+			out = append(out, ab)
+		}
+	}
+	var primaryFilters, canaryFilters []gatewayv1.HTTPRouteFilter
+	if sa := sessionAffinity(c); sa != nil {
+		st := c.Status
+		if st.SessionAffinityCookie != "" && r.Canary > 0 {
+			sticky := *base.DeepCopy()
+			sticky.Name = ptr.To(gatewayv1.SectionName(prefix + "canary-cookie"))
+			sticky.Matches = withCookie(sticky.Matches, st.SessionAffinityCookie)
+			sticky.BackendRefs = []gatewayv1.HTTPBackendRef{httpBackend(c, canary, 100, nil)}
+			out = append(out, sticky)
+			canaryFilters = setCookie(cookieHeader(st.SessionAffinityCookie, sa, strconv.Itoa(sa.MaxAge)))
+		}
+		if st.PrimarySessionAffinityCookie != "" && r.Canary > 0 {
+			sticky := *base.DeepCopy()
+			sticky.Name = ptr.To(gatewayv1.SectionName(prefix + "primary-cookie"))
+			sticky.Matches = withCookie(sticky.Matches, st.PrimarySessionAffinityCookie)
+			sticky.BackendRefs = []gatewayv1.HTTPBackendRef{httpBackend(c, primary, 100, nil)}
+			out = append(out, sticky)
+			primaryFilters = setCookie(cookieHeader(st.PrimarySessionAffinityCookie, sa, analysisSeconds(c)))
+		}
+		if st.SessionAffinityCookie == "" && st.PreviousSessionAffinityCookie != "" {
+			// The rollout is over: expire its cookie in browsers.
+			primaryFilters = setCookie(cookieHeader(st.PreviousSessionAffinityCookie, sa, "-1"))
+		}
+	}
+	main := *base
+	main.BackendRefs = []gatewayv1.HTTPBackendRef{
+		httpBackend(c, primary, r.Primary, primaryFilters),
+		httpBackend(c, canary, r.Canary, canaryFilters),
+	}
+	if r.Mirror {
+		main.Filters = append(main.Filters, gatewayv1.HTTPRouteFilter{Type: gatewayv1.HTTPRouteFilterRequestMirror, RequestMirror: mirrorTo(c, canary, r.MirrorWeight)})
+	}
+	return append(out, main), nil
 }
 
 // ownsBackends reports whether backends are the Canary's Services only.

@@ -18,6 +18,8 @@ import (
 	"sluice.dev/sluice/pkg/traffic"
 )
 
+// +kubebuilder:rbac:groups=networking.istio.io,resources=virtualservices;destinationrules,verbs=get;list;watch;create;update;patch;delete
+
 // Istio routes with an Istio VirtualService named after the apex Service,
 // and DestinationRules for the primary and canary Services carrying the
 // Canary's trafficPolicy (provider istio). A VirtualService that existed
@@ -37,9 +39,9 @@ func (i *Istio) Capabilities() traffic.Capabilities {
 
 // GoldenSignals use the Istio standard metrics reported by the canary's
 // sidecars.
-func (i *Istio) GoldenSignals() GoldenSignals {
+func (i *Istio) GoldenSignals() traffic.GoldenSignals {
 	const dest = `reporter="destination", destination_workload_namespace="{{ namespace }}", destination_workload=~"{{ target }}"`
-	return GoldenSignals{
+	return traffic.GoldenSignals{
 		SuccessRate: `sum(rate(istio_requests_total{` + dest + `, response_code!~"5.*"}[{{ interval }}]))
 / sum(rate(istio_requests_total{` + dest + `}[{{ interval }}])) * 100`,
 		Duration: `histogram_quantile(0.99, sum(rate(istio_request_duration_milliseconds_bucket{` + dest + `}[{{ interval }}])) by (le))`,

@@ -45,13 +45,13 @@ func (k *Kubernetes) Routes(context.Context, *sluicev1beta1.Canary) (traffic.Rou
 
 // GoldenSignals use the http_request_duration_seconds histogram that the
 // application exports, by pod of the target.
-func (k *Kubernetes) GoldenSignals() GoldenSignals { return appHistogramSignals() }
+func (k *Kubernetes) GoldenSignals() traffic.GoldenSignals { return appHistogramSignals() }
 
 // appHistogramSignals read the application's own request histogram, for
 // routers whose proxy exports nothing per canary.
-func appHistogramSignals() GoldenSignals {
+func appHistogramSignals() traffic.GoldenSignals {
 	const pods = `namespace="{{ namespace }}", pod=~"{{ target }}-[0-9a-zA-Z]+(-[0-9a-zA-Z]+)"`
-	return GoldenSignals{
+	return traffic.GoldenSignals{
 		SuccessRate: `sum(rate(http_request_duration_seconds_count{` + pods + `, status!~"5.*"}[{{ interval }}]))
 / sum(rate(http_request_duration_seconds_count{` + pods + `}[{{ interval }}])) * 100`,
 		Duration: `histogram_quantile(0.99, sum(rate(http_request_duration_seconds_bucket{` + pods + `}[{{ interval }}])) by (le)) * 1000`,

@@ -15,6 +15,8 @@ import (
 	"sluice.dev/sluice/pkg/traffic"
 )
 
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
+
 // NGINX routes with the ingress-nginx canary annotations (provider nginx):
 // the Ingress named by spec.ingressRef, which keeps sending traffic to the
 // apex Service, is cloned into <ingress>-canary pointing at the canary
@@ -28,9 +30,9 @@ func (n *NGINX) Capabilities() traffic.Capabilities {
 }
 
 // GoldenSignals use the ingress controller's metrics of the canary Ingress.
-func (n *NGINX) GoldenSignals() GoldenSignals {
+func (n *NGINX) GoldenSignals() traffic.GoldenSignals {
 	const sel = `namespace="{{ namespace }}", ingress="{{ ingress }}-canary"`
-	return GoldenSignals{
+	return traffic.GoldenSignals{
 		SuccessRate: `sum(rate(nginx_ingress_controller_requests{` + sel + `, status!~"5.*"}[{{ interval }}]))
 / sum(rate(nginx_ingress_controller_requests{` + sel + `}[{{ interval }}])) * 100`,
 		Duration: `histogram_quantile(0.99, sum(rate(nginx_ingress_controller_request_duration_seconds_bucket{` + sel + `}[{{ interval }}])) by (le)) * 1000`,

@@ -5,9 +5,12 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,20 +39,7 @@ type Router interface {
 	Finalize(ctx context.Context, c *sluicev1beta1.Canary) error
 	// GoldenSignals are the queries of the built-in metrics on the series
 	// this router's proxy exports.
-	GoldenSignals() GoldenSignals
-}
-
-// GoldenSignals are the Prometheus queries of the built-in metrics
-// request-success-rate and request-duration for a router. They are Go
-// templates rendered for each Canary with the functions of MetricTemplates
-// (namespace, target, service, ingress, route, interval).
-type GoldenSignals struct {
-	// SuccessRate is the percentage of the canary's responses that are not
-	// 5xx.
-	SuccessRate string
-	// Duration is the 99th percentile of the canary's response times, in
-	// milliseconds.
-	Duration string
+	GoldenSignals() traffic.GoldenSignals
 }
 
 // Deps are what routers are built with.
@@ -130,4 +120,17 @@ func Available() []sluicev1beta1.Provider {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// sortedKeys returns a map's keys in order, for stable output.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.SortedFunc(maps.Keys(m), cmp.Compare[string])
+}
+
+// parseDuration parses a Go duration; empty is zero.
+func parseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return time.ParseDuration(s)
 }

@@ -17,6 +17,8 @@ import (
 	"sluice.dev/sluice/pkg/workload"
 )
 
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch;delete
+
 // Services manages the three ClusterIP Services of a Canary, which every
 // provider routes to: <name>-primary selects the primary's pods,
 // <name>-canary the target's, and the apex <name> the primary's. An apex

@@ -13,6 +13,8 @@ import (
 	"sluice.dev/sluice/pkg/traffic"
 )
 
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;update;patch;delete
+
 // Skipper routes with Skipper's Ingress annotations (provider skipper): the
 // Ingress named by spec.ingressRef stays as it is, and its clone
 // <ingress>-canary sends each of its paths to both the primary and the
@@ -34,9 +36,9 @@ func (s *Skipper) Capabilities() traffic.Capabilities { return traffic.Capabilit
 
 // GoldenSignals use Skipper's route metrics of the canary Ingress's routes
 // to the canary Service.
-func (s *Skipper) GoldenSignals() GoldenSignals {
+func (s *Skipper) GoldenSignals() traffic.GoldenSignals {
 	const sel = `route=~"kube(ew)?_{{ namespace }}__{{ ingress }}[-_]canary__.*__.*[-_]canary(_[0-9]+)?"`
-	return GoldenSignals{
+	return traffic.GoldenSignals{
 		SuccessRate: `sum(rate(skipper_serve_route_duration_seconds_count{` + sel + `, code!~"5.."}[{{ interval }}]))
 / sum(rate(skipper_serve_route_duration_seconds_count{` + sel + `}[{{ interval }}])) * 100`,
 		Duration: `histogram_quantile(0.99, sum(rate(skipper_serve_route_duration_seconds_bucket{` + sel + `}[{{ interval }}])) by (le)) * 1000`,

@@ -12,6 +12,8 @@ import (
 	"sluice.dev/sluice/pkg/traffic"
 )
 
+// +kubebuilder:rbac:groups=split.smi-spec.io,resources=trafficsplits,verbs=get;list;watch;create;update;patch;delete
+
 // SMI routes with a Service Mesh Interface TrafficSplit named after the
 // apex Service, which the mesh (Linkerd, OSM) splits between the primary
 // and canary Services (providers linkerd, osm, smi:v1alpha2 and
@@ -25,9 +27,9 @@ type SMI struct {
 func (s *SMI) Capabilities() traffic.Capabilities { return traffic.Capabilities{Weights: true} }
 
 // GoldenSignals use the Linkerd proxy's inbound metrics of the canary.
-func (s *SMI) GoldenSignals() GoldenSignals {
+func (s *SMI) GoldenSignals() traffic.GoldenSignals {
 	const sel = `namespace="{{ namespace }}", deployment=~"{{ target }}", direction="inbound"`
-	return GoldenSignals{
+	return traffic.GoldenSignals{
 		SuccessRate: `sum(rate(response_total{` + sel + `, classification!="failure"}[{{ interval }}]))
 / sum(rate(response_total{` + sel + `}[{{ interval }}])) * 100`,
 		Duration: `histogram_quantile(0.99, sum(rate(response_latency_ms_bucket{` + sel + `}[{{ interval }}])) by (le))`,

@@ -12,6 +12,8 @@ import (
 	"sluice.dev/sluice/pkg/traffic"
 )
 
+// +kubebuilder:rbac:groups=traefik.io,resources=traefikservices,verbs=get;list;watch;create;update;patch;delete
+
 // Traefik routes with a TraefikService named after the apex Service
 // (provider traefik), which the user's IngressRoute uses as its service. It
 // is weighted between the primary and canary Services, or, while traffic is
@@ -25,9 +27,9 @@ func (t *Traefik) Capabilities() traffic.Capabilities {
 }
 
 // GoldenSignals use Traefik's service metrics of the canary Service.
-func (t *Traefik) GoldenSignals() GoldenSignals {
+func (t *Traefik) GoldenSignals() traffic.GoldenSignals {
 	const sel = `service=~"{{ namespace }}-{{ service }}-canary-[0-9]+@kubernetescrd"`
-	return GoldenSignals{
+	return traffic.GoldenSignals{
 		SuccessRate: `sum(rate(traefik_service_requests_total{` + sel + `, code!~"5.."}[{{ interval }}]))
 / sum(rate(traefik_service_requests_total{` + sel + `}[{{ interval }}])) * 100`,
 		Duration: `histogram_quantile(0.99, sum(rate(traefik_service_request_duration_seconds_bucket{` + sel + `}[{{ interval }}])) by (le)) * 1000`,

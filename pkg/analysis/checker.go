@@ -19,7 +19,7 @@ import (
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/metrics"
 	"sluice.dev/sluice/pkg/canary/plan"
-	"sluice.dev/sluice/router"
+	"sluice.dev/sluice/pkg/traffic"
 )
 
 // Options configure a Checker.
@@ -30,7 +30,7 @@ type Options struct {
 	// queries, unless a Canary sets spec.metricsServer.
 	MetricsServer string
 	// Signals returns the built-in metric queries of a Canary's router.
-	Signals func(c *sluicev1beta1.Canary) (router.GoldenSignals, error)
+	Signals func(c *sluicev1beta1.Canary) (traffic.GoldenSignals, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Registerer receives the per-metric gauge; nil registers nothing.

@@ -18,7 +18,7 @@ import (
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/canary/plan"
-	"sluice.dev/sluice/router"
+	"sluice.dev/sluice/pkg/traffic"
 	"sluice.dev/sluice/test/controlplane"
 )
 
@@ -59,8 +59,8 @@ func newChecker(t *testing.T, metricsServer string) *Checker {
 	ch, err := NewChecker(Options{
 		Reader:        cp.Client,
 		MetricsServer: metricsServer,
-		Signals: func(*sluicev1beta1.Canary) (router.GoldenSignals, error) {
-			return router.GoldenSignals{SuccessRate: `success{namespace="{{ namespace }}"}`, Duration: `p99{namespace="{{ namespace }}"}`}, nil
+		Signals: func(*sluicev1beta1.Canary) (traffic.GoldenSignals, error) {
+			return traffic.GoldenSignals{SuccessRate: `success{namespace="{{ namespace }}"}`, Duration: `p99{namespace="{{ namespace }}"}`}, nil
 		},
 	})
 	if err != nil {

@@ -12,8 +12,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/alert"
 	"sluice.dev/sluice/pkg/canary/plan"
-	"sluice.dev/sluice/pkg/webhook"
+	"sluice.dev/sluice/pkg/hook"
 	"sluice.dev/sluice/pkg/workload"
 	"sluice.dev/sluice/router"
 )
@@ -163,10 +164,10 @@ func (r *Reconciler) announce(ctx context.Context, c *sluicev1beta1.Canary, e pl
 	}
 	r.Events.Eventf(c, nil, eventType, e.Reason, e.Reason, "%s", e.Message)
 	if hooks := hooksOfType(c, sluicev1beta1.EventHook); len(hooks) > 0 {
-		r.fireHooks(ctx, c, hooks, webhook.EventMetadata(e.Message, e.Warning, r.Clock.Now()))
+		r.fireHooks(ctx, c, hooks, hook.EventMetadata(e.Message, e.Warning, r.Clock.Now()))
 	}
 	if e.Severity != "" && r.Notifier != nil {
-		obj, alert := c.DeepCopy(), Alert{Severity: e.Severity, Reason: e.Reason, Message: e.Message}
+		obj, alert := c.DeepCopy(), alert.Canary{Severity: e.Severity, Reason: e.Reason, Message: e.Message}
 		if e.Warning {
 			alert.Metric = failedMetric(c)
 		}
@@ -201,12 +202,12 @@ func (r *Reconciler) fireHooks(ctx context.Context, c *sluicev1beta1.Canary, hoo
 
 // failedMetric is the first metric that did not pass the last step, for
 // alerts about a failure.
-func failedMetric(c *sluicev1beta1.Canary) *FailedMetric {
+func failedMetric(c *sluicev1beta1.Canary) *alert.FailedMetric {
 	for _, m := range c.Status.Metrics {
 		if m.Outcome == sluicev1beta1.MetricPass || m.Outcome == sluicev1beta1.MetricSkipped {
 			continue
 		}
-		out := &FailedMetric{Name: m.Name, Value: m.Value}
+		out := &alert.FailedMetric{Name: m.Name, Value: m.Value}
 		for _, spec := range c.Spec.Analysis.Metrics {
 			if spec.Name == m.Name {
 				out.Min, out.Max = spec.Range()

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/alert"
 	"sluice.dev/sluice/pkg/canary/plan"
 )
 
@@ -27,31 +28,10 @@ type MetricChecker interface {
 
 // Notifier sends a Canary's alerts to its AlertProviders.
 type Notifier interface {
-	Notify(ctx context.Context, c *sluicev1beta1.Canary, a Alert) error
+	Notify(ctx context.Context, c *sluicev1beta1.Canary, a alert.Canary) error
 	// Providers names the AlertProviders that receive c's alerts.
 	Providers(c *sluicev1beta1.Canary) []types.NamespacedName
 	// Unready says which of them are not ready, by the field that routes
 	// to each, and why; "" when all are.
 	Unready(ctx context.Context, c *sluicev1beta1.Canary) string
-}
-
-// Alert is a notification about a Canary. The Canary it is sent with
-// carries the target, phase, weight and failed checks.
-type Alert struct {
-	Severity sluicev1beta1.AlertSeverity
-	// Reason is the event reason, such as RolledBack.
-	Reason  string
-	Message string
-	// Metric is the metric that failed the step, if one did.
-	Metric *FailedMetric
-}
-
-// FailedMetric is a metric that failed an analysis step, for alerts.
-type FailedMetric struct {
-	Name string
-	// Value is the value the query returned, as a decimal; empty when it
-	// returned none.
-	Value string
-	// Min and Max are the metric's range; nil is unbounded.
-	Min, Max *float64
 }

@@ -154,7 +154,7 @@ func (r *Reconciler) observeTarget(ctx context.Context, c *sluicev1beta1.Canary,
 		Workload: plan.Workload{
 			Exists:   true,
 			Revision: workload.Revision(hash, configs),
-			Ready:    workload.Readiness(target, threshold(analysis.CanaryReadyThreshold)),
+			Ready:    plan.Readiness(workload.ReadinessOf(target, threshold(analysis.CanaryReadyThreshold))),
 		},
 		PodTemplateHash: hash,
 		Configs:         configs,
@@ -167,7 +167,7 @@ func (r *Reconciler) observeTarget(ctx context.Context, c *sluicev1beta1.Canary,
 		o.in.Primary = plan.Workload{
 			Exists:   true,
 			Revision: primary.GetAnnotations()[sluicev1beta1.RevisionAnnotation],
-			Ready:    workload.Readiness(primary, threshold(analysis.PrimaryReadyThreshold)),
+			Ready:    plan.Readiness(workload.ReadinessOf(primary, threshold(analysis.PrimaryReadyThreshold))),
 		}
 	} else if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("get %s %s%s: %w", ref.Kind, ref.Name, workload.PrimarySuffix, err)

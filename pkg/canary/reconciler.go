@@ -20,7 +20,7 @@ import (
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/canary/plan"
-	"sluice.dev/sluice/pkg/webhook"
+	"sluice.dev/sluice/pkg/hook"
 	"sluice.dev/sluice/router"
 )
 
@@ -33,7 +33,7 @@ type Reconciler struct {
 	// RouterDeps build the routers.
 	RouterDeps router.Deps
 	// Hooks calls webhooks.
-	Hooks *webhook.Caller
+	Hooks *hook.Caller
 	// Metrics evaluates analysis metrics; nil until a metric provider is
 	// available, and then Canaries with metrics wait with a condition.
 	Metrics MetricChecker

@@ -20,7 +20,7 @@ import (
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/configtrack"
-	"sluice.dev/sluice/pkg/webhook"
+	"sluice.dev/sluice/pkg/hook"
 	"sluice.dev/sluice/router"
 )
 
@@ -62,7 +62,7 @@ func New(mgr manager.Manager, recorder *Recorder, opts Options) *Reconciler {
 		Scheme:               mgr.GetScheme(),
 		Events:               opts.Events,
 		RouterDeps:           router.Deps{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix},
-		Hooks:                webhook.NewCaller(),
+		Hooks:                hook.NewCaller(),
 		Metrics:              opts.Metrics,
 		Notifier:             opts.Notifier,
 		Recorder:             recorder,

@@ -33,7 +33,7 @@ import (
 
 	notificationv1beta3 "sluice.dev/sluice/api/notification/v1beta3"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
-	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/alert"
 )
 
 // Route sends the alerts of at least Severity to an AlertProvider.
@@ -147,8 +147,6 @@ type outcome struct {
 	secretVersion string
 }
 
-var _ canary.Notifier = (*Dispatcher)(nil)
-
 // NewDispatcher checks the options and fills in their defaults.
 func NewDispatcher(opts Options) (*Dispatcher, error) {
 	if opts.Reader == nil {
@@ -211,7 +209,7 @@ func defaultTransport(proxy *url.URL) http.RoundTripper {
 // severity it reaches. It does no network I/O beyond reading through the
 // Reader; it reports AlertProviders it cannot resolve and queues the
 // others.
-func (d *Dispatcher) Notify(ctx context.Context, c *sluicev1beta1.Canary, a canary.Alert) error {
+func (d *Dispatcher) Notify(ctx context.Context, c *sluicev1beta1.Canary, a alert.Canary) error {
 	rank, ok := severityRank(a.Severity)
 	if !ok {
 		return fmt.Errorf("alert %s of canary %s/%s: unknown severity %q", a.Reason, c.Namespace, c.Name, a.Severity)
@@ -269,7 +267,7 @@ func (d *Dispatcher) routes(c *sluicev1beta1.Canary) []fieldRoute {
 }
 
 // prepare reads the AlertProvider of a route and builds the post.
-func (d *Dispatcher) prepare(ctx context.Context, c *sluicev1beta1.Canary, r Route, a canary.Alert) (delivery, error) {
+func (d *Dispatcher) prepare(ctx context.Context, c *sluicev1beta1.Canary, r Route, a alert.Canary) (delivery, error) {
 	var p sluicev1beta1.AlertProvider
 	if err := d.opts.Reader.Get(ctx, r.Provider, &p); err != nil {
 		return delivery{}, fmt.Errorf("read AlertProvider %s: %w", r.Provider, err)
@@ -313,7 +311,7 @@ func newDelivery(spec providerSpec, res resolved, n note) (delivery, error) {
 
 // canaryNote is a Canary's alert as an event, with its text from the
 // AlertProvider's messageTemplate.
-func canaryNote(c *sluicev1beta1.Canary, a canary.Alert, cluster string, spec providerSpec, now time.Time) note {
+func canaryNote(c *sluicev1beta1.Canary, a alert.Canary, cluster string, spec providerSpec, now time.Time) note {
 	e := Event{
 		InvolvedObject: corev1.ObjectReference{
 			Kind: "Canary", APIVersion: sluicev1beta1.GroupVersion.String(), Namespace: c.Namespace, Name: c.Name, UID: c.UID,

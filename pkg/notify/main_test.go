@@ -21,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
-	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/alert"
 	"sluice.dev/sluice/pkg/notify"
 	"sluice.dev/sluice/test/controlplane"
 )
@@ -237,12 +237,12 @@ func alertTo(provider string, severity sluicev1beta1.AlertSeverity) sluicev1beta
 }
 
 // rollback is the alert of a rollback caused by a metric.
-func rollback() canary.Alert {
-	return canary.Alert{
+func rollback() alert.Canary {
+	return alert.Canary{
 		Severity: sluicev1beta1.SeverityError,
 		Reason:   "RolledBack",
 		Message:  "Rolling back Deployment/podinfo: failed checks threshold reached (5): request-success-rate 98.5 < 99",
-		Metric:   &canary.FailedMetric{Name: "request-success-rate", Value: "98.5", Min: ptr.To(99.0)},
+		Metric:   &alert.FailedMetric{Name: "request-success-rate", Value: "98.5", Min: ptr.To(99.0)},
 	}
 }
 

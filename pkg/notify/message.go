@@ -13,7 +13,7 @@ import (
 	"unicode/utf8"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
-	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/alert"
 )
 
 // maxTextBytes caps the text of an alert: Slack advises at most 4000
@@ -92,7 +92,7 @@ type field struct {
 
 // newMessage renders a Canary's alert for an AlertProvider of type typ
 // with its messageTemplate (empty: the default).
-func newMessage(c *sluicev1beta1.Canary, a canary.Alert, cluster, typ, tmpl string) message {
+func newMessage(c *sluicev1beta1.Canary, a alert.Canary, cluster, typ, tmpl string) message {
 	esc := escapeFor(typ)
 	data := templateData{
 		Name:         esc(c.Name),

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
-	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/alert"
 	"sluice.dev/sluice/pkg/notify"
 )
 
@@ -50,7 +50,7 @@ func TestAProviderReceivesTheAlertsOfItsSeverityAndAbove(t *testing.T) {
 
 	sent := map[sluicev1beta1.AlertSeverity]int{}
 	for i, event := range []sluicev1beta1.AlertSeverity{info, warn, fatal} {
-		if err := d.Notify(t.Context(), c, canary.Alert{Severity: event, Reason: "Test", Message: "a " + string(event) + " event"}); err != nil {
+		if err := d.Notify(t.Context(), c, alert.Canary{Severity: event, Reason: "Test", Message: "a " + string(event) + " event"}); err != nil {
 			t.Fatal(err)
 		}
 		rc.waitFor(t, "/info", i+1)
@@ -82,7 +82,7 @@ func TestACanaryWithoutAlertsUsesTheDefaultProviders(t *testing.T) {
 	rc.waitFor(t, "/own", 1)
 
 	without := newEnv(t).canary()
-	for _, a := range []canary.Alert{{Severity: info, Reason: "Below", Message: "below the default severity"}, rollback()} {
+	for _, a := range []alert.Canary{{Severity: info, Reason: "Below", Message: "below the default severity"}, rollback()} {
 		if err := d.Notify(t.Context(), without, a); err != nil {
 			t.Fatal(err)
 		}

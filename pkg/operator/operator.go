@@ -42,6 +42,7 @@ import (
 	"sluice.dev/sluice/pkg/sync/health"
 	"sluice.dev/sluice/pkg/sync/helmrelease"
 	"sluice.dev/sluice/pkg/sync/kustomization"
+	"sluice.dev/sluice/pkg/traffic"
 	"sluice.dev/sluice/router"
 )
 
@@ -408,16 +409,16 @@ func healthChecker(mgr manager.Manager, opts Options) *health.Checker {
 }
 
 // goldenSignals returns the built-in metric queries of a Canary's router.
-func goldenSignals(mgr manager.Manager, opts Options) func(c *sluicev1beta1.Canary) (router.GoldenSignals, error) {
+func goldenSignals(mgr manager.Manager, opts Options) func(c *sluicev1beta1.Canary) (traffic.GoldenSignals, error) {
 	deps := router.Deps{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix}
-	return func(c *sluicev1beta1.Canary) (router.GoldenSignals, error) {
+	return func(c *sluicev1beta1.Canary) (traffic.GoldenSignals, error) {
 		provider := c.Spec.Provider
 		if provider == "" {
 			provider = opts.DefaultProvider
 		}
 		rt, err := router.New(provider, deps)
 		if err != nil {
-			return router.GoldenSignals{}, fmt.Errorf("spec.provider: %w", err)
+			return traffic.GoldenSignals{}, fmt.Errorf("spec.provider: %w", err)
 		}
 		return rt.GoldenSignals(), nil
 	}

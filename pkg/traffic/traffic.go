@@ -1,6 +1,6 @@
 // Package traffic holds the values that describe how traffic is split
-// between a primary and its canary, shared by the canary state machine and
-// the routers.
+// between a primary and its canary, and the queries that measure it,
+// shared by the canary state machine, the analysis and the routers.
 package traffic
 
 import "fmt"
@@ -62,4 +62,17 @@ type Capabilities struct {
 	MirrorWeight bool
 	// SessionAffinity keeps users on the version they reached first.
 	SessionAffinity bool
+}
+
+// GoldenSignals are the Prometheus queries of the built-in metrics
+// request-success-rate and request-duration for a router. They are Go
+// templates rendered for each Canary with the functions of MetricTemplates
+// (namespace, target, service, ingress, route, interval).
+type GoldenSignals struct {
+	// SuccessRate is the percentage of the canary's responses that are not
+	// 5xx.
+	SuccessRate string
+	// Duration is the 99th percentile of the canary's response times, in
+	// milliseconds.
+	Duration string
 }

@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -17,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
-	"sluice.dev/sluice/pkg/canary/plan"
 	"sluice.dev/sluice/pkg/configtrack"
 )
 
@@ -162,25 +162,41 @@ func SetReplicas(obj client.Object, replicas int32) {
 	}
 }
 
-// Readiness tells whether a workload runs its current spec with at least
-// threshold percent of its updated replicas available, after Flagger's
-// rules.
-func Readiness(obj client.Object, threshold int) plan.Readiness {
+// Readiness is the rollout status of a workload. Its fields are those of
+// the canary plan's, which converts it, so that this leaf does not import
+// the engine.
+type Readiness struct {
+	// Ready is set when the workload runs its current spec with enough
+	// available replicas.
+	Ready bool
+	// Message says what it waits for when it is not ready.
+	Message string
+	// Stuck is set when its controller gave up on the rollout (a
+	// Deployment's ProgressDeadlineExceeded).
+	Stuck bool
+	// NotReadySince is when it stopped being ready, if known.
+	NotReadySince time.Time
+}
+
+// ReadinessOf tells whether a workload runs its current spec with at
+// least threshold percent of its updated replicas available, after
+// Flagger's rules.
+func ReadinessOf(obj client.Object, threshold int) Readiness {
 	switch w := obj.(type) {
 	case *appsv1.Deployment:
 		return deploymentReadiness(w, threshold)
 	case *appsv1.DaemonSet:
 		return daemonSetReadiness(w, threshold)
 	}
-	return plan.Readiness{Message: fmt.Sprintf("unsupported kind %T", obj)}
+	return Readiness{Message: fmt.Sprintf("unsupported kind %T", obj)}
 }
 
-func deploymentReadiness(d *appsv1.Deployment, threshold int) plan.Readiness {
+func deploymentReadiness(d *appsv1.Deployment, threshold int) Readiness {
 	s := d.Status
 	if d.Generation > s.ObservedGeneration {
-		return plan.Readiness{Message: fmt.Sprintf("the deployment controller has not observed generation %d yet", d.Generation)}
+		return Readiness{Message: fmt.Sprintf("the deployment controller has not observed generation %d yet", d.Generation)}
 	}
-	var r plan.Readiness
+	var r Readiness
 	for _, c := range s.Conditions {
 		switch {
 		case c.Type == appsv1.DeploymentProgressing && c.Reason == "ProgressDeadlineExceeded":
@@ -203,26 +219,26 @@ func deploymentReadiness(d *appsv1.Deployment, threshold int) plan.Readiness {
 	case s.AvailableReplicas < needed:
 		r.Message = fmt.Sprintf("%d of %d updated replicas available (ready threshold %d%%)", s.AvailableReplicas, needed, threshold)
 	default:
-		return plan.Readiness{Ready: true}
+		return Readiness{Ready: true}
 	}
 	return r
 }
 
-func daemonSetReadiness(ds *appsv1.DaemonSet, threshold int) plan.Readiness {
+func daemonSetReadiness(ds *appsv1.DaemonSet, threshold int) Readiness {
 	s := ds.Status
 	if ds.Generation > s.ObservedGeneration {
-		return plan.Readiness{Message: fmt.Sprintf("the daemonset controller has not observed generation %d yet", ds.Generation)}
+		return Readiness{Message: fmt.Sprintf("the daemonset controller has not observed generation %d yet", ds.Generation)}
 	}
 	needed := s.DesiredNumberScheduled * int32(threshold) / 100
 	switch {
 	case ScaledToZero(ds):
-		return plan.Readiness{Message: "scaled to zero"}
+		return Readiness{Message: "scaled to zero"}
 	case s.UpdatedNumberScheduled < s.DesiredNumberScheduled:
-		return plan.Readiness{Message: fmt.Sprintf("%d of %d pods updated", s.UpdatedNumberScheduled, s.DesiredNumberScheduled)}
+		return Readiness{Message: fmt.Sprintf("%d of %d pods updated", s.UpdatedNumberScheduled, s.DesiredNumberScheduled)}
 	case s.NumberAvailable < needed:
-		return plan.Readiness{Message: fmt.Sprintf("%d of %d updated pods available (ready threshold %d%%)", s.NumberAvailable, needed, threshold)}
+		return Readiness{Message: fmt.Sprintf("%d of %d updated pods available (ready threshold %d%%)", s.NumberAvailable, needed, threshold)}
 	}
-	return plan.Readiness{Ready: true}
+	return Readiness{Ready: true}
 }
 
 // PrimaryOptions say how a primary is made from its target.

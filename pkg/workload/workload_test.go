@@ -208,12 +208,12 @@ func TestReadiness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var r = Readiness(nil, 0)
+			var r = ReadinessOf(nil, 0)
 			switch o := tt.obj.(type) {
 			case *appsv1.Deployment:
-				r = Readiness(o, tt.threshold)
+				r = ReadinessOf(o, tt.threshold)
 			case *appsv1.DaemonSet:
-				r = Readiness(o, tt.threshold)
+				r = ReadinessOf(o, tt.threshold)
 			}
 			if r.Ready != tt.ready || r.Stuck != tt.stuck || !strings.Contains(r.Message, tt.message) {
 				t.Fatalf("readiness %+v, want ready %v stuck %v message containing %q", r, tt.ready, tt.stuck, tt.message)
@@ -221,7 +221,7 @@ func TestReadiness(t *testing.T) {
 		})
 	}
 	unavailable := dep(2, 2, 3, 3, 3, 1, appsv1.DeploymentCondition{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionFalse, LastTransitionTime: metav1.NewTime(since)})
-	if r := Readiness(unavailable, 100); !r.NotReadySince.Equal(since) {
+	if r := ReadinessOf(unavailable, 100); !r.NotReadySince.Equal(since) {
 		t.Errorf("not ready since %v, want the Available condition's %v", r.NotReadySince, since)
 	}
 }

@@ -1,8 +1,8 @@
-// Package webhook calls a Canary's webhooks with Flagger's payload and
+// Package hook calls a Canary's webhooks with Flagger's payload and
 // semantics: a POST of JSON that succeeds with a status from 200 to 202.
 // The hooks of one call run concurrently, each with its own timeout and
 // retries, and the whole call is bounded by its context.
-package webhook
+package hook
 
 import (
 	"bytes"
