@@ -64,11 +64,12 @@ func routers() map[sluicev1beta1.Provider]func(Deps) Router {
 		"istio":              func(d Deps) Router { return withServices(d, &Istio{d}) },
 		"nginx":              func(d Deps) Router { return withServices(d, &NGINX{d}) },
 		"skipper":            func(d Deps) Router { return withServices(d, &Skipper{d}) },
-		"traefik":            func(d Deps) Router { return withServices(d, &Traefik{d}) },
-		"linkerd":            func(d Deps) Router { return withServices(d, &SMI{d, "v1alpha2"}) },
-		"osm":                func(d Deps) Router { return withServices(d, &SMI{d, "v1alpha2"}) },
-		"smi:v1alpha2":       func(d Deps) Router { return withServices(d, &SMI{d, "v1alpha2"}) },
-		"smi:v1alpha3":       func(d Deps) Router { return withServices(d, &SMI{d, "v1alpha3"}) },
+		"traefik":            func(d Deps) Router { return withServices(d, newTraefik(d)) },
+		"contour":            func(d Deps) Router { return withServices(d, newContour(d)) },
+		"linkerd":            func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
+		"osm":                func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
+		"smi:v1alpha2":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
+		"smi:v1alpha3":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha3")) },
 	}
 }
 

@@ -37,7 +37,9 @@ func (s *Skipper) Capabilities() traffic.Capabilities { return traffic.Capabilit
 // GoldenSignals use Skipper's route metrics of the canary Ingress's routes
 // to the canary Service.
 func (s *Skipper) GoldenSignals() traffic.GoldenSignals {
-	const sel = `route=~"kube(ew)?_{{ namespace }}__{{ ingress }}[-_]canary__.*__.*[-_]canary(_[0-9]+)?"`
+	// Skipper writes route ids with every non-word character as _:
+	// kube_<namespace>__<ingress>__<host>__<path>__<service>.
+	const sel = `route=~"kube(ew)?_{{ namespace | underscore }}__{{ ingress | underscore }}_canary__.*__{{ service | underscore }}_canary(_[0-9]+)?"`
 	return traffic.GoldenSignals{
 		SuccessRate: `sum(rate(skipper_serve_route_duration_seconds_count{` + sel + `, code!~"5.."}[{{ interval }}]))
 / sum(rate(skipper_serve_route_duration_seconds_count{` + sel + `}[{{ interval }}])) * 100`,

@@ -8,6 +8,7 @@ package analysis
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"text/template"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -16,7 +17,9 @@ import (
 // Model is what a metric query is rendered with. Templates call its
 // fields as functions, as in Flagger: {{ name }}, {{ namespace }},
 // {{ target }}, {{ service }}, {{ ingress }}, {{ route }}, {{ interval }}
-// and {{ variables.key }}.
+// and {{ variables.key }}. {{ x | underscore }} writes every character
+// of x that is not a letter, digit or _ as _, as Skipper does in its
+// route ids.
 type Model struct {
 	Name      string
 	Namespace string
@@ -75,6 +78,14 @@ func Render(query string, m Model) (string, error) {
 		"route":     func() string { return m.Route },
 		"interval":  func() string { return m.Interval },
 		"variables": func() map[string]string { return m.Variables },
+		"underscore": func(s string) string {
+			return strings.Map(func(r rune) rune {
+				if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+					return r
+				}
+				return '_'
+			}, s)
+		},
 	}).Parse(query)
 	if err != nil {
 		return "", fmt.Errorf("parse: %w", err)

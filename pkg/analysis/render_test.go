@@ -33,6 +33,7 @@ func TestRenderCallsEveryTemplateFunction(t *testing.T) {
 		{"route is spec.service.routeRef", `{{ route }}`, "web"},
 		{"interval is the metric's interval", `rate(x[{{ interval }}])`, "rate(x[30s])"},
 		{"variables reads templateVariables", `{{ variables.direction }}`, "inbound"},
+		{"underscore writes what is not a word character as _, as Skipper's route ids do", `{{ target | underscore }}.{{ "a.b/c" | underscore }}`, "podinfo_app.a_b_c"},
 		{"a whole query renders", `sum(rate(requests{namespace="{{ namespace }}",pod=~"{{ target }}-.*",direction="{{ variables.direction }}"}[{{ interval }}]))`,
 			`sum(rate(requests{namespace="shop",pod=~"podinfo-app-.*",direction="inbound"}[30s]))`},
 	}

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -32,12 +33,19 @@ func GatewayAPICRDs() ([]string, error) {
 	return files, nil
 }
 
+// Modules that Sluice does not import, whose CRD files the tests install
+// as their projects ship them; `go mod download` fetches each from the
+// module proxy once into the module cache.
+const (
+	contourModule = "github.com/projectcontour/contour@v1.33.8"
+)
+
 // UpstreamCRDs are the CRD files of the routing APIs Sluice writes, as
 // their projects ship them: the Gateway API's standard channel and Istio's
 // from their Go modules, Traefik's from its module (copied by `make
 // traefik`), Skipper's RouteGroup (which Skipper needs to start) from its
-// module (copied by `make skipper`), and SMI's TrafficSplit from a pinned
-// copy.
+// module (copied by `make skipper`), Contour's from its module, and SMI's
+// TrafficSplit from a pinned copy.
 func UpstreamCRDs() ([]string, error) {
 	files, err := GatewayAPICRDs()
 	if err != nil {
@@ -55,7 +63,12 @@ func UpstreamCRDs() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	contour, err := downloadModule(contourModule)
+	if err != nil {
+		return nil, err
+	}
 	return append(files,
+		filepath.Join(contour, "examples", "contour", "01-crds.yaml"),
 		filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"),
 		filepath.Join(traefik, "crds", "traefik.yaml"),
 		filepath.Join(skipper, "crds", "skipper-routegroups.yaml"),
@@ -107,4 +120,26 @@ func moduleDir(module string) (string, error) {
 		return "", fmt.Errorf("module %s is not downloaded: run go mod download", module)
 	}
 	return dir, nil
+}
+
+// downloadModule is the folder of module@version in the module cache,
+// downloaded from the module proxy when missing. It runs outside Sluice's
+// module, so that a project Sluice does not import stays out of go.mod.
+func downloadModule(moduleAtVersion string) (string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", moduleAtVersion)
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "GO111MODULE=on", "GOFLAGS=-mod=mod")
+	out, runErr := cmd.Output()
+	var info struct{ Dir, Error string }
+	// A failed download still prints its JSON, whose Error says why.
+	_ = json.Unmarshal(out, &info)
+	switch {
+	case info.Error != "":
+		return "", fmt.Errorf("go mod download %s: %s", moduleAtVersion, info.Error)
+	case runErr != nil:
+		return "", fmt.Errorf("go mod download %s: %w", moduleAtVersion, runErr)
+	case info.Dir == "":
+		return "", fmt.Errorf("go mod download %s: no folder in %q", moduleAtVersion, out)
+	}
+	return info.Dir, nil
 }

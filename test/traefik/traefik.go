@@ -72,6 +72,10 @@ func Start(ctx context.Context, cp *controlplane.ControlPlane, opts Options) (*P
 		"--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
 		"--entryPoints.web.address=" + p.Addr, "--entryPoints.traefik.address=" + p.API,
 		"--ping=true", "--log.level=INFO", "--providers.kubernetesGateway=true",
+		// Its own Prometheus metrics on the API entry point, with buckets
+		// fine enough for a latency check (the defaults are 0.1, 0.3, 1.2, 5).
+		"--metrics.prometheus=true", "--metrics.prometheus.entryPoint=traefik",
+		"--metrics.prometheus.buckets=" + LatencyBuckets,
 	}
 	if opts.CRD {
 		args = append(args, "--providers.kubernetesCRD=true", "--providers.kubernetesCRD.allowCrossNamespace=true")
@@ -92,6 +96,10 @@ func Start(ctx context.Context, cp *controlplane.ControlPlane, opts Options) (*P
 	}
 	return p, nil
 }
+
+// LatencyBuckets are the bounds, in seconds, of the latency histograms of
+// the test proxies.
+const LatencyBuckets = "0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10"
 
 // createGateway makes the GatewayClass that Traefik implements and a
 // Gateway with a listener on its web entry point, open to routes of every

@@ -155,8 +155,11 @@ func setValues(t *testing.T, hr *syncv1.HelmRelease, v *apiextensionsv1.JSON) {
 	if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(hr), hr); err != nil {
 		t.Fatal(err)
 	}
+	// A patch, as kubectl apply sends: the controller writes the status
+	// meanwhile, which an Update of the read copy would conflict with.
+	before := hr.DeepCopy()
 	hr.Spec.Values = v
-	if err := cp.Client.Update(t.Context(), hr); err != nil {
+	if err := cp.Client.Patch(t.Context(), hr, client.MergeFrom(before)); err != nil {
 		t.Fatal(err)
 	}
 }

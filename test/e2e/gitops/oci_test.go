@@ -160,8 +160,9 @@ func TestAnArtifactPushedWithSluicectlIsAppliedAndANewTagInTheRangeFollows(t *te
 	if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(repo), repo); err != nil {
 		t.Fatal(err)
 	}
+	before := repo.DeepCopy()
 	repo.Spec.Interval = metav1.Duration{Duration: time.Hour}
-	if err := cp.Client.Update(t.Context(), repo); err != nil {
+	if err := cp.Client.Patch(t.Context(), repo, client.MergeFrom(before)); err != nil {
 		t.Fatal(err)
 	}
 	waitObject(t, 30*time.Second, &sourcev1.OCIRepository{}, client.ObjectKeyFromObject(repo), "the hourly interval observed", func(r *sourcev1.OCIRepository) bool { return status.Ready(r) })

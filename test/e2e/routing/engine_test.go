@@ -36,6 +36,7 @@ func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
 		{"skipper", withIngress},
 		{"traefik", nil},
 		{"linkerd", nil},
+		{"contour", nil},
 	}
 	for _, p := range providers {
 		t.Run(string(p.provider), func(t *testing.T) {

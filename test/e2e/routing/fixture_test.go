@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/operator"
 	"sluice.dev/sluice/pkg/traffic"
 	"sluice.dev/sluice/router"
 	"sluice.dev/sluice/test/e2e/fixture"
@@ -57,11 +58,18 @@ type routed struct {
 // EndpointSlices of the Canary's three Services, and starts the operator.
 func newFixture(t *testing.T, ns string) *routed {
 	t.Helper()
+	return newFixtureOn(t, ns, primaryPort, canaryPort)
+}
+
+// newFixtureOn is newFixture with the primary's and the canary's Services
+// published on the given backend ports, and the operator configured.
+func newFixtureOn(t *testing.T, ns string, primary, canary int32, configure ...func(*operator.Options)) *routed {
+	t.Helper()
 	f := &routed{Namespace: fixture.New(t, cp.Client, ns)}
-	publish(t, ns, "podinfo", primaryPort)
-	publish(t, ns, "podinfo-primary", primaryPort)
-	publish(t, ns, "podinfo-canary", canaryPort)
-	inprocess.Start(t, cp.Config, ns, testr.NewWithOptions(t, testr.Options{Verbosity: 0}))
+	publish(t, ns, "podinfo", primary)
+	publish(t, ns, "podinfo-primary", primary)
+	publish(t, ns, "podinfo-canary", canary)
+	inprocess.Start(t, cp.Config, ns, testr.NewWithOptions(t, testr.Options{Verbosity: 0}), configure...)
 	return f
 }
 

@@ -111,7 +111,9 @@ func startDataplane(cp *controlplane.ControlPlane) (_ *dataplane, err error) {
 	}
 	if err := cp.Run("backend", d.ns.Command(backend,
 		fmt.Sprintf("--listen=%s:%d=primary", d.ns.IP, primaryPort),
-		fmt.Sprintf("--listen=%s:%d=canary", d.ns.IP, canaryPort))); err != nil {
+		fmt.Sprintf("--listen=%s:%d=canary", d.ns.IP, canaryPort),
+		fmt.Sprintf("--listen=%s:%d=primary,errors=%g,delay=%s", d.ns.IP, measuredPrimaryPort, measuredPrimary.errorRatio, measuredPrimary.latency),
+		fmt.Sprintf("--listen=%s:%d=canary,errors=%g,delay=%s", d.ns.IP, measuredCanaryPort, measuredCanary.errorRatio, measuredCanary.latency))); err != nil {
 		return nil, err
 	}
 
@@ -137,7 +139,11 @@ func startDataplane(cp *controlplane.ControlPlane) (_ *dataplane, err error) {
 	skipper := exec.Command(filepath.Join(skipperDir, "skipper"),
 		"-kubernetes", "-kubernetes-url="+strings.TrimSuffix(cp.Config.Host, "/"), "-kubernetes-token-file="+token,
 		"-enable-kubernetes-endpointslices", "-address="+skipperAddr, "-support-listener="+supportAddr,
-		"-source-poll-timeout=500", "-kubernetes-https-redirect=false", "-wait-for-healthcheck-interval=0", "-access-log-disabled")
+		"-source-poll-timeout=500", "-kubernetes-https-redirect=false", "-wait-for-healthcheck-interval=0", "-access-log-disabled",
+		// Its own Prometheus metrics on the support listener, per route,
+		// status code and method.
+		"-metrics-flavour=prometheus", "-serve-route-metrics", "-serve-status-code-metric", "-serve-method-metric",
+		"-histogram-metric-buckets="+traefik.LatencyBuckets)
 	skipper.Env = append(os.Environ(), "SSL_CERT_FILE="+ca)
 	if err := cp.Run("skipper", skipper); err != nil {
 		return nil, err
