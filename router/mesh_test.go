@@ -388,7 +388,7 @@ func TestSMITrafficSplit(t *testing.T) {
 	for _, tt := range []struct {
 		provider sluicev1beta1.Provider
 		version  string
-	}{{"linkerd", "v1alpha2"}, {"smi:v1alpha3", "v1alpha3"}} {
+	}{{"smi:v1alpha1", "v1alpha1"}, {"linkerd", "v1alpha2"}, {"smi:v1alpha3", "v1alpha3"}} {
 		t.Run(string(tt.provider)+" writes "+tt.version, func(t *testing.T) {
 			ctx := t.Context()
 			c := setupCanary(t, "smi-"+tt.version, func(c *sluicev1beta1.Canary) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -105,22 +106,35 @@ func (o *objectRouter) Finalize(ctx context.Context, c *sluicev1beta1.Canary) er
 }
 
 // weightsBy reads the primary's and canary's weights from a list of
-// backends that name their Service under key.
+// backends that name their Service under key. A weight is an integer, or
+// a quantity such as "60" or "500m" (SMI v1alpha1); weights that do not
+// add up to 100 are relative and read as percentages.
 func weightsBy(c *sluicev1beta1.Canary, backends []any, key string) traffic.Routes {
 	_, primary, canary := ServiceNames(c)
-	var r traffic.Routes
+	var p, cw int64
 	for _, b := range backends {
 		bm, ok := b.(map[string]any)
 		if !ok {
 			continue
 		}
-		w, _ := bm["weight"].(int64)
+		var milli int64
+		switch w := bm["weight"].(type) {
+		case int64:
+			milli = w * 1000
+		case string:
+			if q, err := resource.ParseQuantity(w); err == nil {
+				milli = q.MilliValue()
+			}
+		}
 		switch bm[key] {
 		case primary:
-			r.Primary = int(w)
+			p += milli
 		case canary:
-			r.Canary = int(w)
+			cw += milli
 		}
 	}
-	return r
+	if total := p + cw; total > 0 {
+		return traffic.Routes{Primary: int(p * 100 / total), Canary: 100 - int(p*100/total)}
+	}
+	return traffic.Routes{}
 }

@@ -66,8 +66,10 @@ func routers() map[sluicev1beta1.Provider]func(Deps) Router {
 		"skipper":            func(d Deps) Router { return withServices(d, &Skipper{d}) },
 		"traefik":            func(d Deps) Router { return withServices(d, newTraefik(d)) },
 		"contour":            func(d Deps) Router { return withServices(d, newContour(d)) },
+		"gloo":               func(d Deps) Router { return withServices(d, newGloo(d)) },
 		"linkerd":            func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
 		"osm":                func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
+		"smi:v1alpha1":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha1")) },
 		"smi:v1alpha2":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
 		"smi:v1alpha3":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha3")) },
 	}

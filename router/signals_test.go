@@ -158,6 +158,18 @@ func TestBuiltInQueriesReadOnlyTheCanarysSeries(t *testing.T) {
 			},
 			status: func(code int) string { return fmt.Sprintf(`envoy_response_code="%d"`, code) },
 		}},
+		// Gloo Edge's Envoy names an Upstream's cluster
+		// <upstream>_<upstream namespace> (Flagger's observer,
+		// pkg/metrics/observers/gloo.go, gives the example
+		// envoy_cluster_name="test-podinfo-primary-9898_gloo-system"), with
+		// Envoy's cluster_stats as for Contour.
+		{"gloo", proxyFormat{
+			requests: "envoy_cluster_upstream_rq", histogram: "envoy_cluster_upstream_rq_time", milliseconds: true,
+			labels: func(r role) string {
+				return fmt.Sprintf(`envoy_cluster_name="%s-podinfo-%supstream-9898_%s"`, ns, r.name, ns)
+			},
+			status: func(code int) string { return fmt.Sprintf(`envoy_response_code="%d"`, code) },
+		}},
 		// https://doc.traefik.io/traefik/observability/metrics/prometheus/:
 		// traefik_service_requests_total and
 		// traefik_service_request_duration_seconds by service (for the

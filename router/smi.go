@@ -1,6 +1,7 @@
 package router
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -11,8 +12,8 @@ import (
 
 // SMI routes with a Service Mesh Interface TrafficSplit named after the
 // apex Service, which the mesh (Linkerd, OSM) splits between the primary
-// and canary Services (providers linkerd, osm, smi:v1alpha2 and
-// smi:v1alpha3), in the split.smi-spec.io version the provider names.
+// and canary Services (providers linkerd, osm, smi:v1alpha1,
+// smi:v1alpha2 and smi:v1alpha3), in the split.smi-spec.io version the provider names.
 type SMI struct{ objectRouter }
 
 func newSMI(d Deps, version string) *SMI {
@@ -20,11 +21,16 @@ func newSMI(d Deps, version string) *SMI {
 		Deps: d, apiVersion: "split.smi-spec.io/" + version, kind: "TrafficSplit",
 		spec: func(c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error) {
 			apex, primary, canary := ServiceNames(c)
+			weight := func(w int) any { return int64(w) }
+			if version == "v1alpha1" {
+				// A quantity in v1alpha1, as Flagger writes it: "60".
+				weight = func(w int) any { return resource.NewQuantity(int64(w), resource.DecimalSI).String() }
+			}
 			return map[string]any{
 				"service": apex,
 				"backends": []any{
-					map[string]any{"service": primary, "weight": int64(r.Primary)},
-					map[string]any{"service": canary, "weight": int64(r.Canary)},
+					map[string]any{"service": primary, "weight": weight(r.Primary)},
+					map[string]any{"service": canary, "weight": weight(r.Canary)},
 				},
 			}, nil
 		},

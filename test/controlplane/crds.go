@@ -44,8 +44,9 @@ const (
 // their projects ship them: the Gateway API's standard channel and Istio's
 // from their Go modules, Traefik's from its module (copied by `make
 // traefik`), Skipper's RouteGroup (which Skipper needs to start) from its
-// module (copied by `make skipper`), Contour's from its module, and SMI's
-// TrafficSplit from a pinned copy.
+// module (copied by `make skipper`), Contour's from its module, and pinned
+// copies, each naming its source, of SMI's TrafficSplit and Gloo Edge's
+// RouteTable and Upstream.
 func UpstreamCRDs() ([]string, error) {
 	files, err := GatewayAPICRDs()
 	if err != nil {
@@ -73,6 +74,8 @@ func UpstreamCRDs() ([]string, error) {
 		filepath.Join(traefik, "crds", "traefik.yaml"),
 		filepath.Join(skipper, "crds", "skipper-routegroups.yaml"),
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "smi", "split.smi-spec.io_trafficsplits.yaml"),
+		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "gloo", "gateway.solo.io_v1_RouteTable.yaml"),
+		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "gloo", "gloo.solo.io_v1_Upstream.yaml"),
 	), nil
 }
 

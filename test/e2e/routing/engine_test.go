@@ -37,6 +37,8 @@ func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
 		{"traefik", nil},
 		{"linkerd", nil},
 		{"contour", nil},
+		{"smi:v1alpha1", nil},
+		{"gloo", nil},
 	}
 	for _, p := range providers {
 		t.Run(string(p.provider), func(t *testing.T) {
