@@ -7,6 +7,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -22,8 +23,12 @@ type objectRouter struct {
 	Deps
 	// apiVersion and kind of the object.
 	apiVersion, kind string
+	// clusterScoped objects have no namespace.
+	clusterScoped bool
 	// spec is the object's spec for a split.
 	spec func(c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error)
+	// top, when set, gives fields beside spec (Kuma's mesh).
+	top func(c *sluicev1beta1.Canary) map[string]any
 	// split reads the split back from the object.
 	split func(c *sluicev1beta1.Canary, obj *unstructured.Unstructured) traffic.Routes
 	// apexSpec is the spec left behind when the Canary goes, sending
@@ -38,7 +43,9 @@ func (o *objectRouter) object(c *sluicev1beta1.Canary) *unstructured.Unstructure
 	u := &unstructured.Unstructured{}
 	u.SetAPIVersion(o.apiVersion)
 	u.SetKind(o.kind)
-	u.SetNamespace(c.Namespace)
+	if !o.clusterScoped {
+		u.SetNamespace(c.Namespace)
+	}
 	u.SetName(apex)
 	return u
 }
@@ -68,6 +75,11 @@ func (o *objectRouter) write(ctx context.Context, c *sluicev1beta1.Canary, sp sp
 			return err
 		}
 		obj.Object["spec"] = spec
+		if o.top != nil {
+			for k, v := range o.top(c) {
+				obj.Object[k] = v
+			}
+		}
 		return nil
 	})
 }
@@ -87,16 +99,20 @@ func (o *objectRouter) Routes(ctx context.Context, c *sluicev1beta1.Canary) (tra
 // deletes it when the router has no apex spec.
 func (o *objectRouter) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	obj := o.object(c)
-	if o.apexSpec == nil {
-		if err := o.Client.Delete(ctx, obj); err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete %s %s: %w", o.kind, obj.GetName(), err)
-		}
-		return nil
-	}
 	if err := o.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); apierrors.IsNotFound(err) {
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("get %s %s: %w", o.kind, obj.GetName(), err)
+	}
+	if o.clusterScoped && (obj.GetLabels()[ownedLabel] != c.Name || obj.GetLabels()[ownedNamespaceLabel] != c.Namespace) {
+		// Another Canary's, or the user's: not this Canary's to change.
+		return nil
+	}
+	if o.apexSpec == nil {
+		if err := o.Client.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %s %s: %w", o.kind, obj.GetName(), err)
+		}
+		return nil
 	}
 	return o.patch(ctx, obj, func() error {
 		obj.Object["spec"] = o.apexSpec(c)

@@ -50,6 +50,7 @@ func markGenerated(obj metav1.Object, c *sluicev1beta1.Canary) {
 func release(obj metav1.Object, c *sluicev1beta1.Canary) {
 	labels := obj.GetLabels()
 	delete(labels, ownedLabel)
+	delete(labels, ownedNamespaceLabel)
 	obj.SetLabels(labels)
 	annotations := obj.GetAnnotations()
 	for k := range generatedMarks() {
@@ -62,12 +63,29 @@ func release(obj metav1.Object, c *sluicev1beta1.Canary) {
 // ensureGenerated creates or updates an object the Canary owns: mutate
 // sets its content, then it is marked and owned. Nothing is written when
 // nothing changes.
+//
+// A cluster-scoped object (Kuma's TrafficRoute) cannot be owned by a
+// namespaced Canary: the garbage collector ignores such an owner. It is
+// labelled with the Canary's namespace instead, deleted or released by
+// Finalize, and one labelled for a Canary of another namespace is never
+// taken over.
 func (d Deps) ensureGenerated(ctx context.Context, c *sluicev1beta1.Canary, obj client.Object, mutate func() error) error {
 	return d.createOrPatch(ctx, obj, func() error {
+		if obj.GetNamespace() == "" {
+			if ns, ok := obj.GetLabels()[ownedNamespaceLabel]; ok && (ns != c.Namespace || obj.GetLabels()[ownedLabel] != c.Name) {
+				return fmt.Errorf("%s %s belongs to Canary %s/%s", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), ns, obj.GetLabels()[ownedLabel])
+			}
+		}
 		if err := mutate(); err != nil {
 			return err
 		}
 		markGenerated(obj, c)
+		if obj.GetNamespace() == "" {
+			labels := obj.GetLabels()
+			labels[ownedNamespaceLabel] = c.Namespace
+			obj.SetLabels(labels)
+			return nil
+		}
 		return controllerutil.SetControllerReference(c, obj, d.Scheme)
 	})
 }

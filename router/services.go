@@ -48,6 +48,10 @@ func isSidecarPort(p int32) bool {
 // ownedLabel marks the Services generated for a Canary.
 const ownedLabel = "sluice.dev/canary"
 
+// ownedNamespaceLabel is the namespace of the Canary that a cluster-scoped
+// generated object belongs to.
+const ownedNamespaceLabel = "sluice.dev/canary-namespace"
+
 // Initialize creates or updates the -primary and -canary Services.
 func (s Services) Initialize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	target, err := s.target(ctx, c)

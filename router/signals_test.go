@@ -170,6 +170,18 @@ func TestBuiltInQueriesReadOnlyTheCanarysSeries(t *testing.T) {
 			},
 			status: func(code int) string { return fmt.Sprintf(`envoy_response_code="%d"`, code) },
 		}},
+		// https://kuma.io/docs/latest/policies/traffic-metrics/: Kuma's
+		// Prometheus discovery labels each data plane proxy's Envoy
+		// metrics with its mesh, dataplane and service, the service being
+		// <name>_<namespace>_svc_<port> (Flagger's observer,
+		// pkg/metrics/observers/kuma.go, selects on it).
+		{"kuma", proxyFormat{
+			requests: "envoy_cluster_upstream_rq", histogram: "envoy_cluster_upstream_rq_time", milliseconds: true,
+			labels: func(r role) string {
+				return fmt.Sprintf(`mesh="default",service="podinfo-%s_%s_svc_9898",envoy_cluster_name="localhost_9898"`, r.name, ns)
+			},
+			status: func(code int) string { return fmt.Sprintf(`envoy_response_code="%d"`, code) },
+		}},
 		// https://doc.traefik.io/traefik/observability/metrics/prometheus/:
 		// traefik_service_requests_total and
 		// traefik_service_request_duration_seconds by service (for the

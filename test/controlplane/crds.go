@@ -45,8 +45,8 @@ const (
 // from their Go modules, Traefik's from its module (copied by `make
 // traefik`), Skipper's RouteGroup (which Skipper needs to start) from its
 // module (copied by `make skipper`), Contour's from its module, and pinned
-// copies, each naming its source, of SMI's TrafficSplit and Gloo Edge's
-// RouteTable and Upstream.
+// copies, each naming its source, of SMI's TrafficSplit, Gloo Edge's
+// RouteTable and Upstream, and Kuma's TrafficRoute.
 func UpstreamCRDs() ([]string, error) {
 	files, err := GatewayAPICRDs()
 	if err != nil {
@@ -76,6 +76,7 @@ func UpstreamCRDs() ([]string, error) {
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "smi", "split.smi-spec.io_trafficsplits.yaml"),
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "gloo", "gateway.solo.io_v1_RouteTable.yaml"),
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "gloo", "gloo.solo.io_v1_Upstream.yaml"),
+		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "kuma", "kuma.io_trafficroutes.yaml"),
 	), nil
 }
 

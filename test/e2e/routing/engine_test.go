@@ -39,6 +39,7 @@ func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
 		{"contour", nil},
 		{"smi:v1alpha1", nil},
 		{"gloo", nil},
+		{"kuma", nil},
 	}
 	for _, p := range providers {
 		t.Run(string(p.provider), func(t *testing.T) {
