@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -55,7 +56,7 @@ func (r *Contour) GoldenSignals() traffic.GoldenSignals {
 
 // contourSpec is one route per A/B match, sending it to the canary, then
 // the route that splits the rest.
-func contourSpec(c *sluicev1beta1.Canary, routes traffic.Routes) (map[string]any, error) {
+func contourSpec(_ context.Context, c *sluicev1beta1.Canary, routes traffic.Routes) (map[string]any, error) {
 	var out []any
 	if routes.Match && c.Spec.Analysis != nil {
 		for i, m := range c.Spec.Analysis.Match {

@@ -169,7 +169,7 @@ func glooRoute(matchers []any, destinations []any) map[string]any {
 
 // glooSpec is a route per A/B match, sending it to the canary, then the
 // weighted route.
-func glooSpec(c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error) {
+func glooSpec(_ context.Context, c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error) {
 	primary, canary := glooUpstreamName(c, "primary"), glooUpstreamName(c, "canary")
 	var routes []any
 	if r.Match && c.Spec.Analysis != nil {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -87,7 +88,7 @@ func kumaServiceOwner(c *sluicev1beta1.Canary, kuma string) string {
 	return ""
 }
 
-func kumaSpec(c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error) {
+func kumaSpec(_ context.Context, c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error) {
 	apex, primary, canary := ServiceNames(c)
 	return map[string]any{
 		"sources":      []any{map[string]any{"match": map[string]any{"kuma.io/service": "*"}}},

@@ -25,8 +25,10 @@ type objectRouter struct {
 	apiVersion, kind string
 	// clusterScoped objects have no namespace.
 	clusterScoped bool
+	// name, when set, names the object; the apex Service's name otherwise.
+	name func(c *sluicev1beta1.Canary) string
 	// spec is the object's spec for a split.
-	spec func(c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error)
+	spec func(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error)
 	// top, when set, gives fields beside spec (Kuma's mesh).
 	top func(c *sluicev1beta1.Canary) map[string]any
 	// split reads the split back from the object.
@@ -39,14 +41,17 @@ type objectRouter struct {
 
 // object is the Canary's object, empty but for its kind and name.
 func (o *objectRouter) object(c *sluicev1beta1.Canary) *unstructured.Unstructured {
-	apex, _, _ := ServiceNames(c)
+	name, _, _ := ServiceNames(c)
+	if o.name != nil {
+		name = o.name(c)
+	}
 	u := &unstructured.Unstructured{}
 	u.SetAPIVersion(o.apiVersion)
 	u.SetKind(o.kind)
 	if !o.clusterScoped {
 		u.SetNamespace(c.Namespace)
 	}
-	u.SetName(apex)
+	u.SetName(name)
 	return u
 }
 
@@ -70,7 +75,7 @@ func (o *objectRouter) write(ctx context.Context, c *sluicev1beta1.Canary, sp sp
 		if err != nil {
 			return err
 		}
-		spec, err := o.spec(c, r)
+		spec, err := o.spec(ctx, c, r)
 		if err != nil {
 			return err
 		}

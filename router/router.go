@@ -68,6 +68,7 @@ func routers() map[sluicev1beta1.Provider]func(Deps) Router {
 		"contour":            func(d Deps) Router { return withServices(d, newContour(d)) },
 		"gloo":               func(d Deps) Router { return withServices(d, newGloo(d)) },
 		"kuma":               func(d Deps) Router { return withServices(d, newKuma(d)) },
+		"apisix":             func(d Deps) Router { return withServices(d, newAPISIX(d)) },
 		"linkerd":            func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
 		"osm":                func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
 		"smi:v1alpha1":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha1")) },

@@ -182,6 +182,21 @@ func TestBuiltInQueriesReadOnlyTheCanarysSeries(t *testing.T) {
 			},
 			status: func(code int) string { return fmt.Sprintf(`envoy_response_code="%d"`, code) },
 		}},
+		// https://apisix.apache.org/docs/apisix/plugins/prometheus/:
+		// apisix_http_status by code and route, and apisix_http_latency
+		// (milliseconds) by type and route; the ingress controller names a
+		// route <namespace>_<ApisixRoute>_<rule>.
+		{"apisix", proxyFormat{
+			requests: "apisix_http_status", histogram: "apisix_http_latency", milliseconds: true,
+			labels: func(r role) string {
+				route := "web"
+				if r == canaryRole {
+					route = "web-podinfo-canary"
+				}
+				return fmt.Sprintf(`type="request",route="%s_%s_app",matched_host="app.example.com"`, ns, route)
+			},
+			status: func(code int) string { return fmt.Sprintf(`code="%d"`, code) },
+		}},
 		// https://doc.traefik.io/traefik/observability/metrics/prometheus/:
 		// traefik_service_requests_total and
 		// traefik_service_request_duration_seconds by service (for the
@@ -254,6 +269,7 @@ func TestBuiltInQueriesReadOnlyTheCanarysSeries(t *testing.T) {
 					Provider:   tt.provider,
 					TargetRef:  sluicev1beta1.TargetReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "podinfo"},
 					IngressRef: &sluicev1beta1.LocalObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "web"},
+					RouteRef:   &sluicev1beta1.LocalObjectReference{APIVersion: "apisix.apache.org/v2", Kind: "ApisixRoute", Name: "web"},
 					Service:    sluicev1beta1.CanaryService{Port: 9898},
 				},
 			}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
@@ -19,7 +20,7 @@ type SMI struct{ objectRouter }
 func newSMI(d Deps, version string) *SMI {
 	return &SMI{objectRouter{
 		Deps: d, apiVersion: "split.smi-spec.io/" + version, kind: "TrafficSplit",
-		spec: func(c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error) {
+		spec: func(_ context.Context, c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error) {
 			apex, primary, canary := ServiceNames(c)
 			weight := func(w int) any { return int64(w) }
 			if version == "v1alpha1" {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -47,7 +48,7 @@ func newTraefik(d Deps) *Traefik {
 // traefikSpec weights the primary and canary Services, or, while traffic
 // is mirrored, sends everything to the primary and copies a share to the
 // canary.
-func traefikSpec(c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error) {
+func traefikSpec(_ context.Context, c *sluicev1beta1.Canary, r traffic.Routes) (map[string]any, error) {
 	_, primary, canary := ServiceNames(c)
 	port := int64(c.Spec.Service.Port)
 	if r.Mirror {

@@ -38,13 +38,15 @@ func GatewayAPICRDs() ([]string, error) {
 // module proxy once into the module cache.
 const (
 	contourModule = "github.com/projectcontour/contour@v1.33.8"
+	apisixModule  = "github.com/apache/apisix-ingress-controller@v1.8.4"
 )
 
 // UpstreamCRDs are the CRD files of the routing APIs Sluice writes, as
 // their projects ship them: the Gateway API's standard channel and Istio's
 // from their Go modules, Traefik's from its module (copied by `make
 // traefik`), Skipper's RouteGroup (which Skipper needs to start) from its
-// module (copied by `make skipper`), Contour's from its module, and pinned
+// module (copied by `make skipper`), Contour's and APISIX's from their
+// modules, and pinned
 // copies, each naming its source, of SMI's TrafficSplit, Gloo Edge's
 // RouteTable and Upstream, and Kuma's TrafficRoute.
 func UpstreamCRDs() ([]string, error) {
@@ -68,7 +70,12 @@ func UpstreamCRDs() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	apisix, err := downloadModule(apisixModule)
+	if err != nil {
+		return nil, err
+	}
 	return append(files,
+		filepath.Join(apisix, "samples", "deploy", "crd", "v1", "ApisixRoute.yaml"),
 		filepath.Join(contour, "examples", "contour", "01-crds.yaml"),
 		filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"),
 		filepath.Join(traefik, "crds", "traefik.yaml"),

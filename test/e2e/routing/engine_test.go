@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -40,6 +41,17 @@ func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
 		{"smi:v1alpha1", nil},
 		{"gloo", nil},
 		{"kuma", nil},
+		{"apisix", func(f *routed, c *sluicev1beta1.Canary) {
+			f.Create(&unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
+				"metadata": map[string]any{"name": "web", "namespace": f.Name},
+				"spec": map[string]any{"http": []any{map[string]any{
+					"name": "app", "match": map[string]any{"paths": []any{"/*"}},
+					"backends": []any{map[string]any{"serviceName": "podinfo", "servicePort": int64(80)}},
+				}}},
+			}})
+			c.Spec.RouteRef = &sluicev1beta1.LocalObjectReference{APIVersion: "apisix.apache.org/v2", Kind: "ApisixRoute", Name: "web"}
+		}},
 	}
 	for _, p := range providers {
 		t.Run(string(p.provider), func(t *testing.T) {
