@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
