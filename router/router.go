@@ -69,6 +69,7 @@ func routers() map[sluicev1beta1.Provider]func(Deps) Router {
 		"gloo":               func(d Deps) Router { return withServices(d, newGloo(d)) },
 		"kuma":               func(d Deps) Router { return withServices(d, newKuma(d)) },
 		"apisix":             func(d Deps) Router { return withServices(d, newAPISIX(d)) },
+		"appmesh:v1beta2":    func(d Deps) Router { return withServices(d, newAppMesh(d)) },
 		"linkerd":            func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
 		"osm":                func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
 		"smi:v1alpha1":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha1")) },

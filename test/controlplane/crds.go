@@ -48,7 +48,8 @@ const (
 // module (copied by `make skipper`), Contour's and APISIX's from their
 // modules, and pinned
 // copies, each naming its source, of SMI's TrafficSplit, Gloo Edge's
-// RouteTable and Upstream, and Kuma's TrafficRoute.
+// RouteTable and Upstream, Kuma's TrafficRoute, and the App Mesh
+// controller's v1beta2 kinds.
 func UpstreamCRDs() ([]string, error) {
 	files, err := GatewayAPICRDs()
 	if err != nil {
@@ -84,6 +85,10 @@ func UpstreamCRDs() ([]string, error) {
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "gloo", "gateway.solo.io_v1_RouteTable.yaml"),
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "gloo", "gloo.solo.io_v1_Upstream.yaml"),
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "kuma", "kuma.io_trafficroutes.yaml"),
+		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "appmesh", "appmesh.k8s.aws_meshes.yaml"),
+		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "appmesh", "appmesh.k8s.aws_virtualnodes.yaml"),
+		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "appmesh", "appmesh.k8s.aws_virtualrouters.yaml"),
+		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "appmesh", "appmesh.k8s.aws_virtualservices.yaml"),
 	), nil
 }
 

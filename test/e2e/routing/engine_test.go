@@ -41,6 +41,7 @@ func TestEveryRouterPromotesAndRollsBack(t *testing.T) {
 		{"smi:v1alpha1", nil},
 		{"gloo", nil},
 		{"kuma", nil},
+		{"appmesh:v1beta2", nil},
 		{"apisix", func(f *routed, c *sluicev1beta1.Canary) {
 			f.Create(&unstructured.Unstructured{Object: map[string]any{
 				"apiVersion": "apisix.apache.org/v2", "kind": "ApisixRoute",
