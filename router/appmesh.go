@@ -18,6 +18,9 @@ import (
 
 // +kubebuilder:rbac:groups=appmesh.k8s.aws,resources=virtualnodes;virtualrouters;virtualservices,verbs=get;list;watch;create;update;patch;delete
 
+// The legacy provider appmesh (appmesh_legacy.go) writes the same group's
+// VirtualNodes and VirtualServices in v1beta1.
+
 // AppMesh routes with the AWS App Mesh controller's v1beta2 API (provider
 // appmesh:v1beta2), as Flagger does: VirtualNodes <apex>-primary and
 // <apex>-canary selecting the primary's and the target's pods, with the

@@ -70,6 +70,7 @@ func routers() map[sluicev1beta1.Provider]func(Deps) Router {
 		"kuma":               func(d Deps) Router { return withServices(d, newKuma(d)) },
 		"apisix":             func(d Deps) Router { return withServices(d, newAPISIX(d)) },
 		"appmesh:v1beta2":    func(d Deps) Router { return withServices(d, newAppMesh(d)) },
+		"appmesh":            func(d Deps) Router { return withServices(d, newAppMeshLegacy(d)) },
 		"linkerd":            func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
 		"osm":                func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
 		"smi:v1alpha1":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha1")) },

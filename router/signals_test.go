@@ -98,6 +98,17 @@ func TestBuiltInQueriesReadOnlyTheCanarysSeries(t *testing.T) {
 	// A namespace with a hyphen, which some proxies rewrite in their
 	// labels.
 	const ns = "golden-signals"
+	appMesh := proxyFormat{
+		requests: "envoy_cluster_upstream_rq", histogram: "envoy_cluster_upstream_rq_time", milliseconds: true,
+		labels: func(r role) string {
+			pod := "podinfo-7d9f8b6c5d-x2x9q"
+			if r == primaryRole {
+				pod = "podinfo-primary-5c8d7f9b6-q8w2e"
+			}
+			return fmt.Sprintf(`kubernetes_namespace=%q,kubernetes_pod_name=%q,envoy_cluster_name="cds_ingress_appmesh_podinfo_http_9898"`, ns, pod)
+		},
+		status: func(code int) string { return fmt.Sprintf(`envoy_response_code="%d"`, code) },
+	}
 	tests := []struct {
 		provider sluicev1beta1.Provider
 		format   proxyFormat
@@ -202,17 +213,8 @@ func TestBuiltInQueriesReadOnlyTheCanarysSeries(t *testing.T) {
 		// relabelled to kubernetes_namespace and kubernetes_pod_name), with
 		// Envoy's cluster_stats; Flagger's observer,
 		// pkg/metrics/observers/appmesh.go, selects on those labels.
-		{"appmesh:v1beta2", proxyFormat{
-			requests: "envoy_cluster_upstream_rq", histogram: "envoy_cluster_upstream_rq_time", milliseconds: true,
-			labels: func(r role) string {
-				pod := "podinfo-7d9f8b6c5d-x2x9q"
-				if r == primaryRole {
-					pod = "podinfo-primary-5c8d7f9b6-q8w2e"
-				}
-				return fmt.Sprintf(`kubernetes_namespace=%q,kubernetes_pod_name=%q,envoy_cluster_name="cds_ingress_appmesh_podinfo_http_9898"`, ns, pod)
-			},
-			status: func(code int) string { return fmt.Sprintf(`envoy_response_code="%d"`, code) },
-		}},
+		{"appmesh:v1beta2", appMesh},
+		{"appmesh", appMesh},
 		// https://doc.traefik.io/traefik/observability/metrics/prometheus/:
 		// traefik_service_requests_total and
 		// traefik_service_request_duration_seconds by service (for the
