@@ -262,8 +262,8 @@ func TestTheKubernetesRouterRoutesEverythingToThePrimary(t *testing.T) {
 }
 
 func TestAProviderWithoutARouterIsAnErrorThatNamesIt(t *testing.T) {
-	_, err := router.New("appmesh", router.Deps{})
-	if err == nil || !strings.Contains(err.Error(), `provider "appmesh" has no router`) || !strings.Contains(err.Error(), "kubernetes") {
+	_, err := router.New("no-such-mesh", router.Deps{})
+	if err == nil || !strings.Contains(err.Error(), `provider "no-such-mesh" has no router`) || !strings.Contains(err.Error(), "kubernetes") {
 		t.Fatalf("got %v", err)
 	}
 }
