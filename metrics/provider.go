@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 )
 
@@ -68,6 +70,9 @@ type Config struct {
 	JSONPath string
 	// Now is the clock that query windows end at; nil means time.Now.
 	Now func() time.Time
+	// Kubernetes is the operator's own client, for providers that read
+	// the cluster's API (keptn).
+	Kubernetes client.Client
 }
 
 // DefaultTimeout bounds a query whose template sets no timeout.
@@ -104,6 +109,7 @@ func constructors() map[sluicev1beta1.MetricProviderType]func(Config) (Provider,
 		"influxdb":        NewInfluxDB,
 		"newrelic":        NewNewRelic,
 		"dynatrace":       NewDynatrace,
+		"keptn":           NewKeptn,
 	}
 }
 

@@ -26,6 +26,9 @@ import (
 type Options struct {
 	// Reader reads MetricTemplates and Secrets, from the informer cache.
 	Reader client.Reader
+	// Client is given to providers that read the cluster's own API
+	// (keptn); nil leaves them without one.
+	Client client.Client
 	// MetricsServer is the Prometheus of the built-in metrics and inline
 	// queries, unless a Canary sets spec.metricsServer.
 	MetricsServer string
@@ -143,6 +146,7 @@ func (ch *Checker) resolveOne(ctx context.Context, c *sluicev1beta1.Canary, m sl
 		}
 		text = tpl.Spec.Query
 		cfg = configFor(tpl, secret)
+		cfg.Kubernetes = ch.opts.Client
 		key = "template/" + tpl.Namespace + "/" + tpl.Name
 		version = string(tpl.UID) + "/" + tpl.ResourceVersion
 		if secret != nil {

@@ -201,6 +201,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	}
 	checker, err := analysis.NewChecker(analysis.Options{
 		Reader:        mgr.GetClient(),
+		Client:        mgr.GetClient(),
 		MetricsServer: opts.MetricsServer,
 		Signals:       goldenSignals(mgr, opts),
 		Registerer:    ctrlmetrics.Registry,

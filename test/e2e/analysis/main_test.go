@@ -5,6 +5,7 @@ package analysis
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"sluice.dev/sluice/test/controlplane"
@@ -13,5 +14,8 @@ import (
 var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTests(m, controlplane.Options{}, &cp))
+	// The Keptn metrics operator's CRDs, for the keptn provider: pinned
+	// copies naming their source.
+	keptn := filepath.Join(controlplane.RepoRoot(), "test", "fixtures", "crds", "keptn")
+	os.Exit(controlplane.RunTests(m, controlplane.Options{CRDDirectoryPaths: []string{controlplane.SluiceCRDs(), keptn}}, &cp))
 }
