@@ -21,6 +21,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -33,7 +34,12 @@ import (
 var cp *controlplane.ControlPlane
 
 func TestMain(m *testing.M) {
-	os.Exit(controlplane.RunTests(m, controlplane.Options{}, &cp))
+	keda, err := controlplane.KEDACRDs()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(controlplane.RunTests(m, controlplane.Options{CRDDirectoryPaths: append([]string{controlplane.SluiceCRDs()}, keda...)}, &cp))
 }
 
 // startOperator runs the operator for one namespace until the test ends
@@ -445,6 +451,75 @@ func TestAnAutoscaledTargetGetsAPrimaryAutoscaler(t *testing.T) {
 		return *target.Spec.Replicas == 2, fmt.Sprintf("%d replicas", *target.Spec.Replicas)
 	})
 	f.waitPhase(sluicev1beta1.CanaryPhaseSucceeded, 60*time.Second)
+}
+
+func TestAKEDAScaledTargetGetsAPrimaryScaledObjectAndIsPausedAtZero(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, "keda")
+	startOperator(t, f.ns)
+	trigger := func(name, query string) any {
+		return map[string]any{"type": "prometheus", "name": name, "metadata": map[string]any{
+			"serverAddress": "http://prometheus:9090", "threshold": "10", "query": query,
+		}}
+	}
+	so := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+		"metadata": map[string]any{"name": "podinfo", "namespace": f.ns},
+		"spec": map[string]any{
+			"scaleTargetRef":  map[string]any{"name": "podinfo"},
+			"minReplicaCount": int64(2), "maxReplicaCount": int64(6),
+			"triggers": []any{
+				trigger("requests", `sum(rate(http_requests_total{deployment="podinfo"}[1m]))`),
+				trigger("latency", `histogram_quantile(0.99, rate(latency_bucket{deployment="podinfo"}[1m]))`),
+			},
+		},
+	}}
+	c := f.canary("Deployment", sluicev1beta1.CanaryAnalysis{Iterations: 1})
+	c.Spec.AutoscalerRef = &sluicev1beta1.AutoscalerReference{APIVersion: "keda.sh/v1alpha1", Kind: "ScaledObject", Name: "podinfo",
+		PrimaryScalerQueries:  map[string]string{"latency": "primary-latency"},
+		PrimaryScalerReplicas: &sluicev1beta1.ScalerReplicas{MinReplicas: ptr.To[int32](3), MaxReplicas: ptr.To[int32](9)}}
+	c.Spec.RevertOnDeletion = true
+	f.create(so, f.deployment("podinfo:6.0.0"), c)
+	f.initialized()
+	getSO := func(name string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetAPIVersion("keda.sh/v1alpha1")
+		u.SetKind("ScaledObject")
+		f.get(u, name)
+		return u
+	}
+	primary := getSO("podinfo-primary")
+	spec := primary.Object["spec"].(map[string]any)
+	triggers := spec["triggers"].([]any)
+	queries := []any{triggers[0].(map[string]any)["metadata"].(map[string]any)["query"], triggers[1].(map[string]any)["metadata"].(map[string]any)["query"]}
+	if fmt.Sprint(spec["scaleTargetRef"]) != "map[name:podinfo-primary]" || spec["minReplicaCount"] != int64(3) || spec["maxReplicaCount"] != int64(9) ||
+		queries[0] != `sum(rate(http_requests_total{deployment="podinfo-primary"}[1m]))` || queries[1] != "primary-latency" || !metav1.IsControlledBy(primary, c) {
+		t.Fatalf("primary ScaledObject %v, queries %q", spec, queries)
+	}
+	paused := func() string { return getSO("podinfo").GetAnnotations()["autoscaling.keda.sh/paused-replicas"] }
+	if p := paused(); p != "0" {
+		t.Fatalf("the target's ScaledObject is not paused at 0 while the canary is at zero: %q", p)
+	}
+	target := &appsv1.Deployment{}
+	f.update(target, "podinfo", func() { target.Spec.Template.Spec.Containers[0].Image = "podinfo:6.0.1" })
+	controlplane.Eventually(t, 20*time.Second, "the canary at the ScaledObject's minimum, its ScaledObject resumed", func(context.Context) (bool, string) {
+		f.get(target, "podinfo")
+		return *target.Spec.Replicas == 2 && paused() == "", fmt.Sprintf("%d replicas, paused %q", *target.Spec.Replicas, paused())
+	})
+	f.waitPhase(sluicev1beta1.CanaryPhaseSucceeded, 60*time.Second)
+	controlplane.Eventually(t, 20*time.Second, "the target's ScaledObject paused again", func(context.Context) (bool, string) {
+		return paused() == "0", fmt.Sprintf("paused %q", paused())
+	})
+
+	// Deleting the Canary gives the target back with its ScaledObject
+	// resumed: a paused one would keep it at zero for good.
+	if err := cp.Client.Delete(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	controlplane.Eventually(t, time.Minute, "the target back and its ScaledObject resumed", func(context.Context) (bool, string) {
+		f.get(target, "podinfo")
+		return *target.Spec.Replicas > 0 && paused() == "", fmt.Sprintf("%d replicas, paused %q", *target.Spec.Replicas, paused())
+	})
 }
 
 func TestRevertOnDeletionGivesTheTargetBack(t *testing.T) {

@@ -89,13 +89,26 @@ func (r *Reconciler) scaleTarget(ctx context.Context, c *sluicev1beta1.Canary, o
 		return nil
 	}
 	replicas := canaryReplicas(o)
-	return r.patchWorkload(ctx, c, o.target, func(obj client.Object) {
+	// An autoscaler that would scale the canary up from zero (KEDA) is
+	// paused before it goes to zero and resumed once it is scaled up.
+	if o.autoscaler != nil && !up {
+		if err := o.autoscaler.hold(ctx, r, true); err != nil {
+			return err
+		}
+	}
+	if err := r.patchWorkload(ctx, c, o.target, func(obj client.Object) {
 		if up {
 			workload.ScaleUp(obj, replicas)
 		} else {
 			workload.ScaleToZero(obj)
 		}
-	})
+	}); err != nil {
+		return err
+	}
+	if o.autoscaler != nil && up {
+		return o.autoscaler.hold(ctx, r, false)
+	}
+	return nil
 }
 
 // patchWorkload merge-patches a workload when mutate changes it.

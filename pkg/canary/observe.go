@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strings"
 
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,8 +29,8 @@ type observed struct {
 	primary client.Object
 	// configs are the tracked ConfigMaps and Secrets the target reads.
 	configs []client.Object
-	// autoscaler is the target's HPA, nil if it has none.
-	autoscaler *autoscalingv2.HorizontalPodAutoscaler
+	// autoscaler is the target's autoscaler, nil if it has none.
+	autoscaler autoscaler
 }
 
 // observe gathers the state machine's input. Problems the user must fix
@@ -174,16 +173,15 @@ func (r *Reconciler) observeTarget(ctx context.Context, c *sluicev1beta1.Canary,
 	}
 
 	if a := c.Spec.AutoscalerRef; a != nil {
-		if a.Kind != "HorizontalPodAutoscaler" {
-			return problem("UnsupportedAutoscaler", "spec.autoscalerRef.kind %s is not supported yet; use HorizontalPodAutoscaler", a.Kind)
+		observe, ok := autoscalers()[a.Kind]
+		if !ok {
+			return problem("UnsupportedAutoscaler", "spec.autoscalerRef.kind %s is not supported", a.Kind)
 		}
-		hpa := &autoscalingv2.HorizontalPodAutoscaler{}
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: a.Name}, hpa); apierrors.IsNotFound(err) {
-			return problem("AutoscalerNotFound", "spec.autoscalerRef: HorizontalPodAutoscaler %s not found", a.Name)
-		} else if err != nil {
-			return fmt.Errorf("get HorizontalPodAutoscaler %s: %w", a.Name, err)
+		as, err := observe(ctx, r, c)
+		if err != nil {
+			return err
 		}
-		o.autoscaler = hpa
+		o.autoscaler = as
 	}
 	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -50,7 +49,7 @@ func (r *Reconciler) syncPrimary(ctx context.Context, c *sluicev1beta1.Canary, o
 	}
 	r.wrote(c, primary)
 	if o.autoscaler != nil {
-		return r.syncPrimaryAutoscaler(ctx, c, o.autoscaler, primary.GetName())
+		return o.autoscaler.syncPrimary(ctx, r, c, primary.GetName())
 	}
 	return nil
 }
@@ -85,37 +84,11 @@ func (r *Reconciler) syncConfigCopy(ctx context.Context, c *sluicev1beta1.Canary
 	return ref.Key(), nil
 }
 
-// syncPrimaryAutoscaler gives the primary a copy of the target's HPA, with
-// the Canary's replica overrides.
-func (r *Reconciler) syncPrimaryAutoscaler(ctx context.Context, c *sluicev1beta1.Canary, target *autoscalingv2.HorizontalPodAutoscaler, primaryName string) error {
-	hpa := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: metav1.ObjectMeta{Name: target.Name + workload.PrimarySuffix, Namespace: c.Namespace}}
-	_, err := controllerutil.CreateOrPatch(ctx, r.Client, hpa, func() error {
-		hpa.Spec = *target.Spec.DeepCopy()
-		hpa.Spec.ScaleTargetRef.Name = primaryName
-		if o := c.Spec.AutoscalerRef.PrimaryScalerReplicas; o != nil {
-			if o.MinReplicas != nil {
-				hpa.Spec.MinReplicas = o.MinReplicas
-			}
-			if o.MaxReplicas != nil {
-				hpa.Spec.MaxReplicas = *o.MaxReplicas
-			}
-		}
-		return controllerutil.SetControllerReference(c, hpa, r.Scheme)
-	})
-	if err != nil {
-		return fmt.Errorf("copy HorizontalPodAutoscaler %s to %s: %w", target.Name, hpa.Name, err)
-	}
-	return nil
-}
-
 // canaryReplicas is how many replicas the target gets when it leaves
 // zero: its autoscaler's minimum, else as many as the primary runs.
 func canaryReplicas(o *observed) int32 {
 	if o.autoscaler != nil {
-		if m := o.autoscaler.Spec.MinReplicas; m != nil && *m > 0 {
-			return *m
-		}
-		return 1
+		return max(o.autoscaler.minReplicas(), 1)
 	}
 	if o.primary != nil {
 		return max(workload.Replicas(o.primary), 1)
@@ -129,11 +102,7 @@ func canaryReplicas(o *observed) int32 {
 func rollbackReplicas(c *sluicev1beta1.Canary, o *observed) int32 {
 	want := workload.Replicas(o.primary) + workload.ReadyReplicas(o.target)
 	if o.autoscaler != nil {
-		maxReplicas := o.autoscaler.Spec.MaxReplicas
-		if p := c.Spec.AutoscalerRef.PrimaryScalerReplicas; p != nil && p.MaxReplicas != nil {
-			maxReplicas = *p.MaxReplicas
-		}
-		want = min(want, maxReplicas)
+		want = min(want, primaryMaxReplicas(c, o.autoscaler))
 	}
 	return max(want, workload.Replicas(o.primary))
 }

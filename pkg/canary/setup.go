@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -117,7 +118,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) 
 		return fmt.Errorf("index Canaries by AlertProvider: %w", err)
 	}
 
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("canary").
 		// Status writes are the controller's own; spec, metadata and
 		// deletion changes are what it must act on.
@@ -135,8 +136,16 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) 
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byConfig(configtrack.ConfigMap))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.byConfig(configtrack.Secret))).
 		WatchesRawSource(source.Channel(r.inflight.done, &handler.EnqueueRequestForObject{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers})
+	// KEDA's ScaledObjects are watched where KEDA is installed: a watch of
+	// a kind the API server does not serve would keep the controller from
+	// starting.
+	if _, err := mgr.GetRESTMapper().RESTMapping(scaledObjectGVK.GroupKind(), scaledObjectGVK.Version); err == nil {
+		so := &unstructured.Unstructured{}
+		so.SetGroupVersionKind(scaledObjectGVK)
+		b = b.Watches(so, handler.EnqueueRequestsFromMapFunc(r.byIndex(autoscalerIndex, client.Object.GetName)))
+	}
+	return b.Complete(r)
 }
 
 // byIndex maps an object to the Canaries in its namespace whose index

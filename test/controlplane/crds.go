@@ -39,6 +39,7 @@ func GatewayAPICRDs() ([]string, error) {
 const (
 	contourModule = "github.com/projectcontour/contour@v1.33.8"
 	apisixModule  = "github.com/apache/apisix-ingress-controller@v1.8.4"
+	kedaModule    = "github.com/kedacore/keda/v2@v2.17.2"
 )
 
 // UpstreamCRDs are the CRD files of the routing APIs Sluice writes, as
@@ -90,6 +91,15 @@ func UpstreamCRDs() ([]string, error) {
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "appmesh", "appmesh.k8s.aws_virtualrouters.yaml"),
 		filepath.Join(RepoRoot(), "test", "fixtures", "crds", "appmesh", "appmesh.k8s.aws_virtualservices.yaml"),
 	), nil
+}
+
+// KEDACRDs are KEDA's ScaledObject CRD, from its Go module.
+func KEDACRDs() ([]string, error) {
+	keda, err := downloadModule(kedaModule)
+	if err != nil {
+		return nil, err
+	}
+	return []string{filepath.Join(keda, "config", "crd", "bases", "keda.sh_scaledobjects.yaml")}, nil
 }
 
 // TraefikDir finds the Traefik build of `make traefik`.
