@@ -104,7 +104,16 @@ func parseAnswer(spec string) (*answer, error) {
 	return a, nil
 }
 
-func (a *answer) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+// servedPath answers how many requests the listener served before,
+// without counting itself, so that a test can see mirrored requests,
+// whose answers the proxy drops.
+const servedPath = "/__served"
+
+func (a *answer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == servedPath {
+		fmt.Fprintln(w, a.served.Load())
+		return
+	}
 	n := a.served.Add(1)
 	time.Sleep(a.delay)
 	w.Header().Set("X-Backend", a.name)

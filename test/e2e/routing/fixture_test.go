@@ -48,6 +48,12 @@ func (g *gate) close() {
 	g.closed = true
 }
 
+func (g *gate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = false
+}
+
 // routed is a namespace with a Deployment to release, published
 // Services, and an in-process operator.
 type routed struct {

@@ -39,6 +39,9 @@ var (
 const (
 	primaryPort = 8081
 	canaryPort  = 8082
+	// mirroredCanaryPort is a canary backend of the mirroring test alone,
+	// whose served count no other test adds to.
+	mirroredCanaryPort = 8085
 )
 
 func TestMain(m *testing.M) {
@@ -113,7 +116,8 @@ func startDataplane(cp *controlplane.ControlPlane) (_ *dataplane, err error) {
 		fmt.Sprintf("--listen=%s:%d=primary", d.ns.IP, primaryPort),
 		fmt.Sprintf("--listen=%s:%d=canary", d.ns.IP, canaryPort),
 		fmt.Sprintf("--listen=%s:%d=primary,errors=%g,delay=%s", d.ns.IP, measuredPrimaryPort, measuredPrimary.errorRatio, measuredPrimary.latency),
-		fmt.Sprintf("--listen=%s:%d=canary,errors=%g,delay=%s", d.ns.IP, measuredCanaryPort, measuredCanary.errorRatio, measuredCanary.latency))); err != nil {
+		fmt.Sprintf("--listen=%s:%d=canary,errors=%g,delay=%s", d.ns.IP, measuredCanaryPort, measuredCanary.errorRatio, measuredCanary.latency),
+		fmt.Sprintf("--listen=%s:%d=canary", d.ns.IP, mirroredCanaryPort))); err != nil {
 		return nil, err
 	}
 
