@@ -29,27 +29,6 @@ func throughTraefik(host string) func(*sluicev1beta1.Canary) {
 	}
 }
 
-// get sends one request through Traefik and returns the backend that
-// answered and the response's Set-Cookie headers.
-func get(t *testing.T, host string, header map[string]string) (string, []string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+dp.traefik+"/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Host = host
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, _ := io.ReadAll(resp.Body)
-	return strings.TrimSpace(string(body)), resp.Header.Values("Set-Cookie")
-}
-
 func TestTraefikSendsAnABCookieToTheCanaryOnly(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, "traefik-ab-cookie")
