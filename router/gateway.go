@@ -244,6 +244,19 @@ func sessionAffinity(c *sluicev1beta1.Canary) *sluicev1beta1.SessionAffinity {
 	return c.Spec.Analysis.SessionAffinity
 }
 
+// ruleView reads what the split and the layout need of a rule of either
+// kind: its name, its backends and its mirrors.
+func ruleView[B, F any](name *gatewayv1.SectionName, backends []B, ref func(B) gatewayv1.BackendRef, filters []F, mirror func(F) *gatewayv1.HTTPRequestMirrorFilter) gatewayRule {
+	v := gatewayRule{name: name}
+	for _, b := range backends {
+		v.refs = append(v.refs, ref(b))
+	}
+	for _, f := range filters {
+		v.mirrors = append(v.mirrors, mirror(f))
+	}
+	return v
+}
+
 // isSluiceRule reports whether a rule is one Sluice added (sluice-*).
 func isSluiceRule(name *gatewayv1.SectionName) bool {
 	return name != nil && strings.HasPrefix(string(*name), gatewayRulePrefix)
@@ -400,14 +413,8 @@ func httpRouteKind() routeKind[*gatewayv1.HTTPRoute, gatewayv1.HTTPRouteRule] {
 			return routeParts[gatewayv1.HTTPRouteRule]{meta: &rt.ObjectMeta, spec: &rt.Spec, parents: &rt.Spec.ParentRefs, hostnames: &rt.Spec.Hostnames, rules: &rt.Spec.Rules}
 		},
 		view: func(rule gatewayv1.HTTPRouteRule) gatewayRule {
-			v := gatewayRule{name: rule.Name}
-			for _, b := range rule.BackendRefs {
-				v.refs = append(v.refs, b.BackendRef)
-			}
-			for _, f := range rule.Filters {
-				v.mirrors = append(v.mirrors, f.RequestMirror)
-			}
-			return v
+			return ruleView(rule.Name, rule.BackendRefs, func(b gatewayv1.HTTPBackendRef) gatewayv1.BackendRef { return b.BackendRef },
+				rule.Filters, func(f gatewayv1.HTTPRouteFilter) *gatewayv1.HTTPRequestMirrorFilter { return f.RequestMirror })
 		},
 		generated: generatedHTTPRule,
 		expand:    expandHTTPRule,

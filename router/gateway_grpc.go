@@ -22,14 +22,8 @@ func grpcRouteKind() routeKind[*gatewayv1.GRPCRoute, gatewayv1.GRPCRouteRule] {
 			return routeParts[gatewayv1.GRPCRouteRule]{meta: &rt.ObjectMeta, spec: &rt.Spec, parents: &rt.Spec.ParentRefs, hostnames: &rt.Spec.Hostnames, rules: &rt.Spec.Rules}
 		},
 		view: func(rule gatewayv1.GRPCRouteRule) gatewayRule {
-			v := gatewayRule{name: rule.Name}
-			for _, b := range rule.BackendRefs {
-				v.refs = append(v.refs, b.BackendRef)
-			}
-			for _, f := range rule.Filters {
-				v.mirrors = append(v.mirrors, f.RequestMirror)
-			}
-			return v
+			return ruleView(rule.Name, rule.BackendRefs, func(b gatewayv1.GRPCBackendRef) gatewayv1.BackendRef { return b.BackendRef },
+				rule.Filters, func(f gatewayv1.GRPCRouteFilter) *gatewayv1.HTTPRequestMirrorFilter { return f.RequestMirror })
 		},
 		generated: generatedGRPCRule,
 		expand:    expandGRPCRule,

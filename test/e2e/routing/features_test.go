@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -112,17 +111,7 @@ func TestTraefikMirrorsABlueGreenSwitchToTheCanaryAndAnswersFromThePrimary(t *te
 	// Traefik 3.6's Gateway API provider turns an HTTPRoute RequestMirror
 	// filter into an error service ("invalid-httproute-filter"), so
 	// mirroring goes through provider traefik's TraefikService.
-	f.Create(&unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute",
-		"metadata": map[string]any{"name": "web", "namespace": f.Name},
-		"spec": map[string]any{
-			"entryPoints": []any{"web"},
-			"routes": []any{map[string]any{
-				"match": "Host(`" + host + "`)", "kind": "Rule",
-				"services": []any{map[string]any{"name": "podinfo", "kind": "TraefikService"}},
-			}},
-		},
-	}})
+	f.Create(ingressRoute(f.Name, host))
 	f.canary("traefik", sluicev1beta1.CanaryAnalysis{
 		Iterations: 2, Mirror: true,
 		Webhooks: []sluicev1beta1.CanaryWebhook{{Name: "gate", Type: sluicev1beta1.ConfirmPromotionHook, URL: g.URL}},

@@ -14,7 +14,6 @@ import (
 
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -61,17 +60,7 @@ func TestTheBuiltInMetricsReadTheProxysOwnSeries(t *testing.T) {
 		route func(f *routed, c *sluicev1beta1.Canary, host string)
 	}{
 		{"traefik", func() string { return dp.traefik }, func() string { return dp.traefikAPI }, func(f *routed, _ *sluicev1beta1.Canary, host string) {
-			f.Create(&unstructured.Unstructured{Object: map[string]any{
-				"apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute",
-				"metadata": map[string]any{"name": "web", "namespace": f.Name},
-				"spec": map[string]any{
-					"entryPoints": []any{"web"},
-					"routes": []any{map[string]any{
-						"match": "Host(`" + host + "`)", "kind": "Rule",
-						"services": []any{map[string]any{"name": "podinfo", "kind": "TraefikService"}},
-					}},
-				},
-			}})
+			f.Create(ingressRoute(f.Name, host))
 		}},
 		{"skipper", func() string { return dp.skipper }, func() string { return dp.skipperSupport }, func(f *routed, c *sluicev1beta1.Canary, host string) {
 			f.Create(&networkingv1.Ingress{

@@ -82,18 +82,7 @@ func TestTraefikSplitsATraefikServiceExactlyByWeight(t *testing.T) {
 	f := newFixture(t, "traefik-service")
 	g := newGate(t)
 	const host = "traefikservice.example.com"
-	route := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute",
-		"metadata": map[string]any{"name": "web", "namespace": f.Name},
-		"spec": map[string]any{
-			"entryPoints": []any{"web"},
-			"routes": []any{map[string]any{
-				"match": "Host(`" + host + "`)", "kind": "Rule",
-				"services": []any{map[string]any{"name": "podinfo", "kind": "TraefikService"}},
-			}},
-		},
-	}}
-	f.Create(route)
+	f.Create(ingressRoute(f.Name, host))
 	f.canary("traefik", weighted(g), nil)
 	f.WaitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
 	waitServed(t, dp.traefik, host, nil, "primary")
@@ -191,4 +180,20 @@ func waitServedOrLog(t *testing.T, addr, host, proxy string) {
 		}
 	}()
 	waitServed(t, addr, host, nil, "primary")
+}
+
+// ingressRoute is the user's Traefik IngressRoute that sends host's
+// requests to the TraefikService provider traefik writes.
+func ingressRoute(namespace, host string) *unstructured.Unstructured {
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "traefik.io/v1alpha1", "kind": "IngressRoute",
+		"metadata": map[string]any{"name": "web", "namespace": namespace},
+		"spec": map[string]any{
+			"entryPoints": []any{"web"},
+			"routes": []any{map[string]any{
+				"match": "Host(`" + host + "`)", "kind": "Rule",
+				"services": []any{map[string]any{"name": "podinfo", "kind": "TraefikService"}},
+			}},
+		},
+	}}
 }
