@@ -117,6 +117,7 @@ func startDataplane(cp *controlplane.ControlPlane) (_ *dataplane, err error) {
 		fmt.Sprintf("--listen=%s:%d=canary", d.ns.IP, canaryPort),
 		fmt.Sprintf("--listen=%s:%d=primary,errors=%g,delay=%s", d.ns.IP, measuredPrimaryPort, measuredPrimary.errorRatio, measuredPrimary.latency),
 		fmt.Sprintf("--listen=%s:%d=canary,errors=%g,delay=%s", d.ns.IP, measuredCanaryPort, measuredCanary.errorRatio, measuredCanary.latency),
+		fmt.Sprintf("--listen=%s:%d=canary,errors=%g,delay=%s", d.ns.IP, measuredSkipperCanaryPort, measuredCanary.errorRatio, measuredCanary.latency),
 		fmt.Sprintf("--listen=%s:%d=canary", d.ns.IP, mirroredCanaryPort))); err != nil {
 		return nil, err
 	}

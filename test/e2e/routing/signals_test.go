@@ -37,10 +37,14 @@ var (
 	measuredCanary  = measured{errorRatio: 0.1, latency: 300 * time.Millisecond}
 )
 
-// The measured backends' ports in the network namespace.
+// The measured backends' ports in the network namespace. Each proxy's
+// test has its own canary backend: the backend fails exactly one request
+// in ten of those it serves, and two tests sharing it would split its
+// failures between them unevenly.
 const (
-	measuredPrimaryPort = 8083
-	measuredCanaryPort  = 8084
+	measuredPrimaryPort       = 8083
+	measuredCanaryPort        = 8084
+	measuredSkipperCanaryPort = 8086
 )
 
 // TestTheBuiltInMetricsReadTheProxysOwnSeries releases through the real
@@ -58,10 +62,12 @@ func TestTheBuiltInMetricsReadTheProxysOwnSeries(t *testing.T) {
 		metrics func() string
 		// route creates what sends the host's traffic to the Canary.
 		route func(f *routed, c *sluicev1beta1.Canary, host string)
+		// canaryPort is the proxy's own measured canary backend.
+		canaryPort int32
 	}{
 		{"traefik", func() string { return dp.traefik }, func() string { return dp.traefikAPI }, func(f *routed, _ *sluicev1beta1.Canary, host string) {
 			f.Create(ingressRoute(f.Name, host))
-		}},
+		}, measuredCanaryPort},
 		{"skipper", func() string { return dp.skipper }, func() string { return dp.skipperSupport }, func(f *routed, c *sluicev1beta1.Canary, host string) {
 			f.Create(&networkingv1.Ingress{
 				ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: f.Name},
@@ -71,14 +77,14 @@ func TestTheBuiltInMetricsReadTheProxysOwnSeries(t *testing.T) {
 				}}}}},
 			})
 			c.Spec.IngressRef = &sluicev1beta1.LocalObjectReference{APIVersion: "networking.k8s.io/v1", Kind: "Ingress", Name: "web"}
-		}},
+		}, measuredSkipperCanaryPort},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.provider)+" gives the canary's success rate and P99", func(t *testing.T) {
 			t.Parallel()
 			ns := "signals-" + string(tt.provider)
 			host := ns + ".example.com"
-			f := newFixtureOn(t, ns, measuredPrimaryPort, measuredCanaryPort, func(o *operator.Options) { o.MetricsServer = prom.URL })
+			f := newFixtureOn(t, ns, measuredPrimaryPort, tt.canaryPort, func(o *operator.Options) { o.MetricsServer = prom.URL })
 			g := newGate(t)
 			f.canary(tt.provider, sluicev1beta1.CanaryAnalysis{
 				Threshold: 5, StepWeight: 50,
