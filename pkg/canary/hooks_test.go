@@ -37,10 +37,15 @@ func TestAConfirmRolloutGateHoldsTheRolloutUntilItOpens(t *testing.T) {
 	}))
 	f.initialized()
 	f.newRevision("podinfo:6.0.1")
-	c := f.waitPhase(sluicev1beta1.CanaryPhaseWaiting, 30*time.Second)
-	if ready := meta.FindStatusCondition(c.Status.Conditions, sluicev1beta1.ReadyCondition); ready == nil || !strings.Contains(ready.Message, "gate") {
-		t.Fatalf("Ready %+v does not name the gate", ready)
-	}
+	f.waitPhase(sluicev1beta1.CanaryPhaseWaiting, 30*time.Second)
+	// The gate runs in the background: Ready names it once its answer
+	// is in, a status write after the one that entered Waiting.
+	controlplane.Eventually(t, 30*time.Second, "Ready naming the gate", func(context.Context) (bool, string) {
+		c := &sluicev1beta1.Canary{}
+		f.get(c, "podinfo")
+		ready := meta.FindStatusCondition(c.Status.Conditions, sluicev1beta1.ReadyCondition)
+		return ready != nil && strings.Contains(ready.Message, "gate"), fmt.Sprintf("Ready %+v", ready)
+	})
 	target := &appsv1.Deployment{}
 	f.get(target, "podinfo")
 	if *target.Spec.Replicas != 0 {
