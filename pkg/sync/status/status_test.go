@@ -2,19 +2,28 @@ package status
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
+	"sluice.dev/sluice/test/controlplane"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 )
+
+// cp is the real API server the Loop test reads and writes through.
+var cp *controlplane.ControlPlane
+
+func TestMain(m *testing.M) {
+	os.Exit(controlplane.RunTests(m, controlplane.Options{APIOnly: true}, &cp))
+}
 
 func TestSetReady(t *testing.T) {
 	tests := []struct {
@@ -79,7 +88,13 @@ func TestReadyMeansReadyForTheCurrentGeneration(t *testing.T) {
 	}
 }
 
+// loopNamespace holds the objects of the Loop test.
+const loopNamespace = "loop"
+
 func TestLoopComesBackAtTheIntervalUnlessSuspendedStalledOrGone(t *testing.T) {
+	if err := cp.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: loopNamespace}}); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		exists    bool
@@ -94,21 +109,19 @@ func TestLoopComesBackAtTheIntervalUnlessSuspendedStalledOrGone(t *testing.T) {
 		{"a stalled object waits for a spec change", true, false, true, 0, false, metav1.ConditionFalse},
 		{"a deleted object is forgotten", false, false, false, 0, true, ""},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := runtime.NewScheme()
-			if err := sourcev1.AddToScheme(s); err != nil {
-				t.Fatal(err)
-			}
-			b := fake.NewClientBuilder().WithScheme(s).WithStatusSubresource(&sourcev1.GitRepository{})
-			key := types.NamespacedName{Namespace: "default", Name: "app"}
+			key := types.NamespacedName{Namespace: loopNamespace, Name: fmt.Sprintf("app-%d", i)}
 			if tt.exists {
-				b = b.WithObjects(&sourcev1.GitRepository{
-					ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Generation: 2},
-					Spec:       sourcev1.GitRepositorySpec{Suspend: tt.suspend, Interval: metav1.Duration{Duration: time.Minute}},
-				})
+				obj := &sourcev1.GitRepository{
+					ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name},
+					Spec:       sourcev1.GitRepositorySpec{URL: "https://example.com/app.git", Suspend: tt.suspend, Interval: metav1.Duration{Duration: time.Minute}},
+				}
+				if err := cp.Client.Create(t.Context(), obj); err != nil {
+					t.Fatal(err)
+				}
 			}
-			c := b.Build()
+			c := cp.Client
 			repo := &sourcev1.GitRepository{}
 			var gone bool
 			res, err := Loop{
@@ -137,8 +150,8 @@ func TestLoopComesBackAtTheIntervalUnlessSuspendedStalledOrGone(t *testing.T) {
 				t.Fatal(err)
 			}
 			ready := meta.FindStatusCondition(stored.Status.Conditions, "Ready")
-			if ready == nil || ready.Status != tt.wantReady || stored.Status.ObservedGeneration != 2 {
-				t.Fatalf("stored status %+v, want Ready=%s at generation 2", stored.Status, tt.wantReady)
+			if ready == nil || ready.Status != tt.wantReady || stored.Status.ObservedGeneration != stored.Generation {
+				t.Fatalf("stored status %+v, want Ready=%s at generation %d", stored.Status, tt.wantReady, stored.Generation)
 			}
 		})
 	}
