@@ -56,7 +56,7 @@ func (a *APISIX) GoldenSignals() traffic.GoldenSignals {
 }
 
 // errNoRouteRef is a Canary of provider apisix without spec.routeRef.
-var errNoRouteRef = errors.New("spec.routeRef: provider apisix needs the ApisixRoute to split")
+var errNoRouteRef = &SpecError{Field: "spec.routeRef", Err: errors.New("provider apisix needs the ApisixRoute to split")}
 
 func apisixCanaryRoute(c *sluicev1beta1.Canary) string {
 	apex, _, _ := ServiceNames(c)
@@ -77,7 +77,7 @@ func (a *APISIX) spec(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Ro
 	src.SetAPIVersion("apisix.apache.org/v2")
 	src.SetKind("ApisixRoute")
 	if err := a.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}, src); err != nil {
-		return nil, fmt.Errorf("spec.routeRef: get ApisixRoute %s: %w", ref.Name, err)
+		return nil, missingRef("spec.routeRef", "ApisixRoute "+ref.Name, err)
 	}
 	apex, primary, canary := ServiceNames(c)
 	spec, _, _ := unstructured.NestedMap(src.Object, "spec")
@@ -109,7 +109,7 @@ func (a *APISIX) spec(ctx context.Context, c *sluicev1beta1.Canary, r traffic.Ro
 		out = append(out, rm)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("spec.routeRef: no rule of ApisixRoute %s has the apex Service %s as its only backend", ref.Name, apex)
+		return nil, specError("spec.routeRef", "no rule of ApisixRoute %s has the apex Service %s as its only backend", ref.Name, apex)
 	}
 	spec["http"] = out
 	// Stream routes go to the apex as the user wrote them.

@@ -1,9 +1,9 @@
 package router_test
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"testing"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -12,6 +12,7 @@ import (
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/traffic"
+	"sluice.dev/sluice/router"
 )
 
 // describeApisixRoute lists an ApisixRoute's rules: name, priority and
@@ -83,7 +84,8 @@ func TestAPISIXNamesAMissingRoute(t *testing.T) {
 		c.Spec.RouteRef = &sluicev1beta1.LocalObjectReference{APIVersion: "apisix.apache.org/v2", Kind: "ApisixRoute", Name: "absent"}
 	})
 	err := routerFor(t, "apisix").Reconcile(t.Context(), c)
-	if err == nil || !strings.Contains(err.Error(), "spec.routeRef: get ApisixRoute absent") || !apierrors.IsNotFound(err) {
-		t.Fatalf("got %v, want a not-found error naming spec.routeRef", err)
+	var spec *router.SpecError
+	if !errors.As(err, &spec) || spec.Field != "spec.routeRef" || err.Error() != "spec.routeRef: ApisixRoute absent not found" {
+		t.Fatalf("got %v, want a SpecError naming spec.routeRef", err)
 	}
 }

@@ -103,7 +103,11 @@ func appMeshObject(c *sluicev1beta1.Canary, kind, name string) *unstructured.Uns
 
 // mesh writes every object but the apex VirtualRouter.
 func (a *AppMesh) mesh(ctx context.Context, c *sluicev1beta1.Canary) error {
-	target, err := workload.New(c.Spec.TargetRef.Kind)
+	if c.Spec.TargetRef.Kind == workload.KindService {
+		// VirtualNodes select pods, which only a workload target names.
+		return specError("spec.targetRef.kind", "provider %s selects pods: it needs a Deployment or DaemonSet target, not a Service", c.Spec.Provider)
+	}
+	target, err := workload.NewTarget(c.Spec.TargetRef)
 	if err != nil {
 		return err
 	}
@@ -163,7 +167,7 @@ func appMeshPort(c *sluicev1beta1.Canary, target client.Object) (int64, error) {
 				}
 			}
 		}
-		return 0, fmt.Errorf("service.targetPort: no container of %s %s has a port named %s", c.Spec.TargetRef.Kind, c.Spec.TargetRef.Name, tp.StrVal)
+		return 0, specError("spec.service.targetPort", "no container of %s %s has a port named %s", c.Spec.TargetRef.Kind, c.Spec.TargetRef.Name, tp.StrVal)
 	}
 	return int64(c.Spec.Service.Port), nil
 }
@@ -259,7 +263,7 @@ func appMeshRouterSpec(c *sluicev1beta1.Canary, r traffic.Routes) (map[string]an
 	if r.Match && c.Spec.Analysis != nil {
 		for i, m := range c.Spec.Analysis.Match {
 			if m.URI != nil || m.Method != nil || m.Scheme != nil || m.Authority != nil || len(m.QueryParams) > 0 || len(m.SourceLabels) > 0 || m.Port != 0 {
-				return nil, fmt.Errorf("analysis.match[%d]: an App Mesh route matches headers only", i)
+				return nil, specError(fmt.Sprintf("spec.analysis.match[%d]", i), "an App Mesh route matches headers only")
 			}
 			var headers []any
 			for _, name := range sortedKeys(m.Headers) {

@@ -24,7 +24,7 @@ type AppMeshLegacy struct{ objectRouter }
 const appMeshLegacyAPI = "appmesh.k8s.aws/v1beta1"
 
 // errNoMeshName is a Canary of provider appmesh without service.meshName.
-var errNoMeshName = errors.New("spec.service.meshName: provider appmesh needs the App Mesh mesh name")
+var errNoMeshName = &SpecError{Field: "spec.service.meshName", Err: errors.New("provider appmesh needs the App Mesh mesh name")}
 
 func newAppMeshLegacy(d Deps) *AppMeshLegacy {
 	return &AppMeshLegacy{objectRouter{

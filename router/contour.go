@@ -62,7 +62,7 @@ func contourSpec(_ context.Context, c *sluicev1beta1.Canary, routes traffic.Rout
 		for i, m := range c.Spec.Analysis.Match {
 			conditions, err := contourConditions(c, m)
 			if err != nil {
-				return nil, fmt.Errorf("analysis.match[%d]: %w", i, err)
+				return nil, specError(fmt.Sprintf("spec.analysis.match[%d]", i), "%w", err)
 			}
 			out = append(out, contourRoute(c, conditions, traffic.Weighted(100)))
 		}

@@ -146,7 +146,7 @@ func (k routeKind[Route, Rule]) write(ctx context.Context, g *Gateway, c *sluice
 		})
 	}
 	if err := g.Client.Get(ctx, client.ObjectKeyFromObject(route), route); err != nil {
-		return fmt.Errorf("get %s %s named by spec.service.routeRef: %w", k.name, p.meta.Name, err)
+		return missingRef("spec.service.routeRef", k.name+" "+p.meta.Name, err)
 	}
 	return g.patch(ctx, route, func() error {
 		if err := keepOriginal(route, p.spec); err != nil {
@@ -160,6 +160,8 @@ func (k routeKind[Route, Rule]) routes(ctx context.Context, g *Gateway, c *sluic
 	route := k.newRoute()
 	if err := g.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: gatewayRouteName(c)}, route); apierrors.IsNotFound(err) && c.Spec.Service.RouteRef == nil {
 		return traffic.PrimaryOnly(), nil
+	} else if c.Spec.Service.RouteRef != nil && err != nil {
+		return traffic.Routes{}, missingRef("spec.service.routeRef", k.name+" "+gatewayRouteName(c), err)
 	} else if err != nil {
 		return traffic.Routes{}, fmt.Errorf("get %s %s: %w", k.name, gatewayRouteName(c), err)
 	}
@@ -439,7 +441,7 @@ func expandHTTPRule(c *sluicev1beta1.Canary, rule gatewayv1.HTTPRouteRule, prefi
 			ab.Name = ptr.To(gatewayv1.SectionName(fmt.Sprintf("%sab-%d", prefix, i)))
 			matches, err := combineHTTPMatches(ab.Matches, m)
 			if err != nil {
-				return nil, fmt.Errorf("analysis.match[%d]: %w", i, err)
+				return nil, specError(fmt.Sprintf("spec.analysis.match[%d]", i), "%w", err)
 			}
 			ab.Matches = matches
 			ab.BackendRefs = []gatewayv1.HTTPBackendRef{httpBackend(c, canary, 100, nil)}

@@ -60,7 +60,7 @@ func generatedGRPCRule(c *sluicev1beta1.Canary) gatewayv1.GRPCRouteRule {
 // expandGRPCRule lays out one owned GRPCRoute rule for a split.
 func expandGRPCRule(c *sluicev1beta1.Canary, rule gatewayv1.GRPCRouteRule, prefix string, r traffic.Routes) ([]gatewayv1.GRPCRouteRule, error) {
 	if sessionAffinity(c) != nil {
-		return nil, fmt.Errorf("analysis.sessionAffinity: a GRPCRoute cannot keep sessions by cookie")
+		return nil, specError("spec.analysis.sessionAffinity", "a GRPCRoute cannot keep sessions by cookie")
 	}
 	_, primary, canary := ServiceNames(c)
 	var out []gatewayv1.GRPCRouteRule
@@ -69,7 +69,7 @@ func expandGRPCRule(c *sluicev1beta1.Canary, rule gatewayv1.GRPCRouteRule, prefi
 	if r.Match && c.Spec.Analysis != nil {
 		for i, m := range c.Spec.Analysis.Match {
 			if m.URI != nil || m.Method != nil || len(m.QueryParams) > 0 || m.Authority != nil || m.Scheme != nil || len(m.SourceLabels) > 0 {
-				return nil, fmt.Errorf("analysis.match[%d]: a GRPCRoute matches metadata headers only", i)
+				return nil, specError(fmt.Sprintf("spec.analysis.match[%d]", i), "a GRPCRoute matches metadata headers only")
 			}
 			ab := *base.DeepCopy()
 			ab.Name = ptr.To(gatewayv1.SectionName(fmt.Sprintf("%sab-%d", prefix, i)))

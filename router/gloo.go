@@ -110,7 +110,7 @@ func (g *Gloo) upstream(ctx context.Context, c *sluicev1beta1.Canary, role, serv
 		src.SetAPIVersion("gloo.solo.io/v1")
 		src.SetKind("Upstream")
 		if err := g.Client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref.Name}, src); err != nil {
-			return glooUpstream{}, fmt.Errorf("spec.upstreamRef: get Upstream %s/%s: %w", namespace, ref.Name, err)
+			return glooUpstream{}, missingRef("spec.upstreamRef", "Upstream "+namespace+"/"+ref.Name, err)
 		}
 		if spec, ok, _ := unstructured.NestedMap(src.Object, "spec"); ok {
 			base = spec
@@ -176,7 +176,7 @@ func glooSpec(_ context.Context, c *sluicev1beta1.Canary, r traffic.Routes) (map
 		for i, m := range c.Spec.Analysis.Match {
 			matcher, err := glooMatcher(m)
 			if err != nil {
-				return nil, fmt.Errorf("analysis.match[%d]: %w", i, err)
+				return nil, specError(fmt.Sprintf("spec.analysis.match[%d]", i), "%w", err)
 			}
 			routes = append(routes, glooRoute([]any{matcher}, []any{glooDestination(c, primary, 0), glooDestination(c, canary, 100)}))
 		}

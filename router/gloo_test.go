@@ -1,17 +1,18 @@
 package router_test
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/traffic"
+	"sluice.dev/sluice/router"
 )
 
 // describeRouteTable lists a RouteTable's routes: matchers, then each
@@ -111,7 +112,8 @@ func TestGlooNamesAMissingUpstreamRef(t *testing.T) {
 		c.Spec.UpstreamRef = &sluicev1beta1.CrossNamespaceObjectReference{Kind: "Upstream", Name: "absent"}
 	})
 	err := routerFor(t, "gloo").Initialize(t.Context(), c)
-	if err == nil || !strings.Contains(err.Error(), "spec.upstreamRef") || !apierrors.IsNotFound(err) {
-		t.Fatalf("a missing upstreamRef gave %v, want a not-found error naming spec.upstreamRef", err)
+	var spec *router.SpecError
+	if !errors.As(err, &spec) || spec.Field != "spec.upstreamRef" || err.Error() != "spec.upstreamRef: Upstream gloo-missing/absent not found" {
+		t.Fatalf("a missing upstreamRef gave %v, want a SpecError naming spec.upstreamRef", err)
 	}
 }

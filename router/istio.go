@@ -60,7 +60,7 @@ func (i *Istio) Initialize(ctx context.Context, c *sluicev1beta1.Canary) error {
 			if c.Spec.Service.TrafficPolicy != nil {
 				tp := &istiov1alpha3.TrafficPolicy{}
 				if err := toIstio(c.Spec.Service.TrafficPolicy, tp.UnmarshalJSON); err != nil {
-					return fmt.Errorf("spec.service.trafficPolicy: %w", err)
+					return specError("spec.service.trafficPolicy", "%w", err)
 				}
 				dr.Spec.TrafficPolicy = tp
 			}
@@ -202,7 +202,7 @@ func virtualService(c *sluicev1beta1.Canary, r traffic.Routes) (*istiov1alpha3.V
 	for _, m := range s.Match {
 		im, err := istioMatch(m)
 		if err != nil {
-			return nil, fmt.Errorf("spec.service.match: %w", err)
+			return nil, specError("spec.service.match", "%w", err)
 		}
 		base.Match = append(base.Match, im)
 	}
@@ -227,13 +227,13 @@ func virtualService(c *sluicev1beta1.Canary, r traffic.Routes) (*istiov1alpha3.V
 			continue
 		}
 		if err := toIstio(part.from, part.into); err != nil {
-			return nil, fmt.Errorf("spec.service.%s: %w", part.name, err)
+			return nil, specError("spec.service."+part.name, "%w", err)
 		}
 	}
 	if s.Timeout != "" {
 		d, err := parseDuration(s.Timeout)
 		if err != nil {
-			return nil, fmt.Errorf("spec.service.timeout: %w", err)
+			return nil, specError("spec.service.timeout", "%w", err)
 		}
 		base.Timeout = durationProto(d)
 	}
@@ -250,7 +250,7 @@ func virtualService(c *sluicev1beta1.Canary, r traffic.Routes) (*istiov1alpha3.V
 		for n, m := range c.Spec.Analysis.Match {
 			ab, err := istioMatch(m)
 			if err != nil {
-				return nil, fmt.Errorf("analysis.match[%d]: %w", n, err)
+				return nil, specError(fmt.Sprintf("spec.analysis.match[%d]", n), "%w", err)
 			}
 			vs.Http = append(vs.Http, routeTo(fmt.Sprintf("%s%d", istioABRoute, n), mergeIstioMatches(base.Match, ab),
 				&istiov1alpha3.HTTPRouteDestination{Destination: dest(canary, 100), Weight: 100}))

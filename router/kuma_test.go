@@ -1,6 +1,7 @@
 package router_test
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/traffic"
+	"sluice.dev/sluice/router"
 )
 
 // describeTrafficRoute gives a TrafficRoute's mesh, destinations and
@@ -54,7 +56,8 @@ func TestKumaTrafficRoute(t *testing.T) {
 		c.Spec.Provider = "kuma"
 		c.Spec.Analysis = &sluicev1beta1.CanaryAnalysis{StepWeight: 10}
 	})
-	if err := r.Reconcile(ctx, other); err == nil || !strings.Contains(err.Error(), "belongs to Canary kuma/podinfo") {
+	var spec *router.SpecError
+	if err := r.Reconcile(ctx, other); !errors.As(err, &spec) || !strings.Contains(err.Error(), "belongs to Canary kuma/podinfo") {
 		t.Fatalf("another namespace's Canary took the TrafficRoute: %v", err)
 	}
 	if err := r.Finalize(ctx, other); err != nil {

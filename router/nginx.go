@@ -93,11 +93,11 @@ func (n *NGINX) canaryAnnotations(c *sluicev1beta1.Canary, r traffic.Routes) (ma
 				// Flagger's meaning: the cookie named here routes to the
 				// canary when its value is "always".
 				if v.Exact == "" {
-					return nil, fmt.Errorf("analysis.match[%d].headers[cookie]: NGINX matches a cookie by its name in exact", i)
+					return nil, specError(fmt.Sprintf("spec.analysis.match[%d].headers[cookie]", i), "NGINX matches a cookie by its name in exact")
 				}
 				out[p+"/canary-by-cookie"] = v.Exact
 			case out[p+"/canary-by-header"] != "":
-				return nil, fmt.Errorf("analysis.match[%d].headers[%s]: NGINX routes by one header only", i, name)
+				return nil, specError(fmt.Sprintf("spec.analysis.match[%d].headers[%s]", i, name), "NGINX routes by one header only")
 			default:
 				out[p+"/canary-by-header"] = name
 				switch {
@@ -150,7 +150,7 @@ func canaryIngressName(c *sluicev1beta1.Canary) string {
 
 func getIngress(ctx context.Context, d Deps, c *sluicev1beta1.Canary, name string) (*networkingv1.Ingress, error) {
 	if c.Spec.IngressRef == nil {
-		return nil, fmt.Errorf("spec.ingressRef is required by provider %s", c.Spec.Provider)
+		return nil, specError("spec.ingressRef", "provider %s needs the Ingress to split", c.Spec.Provider)
 	}
 	ing := &networkingv1.Ingress{}
 	if err := d.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, ing); err != nil {
@@ -166,9 +166,12 @@ func getIngress(ctx context.Context, d Deps, c *sluicev1beta1.Canary, name strin
 // ingressRef's rules and annotations, then lets mutate adapt it to the
 // split, which held reads from the clone when sp keeps it.
 func cloneIngress(ctx context.Context, d Deps, c *sluicev1beta1.Canary, sp split, held func(*networkingv1.Ingress) (traffic.Routes, error), mutate func(*networkingv1.Ingress, traffic.Routes) error) error {
-	original, err := getIngress(ctx, d, c, c.Spec.IngressRef.Name)
-	if err != nil {
-		return fmt.Errorf("spec.ingressRef: %w", err)
+	if c.Spec.IngressRef == nil {
+		return specError("spec.ingressRef", "provider %s needs the Ingress to split", c.Spec.Provider)
+	}
+	original := &networkingv1.Ingress{}
+	if err := d.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.IngressRef.Name}, original); err != nil {
+		return missingRef("spec.ingressRef", "Ingress "+c.Spec.IngressRef.Name, err)
 	}
 	clone := &networkingv1.Ingress{ObjectMeta: metav1.ObjectMeta{Name: canaryIngressName(c), Namespace: c.Namespace}}
 	return d.ensureGenerated(ctx, c, clone, func() error {
@@ -204,7 +207,7 @@ func retargetIngress(ing *networkingv1.Ingress, c *sluicev1beta1.Canary, service
 		}
 	}
 	if !found {
-		return fmt.Errorf("spec.ingressRef: Ingress %s has no path to Service %s", c.Spec.IngressRef.Name, apex)
+		return specError("spec.ingressRef", "Ingress %s has no path to Service %s", c.Spec.IngressRef.Name, apex)
 	}
 	return nil
 }

@@ -73,7 +73,9 @@ func (d Deps) ensureGenerated(ctx context.Context, c *sluicev1beta1.Canary, obj 
 	return d.createOrPatch(ctx, obj, func() error {
 		if obj.GetNamespace() == "" {
 			if ns, ok := obj.GetLabels()[ownedNamespaceLabel]; ok && (ns != c.Namespace || obj.GetLabels()[ownedLabel] != c.Name) {
-				return fmt.Errorf("%s %s belongs to Canary %s/%s", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), ns, obj.GetLabels()[ownedLabel])
+				// Its name comes from the apex Service's: another name
+				// for this Canary's apex is the way out.
+				return specError("spec.service.name", "%s %s belongs to Canary %s/%s", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), ns, obj.GetLabels()[ownedLabel])
 			}
 		}
 		if err := mutate(); err != nil {

@@ -76,6 +76,7 @@ func routers() map[sluicev1beta1.Provider]func(Deps) Router {
 		"smi:v1alpha1":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha1")) },
 		"smi:v1alpha2":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha2")) },
 		"smi:v1alpha3":       func(d Deps) Router { return withServices(d, newSMI(d, "v1alpha3")) },
+		"knative":            newKnative,
 	}
 }
 

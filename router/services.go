@@ -59,6 +59,16 @@ func (s Services) Initialize(ctx context.Context, c *sluicev1beta1.Canary) error
 		return err
 	}
 	_, primary, canary := ServiceNames(c)
+	if t, ok := target.(*corev1.Service); ok {
+		// A Service target routes as it selects: the canary's copy
+		// follows it, and the engine writes the primary's on promotion.
+		svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: canary, Namespace: c.Namespace}}
+		return Deps(s).ensureGenerated(ctx, c, svc, func() error {
+			applyMetadata(&svc.ObjectMeta, c.Spec.Service.Canary, c.Spec.Service.UnmanagedMetadata, true)
+			workload.CopyServiceSpec(svc, t)
+			return nil
+		})
+	}
 	ports := servicePorts(c, target)
 	if err := s.ensureOwned(ctx, c, primary, workload.PrimarySelector(target), ports, c.Spec.Service.Primary); err != nil {
 		return err
@@ -67,7 +77,11 @@ func (s Services) Initialize(ctx context.Context, c *sluicev1beta1.Canary) error
 }
 
 // TakeOver points the apex Service at the primary, creating it if needed.
+// A Service target is the apex itself, the user's: it is left alone.
 func (s Services) TakeOver(ctx context.Context, c *sluicev1beta1.Canary) error {
+	if c.Spec.TargetRef.Kind == workload.KindService {
+		return nil
+	}
 	target, err := s.target(ctx, c)
 	if err != nil {
 		return err
@@ -99,6 +113,10 @@ func (s Services) TakeOver(ctx context.Context, c *sluicev1beta1.Canary) error {
 // gets its original selector and ports back, a generated one is released
 // from the Canary so that it outlives it.
 func (s Services) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
+	if c.Spec.TargetRef.Kind == workload.KindService {
+		// Never taken over; the copies go with the Canary.
+		return nil
+	}
 	apex, _, _ := ServiceNames(c)
 	svc := &corev1.Service{}
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: apex}, svc); apierrors.IsNotFound(err) {
@@ -131,9 +149,13 @@ type originalService struct {
 }
 
 func (s Services) target(ctx context.Context, c *sluicev1beta1.Canary) (client.Object, error) {
-	target, err := workload.New(c.Spec.TargetRef.Kind)
+	target, err := workload.NewTarget(c.Spec.TargetRef)
 	if err != nil {
 		return nil, err
+	}
+	if workload.IsKnative(target) {
+		// Knative makes its own Services; only its router splits them.
+		return nil, specError("spec.provider", "a Knative Service target needs provider knative, not %q", c.Spec.Provider)
 	}
 	if err := s.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.TargetRef.Name}, target); err != nil {
 		return nil, fmt.Errorf("get %s %s: %w", c.Spec.TargetRef.Kind, c.Spec.TargetRef.Name, err)

@@ -244,6 +244,24 @@ func TestBuiltInQueriesReadOnlyTheCanarysSeries(t *testing.T) {
 			},
 			status: func(code int) string { return fmt.Sprintf(`code="%d"`, code) },
 		}},
+		// https://knative.dev/docs/serving/services/service-metrics/: the
+		// queue-proxy's revision_request_count and
+		// revision_request_latencies (milliseconds) by namespace_name,
+		// revision_name and response_code_class; the canary is the latest
+		// created Revision, the one the Canary's status tracks.
+		{"knative", proxyFormat{
+			requests: "revision_request_count", histogram: "revision_request_latencies", milliseconds: true,
+			labels: func(r role) string {
+				revision := "podinfo-00002"
+				if r == primaryRole {
+					revision = "podinfo-00001"
+				}
+				return fmt.Sprintf(`namespace_name=%q,service_name="podinfo",configuration_name="podinfo",revision_name=%q,container_name="queue-proxy"`, ns, revision)
+			},
+			status: func(code int) string {
+				return fmt.Sprintf(`response_code="%d",response_code_class="%dxx"`, code, code/100)
+			},
+		}},
 		// The application's own histogram (the Prometheus client's
 		// http_request_duration_seconds by status), on pods that
 		// Kubernetes discovery labels with namespace and pod: the
@@ -290,6 +308,9 @@ func TestBuiltInQueriesReadOnlyTheCanarysSeries(t *testing.T) {
 					RouteRef:   &sluicev1beta1.LocalObjectReference{APIVersion: "apisix.apache.org/v2", Kind: "ApisixRoute", Name: "web"},
 					Service:    sluicev1beta1.CanaryService{Port: 9898},
 				},
+				// The canary's revision as the engine records it at the
+				// start of a release: Knative's latest Revision.
+				Status: sluicev1beta1.CanaryStatus{LastAppliedSpec: "podinfo-00002"},
 			}
 			r, err := router.New(tt.provider, router.Deps{})
 			if err != nil {

@@ -86,6 +86,10 @@ type Provider string
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || !(self.provider in ['nginx', 'skipper']) || has(self.ingressRef)",message="ingressRef is required when provider is nginx or skipper",fieldPath=".ingressRef"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'apisix' || has(self.routeRef)",message="routeRef is required when provider is apisix",fieldPath=".routeRef"
+// +kubebuilder:validation:XValidation:rule="self.targetRef.kind != 'Service' || !has(self.service.name) || self.service.name == self.targetRef.name",message="service.name must be the target's name when targetRef.kind is Service: the target Service is the apex",fieldPath=".service.name"
+// +kubebuilder:validation:XValidation:rule="(self.targetRef.kind == 'Service' && self.targetRef.apiVersion.startsWith('serving.knative.dev/')) == (has(self.provider) && self.provider == 'knative')",message="provider knative and a Knative Service target (apiVersion serving.knative.dev/v1, kind Service) go together",fieldPath=".provider"
+// +kubebuilder:validation:XValidation:rule="self.targetRef.kind != 'Service' || !has(self.autoscalerRef)",message="autoscalerRef cannot be set when targetRef.kind is Service: a Service has no replicas",fieldPath=".autoscalerRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'appmesh' || (has(self.service.meshName) && size(self.service.meshName) > 0)",message="service.meshName is required when provider is appmesh",fieldPath=".service.meshName"
 type CanarySpec struct {
 	// Provider overrides the operator's default traffic provider for this
 	// Canary.

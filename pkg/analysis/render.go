@@ -17,7 +17,9 @@ import (
 // Model is what a metric query is rendered with. Templates call its
 // fields as functions, as in Flagger: {{ name }}, {{ namespace }},
 // {{ target }}, {{ service }}, {{ ingress }}, {{ route }}, {{ interval }}
-// and {{ variables.key }}. {{ x | underscore }} writes every character
+// and {{ variables.key }}; and {{ revision }}, the canary's revision as
+// Sluice tracks it: a Knative Revision's name, a hash of the pod template
+// for workloads. {{ x | underscore }} writes every character
 // of x that is not a letter, digit or _ as _, as Skipper does in its
 // route ids.
 type Model struct {
@@ -27,6 +29,7 @@ type Model struct {
 	Service   string
 	Ingress   string
 	Route     string
+	Revision  string
 	Interval  string
 	Variables map[string]string
 }
@@ -40,6 +43,7 @@ func ModelFor(c *sluicev1beta1.Canary, m sluicev1beta1.CanaryMetric) Model {
 		Service:   c.Spec.TargetRef.Name,
 		Ingress:   c.Spec.TargetRef.Name,
 		Route:     c.Spec.TargetRef.Name,
+		Revision:  c.Status.LastAppliedSpec,
 		Interval:  m.Interval,
 		Variables: m.TemplateVariables,
 	}
@@ -76,6 +80,7 @@ func Render(query string, m Model) (string, error) {
 		"service":   func() string { return m.Service },
 		"ingress":   func() string { return m.Ingress },
 		"route":     func() string { return m.Route },
+		"revision":  func() string { return m.Revision },
 		"interval":  func() string { return m.Interval },
 		"variables": func() map[string]string { return m.Variables },
 		"underscore": func(s string) string {

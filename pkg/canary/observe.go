@@ -87,6 +87,8 @@ func (r *Reconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*obs
 		routes, err := rt.Routes(ctx, c)
 		if meta.IsNoMatchError(err) {
 			return block("ProviderUnavailable", fmt.Sprintf("spec.provider %s: its CRDs are not installed: %v", provider, err)), nil
+		} else if o.blockOn(err) {
+			return o, nil
 		} else if err != nil {
 			return nil, fmt.Errorf("read routes: %w", err)
 		}
@@ -122,29 +124,22 @@ func problem(reason, format string, args ...any) error {
 
 func (r *Reconciler) observeTarget(ctx context.Context, c *sluicev1beta1.Canary, o *observed) error {
 	ref := c.Spec.TargetRef
-	target, err := workload.New(ref.Kind)
+	target, err := workload.NewTarget(ref)
 	if err != nil {
 		return problem("UnsupportedTarget", "spec.targetRef.kind: %v", err)
 	}
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name}, target); apierrors.IsNotFound(err) {
 		return nil
+	} else if meta.IsNoMatchError(err) {
+		return problem("UnsupportedTarget", "spec.targetRef: %s %s is not served by this cluster: %v", ref.APIVersion, ref.Kind, err)
 	} else if err != nil {
 		return fmt.Errorf("get %s %s: %w", ref.Kind, ref.Name, err)
 	}
 	o.target = target
 
-	read, err := configtrack.Read(ctx, r.Client, c.Namespace, &workload.PodTemplate(target).Spec)
-	var missing *configtrack.MissingError
-	if errors.As(err, &missing) {
-		return problem("ConfigNotFound", "%s %s, which %s %s reads, not found", missing.Ref.Kind, missing.Ref.Name, c.Spec.TargetRef.Kind, c.Spec.TargetRef.Name)
-	} else if err != nil {
+	configs, err := r.observeConfigs(ctx, c, target, o)
+	if err != nil {
 		return err
-	}
-	configs := configtrack.Checksums(read, r.ConfigTracking)
-	for _, cfg := range read {
-		if _, ok := configs[cfg.Ref.Key()]; ok {
-			o.configs = append(o.configs, cfg.Object)
-		}
 	}
 
 	analysis := c.Spec.Analysis
@@ -160,7 +155,15 @@ func (r *Reconciler) observeTarget(ctx context.Context, c *sluicev1beta1.Canary,
 		ScaledToZero:    workload.ScaledToZero(target),
 	}
 
-	primary, _ := workload.New(ref.Kind)
+	if workload.IsKnative(target) {
+		// The primary is a Revision of the same Knative Service, named in
+		// its annotation; it was ready when it was promoted.
+		if rev := workload.KnativePrimaryRevision(target); rev != "" {
+			o.in.Primary = plan.Workload{Exists: true, Revision: rev, Ready: plan.Readiness{Ready: true}}
+		}
+		return nil
+	}
+	primary, _ := workload.NewTarget(ref)
 	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: ref.Name + workload.PrimarySuffix}, primary); err == nil {
 		o.primary = primary
 		o.in.Primary = plan.Workload{
@@ -186,6 +189,30 @@ func (r *Reconciler) observeTarget(ctx context.Context, c *sluicev1beta1.Canary,
 	return nil
 }
 
+// observeConfigs reads the tracked ConfigMaps and Secrets the target's
+// pods read, into o, and returns their checksums. A Service target has no
+// pods, and so no configs.
+func (r *Reconciler) observeConfigs(ctx context.Context, c *sluicev1beta1.Canary, target client.Object, o *observed) (map[string]string, error) {
+	template := workload.PodTemplate(target)
+	if template == nil {
+		return nil, nil
+	}
+	read, err := configtrack.Read(ctx, r.Client, c.Namespace, &template.Spec)
+	var missing *configtrack.MissingError
+	if errors.As(err, &missing) {
+		return nil, problem("ConfigNotFound", "%s %s, which %s %s reads, not found", missing.Ref.Kind, missing.Ref.Name, c.Spec.TargetRef.Kind, c.Spec.TargetRef.Name)
+	} else if err != nil {
+		return nil, err
+	}
+	configs := configtrack.Checksums(read, r.ConfigTracking)
+	for _, cfg := range read {
+		if _, ok := configs[cfg.Ref.Key()]; ok {
+			o.configs = append(o.configs, cfg.Object)
+		}
+	}
+	return configs, nil
+}
+
 func threshold(p *int) int {
 	if p == nil {
 		return sluicev1beta1.DefaultReadyThreshold
@@ -207,6 +234,18 @@ func requestOf(c *sluicev1beta1.Canary) *plan.Request {
 		return &plan.Request{Request: sluicev1beta1.Request{ID: "sha256:" + hex.EncodeToString(sum[:6])}, Invalid: err.Error()}
 	}
 	return &plan.Request{Request: r}
+}
+
+// blockOn blocks the Canary on a router error its author must fix, and
+// reports whether it did. An error that a retry may fix, or one met
+// while something else already blocks the Canary, is left to the caller.
+func (o *observed) blockOn(err error) bool {
+	var spec *router.SpecError
+	if o.in.Blocked != nil || !errors.As(err, &spec) {
+		return false
+	}
+	o.in.Blocked = &plan.Problem{Reason: plan.ReasonRoutingInvalid, Message: spec.Error()}
+	return true
 }
 
 // routable marks the problem that blocks o as one its router can still

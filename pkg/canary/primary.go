@@ -27,7 +27,10 @@ func (r *Reconciler) syncPrimary(ctx context.Context, c *sluicev1beta1.Canary, o
 		}
 		renames[key] = configtrack.PrimaryName(cfg.GetName())
 	}
-	primary, err := workload.New(c.Spec.TargetRef.Kind)
+	if workload.IsKnative(o.target) {
+		return r.promoteKnativeRevision(ctx, c, o)
+	}
+	primary, err := workload.NewTarget(c.Spec.TargetRef)
 	if err != nil {
 		return err
 	}
@@ -52,6 +55,24 @@ func (r *Reconciler) syncPrimary(ctx context.Context, c *sluicev1beta1.Canary, o
 		return o.autoscaler.syncPrimary(ctx, r, c, primary.GetName())
 	}
 	return nil
+}
+
+// promoteKnativeRevision makes the Knative Service's latest created
+// Revision its primary, by its annotation: Knative keeps every Revision,
+// so promotion copies nothing.
+func (r *Reconciler) promoteKnativeRevision(ctx context.Context, c *sluicev1beta1.Canary, o *observed) error {
+	latest := workload.KnativeLatestRevision(o.target)
+	if latest == "" {
+		return fmt.Errorf("promote Knative Service %s: Knative has not created a Revision yet", o.target.GetName())
+	}
+	return r.patchWorkload(ctx, c, o.target, func(obj client.Object) {
+		annotations := obj.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		annotations[workload.KnativePrimaryAnnotation] = latest
+		obj.SetAnnotations(annotations)
+	})
 }
 
 func (r *Reconciler) syncConfigCopy(ctx context.Context, c *sluicev1beta1.Canary, cfg client.Object) (string, error) {

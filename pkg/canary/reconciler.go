@@ -123,7 +123,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{RequeueAfter: staleRetry}, nil
 	}
 	if o.router != nil && o.target != nil && !deleting && o.in.Blocked == nil {
-		if err := o.router.Initialize(ctx, c); err != nil {
+		if err := o.router.Initialize(ctx, c); err != nil && !o.blockOn(err) {
 			return retryConflict(ctx, fmt.Errorf("initialize routing: %w", err))
 		}
 	}
@@ -135,7 +135,20 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{RequeueAfter: r.checkTimeout(o.in.Spec) + 5*time.Second}, nil
 	}
 	if err := r.execute(ctx, c, o, out); err != nil {
-		return retryConflict(ctx, err)
+		if !o.blockOn(err) {
+			return retryConflict(ctx, err)
+		}
+		// The router met a field it cannot work with: decide again as
+		// blocked, which moves nothing and says which field.
+		out, _ = r.decide(c, o)
+		if err := r.execute(ctx, c, o, out); err != nil {
+			return retryConflict(ctx, err)
+		}
+	}
+	if o.in.Blocked != nil && o.in.Blocked.Reason == plan.ReasonRoutingInvalid {
+		// What the field names (an ApisixRoute, an Upstream) is not
+		// watched: look again each interval.
+		return ctrl.Result{RequeueAfter: r.checkTimeout(o.in.Spec)}, nil
 	}
 	return ctrl.Result{RequeueAfter: out.RequeueAfter}, nil
 }

@@ -22,6 +22,7 @@ import (
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/configtrack"
 	"sluice.dev/sluice/pkg/hook"
+	"sluice.dev/sluice/pkg/workload"
 	"sluice.dev/sluice/router"
 )
 
@@ -130,6 +131,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) 
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(targetIndex, func(o client.Object) string { return "Deployment/" + o.GetName() }))).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(targetIndex, func(o client.Object) string { return "DaemonSet/" + o.GetName() }))).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(targetIndex, func(o client.Object) string { return "Service/" + o.GetName() }))).
 		Watches(&autoscalingv2.HorizontalPodAutoscaler{}, handler.EnqueueRequestsFromMapFunc(r.byIndex(autoscalerIndex, client.Object.GetName))).
 		Watches(&sluicev1beta1.MetricTemplate{}, handler.EnqueueRequestsFromMapFunc(r.byReference(templateIndex))).
 		Watches(&sluicev1beta1.AlertProvider{}, handler.EnqueueRequestsFromMapFunc(r.byReference(alertIndex))).
@@ -144,6 +146,12 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) 
 		so := &unstructured.Unstructured{}
 		so.SetGroupVersionKind(scaledObjectGVK)
 		b = b.Watches(so, handler.EnqueueRequestsFromMapFunc(r.byIndex(autoscalerIndex, client.Object.GetName)))
+	}
+	// Knative Services likewise, where Knative Serving is installed.
+	if _, err := mgr.GetRESTMapper().RESTMapping(workload.KnativeService.GroupKind(), workload.KnativeService.Version); err == nil {
+		ksvc := &unstructured.Unstructured{}
+		ksvc.SetGroupVersionKind(workload.KnativeService)
+		b = b.Watches(ksvc, handler.EnqueueRequestsFromMapFunc(r.byIndex(targetIndex, func(o client.Object) string { return "Service/" + o.GetName() })))
 	}
 	return b.Complete(r)
 }

@@ -1,7 +1,12 @@
-// Package workload knows the Deployments and DaemonSets a Canary releases:
-// how to copy a target into its -primary, identify its revision, scale it
-// to zero and back, and tell when its rollout is done. Its functions are
-// pure; the reconciler reads and writes the objects.
+// Package workload knows the Deployments, DaemonSets and Services a Canary
+// releases: how to copy a target into its -primary, identify its revision,
+// scale it to zero and back, and tell when its rollout is done. Its
+// functions are pure; the reconciler reads and writes the objects.
+//
+// A Service target is Flagger's: the user runs each version behind a
+// Service of their own; its spec (the selector, mostly) is the revision,
+// -canary is kept a copy of it and -primary gets a copy on promotion.
+// There is nothing to scale and nothing to wait for.
 package workload
 
 import (
@@ -15,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -25,6 +31,7 @@ import (
 const (
 	KindDeployment = "Deployment"
 	KindDaemonSet  = "DaemonSet"
+	KindService    = "Service"
 )
 
 // PrimarySuffix is appended to the names of the primary workload, its
@@ -38,11 +45,13 @@ func New(kind string) (client.Object, error) {
 		return &appsv1.Deployment{}, nil
 	case KindDaemonSet:
 		return &appsv1.DaemonSet{}, nil
+	case KindService:
+		return &corev1.Service{}, nil
 	}
-	return nil, fmt.Errorf("targetRef.kind %s is not supported; use Deployment or DaemonSet", kind)
+	return nil, fmt.Errorf("targetRef.kind %s is not supported; use Deployment, DaemonSet or Service", kind)
 }
 
-// PodTemplate returns the workload's pod template.
+// PodTemplate returns the workload's pod template; a Service has none.
 func PodTemplate(obj client.Object) *corev1.PodTemplateSpec {
 	switch w := obj.(type) {
 	case *appsv1.Deployment:
@@ -64,16 +73,41 @@ func Selector(obj client.Object) *metav1.LabelSelector {
 	return nil
 }
 
-// PodTemplateHash identifies a workload's pod template. The node selector
-// that holds a DaemonSet at zero is left out: it is Sluice's, not a
-// revision.
+// PodTemplateHash identifies a workload's pod template, or a Service's
+// spec. The node selector that holds a DaemonSet at zero is left out: it
+// is Sluice's, not a revision; so are the addresses the API server gives
+// a Service.
 func PodTemplateHash(obj client.Object) string {
+	if svc, ok := obj.(*corev1.Service); ok {
+		return hash(serviceSpec(svc))
+	}
+	if IsKnative(obj) {
+		// Knative names each revision of the template itself.
+		return KnativeLatestRevision(obj)
+	}
 	t := PodTemplate(obj).DeepCopy()
 	delete(t.Spec.NodeSelector, sluicev1beta1.ScaleToZeroNodeSelector)
 	if len(t.Spec.NodeSelector) == 0 {
 		t.Spec.NodeSelector = nil
 	}
-	b, err := json.Marshal(t)
+	return hash(t)
+}
+
+// serviceSpec is what a Service's user wrote: its spec without the
+// addresses and ports the API server allocates.
+func serviceSpec(svc *corev1.Service) corev1.ServiceSpec {
+	spec := *svc.Spec.DeepCopy()
+	spec.ClusterIP, spec.ClusterIPs = "", nil
+	spec.IPFamilies, spec.IPFamilyPolicy = nil, nil
+	spec.HealthCheckNodePort = 0
+	for i := range spec.Ports {
+		spec.Ports[i].NodePort = 0
+	}
+	return spec
+}
+
+func hash(v any) string {
+	b, err := json.Marshal(v)
 	if err != nil {
 		// A pod template always marshals; should it not, every call fails
 		// alike and the revision stays stable.
@@ -187,6 +221,12 @@ func ReadinessOf(obj client.Object, threshold int) Readiness {
 		return deploymentReadiness(w, threshold)
 	case *appsv1.DaemonSet:
 		return daemonSetReadiness(w, threshold)
+	case *corev1.Service:
+		// The user's workloads behind it are theirs to roll out.
+		return Readiness{Ready: true}
+	}
+	if IsKnative(obj) {
+		return knativeReadiness(obj.(*unstructured.Unstructured))
 	}
 	return Readiness{Message: fmt.Sprintf("unsupported kind %T", obj)}
 }
@@ -262,6 +302,9 @@ type PrimaryOptions struct {
 // primary's replicas are set only when it has none yet, since its
 // autoscaler owns them afterwards.
 func Copy(primary, target client.Object, opts PrimaryOptions) error {
+	if t, ok := target.(*corev1.Service); ok {
+		return copyService(primary, t, opts)
+	}
 	sel := Selector(target)
 	if sel == nil || (len(sel.MatchLabels) == 0 && len(sel.MatchExpressions) == 0) {
 		return fmt.Errorf("%s has no selector", target.GetName())
@@ -321,6 +364,38 @@ func Copy(primary, target client.Object, opts PrimaryOptions) error {
 		return fmt.Errorf("unsupported target kind %T", target)
 	}
 	return nil
+}
+
+// copyService makes primary a copy of a target Service: its spec, as
+// CopyServiceSpec makes it, and its metadata, as for any primary.
+func copyService(primary client.Object, target *corev1.Service, opts PrimaryOptions) error {
+	p, ok := primary.(*corev1.Service)
+	if !ok {
+		return fmt.Errorf("primary of Service %s is a %T", target.Name, primary)
+	}
+	CopyServiceSpec(p, target)
+	p.SetLabels(mergeMetadata(p.GetLabels(), target.GetLabels(), opts.IncludeLabelPrefixes))
+	annotations := mergeMetadata(p.GetAnnotations(), target.GetAnnotations(), opts.IncludeLabelPrefixes)
+	annotations[sluicev1beta1.RevisionAnnotation] = opts.Revision
+	p.SetAnnotations(annotations)
+	return nil
+}
+
+// CopyServiceSpec makes dst, a -primary or -canary Service, route as a
+// target Service does: its selector and ports, as the user wrote them,
+// keeping the addresses the API server gave dst. The copies are ClusterIP
+// Services whatever the target's type: they are for routing inside the
+// cluster, and a second node port or load balancer would only cost.
+func CopyServiceSpec(dst, target *corev1.Service) {
+	spec := serviceSpec(target)
+	spec.ClusterIP, spec.ClusterIPs = dst.Spec.ClusterIP, dst.Spec.ClusterIPs
+	spec.IPFamilies, spec.IPFamilyPolicy = dst.Spec.IPFamilies, dst.Spec.IPFamilyPolicy
+	if spec.Type != corev1.ServiceTypeClusterIP {
+		spec.Type, spec.ExternalTrafficPolicy, spec.AllocateLoadBalancerNodePorts = corev1.ServiceTypeClusterIP, "", nil
+		spec.LoadBalancerClass, spec.LoadBalancerSourceRanges, spec.ExternalName = nil, nil, ""
+		spec.ExternalIPs = nil
+	}
+	dst.Spec = spec
 }
 
 // PrimarySelector is the pod selector of a target's primary, for Services.

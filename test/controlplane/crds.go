@@ -40,6 +40,7 @@ const (
 	contourModule = "github.com/projectcontour/contour@v1.33.8"
 	apisixModule  = "github.com/apache/apisix-ingress-controller@v1.8.4"
 	kedaModule    = "github.com/kedacore/keda/v2@v2.17.2"
+	knativeModule = "knative.dev/serving@v0.51.0"
 )
 
 // UpstreamCRDs are the CRD files of the routing APIs Sluice writes, as
@@ -47,7 +48,7 @@ const (
 // from their Go modules, Traefik's from its module (copied by `make
 // traefik`), Skipper's RouteGroup (which Skipper needs to start) from its
 // module (copied by `make skipper`), Contour's and APISIX's from their
-// modules, and pinned
+// modules, Knative Serving's Service from its module, and pinned
 // copies, each naming its source, of SMI's TrafficSplit, Gloo Edge's
 // RouteTable and Upstream, Kuma's TrafficRoute, and the App Mesh
 // controller's v1beta2 kinds.
@@ -76,7 +77,12 @@ func UpstreamCRDs() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	knative, err := downloadModule(knativeModule)
+	if err != nil {
+		return nil, err
+	}
 	return append(files,
+		filepath.Join(knative, "config", "core", "300-resources", "service.yaml"),
 		filepath.Join(apisix, "samples", "deploy", "crd", "v1", "ApisixRoute.yaml"),
 		filepath.Join(contour, "examples", "contour", "01-crds.yaml"),
 		filepath.Join(istio, "kubernetes", "customresourcedefinitions.gen.yaml"),

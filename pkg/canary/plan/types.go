@@ -295,4 +295,7 @@ const (
 	ReasonTerminating        = "Terminating"
 	ReasonTerminated         = "Terminated"
 	ReasonTargetNotFound     = "TargetNotFound"
+	// ReasonRoutingInvalid is a router that cannot work until the
+	// Canary's author fixes the field it names.
+	ReasonRoutingInvalid = "RoutingInvalid"
 )

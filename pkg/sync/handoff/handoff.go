@@ -121,7 +121,11 @@ func (g Guard) LeaveAlone(ctx context.Context, objs []*unstructured.Unstructured
 		case "Deployment", "DaemonSet":
 			unstructured.RemoveNestedField(o.Object, "spec", "replicas")
 		case "Service":
-			unstructured.RemoveNestedField(o.Object, "spec", "selector")
+			// A Service target's selector is its revision, the user's to
+			// change; Sluice never points it anywhere.
+			if targets[key].Spec.TargetRef.Kind != workload.KindService {
+				unstructured.RemoveNestedField(o.Object, "spec", "selector")
+			}
 		}
 	}
 	return nil
