@@ -2,9 +2,7 @@ package v1beta1_test
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -19,12 +17,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/test/controlplane"
+	"sluice.dev/sluice/test/manifests"
 )
 
 var cp *controlplane.ControlPlane
@@ -43,24 +41,15 @@ func createNamespace(t *testing.T, name string) {
 // readManifests decodes every object of a multi-document YAML file.
 func readManifests(t *testing.T, path string) []*unstructured.Unstructured {
 	t.Helper()
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = f.Close() }()
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		var obj map[string]any
-		if err := dec.Decode(&obj); errors.Is(err, io.EOF) {
-			return objs
-		} else if err != nil {
-			t.Fatalf("decode %s: %v", path, err)
-		}
-		if obj != nil {
-			objs = append(objs, &unstructured.Unstructured{Object: obj})
-		}
+	objs, err := manifests.SplitYAML(string(data))
+	if err != nil {
+		t.Fatalf("decode %s: %v", path, err)
 	}
+	return objs
 }
 
 // pruned lists the paths of want that are missing from or different in

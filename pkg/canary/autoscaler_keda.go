@@ -110,11 +110,15 @@ func (s scaledObject) syncPrimary(ctx context.Context, r *Reconciler, c *sluicev
 			}
 			metadata, _ := tm["metadata"].(map[string]any)
 			name, _ := tm["name"].(string)
-			if q, ok := c.Spec.AutoscalerRef.PrimaryScalerQueries[name]; ok && name != "" {
-				if metadata == nil {
-					metadata = map[string]any{}
+			// As Flagger: with primaryScalerQueries, only the triggers it
+			// names change; without, every query is rewritten.
+			if queries := c.Spec.AutoscalerRef.PrimaryScalerQueries; queries != nil {
+				if q, ok := queries[name]; ok && name != "" {
+					if metadata == nil {
+						metadata = map[string]any{}
+					}
+					metadata["query"] = q
 				}
-				metadata["query"] = q
 			} else if q, ok := metadata["query"].(string); ok {
 				metadata["query"] = primaryQuery(q, s.target)
 			}
@@ -143,10 +147,11 @@ func (s scaledObject) syncPrimary(ctx context.Context, r *Reconciler, c *sluicev
 	return nil
 }
 
-// primaryQuery is a trigger's query for the primary: the target's name
-// written as the primary's, as Flagger does, without doubling a -primary
-// the query already has.
+// primaryQuery is a trigger's query for the primary: the target's name,
+// and the canary's (<target>-canary), written as the primary's, as
+// Flagger does, without doubling a -primary the query already has.
 func primaryQuery(q, target string) string {
 	primary := target + workload.PrimarySuffix
+	q = strings.ReplaceAll(q, target+"-canary", target)
 	return strings.ReplaceAll(strings.ReplaceAll(q, target, primary), primary+workload.PrimarySuffix, primary)
 }

@@ -21,7 +21,7 @@ func TestKstatusReadsTheCanarysState(t *testing.T) {
 	}{
 		{"an initialized Canary is current", blueGreen, status.CurrentStatus},
 		{"a rollout in progress is in progress", progressing, status.InProgressStatus},
-		{"a promoted Canary is current", promoting, status.CurrentStatus},
+		{"a promoted Canary is current", finalising, status.CurrentStatus},
 		{"a rolled back Canary has failed", func() Input {
 			in := progressing()
 			in.Target.Ready = Readiness{Stuck: true}

@@ -168,7 +168,7 @@ func TestManualRequests(t *testing.T) {
 		}, want{phase: sluicev1beta1.CanaryPhaseFailed, events: []string{ReasonAbortRequested, ReasonRolledBack}}},
 		{"abort after the promotion is refused", func() Input {
 			return asked(promoting(), sluicev1beta1.RequestAbort)
-		}, want{phase: sluicev1beta1.CanaryPhaseSucceeded, events: []string{ReasonRequestRefused, ReasonPromoted},
+		}, want{phase: sluicev1beta1.CanaryPhaseFinalising, events: []string{ReasonRequestRefused},
 			status: answered(sluicev1beta1.RequestRefused, "nothing to abort", "Promoting")}},
 		{"an aborted revision does not start again on its own", func() Input {
 			in := failed()

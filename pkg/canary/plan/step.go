@@ -453,13 +453,21 @@ func (s *stepper) promoting() {
 		s.st.CanaryWeight = 0
 		s.do(SetRoutes{Routes: traffic.PrimaryOnly()})
 	}
+	// Finalising holds for one interval with all traffic on the primary,
+	// as Flagger's does: requests still in flight to the canary finish
+	// before it is scaled down, and whoever watches the phase sees it.
 	s.setPhase(sluicev1beta1.CanaryPhaseFinalising)
-	s.finalising()
+	s.markStep()
+	s.requeueIn(in.Spec.Interval)
 }
 
-// finalising scales the canary down and records the release.
+// finalising scales the canary down and records the release, one interval
+// after the primary took all traffic back.
 func (s *stepper) finalising() {
 	in := s.in
+	if !s.stepDue() {
+		return
+	}
 	s.do(ScaleTarget{Up: false})
 	result := ReleaseSucceeded
 	if in.Spec.SkipAnalysis {

@@ -87,6 +87,16 @@ func promoting() Input {
 	return in
 }
 
+// finalising is a promoted release one interval after the primary took
+// all traffic back.
+func finalising() Input {
+	in := promoting()
+	in.Status.Phase = sluicev1beta1.CanaryPhaseFinalising
+	in.Status.CanaryWeight, in.Routes = 0, traffic.PrimaryOnly()
+	in.Status.LastStepTime = at(-interval)
+	return in
+}
+
 func withHooks(in Input, types ...sluicev1beta1.HookType) Input {
 	in.Spec.Hooks = map[sluicev1beta1.HookType]int{}
 	for _, t := range types {
@@ -505,21 +515,27 @@ func TestStep(t *testing.T) {
 			in.Primary.Revision = "v1"
 			return in
 		}, want{phase: sluicev1beta1.CanaryPhasePromoting, actions: []Action{Promote{}}}},
-		{"a promoted primary gets the traffic back and the canary is scaled down", func() Input {
+		{"a promoted primary gets the traffic back and holds it an interval in Finalising", func() Input {
 			in := promoting()
 			in.Status.CanaryWeight, in.Routes, in.Capabilities.Weights = 60, traffic.Weighted(60), true
 			return in
-		}, want{phase: sluicev1beta1.CanaryPhaseSucceeded, weight: intp(0), iterations: intp(0),
-			actions: []Action{SetRoutes{Routes: traffic.PrimaryOnly()}, ScaleTarget{}, RecordRelease{Result: ReleaseSucceeded, Duration: 2 * interval}, RunHooks{Type: sluicev1beta1.PostRolloutHook}, emitted(ReasonPromoted)},
+		}, want{phase: sluicev1beta1.CanaryPhaseFinalising, weight: intp(0), requeue: interval,
+			actions: []Action{SetRoutes{Routes: traffic.PrimaryOnly()}}}},
+		{"a promoted blue/green on Kubernetes Services finalises at once", promoting, want{phase: sluicev1beta1.CanaryPhaseFinalising, requeue: interval}},
+		{"finalising waits out its interval before scaling the canary down", func() Input {
+			in := finalising()
+			in.Status.LastStepTime = at(-time.Second)
+			return in
+		}, want{phase: sluicev1beta1.CanaryPhaseFinalising, requeue: interval - time.Second}},
+		{"an interval after finalising began the canary is scaled down and the release recorded", finalising, want{phase: sluicev1beta1.CanaryPhaseSucceeded, weight: intp(0), iterations: intp(0),
+			actions: []Action{ScaleTarget{}, RecordRelease{Result: ReleaseSucceeded, Duration: 2 * interval}, RunHooks{Type: sluicev1beta1.PostRolloutHook}, emitted(ReasonPromoted)},
 			status: func(t *testing.T, st sluicev1beta1.CanaryStatus) {
 				if st.LastPromotedSpec != "v2" {
 					t.Errorf("last promoted %q, want v2", st.LastPromotedSpec)
 				}
 			}}},
-		{"a promoted blue/green on Kubernetes Services finishes at once", promoting, want{phase: sluicev1beta1.CanaryPhaseSucceeded,
-			actions: []Action{ScaleTarget{}, RecordRelease{Result: ReleaseSucceeded, Duration: 2 * interval}, RunHooks{Type: sluicev1beta1.PostRolloutHook}, emitted(ReasonPromoted)}}},
 		{"a skipped analysis is recorded as skipped", func() Input {
-			in := promoting()
+			in := finalising()
 			in.Spec.SkipAnalysis = true
 			return in
 		}, want{phase: sluicev1beta1.CanaryPhaseSucceeded,
@@ -530,12 +546,12 @@ func TestStep(t *testing.T) {
 			in.Status.CanaryWeight, in.Routes, in.Capabilities.Weights = 60, traffic.Weighted(60), true
 			return in
 		}, want{phase: sluicev1beta1.CanaryPhasePromoting, weight: intp(35), requeue: interval, actions: []Action{SetRoutes{Routes: traffic.Weighted(35)}, emitted(ReasonPromoting)}}},
-		{"the last promotion step finishes the release", func() Input {
+		{"the last promotion step finalises the release", func() Input {
 			in := promoting()
 			in.Spec.StepWeightPromotion = 25
 			in.Status.CanaryWeight, in.Routes, in.Capabilities.Weights = 10, traffic.Weighted(10), true
 			return in
-		}, want{phase: sluicev1beta1.CanaryPhaseSucceeded, weight: intp(0), events: []string{ReasonPromoting, ReasonPromoted}}},
+		}, want{phase: sluicev1beta1.CanaryPhaseFinalising, weight: intp(0), events: []string{ReasonPromoting}}},
 		{"a primary that cannot roll out the promotion fails it and keeps traffic where it is", func() Input {
 			in := promoting()
 			in.Status.CanaryWeight, in.Routes, in.Capabilities.Weights = 100, traffic.Weighted(100), true
@@ -662,7 +678,7 @@ func TestStep(t *testing.T) {
 				}
 			}}},
 		{"a finished rollout expires its cookie", func() Input {
-			in := promoting()
+			in := finalising()
 			in.Spec.CookieName = "canary"
 			in.Status.SessionAffinityCookie, in.Status.PrimarySessionAffinityCookie = "canary=v2", "primary=v2"
 			return in
@@ -762,7 +778,7 @@ func TestConditionsFollowThePhase(t *testing.T) {
 			in.Target.Ready = Readiness{Stuck: true}
 			return in
 		}, f, f, false, true},
-		{"a succeeded Canary is ready and promoted", promoting, tr, tr, false, false},
+		{"a succeeded Canary is ready and promoted", finalising, tr, tr, false, false},
 		{"a blocked Canary is stalled and not ready", func() Input {
 			in := progressing()
 			in.Blocked = &Problem{Reason: "UnsupportedStrategy", Message: "no"}
