@@ -110,15 +110,14 @@ func (s scaledObject) syncPrimary(ctx context.Context, r *Reconciler, c *sluicev
 			}
 			metadata, _ := tm["metadata"].(map[string]any)
 			name, _ := tm["name"].(string)
-			// As Flagger: with primaryScalerQueries, only the triggers it
-			// names change; without, every query is rewritten.
-			if queries := c.Spec.AutoscalerRef.PrimaryScalerQueries; queries != nil {
-				if q, ok := queries[name]; ok && name != "" {
-					if metadata == nil {
-						metadata = map[string]any{}
-					}
-					metadata["query"] = q
+			// A trigger primaryScalerQueries does not name is rewritten too,
+			// where Flagger leaves it on the canary's query: the primary
+			// would scale on the canary's load.
+			if q, ok := c.Spec.AutoscalerRef.PrimaryScalerQueries[name]; ok && name != "" {
+				if metadata == nil {
+					metadata = map[string]any{}
 				}
+				metadata["query"] = q
 			} else if q, ok := metadata["query"].(string); ok {
 				metadata["query"] = primaryQuery(q, s.target)
 			}
