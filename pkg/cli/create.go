@@ -25,6 +25,7 @@ import (
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	sluicescheme "sluice.dev/sluice/pkg/scheme"
 )
@@ -246,15 +247,15 @@ func (o helmReleaseOptions) validate() error {
 }
 
 // object is the HelmRelease of valid options; it reads the --values file.
-func (o helmReleaseOptions) object() (*syncv1.HelmRelease, error) {
+func (o helmReleaseOptions) object() (*syncv2.HelmRelease, error) {
 	ref, _ := parseRef("--source", o.source, "HelmRepository", "HelmRepository", "GitRepository")
-	hr := &syncv1.HelmRelease{
+	hr := &syncv2.HelmRelease{
 		ObjectMeta: metav1.ObjectMeta{Name: o.name},
-		Spec: syncv1.HelmReleaseSpec{
-			Chart: &syncv1.HelmChartTemplate{Spec: syncv1.HelmChartTemplateSpec{
+		Spec: syncv2.HelmReleaseSpec{
+			Chart: &syncv2.HelmChartTemplate{Spec: syncv2.HelmChartTemplateSpec{
 				Chart:     o.chart,
 				Version:   o.version,
-				SourceRef: syncv1.HelmChartSourceReference{Kind: ref.kind, Namespace: ref.namespace, Name: ref.name},
+				SourceRef: syncv2.HelmChartSourceReference{Kind: ref.kind, Namespace: ref.namespace, Name: ref.name},
 			}},
 			Interval:        metav1.Duration{Duration: o.interval},
 			TargetNamespace: o.target,

@@ -15,6 +15,7 @@ import (
 	imagev1 "sluice.dev/sluice/api/image/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/cli"
 )
@@ -109,9 +110,9 @@ func TestCreateExport(t *testing.T) {
 		{
 			name: "a HelmRelease has its chart, version and the values of the file",
 			args: []string{"create", "helmrelease", "podinfo", "--source", "HelmRepository/podinfo", "--chart", "podinfo", "--chart-version", ">=6.0.0", "--values", values, "--target-namespace", "prod"},
-			obj:  &syncv1.HelmRelease{},
+			obj:  &syncv2.HelmRelease{},
 			check: func(t *testing.T, obj client.Object) {
-				hr := obj.(*syncv1.HelmRelease)
+				hr := obj.(*syncv2.HelmRelease)
 				c := hr.Spec.Chart.Spec
 				if c.Chart != "podinfo" || c.Version != ">=6.0.0" || c.SourceRef.Kind != "HelmRepository" || c.SourceRef.Name != "podinfo" || hr.Spec.TargetNamespace != "prod" {
 					t.Errorf("got spec %+v", hr.Spec)
@@ -289,7 +290,7 @@ func TestCreateApplies(t *testing.T) {
 		if r.out != "HelmRelease "+ns+"/podinfo applied\n" {
 			t.Errorf("got output %q", r.out)
 		}
-		hr := &syncv1.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns}}
+		hr := &syncv2.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: ns}}
 		if v := field(t, hr, "spec", "chart", "spec", "version"); v != "7.x" || hr.Spec.Interval.Duration != 2*time.Minute {
 			t.Errorf("got version %q and interval %s, want 7.x and 2m", v, hr.Spec.Interval.Duration)
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 func newGetSourcesCmd(g *globals) *cobra.Command {
-	return newGetGroupCmd(g, "sources", "source", "List GitRepositories, HelmRepositories, HelmCharts and OCIRepositories with the revision they fetched", sourceKinds())
+	return newGetGroupCmd(g, "sources", "source", "List GitRepositories, HelmRepositories, HelmCharts, OCIRepositories and Buckets with the revision they fetched", sourceKinds())
 }
 
 func newGetImagesCmd(g *globals) *cobra.Command {

@@ -12,6 +12,7 @@ import (
 	imagev1 "sluice.dev/sluice/api/image/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 )
 
@@ -68,6 +69,14 @@ func sourceKinds() []syncKind {
 			use: "chart",
 		},
 		ociRepositoryKind(),
+		{
+			kind: kind{
+				name:      "Bucket",
+				newObject: func() client.Object { return &sourcev1.Bucket{} },
+				newList:   func() client.ObjectList { return &sourcev1.BucketList{} },
+			},
+			use: "bucket",
+		},
 	}
 }
 
@@ -134,8 +143,8 @@ func helmReleaseKind() syncKind {
 	return syncKind{
 		kind: kind{
 			name:      "HelmRelease",
-			newObject: func() client.Object { return &syncv1.HelmRelease{} },
-			newList:   func() client.ObjectList { return &syncv1.HelmReleaseList{} },
+			newObject: func() client.Object { return &syncv2.HelmRelease{} },
+			newList:   func() client.ObjectList { return &syncv2.HelmReleaseList{} },
 		},
 		use:     "helmrelease",
 		aliases: []string{"hr"},
@@ -163,6 +172,8 @@ func stateOf(obj client.Object) syncState {
 		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
 	case *sourcev1.OCIRepository:
 		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
+	case *sourcev1.Bucket:
+		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
 	case *syncv1.Kustomization:
 		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, o.Status.LastAppliedRevision}
 	case *imagev1.ImageRepository:
@@ -179,7 +190,7 @@ func stateOf(obj client.Object) syncState {
 		return s
 	case *imagev1.ImageUpdateAutomation:
 		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, o.Status.LastPushCommit}
-	case *syncv1.HelmRelease:
+	case *syncv2.HelmRelease:
 		s := syncState{suspended: o.Spec.Suspend, lastHandled: o.Status.LastHandledReconcileAt, conditions: o.Status.Conditions}
 		if len(o.Status.History) > 0 {
 			s.revision = o.Status.History[0].ChartVersion

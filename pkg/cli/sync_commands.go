@@ -20,10 +20,10 @@ type waiter struct {
 }
 
 // syncCommands builds the kinds a verb (as help shows it: "Suspend") acts
-// on: `source git|helm|chart|oci NAME`, `image repository|update NAME`,
+// on: `source git|helm|chart|oci|bucket NAME`, `image repository|update NAME`,
 // `kustomization NAME` and `helmrelease NAME`.
 func syncCommands(g *globals, verb string, act syncAction) []*cobra.Command {
-	source := groupCmd("source", verb+" a GitRepository, HelmRepository, HelmChart or OCIRepository")
+	source := groupCmd("source", verb+" a GitRepository, HelmRepository, HelmChart, OCIRepository or Bucket")
 	source.Aliases = []string{"sources"}
 	for _, k := range sourceKinds() {
 		source.AddCommand(syncCommand(g, verb, k, act))

@@ -16,6 +16,7 @@ import (
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/cli"
 )
 
@@ -68,14 +69,14 @@ func kustomization(t *testing.T, ns, name string, suspend bool) *syncv1.Kustomiz
 	return k
 }
 
-func helmRelease(t *testing.T, ns, name string) *syncv1.HelmRelease {
+func helmRelease(t *testing.T, ns, name string) *syncv2.HelmRelease {
 	t.Helper()
-	r := &syncv1.HelmRelease{
+	r := &syncv2.HelmRelease{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: syncv1.HelmReleaseSpec{
-			Chart: &syncv1.HelmChartTemplate{Spec: syncv1.HelmChartTemplateSpec{
+		Spec: syncv2.HelmReleaseSpec{
+			Chart: &syncv2.HelmChartTemplate{Spec: syncv2.HelmChartTemplateSpec{
 				Chart:     "podinfo",
-				SourceRef: syncv1.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"},
+				SourceRef: syncv2.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"},
 			}},
 			Interval: metav1.Duration{Duration: time.Minute},
 		},
@@ -106,7 +107,7 @@ func conditionsOf(obj client.Object) *[]metav1.Condition {
 		return &o.Status.Conditions
 	case *syncv1.Kustomization:
 		return &o.Status.Conditions
-	case *syncv1.HelmRelease:
+	case *syncv2.HelmRelease:
 		return &o.Status.Conditions
 	}
 	panic("no conditions on " + obj.GetName())
@@ -123,7 +124,7 @@ func setLastHandled(obj client.Object, requested string) {
 		o.Status.LastHandledReconcileAt = requested
 	case *syncv1.Kustomization:
 		o.Status.LastHandledReconcileAt = requested
-	case *syncv1.HelmRelease:
+	case *syncv2.HelmRelease:
 		o.Status.LastHandledReconcileAt = requested
 	}
 }
@@ -197,12 +198,12 @@ func TestGetSyncObjects(t *testing.T) {
 	})
 	kustomization(t, ns, "infra", true)
 	hr := helmRelease(t, ns, "podinfo")
-	updateStatus(t, hr, func(r *syncv1.HelmRelease) {
-		r.Status.History = []syncv1.Snapshot{
+	updateStatus(t, hr, func(r *syncv2.HelmRelease) {
+		r.Status.History = []syncv2.Snapshot{
 			{Name: "podinfo", Namespace: ns, Version: 2, Status: "deployed", ChartName: "podinfo", ChartVersion: "6.5.1"},
 			{Name: "podinfo", Namespace: ns, Version: 1, Status: "superseded", ChartName: "podinfo", ChartVersion: "6.5.0"},
 		}
-		ready[*syncv1.HelmRelease](metav1.ConditionTrue, "UpgradeSucceeded", "Helm upgrade succeeded for release podinfo.v2")(r)
+		ready[*syncv2.HelmRelease](metav1.ConditionTrue, "UpgradeSucceeded", "Helm upgrade succeeded for release podinfo.v2")(r)
 	})
 
 	header := []string{"NAME", "READY", "SUSPENDED", "REVISION", "MESSAGE"}
@@ -270,7 +271,7 @@ func TestGetSyncObjects(t *testing.T) {
 	})
 	t.Run("a HelmRelease in yaml parses", func(t *testing.T) {
 		r := run(t, "get", "helmrelease", "podinfo", "-n", ns, "-o", "yaml").mustSucceed(t)
-		var got syncv1.HelmRelease
+		var got syncv2.HelmRelease
 		if err := yaml.UnmarshalStrict([]byte(r.out), &got); err != nil {
 			t.Fatalf("parse %s: %v", r.out, err)
 		}

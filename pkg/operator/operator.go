@@ -28,6 +28,7 @@ import (
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
@@ -247,12 +248,17 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := ociRepos.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the OCIRepository controller: %w", err)
 	}
+	bucketStore := source.NewStore()
+	buckets := &source.BucketReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Store: bucketStore}
+	if err := buckets.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("set up the Bucket controller: %w", err)
+	}
 	fetcher, charts := &helm.Fetcher{}, source.NewChartStore()
 	helmRepos := &source.HelmRepositoryReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Fetcher: fetcher}
 	if err := helmRepos.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmRepository controller: %w", err)
 	}
-	helmCharts := &source.HelmChartReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Fetcher: fetcher, Charts: charts, Sources: store}
+	helmCharts := &source.HelmChartReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Fetcher: fetcher, Charts: charts, Sources: store, BucketSources: bucketStore}
 	if err := helmCharts.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmChart controller: %w", err)
 	}
@@ -265,7 +271,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		return nil, fmt.Errorf("set up the HelmRelease controller: %w", err)
 	}
 	ks := &kustomization.Reconciler{
-		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sources: store, OCISources: ociStore, Events: recorder("sluice-sync"),
+		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sources: store, OCISources: ociStore, BucketSources: bucketStore, Events: recorder("sluice-sync"),
 		Applier:               apply.New(mgr.GetClient(), mgr.GetAPIReader()),
 		Health:                health,
 		Impersonator:          &kustomization.Impersonator{Config: cfg, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
@@ -319,8 +325,9 @@ func checkCRDs(cfg *rest.Config) error {
 	}
 	for gv, kinds := range map[string][]string{
 		sluicev1beta1.GroupVersion.String():  {"Canary", "MetricTemplate", "AlertProvider"},
-		sourcev1.GroupVersion.String():       {"GitRepository", "HelmRepository", "HelmChart", "OCIRepository"},
-		syncv1.GroupVersion.String():         {"Kustomization", "HelmRelease"},
+		sourcev1.GroupVersion.String():       {"GitRepository", "HelmRepository", "HelmChart", "OCIRepository", "Bucket"},
+		syncv1.GroupVersion.String():         {"Kustomization"},
+		syncv2.GroupVersion.String():         {"HelmRelease"},
 		notificationv1.GroupVersion.String(): {"Receiver"},
 		imagev1.GroupVersion.String():        {"ImageRepository", "ImagePolicy", "ImageUpdateAutomation"},
 	} {

@@ -30,6 +30,7 @@ import (
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 )
 
 // webhookPathField indexes Receivers by status.webhookPath.
@@ -50,8 +51,9 @@ func kinds() map[string]schema.GroupVersionKind {
 		"HelmRepository": sourcev1.GroupVersion.WithKind("HelmRepository"),
 		"HelmChart":      sourcev1.GroupVersion.WithKind("HelmChart"),
 		"OCIRepository":  sourcev1.GroupVersion.WithKind("OCIRepository"),
+		"Bucket":         sourcev1.GroupVersion.WithKind("Bucket"),
 		"Kustomization":  syncv1.GroupVersion.WithKind("Kustomization"),
-		"HelmRelease":    syncv1.GroupVersion.WithKind("HelmRelease"),
+		"HelmRelease":    syncv2.GroupVersion.WithKind("HelmRelease"),
 		// A registry's webhook (or CI after a push) makes the scan, and so
 		// the automation's commit, follow a new tag at once.
 		"ImageRepository":       imagev1.GroupVersion.WithKind("ImageRepository"),

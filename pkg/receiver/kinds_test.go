@@ -31,6 +31,7 @@ func TestACallRequestsAReconcileOfEveryKindSluiceReconciles(t *testing.T) {
 		object("HelmChart", e.ns, "app", nil, map[string]any{"chart": "app", "interval": "1h", "sourceRef": map[string]any{"kind": "HelmRepository", "name": "charts"}}),
 		object("OCIRepository", e.ns, "manifests", shop, map[string]any{"url": "oci://ghcr.io/shop/manifests", "interval": "1h", "ref": map[string]any{"tag": "latest"}}),
 		object("OCIRepository", e.ns, "other", nil, map[string]any{"url": "oci://ghcr.io/shop/other", "interval": "1h", "ref": map[string]any{"tag": "latest"}}),
+		object("Bucket", e.ns, "app", nil, map[string]any{"bucketName": "manifests", "endpoint": "s3.example.com", "interval": "1h"}),
 		object("Kustomization", e.ns, "app", nil, map[string]any{"interval": "1h", "prune": true, "sourceRef": sourceRef}),
 		object("HelmRelease", e.ns, "app", nil, map[string]any{"interval": "1h", "chart": map[string]any{"spec": map[string]any{"chart": "app", "sourceRef": map[string]any{"kind": "HelmRepository", "name": "charts"}}}}),
 		object("ImageRepository", e.ns, "app", nil, map[string]any{"image": "ghcr.io/shop/app", "interval": "1h"}),

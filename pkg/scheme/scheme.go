@@ -16,6 +16,7 @@ import (
 	notificationv1beta3 "sluice.dev/sluice/api/notification/v1beta3"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 )
 
@@ -24,7 +25,7 @@ import (
 func New() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, sourcev1.AddToScheme, syncv1.AddToScheme,
+		clientgoscheme.AddToScheme, sluicev1beta1.AddToScheme, sourcev1.AddToScheme, syncv1.AddToScheme, syncv2.AddToScheme,
 		notificationv1.AddToScheme, notificationv1beta3.AddToScheme, imagev1.AddToScheme, gatewayv1.Install, istionetworkingv1.AddToScheme,
 	} {
 		if err := add(s); err != nil {

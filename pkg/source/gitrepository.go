@@ -102,8 +102,9 @@ func (r *GitRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.GitR
 	}
 	opts := git.Options{URL: repo.Spec.URL}
 	if ref := repo.Spec.Reference; ref != nil {
-		opts.Ref = git.Ref{Branch: ref.Branch, Tag: ref.Tag, SemVer: ref.SemVer, Commit: ref.Commit}
+		opts.Ref = git.Ref{Name: ref.Name, Branch: ref.Branch, Tag: ref.Tag, SemVer: ref.SemVer, Commit: ref.Commit}
 	}
+	opts.SparseCheckout = repo.Spec.SparseCheckout
 	if repo.Spec.Ignore != nil {
 		opts.Ignore = *repo.Spec.Ignore
 	}

@@ -43,7 +43,8 @@ const sourceWait = 5 * time.Second
 
 // HelmChartReconciler loads HelmCharts into a ChartStore: from a
 // HelmRepository, the highest version in spec.version's range; from a
-// GitRepository's artifact in Sources, the chart at path spec.chart.
+// GitRepository's artifact in Sources, or a Bucket's in BucketSources,
+// the chart at path spec.chart.
 //
 // The stored chart always has the source's current content. Its revision
 // follows spec.reconcileStrategy: under ChartVersion (the default) it is
@@ -51,13 +52,18 @@ const sourceWait = 5 * time.Second
 // bumping its version keeps the revision and changes only the digest, and
 // a HelmRelease that upgrades on a new revision does not upgrade (Flux's
 // behaviour); under Revision a chart from Git gets the commit as build
-// metadata, <version>+<12 hex>, and every commit is a new revision.
+// metadata, <version>+<12 hex>, and every commit is a new revision; a
+// chart from a Bucket gets the first 12 hex of the Bucket's revision, as
+// Flux does.
 type HelmChartReconciler struct {
 	Client  client.Client
 	Events  clientevents.EventRecorder
 	Fetcher *helm.Fetcher
 	Charts  *ChartStore
 	Sources *Store
+	// BucketSources holds the Buckets' artifacts; nil leaves a HelmChart
+	// of a Bucket waiting for one.
+	BucketSources *Store
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -70,6 +76,7 @@ func (r *HelmChartReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manag
 		For(&sourcev1.HelmChart{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.bySource("GitRepository"))).
 		Watches(&sourcev1.HelmRepository{}, handler.EnqueueRequestsFromMapFunc(r.bySource("HelmRepository"))).
+		Watches(&sourcev1.Bucket{}, handler.EnqueueRequestsFromMapFunc(r.bySource("Bucket"))).
 		Complete(r)
 }
 
@@ -160,10 +167,13 @@ func (r *HelmChartReconciler) load(ctx context.Context, hc *sourcev1.HelmChart) 
 	case "HelmRepository":
 		l, err = r.fromHelmRepository(ctx, hc)
 	case "GitRepository":
-		l, err = r.fromGitRepository(hc)
+		l, err = r.fromArtifact(hc, r.Sources)
+		success, verb = sourcev1.ReasonChartPackageSucceeded, "packaged"
+	case "Bucket":
+		l, err = r.fromArtifact(hc, r.BucketSources)
 		success, verb = sourcev1.ReasonChartPackageSucceeded, "packaged"
 	default:
-		err = withReason(sourcev1.ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: kind %q: want HelmRepository or GitRepository", kind))
+		err = withReason(sourcev1.ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: kind %q: want HelmRepository, GitRepository or Bucket", kind))
 	}
 	if err != nil {
 		return failed(err)
@@ -186,7 +196,7 @@ func (r *HelmChartReconciler) load(ctx context.Context, hc *sourcev1.HelmChart) 
 		digest = "sha256:" + hex.EncodeToString(sum[:])
 	}
 	revision := l.version
-	if hc.Spec.SourceRef.Kind == "GitRepository" && hc.Spec.ReconcileStrategy == sourcev1.ReconcileStrategyRevision {
+	if kind := hc.Spec.SourceRef.Kind; (kind == "GitRepository" || kind == "Bucket") && hc.Spec.ReconcileStrategy == sourcev1.ReconcileStrategyRevision {
 		revision = withBuildMetadata(l.version, commit12(l.sourceRevision))
 		// As Flux packages it: Helm then records the new version too.
 		ch.Metadata.Version = revision
@@ -236,17 +246,22 @@ func (r *HelmChartReconciler) fromHelmRepository(ctx context.Context, hc *source
 	return l, nil
 }
 
-// fromGitRepository loads the chart at path spec.chart of the
-// GitRepository's artifact.
-func (r *HelmChartReconciler) fromGitRepository(hc *sourcev1.HelmChart) (*loaded, error) {
-	name := hc.Spec.SourceRef.Name
-	a, ok := r.Sources.Get(types.NamespacedName{Namespace: hc.Namespace, Name: name})
+// fromArtifact loads the chart at path spec.chart of the artifact of
+// the GitRepository or Bucket spec.sourceRef names, from that kind's
+// store.
+func (r *HelmChartReconciler) fromArtifact(hc *sourcev1.HelmChart, store *Store) (*loaded, error) {
+	kind, name := hc.Spec.SourceRef.Kind, hc.Spec.SourceRef.Name
+	var a *git.Artifact
+	ok := false
+	if store != nil {
+		a, ok = store.Get(types.NamespacedName{Namespace: hc.Namespace, Name: name})
+	}
 	if !ok {
-		return nil, withReason(sourcev1.ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: GitRepository %s has no artifact yet", name))
+		return nil, withReason(sourcev1.ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: %s %s has no artifact yet", kind, name))
 	}
 	ch, err := helm.FromFiles(a.Files, hc.Spec.Chart)
 	if err != nil {
-		return nil, withReason(sourcev1.ReasonChartPackageError, fmt.Errorf("GitRepository %s at revision '%s': %w", name, a.Revision, err))
+		return nil, withReason(sourcev1.ReasonChartPackageError, fmt.Errorf("%s %s at revision '%s': %w", kind, name, a.Revision, err))
 	}
 	return &loaded{chart: ch, version: ch.Metadata.Version, digest: filesDigest(ch.Raw), sourceRevision: a.Revision, lookup: artifactLookup(a)}, nil
 }
@@ -303,7 +318,8 @@ func mergeValuesFiles(ch *chart.Chart, files []string, lookup func(string) ([]by
 }
 
 // commit12 is the first 12 hex of the commit in a Git artifact revision
-// (main@sha1:<hash>, v1.0.0@sha1:<hash> or sha1:<hash>).
+// (main@sha1:<hash>, v1.0.0@sha1:<hash> or sha1:<hash>), or of the
+// digest in a Bucket's (sha256:<hex>).
 func commit12(revision string) string {
 	hash := revision[strings.LastIndex(revision, ":")+1:]
 	if len(hash) > 12 {

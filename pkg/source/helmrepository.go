@@ -39,7 +39,7 @@ const defaultHelmTimeout = 60 * time.Second
 // when unset). Chart and Version are the caller's. A Secret that is
 // missing or incomplete is an error naming the field that refers to it.
 func HelmOptions(ctx context.Context, c client.Reader, repo *sourcev1.HelmRepository) (helm.Options, error) {
-	opts := helm.Options{URL: repo.Spec.URL, Type: repo.Spec.Type, PlainHTTP: repo.Spec.Insecure, Timeout: defaultHelmTimeout}
+	opts := helm.Options{URL: repo.Spec.URL, Type: repo.Spec.Type, PlainHTTP: repo.Spec.Insecure, PassCredentials: repo.Spec.PassCredentials, Timeout: defaultHelmTimeout}
 	if opts.Type == "" {
 		opts.Type = sourcev1.HelmRepositoryTypeDefault
 	}

@@ -283,6 +283,16 @@ func TestHelmOptionsReadTheRepositoryAndItsSecrets(t *testing.T) {
 				return nil
 			},
 		},
+		{
+			name: "passCredentials sends the credentials to chart URLs on other hosts too",
+			spec: sourcev1.HelmRepositorySpec{URL: "https://charts.example", SecretRef: ref("auth"), PassCredentials: true},
+			check: func(o helm.Options) error {
+				if !o.PassCredentials || o.Username != "u" {
+					return fmt.Errorf("options %+v", o)
+				}
+				return nil
+			},
+		},
 		{name: "a missing Secret names spec.secretRef", spec: sourcev1.HelmRepositorySpec{URL: "https://charts.example", SecretRef: ref("nope")}, err: "spec.secretRef: Secret nope"},
 		{name: "a username without a password is refused", spec: sourcev1.HelmRepositorySpec{URL: "https://charts.example", SecretRef: ref("user-only")}, err: "needs both username and password"},
 		{name: "a missing cert Secret names spec.certSecretRef", spec: sourcev1.HelmRepositorySpec{URL: "https://charts.example", CertSecretRef: ref("nope")}, err: "spec.certSecretRef: Secret nope"},

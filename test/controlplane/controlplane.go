@@ -194,7 +194,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err := os.WriteFile(cp.Kubeconfig, kubeconfig, 0o600); err != nil {
 		return nil, fmt.Errorf("write kubeconfig: %w", err)
 	}
-	if cp.Client, err = client.New(cp.Config, client.Options{Scheme: scheme}); err != nil {
+	// Strict, as `kubectl apply --server-side` is: a field the API server
+	// does not know fails the test instead of being dropped.
+	if cp.Client, err = client.New(cp.Config, client.Options{Scheme: scheme, FieldValidation: metav1.FieldValidationStrict}); err != nil {
 		return nil, fmt.Errorf("create client: %w", err)
 	}
 	if opts.APIOnly {

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/helmrepo"
 )
@@ -42,11 +42,11 @@ func TestAReleaseLeftPendingByAKilledOperatorIsFinishedByTheNext(t *testing.T) {
 	repo.Add(t, helmrepo.NewChart("app", "1.0.0", map[string]string{
 		"deployment.yaml": "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\nspec:\n  selector: {matchLabels: {app: app}}\n  template:\n    metadata: {labels: {app: app}}\n    spec: {containers: [{name: app, image: 'app:1'}]}\n",
 	}, nil))
-	hr := &syncv1.HelmRelease{
+	hr := &syncv2.HelmRelease{
 		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns},
-		Spec: syncv1.HelmReleaseSpec{
+		Spec: syncv2.HelmReleaseSpec{
 			Interval: metav1.Duration{Duration: time.Hour}, Timeout: &metav1.Duration{Duration: 10 * time.Minute},
-			Chart: &syncv1.HelmChartTemplate{Spec: syncv1.HelmChartTemplateSpec{Chart: "app", SourceRef: syncv1.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"}}},
+			Chart: &syncv2.HelmChartTemplate{Spec: syncv2.HelmChartTemplateSpec{Chart: "app", SourceRef: syncv2.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"}}},
 		},
 	}
 	for _, o := range []client.Object{
@@ -77,13 +77,13 @@ func TestAReleaseLeftPendingByAKilledOperatorIsFinishedByTheNext(t *testing.T) {
 	if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(hr), hr); err != nil {
 		t.Fatal(err)
 	}
-	hr.Spec.Install = &syncv1.Install{DisableWait: true}
+	hr.Spec.Install = &syncv2.Install{DisableWait: true}
 	if err := cp.Client.Update(t.Context(), hr); err != nil {
 		t.Fatal(err)
 	}
 	second := startOperator(t, kubeconfig)
 	controlplane.Eventually(t, 2*time.Minute, "the release deployed by the next operator", func(ctx context.Context) (bool, string) {
-		got := &syncv1.HelmRelease{}
+		got := &syncv2.HelmRelease{}
 		if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(hr), got); err != nil {
 			return false, err.Error()
 		}

@@ -125,7 +125,7 @@ type CrossNamespaceObjectReference struct {
 	APIVersion string `json:"apiVersion,omitempty"`
 
 	// Kind of the object.
-	// +kubebuilder:validation:Enum=GitRepository;HelmRepository;HelmChart;OCIRepository;Kustomization;HelmRelease;ImageRepository;ImageUpdateAutomation
+	// +kubebuilder:validation:Enum=GitRepository;HelmRepository;HelmChart;OCIRepository;Bucket;Kustomization;HelmRelease;ImageRepository;ImageUpdateAutomation
 	Kind string `json:"kind"`
 
 	// Name of the object, or "*" with matchLabels.

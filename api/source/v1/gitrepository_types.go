@@ -66,6 +66,11 @@ type GitRepositorySpec struct {
 	// Suspend stops fetching.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// SparseCheckout lists the folders to keep; the artifact holds only
+	// the files below them.
+	// +optional
+	SparseCheckout []string `json:"sparseCheckout,omitempty"`
 }
 
 // LocalObjectReference names an object in the same namespace.
@@ -81,6 +86,13 @@ type GitRepositoryRef struct {
 	// Branch to follow.
 	// +optional
 	Branch string `json:"branch,omitempty"`
+
+	// Name is a full Git reference to check out, such as
+	// refs/heads/main, refs/tags/v1.0.0 or refs/pull/420/head; it wins
+	// over Branch, Tag and SemVer.
+	// +kubebuilder:validation:Pattern="^refs/.+"
+	// +optional
+	Name string `json:"name,omitempty"`
 
 	// Tag to check out.
 	// +optional

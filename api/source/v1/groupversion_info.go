@@ -31,7 +31,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(GroupVersion, &GitRepository{}, &GitRepositoryList{}, &HelmRepository{}, &HelmRepositoryList{}, &HelmChart{}, &HelmChartList{}, &OCIRepository{}, &OCIRepositoryList{})
+	scheme.AddKnownTypes(GroupVersion, &GitRepository{}, &GitRepositoryList{}, &HelmRepository{}, &HelmRepositoryList{}, &HelmChart{}, &HelmChartList{}, &OCIRepository{}, &OCIRepositoryList{}, &Bucket{}, &BucketList{})
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
 }

@@ -56,7 +56,7 @@ type HelmChartSpec struct {
 	// +optional
 	Version string `json:"version,omitempty"`
 
-	// SourceRef names the HelmRepository or GitRepository.
+	// SourceRef names the HelmRepository, GitRepository or Bucket.
 	SourceRef LocalHelmChartSourceReference `json:"sourceRef"`
 
 	// Interval between two checks for a new version.
@@ -88,7 +88,7 @@ type LocalHelmChartSourceReference struct {
 	APIVersion string `json:"apiVersion,omitempty"`
 
 	// Kind of the source.
-	// +kubebuilder:validation:Enum=HelmRepository;GitRepository
+	// +kubebuilder:validation:Enum=HelmRepository;GitRepository;Bucket
 	Kind string `json:"kind"`
 
 	// Name of the source.

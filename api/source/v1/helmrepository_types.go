@@ -69,6 +69,12 @@ type HelmRepositorySpec struct {
 	// +optional
 	Insecure bool `json:"insecure,omitempty"`
 
+	// PassCredentials sends the secretRef's credentials to chart URLs on
+	// other hosts than the repository's too (a CDN, say); by default they
+	// go to the repository's host only, as in Helm and Flux.
+	// +optional
+	PassCredentials bool `json:"passCredentials,omitempty"`
+
 	// Interval between two index downloads.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"

@@ -1,5 +1,5 @@
 // Package v1 holds the sync.sluice.dev/v1 API: the Kustomizations the
-// embedded sync core applies. Field names and meanings follow Flux's
+// embedded sync core applies (HelmReleases are in v2, as Flux's are). Field names and meanings follow Flux's
 // kustomize.toolkit.fluxcd.io/v1, so a Flux manifest is migrated by
 // changing its apiVersion.
 //
@@ -25,7 +25,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(GroupVersion, &Kustomization{}, &KustomizationList{}, &HelmRelease{}, &HelmReleaseList{})
+	scheme.AddKnownTypes(GroupVersion, &Kustomization{}, &KustomizationList{})
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
 }

@@ -60,6 +60,15 @@ type KustomizationSpec struct {
 	// has.
 	Prune bool `json:"prune"`
 
+	// DeletionPolicy says what the Kustomization's deletion does to what
+	// it applied: MirrorPrune (the default) deletes it when prune is
+	// set, Delete always deletes it, WaitForTermination deletes it and
+	// waits until it is gone, Orphan leaves it. A suspended
+	// Kustomization leaves it too, as in Flux.
+	// +kubebuilder:validation:Enum=MirrorPrune;Delete;WaitForTermination;Orphan
+	// +optional
+	DeletionPolicy string `json:"deletionPolicy,omitempty"`
+
 	// Wait waits for every applied object to be healthy (kstatus).
 	// +optional
 	Wait bool `json:"wait,omitempty"`
@@ -88,6 +97,21 @@ type KustomizationSpec struct {
 	// +optional
 	Components []string `json:"components,omitempty"`
 
+	// NamePrefix is prepended to the names of the built objects.
+	// +kubebuilder:validation:MaxLength=200
+	// +optional
+	NamePrefix string `json:"namePrefix,omitempty"`
+
+	// NameSuffix is appended to the names of the built objects.
+	// +kubebuilder:validation:MaxLength=200
+	// +optional
+	NameSuffix string `json:"nameSuffix,omitempty"`
+
+	// CommonMetadata sets labels and annotations on every built object,
+	// leaving selectors alone.
+	// +optional
+	CommonMetadata *CommonMetadata `json:"commonMetadata,omitempty"`
+
 	// DependsOn names Kustomizations that must be Ready first.
 	// +optional
 	DependsOn []DependencyReference `json:"dependsOn,omitempty"`
@@ -95,6 +119,11 @@ type KustomizationSpec struct {
 	// PostBuild substitutes variables in the built objects.
 	// +optional
 	PostBuild *PostBuild `json:"postBuild,omitempty"`
+
+	// Decryption decrypts SOPS-encrypted objects, and the files that
+	// kustomize generators read, before they are applied.
+	// +optional
+	Decryption *Decryption `json:"decryption,omitempty"`
 
 	// HealthChecks are objects, applied here or not, that must be healthy
 	// (kstatus) before the Kustomization is Ready.
@@ -133,7 +162,7 @@ type NamespacedObjectKindReference struct {
 // CrossNamespaceSourceReference names a source.
 type CrossNamespaceSourceReference struct {
 	// Kind of the source.
-	// +kubebuilder:validation:Enum=GitRepository;OCIRepository
+	// +kubebuilder:validation:Enum=GitRepository;OCIRepository;Bucket
 	Kind string `json:"kind"`
 
 	// Name of the source.
@@ -181,6 +210,42 @@ type SubstituteReference struct {
 	// Optional tolerates a missing object.
 	// +optional
 	Optional bool `json:"optional,omitempty"`
+}
+
+// DecryptionProviderSOPS is the only decryption provider, as in Flux.
+const DecryptionProviderSOPS = "sops"
+
+// ReasonDecryptionFailed: an object or a file could not be decrypted, or
+// the keys of spec.decryption could not be read; nothing was applied.
+const ReasonDecryptionFailed = "DecryptionFailed"
+
+// Decryption says how to decrypt SOPS-encrypted manifests, as Flux's
+// spec.decryption does, with keys held in a Secret.
+type Decryption struct {
+	// Provider of the decryption; only sops.
+	// +kubebuilder:validation:Enum=sops
+	Provider string `json:"provider"`
+
+	// ServiceAccountName is Flux's identity for cloud KMS services. It is
+	// refused: Sluice decrypts only with the age and OpenPGP keys of
+	// SecretRef.
+	// +kubebuilder:validation:XValidation:rule="self == ''",message="decryption.serviceAccountName: cloud KMS workload identity is not supported; put age or OpenPGP keys in the Secret of decryption.secretRef"
+	// +kubebuilder:validation:MaxLength=253
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// SecretRef names a Secret, in the Kustomization's namespace, whose
+	// entries ending in .agekey hold age identities and those ending in
+	// .asc armored OpenPGP private keys.
+	// +optional
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	// Name of the object.
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
 }
 
 // KustomizationStatus is what the last apply did.
@@ -273,3 +338,27 @@ type Image struct {
 
 // GetConditions returns the status conditions.
 func (k *Kustomization) GetConditions() []metav1.Condition { return k.Status.Conditions }
+
+// CommonMetadata is what Kustomization commonMetadata sets on every
+// object.
+type CommonMetadata struct {
+	// Labels to add.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// Annotations to add.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// Deletion policies of a Kustomization, as in Flux.
+const (
+	DeletionPolicyMirrorPrune        = "MirrorPrune"
+	DeletionPolicyDelete             = "Delete"
+	DeletionPolicyWaitForTermination = "WaitForTermination"
+	DeletionPolicyOrphan             = "Orphan"
+)
+
+// KustomizationFinalizer holds a Kustomization's deletion until what it
+// applied is deleted as its deletionPolicy says.
+const KustomizationFinalizer = "finalizers.sync.sluice.dev"

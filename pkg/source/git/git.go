@@ -29,10 +29,13 @@ import (
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
-// Ref selects the commit to fetch. Commit wins over SemVer, SemVer over
-// Tag, and Tag over Branch, as in Flux; with none set, the branch is
-// master.
+// Ref selects the commit to fetch. Commit wins over Name, Name over
+// SemVer, SemVer over Tag, and Tag over Branch, as in Flux; with none
+// set, the branch is master.
 type Ref struct {
+	// Name is a full reference: refs/heads/main, refs/tags/v1.0.0,
+	// refs/pull/420/head.
+	Name   string
 	Branch string
 	Tag    string
 	// SemVer is a Masterminds/semver range over the repository's tags.
@@ -49,6 +52,9 @@ type Options struct {
 	// Ignore holds .gitignore patterns that replace the default
 	// exclusions; empty keeps the defaults.
 	Ignore string
+	// SparseCheckout, when set, keeps only the files below these
+	// folders.
+	SparseCheckout []string
 	// LastRevision is the revision fetched before: when the remote still
 	// points there, Fetch returns ErrUnchanged without cloning.
 	LastRevision string
@@ -115,6 +121,7 @@ func Fetch(ctx context.Context, opts Options) (*Artifact, error) {
 	if err != nil {
 		return nil, err
 	}
+	files = sparse(files, opts.SparseCheckout)
 	return &Artifact{Revision: target.revision, Digest: digest(files), Files: files}, nil
 }
 
@@ -162,6 +169,16 @@ func resolve(ctx context.Context, opts Options) (target, error) {
 		return h, ok
 	}
 	switch {
+	case ref.Name != "":
+		name := plumbing.ReferenceName(ref.Name)
+		h, ok := byName[plumbing.ReferenceName(ref.Name+"^{}")]
+		if !ok {
+			h, ok = byName[name]
+		}
+		if !ok {
+			return target{}, fmt.Errorf("%w: ref.name %q", ErrRefNotFound, ref.Name)
+		}
+		return target{ref: name, commit: h, revision: ref.Name + "@sha1:" + h.String()}, nil
 	case ref.SemVer != "":
 		constraint, err := semver.NewConstraint(ref.SemVer)
 		if err != nil {
@@ -207,6 +224,9 @@ func resolve(ctx context.Context, opts Options) (target, error) {
 // checkout clones the target into memory: one commit deep when a ref
 // points at it, the whole branch when a commit was asked for.
 func checkout(ctx context.Context, opts Options, t target) (billy.Filesystem, error) {
+	if t.ref != "" && !t.ref.IsBranch() && !t.ref.IsTag() {
+		return checkoutRef(ctx, opts, t)
+	}
 	fs := memfs.New()
 	clone := &gogit.CloneOptions{URL: opts.URL, Auth: opts.Auth, ReferenceName: t.ref, SingleBranch: t.ref != "", Tags: gogit.NoTags, NoCheckout: t.exact}
 	if !t.exact {
@@ -226,6 +246,51 @@ func checkout(ctx context.Context, opts Options, t target) (billy.Filesystem, er
 		}
 	}
 	return fs, nil
+}
+
+// checkoutRef fetches one commit of a reference that is neither a branch
+// nor a tag (refs/pull/420/head), which go-git's clone cannot name.
+func checkoutRef(ctx context.Context, opts Options, t target) (billy.Filesystem, error) {
+	fs := memfs.New()
+	repo, err := gogit.Init(memory.NewStorage(), fs)
+	if err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	remote, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{opts.URL}})
+	if err != nil {
+		return nil, fmt.Errorf("add remote: %w", err)
+	}
+	spec := config.RefSpec("+" + string(t.ref) + ":" + string(t.ref))
+	if err := remote.FetchContext(ctx, &gogit.FetchOptions{Auth: opts.Auth, RefSpecs: []config.RefSpec{spec}, Depth: 1, Tags: gogit.NoTags}); err != nil {
+		return nil, remoteError("fetch "+string(t.ref), err)
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return nil, fmt.Errorf("worktree: %w", err)
+	}
+	if err := wt.Checkout(&gogit.CheckoutOptions{Hash: t.commit, Force: true}); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrRefNotFound, t.ref, err)
+	}
+	return fs, nil
+}
+
+// sparse keeps the files below the folders of a sparse checkout; none
+// keeps all.
+func sparse(files map[string][]byte, folders []string) map[string][]byte {
+	if len(folders) == 0 {
+		return files
+	}
+	out := map[string][]byte{}
+	for name, data := range files {
+		for _, f := range folders {
+			f = strings.Trim(path.Clean("/"+f), "/")
+			if f == "" || name == f || strings.HasPrefix(name, f+"/") {
+				out[name] = data
+				break
+			}
+		}
+	}
+	return out
 }
 
 // remoteError names authentication failures, which a user must fix. The

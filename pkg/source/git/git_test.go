@@ -22,6 +22,9 @@ func TestFetchResolvesEveryKindOfRef(t *testing.T) {
 	s.Tag("v1.2.0", false)
 	third := s.Commit(map[string]string{"app/deploy.yaml": "v: 3\n"})
 	s.Tag("v2.0.0", true)
+	// A pull request's head, as GitHub keeps it: a ref that is neither a
+	// branch nor a tag.
+	s.Git("update-ref", "refs/pull/1/head", second)
 
 	tests := []struct {
 		name     string
@@ -36,6 +39,10 @@ func TestFetchResolvesEveryKindOfRef(t *testing.T) {
 		{"a commit gives that commit", Ref{Commit: first}, "sha1:" + first, "v: 1\n"},
 		{"a commit on a branch names the branch", Ref{Branch: "main", Commit: second}, "main@sha1:" + second, "v: 2\n"},
 		{"a commit wins over a tag", Ref{Tag: "v2.0.0", Commit: first}, "sha1:" + first, "v: 1\n"},
+		{"a full branch name gives its head", Ref{Name: "refs/heads/main"}, "refs/heads/main@sha1:" + third, "v: 3\n"},
+		{"a full tag name gives the commit it points at", Ref{Name: "refs/tags/v1.0.0"}, "refs/tags/v1.0.0@sha1:" + first, "v: 1\n"},
+		{"a pull request's ref gives its commit", Ref{Name: "refs/pull/1/head"}, "refs/pull/1/head@sha1:" + second, "v: 2\n"},
+		{"a name wins over a branch", Ref{Name: "refs/pull/1/head", Branch: "main"}, "refs/pull/1/head@sha1:" + second, "v: 2\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,14 +123,16 @@ func TestFetchFiltersWithIgnoreRules(t *testing.T) {
 	tests := []struct {
 		name   string
 		ignore string
+		sparse []string
 		want   []string
 	}{
-		{"the defaults and .sourceignore drop CI config, media and what the repository excludes", "", []string{".sourceignore", "README.md", "deploy/app.yaml"}},
-		{"spec patterns replace the defaults", "/README.md\n", []string{".github/workflow.yml", ".sourceignore", "deploy/app.yaml", "docs/logo.png"}},
+		{"the defaults and .sourceignore drop CI config, media and what the repository excludes", "", nil, []string{".sourceignore", "README.md", "deploy/app.yaml"}},
+		{"spec patterns replace the defaults", "/README.md\n", nil, []string{".github/workflow.yml", ".sourceignore", "deploy/app.yaml", "docs/logo.png"}},
+		{"a sparse checkout keeps only its folders", "", []string{"deploy", "docs/"}, []string{"deploy/app.yaml"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := Fetch(t.Context(), Options{URL: s.URL, Ref: Ref{Branch: "main"}, Auth: auth, Ignore: tt.ignore})
+			a, err := Fetch(t.Context(), Options{URL: s.URL, Ref: Ref{Branch: "main"}, Auth: auth, Ignore: tt.ignore, SparseCheckout: tt.sparse})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/cli-utils/pkg/object"
@@ -116,6 +117,41 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 		}
 	}
 	return res, nil
+}
+
+// Delete deletes the objects of an inventory that carry the owner's
+// labels, except those whose prune is disabled, and with wait, waits
+// until they are gone.
+func (a *Applier) Delete(ctx context.Context, entries []Entry, owner client.ObjectKey, wait time.Duration) (*ssa.ChangeSet, error) {
+	objs, err := staleObjects(entries, nil)
+	if err != nil {
+		return nil, err
+	}
+	deleted, err := a.manager.DeleteAll(ctx, objs, ssa.DeleteOptions{
+		PropagationPolicy: metav1.DeletePropagationBackground,
+		Inclusions:        a.manager.GetOwnerLabels(owner.Name, owner.Namespace),
+		Exclusions:        map[string]string{PruneAnnotation: PruneDisabled},
+	})
+	if err != nil {
+		return deleted, fmt.Errorf("delete the inventory: %w", err)
+	}
+	if wait > 0 {
+		var gone []*unstructured.Unstructured
+		for _, e := range deleted.Entries {
+			if e.Action != ssa.DeletedAction {
+				continue
+			}
+			for _, o := range objs {
+				if object.UnstructuredToObjMetadata(o) == e.ObjMetadata {
+					gone = append(gone, o)
+				}
+			}
+		}
+		if err := a.manager.WaitForTermination(gone, ssa.WaitOptions{Interval: time.Second, Timeout: wait}); err != nil {
+			return deleted, fmt.Errorf("wait for the inventory's deletion: %w", err)
+		}
+	}
+	return deleted, nil
 }
 
 // inventory lists objs by Flux's inventory id.

@@ -16,6 +16,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -38,6 +39,29 @@ type Options struct {
 	// Substitute holds the postBuild variables: ${name} and
 	// ${name:=default} in the built objects are replaced.
 	Substitute map[string]string
+	// NamePrefix and NameSuffix are added to the objects' names, and
+	// their references, by kustomize.
+	NamePrefix, NameSuffix string
+	// Labels and Annotations are set on every object's metadata, not on
+	// selectors (commonMetadata).
+	Labels, Annotations map[string]string
+	// Decrypter, when set, decrypts the SOPS-encrypted files generators
+	// and patches read, before kustomize runs, and the objects it built,
+	// before the substitution (spec.decryption).
+	Decrypter Decrypter
+}
+
+// Decrypter decrypts what a build reads and makes (pkg/sync/decrypt).
+type Decrypter interface {
+	// Files decrypts, in fs, the files the kustomization in dir and
+	// those it refers to hand to generators and patches; root is the
+	// artifact's folder, which no path leaves.
+	Files(fs filesys.FileSystem, root, dir string) error
+	// Resource decrypts a built object in place.
+	Resource(res *resource.Resource) error
+	// RedactError blanks out, in err's message, the values decrypted so
+	// far, keeping what err wraps.
+	RedactError(err error) error
 }
 
 // SubstituteAnnotation set to SubstituteDisabled keeps an object out of
@@ -56,8 +80,19 @@ const (
 	overlayDir  = "/.sluice-overlay"
 )
 
-// Build runs the build over files (artifact paths to contents).
+// Build runs the build over files (artifact paths to contents). With a
+// Decrypter, no decrypted value reaches its error's message.
 func Build(files map[string][]byte, opts Options) ([]*unstructured.Unstructured, error) {
+	objs, err := run(files, opts)
+	if err != nil && opts.Decrypter != nil {
+		// kustomize's messages may quote what it read, such as a line
+		// of a decrypted env file.
+		return nil, opts.Decrypter.RedactError(err)
+	}
+	return objs, err
+}
+
+func run(files map[string][]byte, opts Options) ([]*unstructured.Unstructured, error) {
 	fs := filesys.MakeFsInMemory()
 	for name, data := range files {
 		p := path.Join(artifactDir, path.Clean("/"+name))
@@ -75,12 +110,29 @@ func Build(files map[string][]byte, opts Options) ([]*unstructured.Unstructured,
 	if err := generateKustomization(fs, root); err != nil {
 		return nil, err
 	}
+	// Generators read their files as kustomize runs, so those are
+	// decrypted first, as Flux does on disk.
+	if d := opts.Decrypter; d != nil {
+		for _, dir := range append([]string{"."}, opts.Components...) {
+			if err := d.Files(fs, artifactDir, path.Join(root, dir)); err != nil {
+				return nil, err
+			}
+		}
+	}
 	overlay := types.Kustomization{
 		TypeMeta:  types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind},
 		Resources: []string{".." + root},
 		Namespace: opts.TargetNamespace,
 		Patches:   opts.Patches,
 		Images:    opts.Images,
+		// As Flux's commonMetadata: selectors and pod templates stay
+		// as they are, so that no Deployment rolls out for a label.
+		CommonAnnotations: opts.Annotations,
+		NamePrefix:        opts.NamePrefix,
+		NameSuffix:        opts.NameSuffix,
+	}
+	if len(opts.Labels) > 0 {
+		overlay.Labels = []types.Label{{Pairs: opts.Labels}}
 	}
 	for _, c := range opts.Components {
 		overlay.Components = append(overlay.Components, path.Join("..", root, c))
@@ -102,6 +154,12 @@ func Build(files map[string][]byte, opts Options) ([]*unstructured.Unstructured,
 	}
 	var out []*unstructured.Unstructured
 	for _, r := range resources.Resources() {
+		// Decrypted before the substitution, as in Flux.
+		if opts.Decrypter != nil {
+			if err := opts.Decrypter.Resource(r); err != nil {
+				return nil, err
+			}
+		}
 		// Substitution works on the YAML kustomize wrote, which keeps
 		// each scalar's style, so replicas: ${N} becomes a number.
 		data, err := r.AsYAML()

@@ -122,6 +122,28 @@ func TestBuildProducesWhatAFluxKustomizationWould(t *testing.T) {
 				t.Errorf("labels %v", find(t, objs, "Deployment").GetLabels())
 			}
 		}},
+		{"namePrefix and nameSuffix rename every object", plain, Options{Path: "apps/podinfo", NamePrefix: "eu-", NameSuffix: "-v2"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			for _, o := range objs {
+				if o.GetName() != "eu-podinfo-v2" {
+					t.Errorf("%s named %s, want eu-podinfo-v2", o.GetKind(), o.GetName())
+				}
+			}
+		}},
+		{"commonMetadata labels and annotates every object but leaves selectors alone", plain, Options{Path: "apps/podinfo", Labels: map[string]string{"team": "web"}, Annotations: map[string]string{"owner": "sre"}}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			for _, o := range objs {
+				if o.GetLabels()["team"] != "web" || o.GetAnnotations()["owner"] != "sre" {
+					t.Errorf("%s has labels %v and annotations %v", o.GetKind(), o.GetLabels(), o.GetAnnotations())
+				}
+			}
+			sel, _, _ := unstructured.NestedStringMap(find(t, objs, "Deployment").Object, "spec", "selector", "matchLabels")
+			if _, ok := sel["team"]; ok {
+				t.Errorf("the Deployment's selector %v got the label", sel)
+			}
+			svcSel, _, _ := unstructured.NestedStringMap(find(t, objs, "Service").Object, "spec", "selector")
+			if _, ok := svcSel["team"]; ok {
+				t.Errorf("the Service's selector %v got the label", svcSel)
+			}
+		}},
 		{"an existing kustomization.yaml is used as written", map[string][]byte{
 			"app/kustomization.yaml": []byte("resources: [deploy.yaml]\nconfigMapGenerator:\n- name: settings\n  literals: [mode=fast]\n"),
 			"app/deploy.yaml":        []byte(deployment),

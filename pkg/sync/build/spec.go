@@ -88,6 +88,10 @@ func substituteData(ctx context.Context, c client.Reader, namespace string, ref 
 // of Variables.
 func ForKustomization(ks *syncv1.Kustomization, vars map[string]string) Options {
 	opts := Options{Path: ks.Spec.Path, TargetNamespace: ks.Spec.TargetNamespace, Components: ks.Spec.Components, Substitute: vars}
+	opts.NamePrefix, opts.NameSuffix = ks.Spec.NamePrefix, ks.Spec.NameSuffix
+	if m := ks.Spec.CommonMetadata; m != nil {
+		opts.Labels, opts.Annotations = m.Labels, m.Annotations
+	}
 	opts.Patches, opts.Images = PatchesAndImages(ks.Spec.Patches, ks.Spec.Images)
 	return opts
 }

@@ -11,7 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/sync/index"
 )
@@ -19,7 +19,7 @@ import (
 // chartKey names the HelmChart a HelmRelease releases: its chartRef, or
 // the one made from spec.chart, <namespace>-<name> in the source's
 // namespace, as Flux names it.
-func chartKey(hr *syncv1.HelmRelease) types.NamespacedName {
+func chartKey(hr *syncv2.HelmRelease) types.NamespacedName {
 	if ref := hr.Spec.ChartRef; ref != nil {
 		return types.NamespacedName{Namespace: index.NamespaceOr(ref.Namespace, hr.Namespace), Name: ref.Name}
 	}
@@ -42,7 +42,7 @@ func versioned(stored *source.StoredChart) *chart.Chart {
 
 // chartKind is the kind of the source a HelmRelease releases from: its
 // chartRef's, or HelmChart for the one made from spec.chart.
-func chartKind(hr *syncv1.HelmRelease) string {
+func chartKind(hr *syncv2.HelmRelease) string {
 	if ref := hr.Spec.ChartRef; ref != nil {
 		return ref.Kind
 	}
@@ -59,7 +59,7 @@ func (e *unusableChartError) Unwrap() error { return e.err }
 
 // chart returns the chart of the HelmRelease's source at key once the
 // source has caught up with its spec.
-func (r *Reconciler) chart(ctx context.Context, hr *syncv1.HelmRelease, key types.NamespacedName) (*source.StoredChart, error) {
+func (r *Reconciler) chart(ctx context.Context, hr *syncv2.HelmRelease, key types.NamespacedName) (*source.StoredChart, error) {
 	if chartKind(hr) == "OCIRepository" {
 		return r.ociChart(ctx, key)
 	}
@@ -113,7 +113,7 @@ func (r *Reconciler) ociChart(ctx context.Context, key types.NamespacedName) (*s
 }
 
 // ensureChart makes or updates the HelmChart of spec.chart.
-func (r *Reconciler) ensureChart(ctx context.Context, hr *syncv1.HelmRelease) error {
+func (r *Reconciler) ensureChart(ctx context.Context, hr *syncv2.HelmRelease) error {
 	if hr.Spec.Chart == nil {
 		return nil
 	}

@@ -17,7 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/sync/handoff"
 )
 
@@ -109,16 +109,16 @@ func drift(ctx context.Context, c client.Client, guard handoff.Guard, rel *relea
 
 // detectDrift compares the cluster with the release as
 // spec.driftDetection asks: enabled corrects drift, warn reports it.
-func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv1.HelmRelease, rel *releasev1.Release, namespace string) error {
-	mode := syncv1.DriftDetectionDisabled
+func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv2.HelmRelease, rel *releasev1.Release, namespace string) error {
+	mode := syncv2.DriftDetectionDisabled
 	if hr.Spec.DriftDetection != nil && hr.Spec.DriftDetection.Mode != "" {
 		mode = hr.Spec.DriftDetection.Mode
 	}
-	if mode == syncv1.DriftDetectionDisabled {
-		meta.RemoveStatusCondition(&hr.Status.Conditions, syncv1.DriftedCondition)
+	if mode == syncv2.DriftDetectionDisabled {
+		meta.RemoveStatusCondition(&hr.Status.Conditions, syncv2.DriftedCondition)
 		return nil
 	}
-	correct := mode == syncv1.DriftDetectionEnabled
+	correct := mode == syncv2.DriftDetectionEnabled
 	live, err := r.liveClient()
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv1.HelmRelease, re
 	if err != nil {
 		return err
 	}
-	cond := metav1.Condition{Type: syncv1.DriftedCondition, Status: metav1.ConditionFalse, Reason: syncv1.ReasonNoDrift, ObservedGeneration: hr.Generation,
+	cond := metav1.Condition{Type: syncv2.DriftedCondition, Status: metav1.ConditionFalse, Reason: syncv2.ReasonNoDrift, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("no drift from release %s/%s.v%d", rel.Namespace, rel.Name, rel.Version)}
 	if len(drifted) > 0 {
 		what := "corrected"
@@ -135,9 +135,9 @@ func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv1.HelmRelease, re
 			what = "not corrected (warn mode)"
 			cond.Status = metav1.ConditionTrue
 		}
-		cond.Reason = syncv1.ReasonDriftDetected
+		cond.Reason = syncv2.ReasonDriftDetected
 		cond.Message = fmt.Sprintf("drift from release %s/%s.v%d %s: %s", rel.Namespace, rel.Name, rel.Version, what, strings.Join(drifted, ", "))
-		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv1.ReasonDriftDetected, "DetectDrift", "%s", cond.Message)
+		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv2.ReasonDriftDetected, "DetectDrift", "%s", cond.Message)
 	}
 	meta.SetStatusCondition(&hr.Status.Conditions, cond)
 	return nil

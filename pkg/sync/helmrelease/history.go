@@ -5,11 +5,11 @@ import (
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 )
 
 // recordHistory writes the release's revisions into status, newest first.
-func (r *Reconciler) recordHistory(hr *syncv1.HelmRelease, run *runner) {
+func (r *Reconciler) recordHistory(hr *syncv2.HelmRelease, run *runner) {
 	history, err := run.history()
 	if err != nil {
 		return
@@ -22,8 +22,8 @@ func (r *Reconciler) recordHistory(hr *syncv1.HelmRelease, run *runner) {
 	}
 }
 
-func snapshot(rel *releasev1.Release) syncv1.Snapshot {
-	s := syncv1.Snapshot{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, ConfigDigest: valuesDigest(rel.Config)}
+func snapshot(rel *releasev1.Release) syncv2.Snapshot {
+	s := syncv2.Snapshot{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, ConfigDigest: valuesDigest(rel.Config)}
 	if rel.Info != nil {
 		s.Status = string(rel.Info.Status)
 		s.FirstDeployed, s.LastDeployed = metav1.NewTime(rel.Info.FirstDeployed), metav1.NewTime(rel.Info.LastDeployed)
@@ -43,7 +43,7 @@ func snapshot(rel *releasev1.Release) syncv1.Snapshot {
 }
 
 // observe turns Helm's storage into the decision's input.
-func observe(hr *syncv1.HelmRelease, rel *releasev1.Release, history []*releasev1.Release, revision, digest string) observation {
+func observe(hr *syncv2.HelmRelease, rel *releasev1.Release, history []*releasev1.Release, revision, digest string) observation {
 	o := observation{
 		ChartRevision: revision, ValuesDigest: digest,
 		InstallFailures: hr.Status.InstallFailures, UpgradeFailures: hr.Status.UpgradeFailures,
@@ -80,7 +80,7 @@ func observe(hr *syncv1.HelmRelease, rel *releasev1.Release, history []*releasev
 	return o
 }
 
-func maxHistory(hr *syncv1.HelmRelease) int {
+func maxHistory(hr *syncv2.HelmRelease) int {
 	if hr.Spec.MaxHistory != nil {
 		return *hr.Spec.MaxHistory
 	}

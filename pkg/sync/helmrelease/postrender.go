@@ -9,7 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/sync/build"
 	"sluice.dev/sluice/pkg/sync/handoff"
 )
@@ -27,7 +27,7 @@ const (
 // the engine, flagger#1407), then the ownership labels.
 type postRenderer struct {
 	ctx       context.Context
-	hr        *syncv1.HelmRelease
+	hr        *syncv2.HelmRelease
 	namespace string
 	guard     handoff.Guard
 }

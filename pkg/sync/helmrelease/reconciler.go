@@ -33,7 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/sync/handoff"
@@ -113,31 +113,31 @@ func (r *Reconciler) liveClient() (client.Client, error) {
 // and at its interval.
 func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	indexer := mgr.GetFieldIndexer()
-	if err := index.Add(ctx, indexer, &syncv1.HelmRelease{}, index.Source, func(hr *syncv1.HelmRelease) []types.NamespacedName {
+	if err := index.Add(ctx, indexer, &syncv2.HelmRelease{}, index.Source, func(hr *syncv2.HelmRelease) []types.NamespacedName {
 		return []types.NamespacedName{chartKey(hr)}
 	}); err != nil {
 		return err
 	}
-	if err := index.Add(ctx, indexer, &syncv1.HelmRelease{}, index.DependsOn, func(hr *syncv1.HelmRelease) []types.NamespacedName {
+	if err := index.Add(ctx, indexer, &syncv2.HelmRelease{}, index.DependsOn, func(hr *syncv2.HelmRelease) []types.NamespacedName {
 		return index.Dependencies(hr.Namespace, hr.Spec.DependsOn)
 	}); err != nil {
 		return err
 	}
-	list := func() client.ObjectList { return &syncv1.HelmReleaseList{} }
+	list := func() client.ObjectList { return &syncv2.HelmReleaseList{} }
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("helmrelease").
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.Workers, 1)}).
-		For(&syncv1.HelmRelease{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		For(&syncv2.HelmRelease{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
-		Watches(&syncv1.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
+		Watches(&syncv2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), OwnerNameLabel, OwnerNamespaceLabel))).
 		Complete(r)
 }
 
 // names are where a release goes: its name, its objects' namespace and
 // its storage namespace.
-func names(hr *syncv1.HelmRelease) (release, namespace, storage string) {
+func names(hr *syncv2.HelmRelease) (release, namespace, storage string) {
 	namespace = index.NamespaceOr(hr.Spec.TargetNamespace, hr.Namespace)
 	release = hr.Spec.ReleaseName
 	if release == "" {
@@ -150,7 +150,9 @@ func names(hr *syncv1.HelmRelease) (release, namespace, storage string) {
 			release = release[:53]
 		}
 	}
-	return release, namespace, index.NamespaceOr(hr.Spec.StorageNamespace, namespace)
+	// Helm's records stay beside the HelmRelease, as in Flux, wherever
+	// targetNamespace puts the objects.
+	return release, namespace, index.NamespaceOr(hr.Spec.StorageNamespace, hr.Namespace)
 }
 
 // verdict is what one reconcile earns.
@@ -163,7 +165,7 @@ type verdict struct {
 
 // Reconcile releases one HelmRelease and writes its status once.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	hr := &syncv1.HelmRelease{}
+	hr := &syncv2.HelmRelease{}
 	if err := r.Client.Get(ctx, req.NamespacedName, hr); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
@@ -193,7 +195,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // reconcile runs the steps and returns the verdict they earn.
-func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verdict {
+func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verdict {
 	waiting := func(reason, msg string) verdict {
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: msg}}
 	}
@@ -201,11 +203,11 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, reason, "Release", "%v", err)
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}}
 	}
-	if msg := status.DependencyNotReady(ctx, r.Client, index.Dependencies(hr.Namespace, hr.Spec.DependsOn), func() *syncv1.HelmRelease { return &syncv1.HelmRelease{} }); msg != "" {
-		return waiting(syncv1.ReasonDependencyNotReady, msg)
+	if msg := status.DependencyNotReady(ctx, r.Client, index.Dependencies(hr.Namespace, hr.Spec.DependsOn), func() *syncv2.HelmRelease { return &syncv2.HelmRelease{} }); msg != "" {
+		return waiting(syncv2.ReasonDependencyNotReady, msg)
 	}
 	if err := r.ensureChart(ctx, hr); err != nil {
-		return fail(syncv1.ReasonArtifactFailed, err)
+		return fail(syncv2.ReasonArtifactFailed, err)
 	}
 	key := chartKey(hr)
 	hr.Status.HelmChart = ""
@@ -215,19 +217,19 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 	stored, err := r.chart(ctx, hr, key)
 	var unusable *unusableChartError
 	if errors.As(err, &unusable) {
-		return fail(syncv1.ReasonArtifactFailed, err)
+		return fail(syncv2.ReasonArtifactFailed, err)
 	}
 	if err != nil {
 		// The chart store is in memory: after a restart the HelmChart
 		// reloads a chart whose status does not change, so no event
 		// would wake this HelmRelease.
-		v := waiting(syncv1.ReasonArtifactFailed, err.Error())
+		v := waiting(syncv2.ReasonArtifactFailed, err.Error())
 		v.after = artifactPoll
 		return v
 	}
 	layers, err := readValues(ctx, r.Client, hr)
 	if err != nil {
-		return fail(syncv1.ReasonValuesFailed, err)
+		return fail(syncv2.ReasonValuesFailed, err)
 	}
 	var inline []byte
 	if hr.Spec.Values != nil {
@@ -235,12 +237,12 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 	}
 	values, err := mergeValues(layers, inline)
 	if err != nil {
-		return fail(syncv1.ReasonValuesFailed, err)
+		return fail(syncv2.ReasonValuesFailed, err)
 	}
 	digest := valuesDigest(values)
 	run, err := r.runner(ctx, hr)
 	if err != nil {
-		return fail(syncv1.ReasonInitFailed, err)
+		return fail(syncv2.ReasonInitFailed, err)
 	}
 	// A new chart or new values start with fresh retries.
 	if hr.Status.LastAttemptedRevision != stored.Revision || hr.Status.LastAttemptedValuesChecksum != digest {
@@ -257,35 +259,35 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 		// the first of the history.
 		history, err := run.history()
 		if err != nil {
-			return fail(syncv1.ReasonInitFailed, err)
+			return fail(syncv2.ReasonInitFailed, err)
 		}
 		var rel *releasev1.Release
 		if len(history) > 0 {
 			rel = history[0]
 		}
-		obs := observe(hr, rel, history, stored.Revision, digest)
+		obs := observe(hr, rel, history, stored.Revision, preservedDigest(hr, rel, values, digest))
 		s := next(obs)
 		switch s {
 		case stepNone:
 			if err := r.detectDrift(ctx, hr, rel, namespace); err != nil {
-				return fail(syncv1.ReasonDriftFailed, err)
+				return fail(syncv2.ReasonDriftFailed, err)
 			}
 			return r.released(ctx, hr, rel, namespace)
 		case stepStalled:
 			msg := fmt.Sprintf("%d install and %d upgrade failures of chart %s: retries exhausted", hr.Status.InstallFailures, hr.Status.UpgradeFailures, stored.Revision)
-			if c := meta.FindStatusCondition(hr.Status.Conditions, syncv1.ReleasedCondition); c != nil && c.Status == metav1.ConditionFalse {
+			if c := meta.FindStatusCondition(hr.Status.Conditions, syncv2.ReleasedCondition); c != nil && c.Status == metav1.ConditionFalse {
 				msg += "; last: " + c.Message
 			}
-			if c := meta.FindStatusCondition(hr.Status.Conditions, syncv1.TestSuccessCondition); c != nil && c.Status == metav1.ConditionFalse {
-				return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonTestFailed, Message: c.Message}, stalled: true}
+			if c := meta.FindStatusCondition(hr.Status.Conditions, syncv2.TestSuccessCondition); c != nil && c.Status == metav1.ConditionFalse {
+				return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonTestFailed, Message: c.Message}, stalled: true}
 			}
-			return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonRetriesExceeded, Message: msg}, stalled: true}
+			return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonRetriesExceeded, Message: msg}, stalled: true}
 		case stepUnlock:
 			from := rel.Info.Status
 			if err := run.unlock(rel); err != nil {
-				return fail(syncv1.ReasonInitFailed, err)
+				return fail(syncv2.ReasonInitFailed, err)
 			}
-			r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv1.ReasonUnlocked, "Release", "release %s unlocked from stale '%s' state", run.name, from)
+			r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv2.ReasonUnlocked, "Release", "release %s unlocked from stale '%s' state", run.name, from)
 		case stepInstall, stepUpgrade:
 			r.release(ctx, hr, run, s, rel, ch, values, digest, post)
 		case stepTest:
@@ -294,36 +296,36 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv1.HelmRelease) verd
 			return r.remediate(hr, run, s)
 		}
 	}
-	return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInitFailed, Message: "release did not settle"}, after: remediationDelay}
+	return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: "release did not settle"}, after: remediationDelay}
 }
 
 // released checks the Canaries of what the release installed.
-func (r *Reconciler) released(ctx context.Context, hr *syncv1.HelmRelease, rel *releasev1.Release, namespace string) verdict {
+func (r *Reconciler) released(ctx context.Context, hr *syncv2.HelmRelease, rel *releasev1.Release, namespace string) verdict {
 	msg := fmt.Sprintf("Helm release %s/%s.v%d with chart %s@%s is deployed", rel.Namespace, rel.Name, rel.Version, rel.Chart.Name(), rel.Chart.Metadata.Version)
 	objs, err := readManifest(rel.Manifest, namespace)
 	if err != nil {
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInitFailed, Message: err.Error()}}
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: err.Error()}}
 	}
 	guard := r.guard()
 	targets, err := guard.Targets(ctx, objs)
 	if err != nil {
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInitFailed, Message: err.Error()}}
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: err.Error()}}
 	}
 	progressing, failed, err := guard.Health(ctx, objs, targets)
 	switch {
 	case err != nil:
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInitFailed, Message: err.Error()}}
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: err.Error()}}
 	case failed != "":
 		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, handoff.ReasonCanaryFailed, "Release", "%s", failed)
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: handoff.ReasonCanaryFailed, Message: failed}, stalled: true}
 	case progressing != "":
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: msg + "; " + progressing}}
 	}
-	return verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: syncv1.ReasonSucceeded, Message: msg}}
+	return verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: syncv2.ReasonSucceeded, Message: msg}}
 }
 
 // timeout is an action's own timeout, or spec.timeout, or 5 minutes.
-func (r *Reconciler) timeout(hr *syncv1.HelmRelease, own *metav1.Duration) time.Duration {
+func (r *Reconciler) timeout(hr *syncv2.HelmRelease, own *metav1.Duration) time.Duration {
 	switch {
 	case own != nil:
 		return own.Duration
@@ -335,7 +337,7 @@ func (r *Reconciler) timeout(hr *syncv1.HelmRelease, own *metav1.Duration) time.
 
 // runner makes the Helm runner for the HelmRelease, as its
 // ServiceAccount when it names one.
-func (r *Reconciler) runner(ctx context.Context, hr *syncv1.HelmRelease) (*runner, error) {
+func (r *Reconciler) runner(ctx context.Context, hr *syncv2.HelmRelease) (*runner, error) {
 	g, err := r.getter(hr)
 	if err != nil {
 		return nil, err
@@ -346,7 +348,7 @@ func (r *Reconciler) runner(ctx context.Context, hr *syncv1.HelmRelease) (*runne
 }
 
 // getter is shared by every HelmRelease of one identity.
-func (r *Reconciler) getter(hr *syncv1.HelmRelease) (*getter, error) {
+func (r *Reconciler) getter(hr *syncv2.HelmRelease) (*getter, error) {
 	id := ""
 	if sa := hr.Spec.ServiceAccountName; sa != "" {
 		id = "system:serviceaccount:" + hr.Namespace + ":" + sa

@@ -22,6 +22,7 @@ import (
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/sync/helmrelease"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/gitserver"
@@ -93,15 +94,15 @@ func namespaceWithRepo(t *testing.T, ns string, charts ...*helmrepoChart) *helmr
 	return repo
 }
 
-func helmRelease(ns, name, version string, mutate func(*syncv1.HelmRelease)) *syncv1.HelmRelease {
-	hr := &syncv1.HelmRelease{
+func helmRelease(ns, name, version string, mutate func(*syncv2.HelmRelease)) *syncv2.HelmRelease {
+	hr := &syncv2.HelmRelease{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: syncv1.HelmReleaseSpec{
+		Spec: syncv2.HelmReleaseSpec{
 			Interval: metav1.Duration{Duration: time.Hour},
 			Timeout:  &metav1.Duration{Duration: 20 * time.Second},
-			Chart: &syncv1.HelmChartTemplate{Spec: syncv1.HelmChartTemplateSpec{
+			Chart: &syncv2.HelmChartTemplate{Spec: syncv2.HelmChartTemplateSpec{
 				Chart: "app", Version: version, Interval: &metav1.Duration{Duration: time.Second},
-				SourceRef: syncv1.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"},
+				SourceRef: syncv2.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"},
 			}},
 		},
 	}
@@ -111,9 +112,9 @@ func helmRelease(ns, name, version string, mutate func(*syncv1.HelmRelease)) *sy
 	return hr
 }
 
-func waitFor(t *testing.T, hr *syncv1.HelmRelease, what string, want func(*syncv1.HelmRelease) bool) *syncv1.HelmRelease {
+func waitFor(t *testing.T, hr *syncv2.HelmRelease, what string, want func(*syncv2.HelmRelease) bool) *syncv2.HelmRelease {
 	t.Helper()
-	got := &syncv1.HelmRelease{}
+	got := &syncv2.HelmRelease{}
 	controlplane.Eventually(t, 60*time.Second, "HelmRelease "+hr.Name+" "+what, func(ctx context.Context) (bool, string) {
 		if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(hr), got); err != nil {
 			return false, err.Error()
@@ -123,14 +124,14 @@ func waitFor(t *testing.T, hr *syncv1.HelmRelease, what string, want func(*syncv
 	return got
 }
 
-func readyWith(revision string) func(*syncv1.HelmRelease) bool {
-	return func(hr *syncv1.HelmRelease) bool {
+func readyWith(revision string) func(*syncv2.HelmRelease) bool {
+	return func(hr *syncv2.HelmRelease) bool {
 		return meta.IsStatusConditionTrue(hr.Status.Conditions, "Ready") && hr.Status.ObservedGeneration == hr.Generation &&
 			len(hr.Status.History) > 0 && hr.Status.History[0].ChartVersion == revision
 	}
 }
 
-func condition(hr *syncv1.HelmRelease, typ string) *metav1.Condition {
+func condition(hr *syncv2.HelmRelease, typ string) *metav1.Condition {
 	return meta.FindStatusCondition(hr.Status.Conditions, typ)
 }
 
@@ -159,10 +160,10 @@ func TestAReleaseIsInstalledAndUpgradedOnANewChartAndOnNewValues(t *testing.T) {
 	repo := namespaceWithRepo(t, ns, chartOf("1.0.0", map[string]string{"settings.yaml": settings}))
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: ns}, StringData: map[string]string{"password": "s3cret"}})
 	startControllers(t)
-	hr := helmRelease(ns, "web", "1.x", func(hr *syncv1.HelmRelease) {
+	hr := helmRelease(ns, "web", "1.x", func(hr *syncv2.HelmRelease) {
 		hr.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"greeting": "hello"}`)}
-		hr.Spec.ValuesFrom = []syncv1.ValuesReference{{Kind: "Secret", Name: "auth", ValuesKey: "password", TargetPath: "auth.password"}}
-		hr.Spec.PostRenderers = []syncv1.PostRenderer{{Kustomize: &syncv1.KustomizePostRenderer{Patches: []syncv1.Patch{{
+		hr.Spec.ValuesFrom = []syncv2.ValuesReference{{Kind: "Secret", Name: "auth", ValuesKey: "password", TargetPath: "auth.password"}}
+		hr.Spec.PostRenderers = []syncv2.PostRenderer{{Kustomize: &syncv2.KustomizePostRenderer{Patches: []syncv1.Patch{{
 			Patch: `[{"op": "add", "path": "/data/patched", "value": "by a post-renderer"}]`, Target: &syncv1.Selector{Kind: "ConfigMap"},
 		}}}}}
 	})
@@ -171,7 +172,7 @@ func TestAReleaseIsInstalledAndUpgradedOnANewChartAndOnNewValues(t *testing.T) {
 	if data := configMap(t, ns, "web-settings"); data["greeting"] != "hello" || data["password"] != "s3cret" || data["chart"] != "1.0.0" || data["patched"] != "by a post-renderer" {
 		t.Fatalf("rendered %v", data)
 	}
-	if c := condition(got, "Released"); c == nil || c.Reason != syncv1.ReasonInstallSucceeded {
+	if c := condition(got, "Released"); c == nil || c.Reason != syncv2.ReasonInstallSucceeded {
 		t.Fatalf("Released %+v", c)
 	}
 	rels := releases(t, ns)
@@ -182,7 +183,7 @@ func TestAReleaseIsInstalledAndUpgradedOnANewChartAndOnNewValues(t *testing.T) {
 	// A new chart version in range is released by an upgrade.
 	repo.Add(t, helmrepo.NewChart("app", "1.1.0", map[string]string{"settings.yaml": settings}, defaults))
 	got = waitFor(t, hr, "upgraded to 1.1.0", readyWith("1.1.0"))
-	if c := condition(got, "Released"); c == nil || c.Reason != syncv1.ReasonUpgradeSucceeded {
+	if c := condition(got, "Released"); c == nil || c.Reason != syncv2.ReasonUpgradeSucceeded {
 		t.Fatalf("Released %+v", c)
 	}
 	if data := configMap(t, ns, "web-settings"); data["chart"] != "1.1.0" {
@@ -197,7 +198,7 @@ func TestAReleaseIsInstalledAndUpgradedOnANewChartAndOnNewValues(t *testing.T) {
 	if err := cp.Client.Update(t.Context(), hr); err != nil {
 		t.Fatal(err)
 	}
-	got = waitFor(t, hr, "upgraded with new values", func(hr *syncv1.HelmRelease) bool {
+	got = waitFor(t, hr, "upgraded with new values", func(hr *syncv2.HelmRelease) bool {
 		return readyWith("1.1.0")(hr) && hr.Status.History[0].Version == 3
 	})
 	if data := configMap(t, ns, "web-settings"); data["greeting"] != "bonjour" {
@@ -229,19 +230,19 @@ func TestAFailingInstallIsRetriedThenUninstalled(t *testing.T) {
 	const ns = "helm-install-fails"
 	namespaceWithRepo(t, ns, chartOf("1.0.0", map[string]string{"broken.yaml": broken}))
 	startControllers(t)
-	hr := helmRelease(ns, "web", "*", func(hr *syncv1.HelmRelease) {
-		hr.Spec.Install = &syncv1.Install{Remediation: &syncv1.Remediation{Retries: 2}}
+	hr := helmRelease(ns, "web", "*", func(hr *syncv2.HelmRelease) {
+		hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.Remediation{Retries: 2}}
 	})
 	create(t, hr)
-	got := waitFor(t, hr, "stalled", func(hr *syncv1.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
+	got := waitFor(t, hr, "stalled", func(hr *syncv2.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
 	if got.Status.InstallFailures != 3 {
 		t.Fatalf("%d install failures, want 1 and 2 retries", got.Status.InstallFailures)
 	}
 	ready := condition(got, "Ready")
-	if ready.Reason != syncv1.ReasonRetriesExceeded || !strings.Contains(ready.Message, "Bad_Name") {
+	if ready.Reason != syncv2.ReasonRetriesExceeded || !strings.Contains(ready.Message, "Bad_Name") {
 		t.Fatalf("Ready %+v, want retries exceeded with the cause", ready)
 	}
-	if c := condition(got, "Remediated"); c == nil || c.Reason != syncv1.ReasonUninstallSucceeded {
+	if c := condition(got, "Remediated"); c == nil || c.Reason != syncv2.ReasonUninstallSucceeded {
 		t.Fatalf("Remediated %+v", c)
 	}
 	if rels := releases(t, ns); len(rels) != 0 {
@@ -253,17 +254,17 @@ func TestAFailingUpgradeIsRolledBackToTheLastGoodRevision(t *testing.T) {
 	const ns = "helm-upgrade-fails"
 	repo := namespaceWithRepo(t, ns, chartOf("1.0.0", map[string]string{"settings.yaml": settings}))
 	startControllers(t)
-	hr := helmRelease(ns, "web", "*", func(hr *syncv1.HelmRelease) {
-		hr.Spec.Upgrade = &syncv1.Upgrade{Remediation: &syncv1.Remediation{Retries: 1}}
+	hr := helmRelease(ns, "web", "*", func(hr *syncv2.HelmRelease) {
+		hr.Spec.Upgrade = &syncv2.Upgrade{Remediation: &syncv2.Remediation{Retries: 1}}
 	})
 	create(t, hr)
 	waitFor(t, hr, "installed", readyWith("1.0.0"))
 	repo.Add(t, helmrepo.NewChart("app", "2.0.0", map[string]string{"settings.yaml": settings, "broken.yaml": broken}, defaults))
-	got := waitFor(t, hr, "stalled", func(hr *syncv1.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
+	got := waitFor(t, hr, "stalled", func(hr *syncv2.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
 	if got.Status.UpgradeFailures != 2 {
 		t.Fatalf("%d upgrade failures, want 1 and 1 retry", got.Status.UpgradeFailures)
 	}
-	if c := condition(got, "Remediated"); c == nil || c.Reason != syncv1.ReasonRollbackSucceeded {
+	if c := condition(got, "Remediated"); c == nil || c.Reason != syncv2.ReasonRollbackSucceeded {
 		t.Fatalf("Remediated %+v", c)
 	}
 	rels := releases(t, ns)
@@ -291,15 +292,15 @@ func TestAFailingHelmTestIsReported(t *testing.T) {
 	namespaceWithRepo(t, ns, chartOf("1.0.0", map[string]string{"settings.yaml": settings, "test.yaml": testHook}))
 	startControllers(t)
 	// This control plane runs no pods: the test hook never succeeds.
-	hr := helmRelease(ns, "web", "*", func(hr *syncv1.HelmRelease) {
-		hr.Spec.Test = &syncv1.Test{Enable: true, Timeout: &metav1.Duration{Duration: 3 * time.Second}}
+	hr := helmRelease(ns, "web", "*", func(hr *syncv2.HelmRelease) {
+		hr.Spec.Test = &syncv2.Test{Enable: true, Timeout: &metav1.Duration{Duration: 3 * time.Second}}
 	})
 	create(t, hr)
-	got := waitFor(t, hr, "test failed", func(hr *syncv1.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
-	if c := condition(got, "TestSuccess"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != syncv1.ReasonTestFailed {
+	got := waitFor(t, hr, "test failed", func(hr *syncv2.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
+	if c := condition(got, "TestSuccess"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != syncv2.ReasonTestFailed {
 		t.Fatalf("TestSuccess %+v", c)
 	}
-	if c := condition(got, "Ready"); c.Reason != syncv1.ReasonTestFailed {
+	if c := condition(got, "Ready"); c.Reason != syncv2.ReasonTestFailed {
 		t.Fatalf("Ready %+v", c)
 	}
 	if phase := got.Status.History[0].TestHooks["web-test"]; phase == "" || phase == "Succeeded" {
@@ -338,9 +339,9 @@ func TestAChartFromGitIsReleasedAgainOnEachCommit(t *testing.T) {
 	secret, repo := git.Source(ns, "repo", time.Second)
 	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, secret, repo)
 	startControllers(t)
-	hr := helmRelease(ns, "web", "", func(hr *syncv1.HelmRelease) {
+	hr := helmRelease(ns, "web", "", func(hr *syncv2.HelmRelease) {
 		hr.Spec.Chart.Spec.Chart = "charts/app"
-		hr.Spec.Chart.Spec.SourceRef = syncv1.HelmChartSourceReference{Kind: "GitRepository", Name: "repo"}
+		hr.Spec.Chart.Spec.SourceRef = syncv2.HelmChartSourceReference{Kind: "GitRepository", Name: "repo"}
 		hr.Spec.Chart.Spec.ReconcileStrategy = sourcev1.ReconcileStrategyRevision
 	})
 	create(t, hr)
@@ -367,13 +368,13 @@ func TestDriftIsCorrectedOrOnlyReported(t *testing.T) {
 		greeting  string
 		corrected bool
 	}{
-		{"enabled corrects a changed object", syncv1.DriftDetectionEnabled, "hi", true},
-		{"warn reports it and leaves it", syncv1.DriftDetectionWarn, "edited", false},
+		{"enabled corrects a changed object", syncv2.DriftDetectionEnabled, "hi", true},
+		{"warn reports it and leaves it", syncv2.DriftDetectionWarn, "edited", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			hr := helmRelease(ns, tt.mode, "*", func(hr *syncv1.HelmRelease) {
-				hr.Spec.DriftDetection = &syncv1.DriftDetection{Mode: tt.mode}
+			hr := helmRelease(ns, tt.mode, "*", func(hr *syncv2.HelmRelease) {
+				hr.Spec.DriftDetection = &syncv2.DriftDetection{Mode: tt.mode}
 			})
 			create(t, hr)
 			got := waitFor(t, hr, "installed", readyWith("1.0.0"))
@@ -394,7 +395,7 @@ func TestDriftIsCorrectedOrOnlyReported(t *testing.T) {
 				t.Fatal(err)
 			}
 			subject := "ConfigMap/" + ns + "/" + tt.mode + "-settings"
-			got = waitFor(t, hr, "checked for drift", func(hr *syncv1.HelmRelease) bool {
+			got = waitFor(t, hr, "checked for drift", func(hr *syncv2.HelmRelease) bool {
 				if hr.Status.LastHandledReconcileAt != "drift" {
 					return false
 				}
@@ -425,7 +426,7 @@ func driftEvent(t *testing.T, ns, name, subject string) bool {
 		t.Fatal(err)
 	}
 	for _, e := range list.Items {
-		if e.Regarding.Name == name && e.Reason == syncv1.ReasonDriftDetected && strings.Contains(e.Note, subject) {
+		if e.Regarding.Name == name && e.Reason == syncv2.ReasonDriftDetected && strings.Contains(e.Note, subject) {
 			return true
 		}
 	}
@@ -469,11 +470,11 @@ func TestAReleaseActsAsItsServiceAccount(t *testing.T) {
 		},
 	)
 	startControllers(t)
-	hr := helmRelease(ns, "web", "*", func(hr *syncv1.HelmRelease) { hr.Spec.ServiceAccountName = "deployer" })
+	hr := helmRelease(ns, "web", "*", func(hr *syncv2.HelmRelease) { hr.Spec.ServiceAccountName = "deployer" })
 	create(t, hr)
-	got := waitFor(t, hr, "denied", func(hr *syncv1.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
+	got := waitFor(t, hr, "denied", func(hr *syncv2.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
 	released := condition(got, "Released")
-	if released == nil || released.Reason != syncv1.ReasonInstallFailed || !strings.Contains(released.Message, "system:serviceaccount:helm-tenant:deployer") || !strings.Contains(released.Message, "forbidden") {
+	if released == nil || released.Reason != syncv2.ReasonInstallFailed || !strings.Contains(released.Message, "system:serviceaccount:helm-tenant:deployer") || !strings.Contains(released.Message, "forbidden") {
 		t.Fatalf("Released %+v, want the install denied to the account", released)
 	}
 	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "web-settings"}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
@@ -485,13 +486,13 @@ func TestAReleaseWaitsForThoseItDependsOn(t *testing.T) {
 	const ns = "helm-depends"
 	namespaceWithRepo(t, ns, chartOf("1.0.0", map[string]string{"settings.yaml": settings}))
 	startControllers(t)
-	app := helmRelease(ns, "app", "*", func(hr *syncv1.HelmRelease) {
+	app := helmRelease(ns, "app", "*", func(hr *syncv2.HelmRelease) {
 		hr.Spec.DependsOn = []syncv1.DependencyReference{{Name: "database"}}
 	})
 	create(t, app)
-	waitFor(t, app, "waiting", func(hr *syncv1.HelmRelease) bool {
+	waitFor(t, app, "waiting", func(hr *syncv2.HelmRelease) bool {
 		c := condition(hr, "Ready")
-		return c != nil && c.Reason == syncv1.ReasonDependencyNotReady
+		return c != nil && c.Reason == syncv2.ReasonDependencyNotReady
 	})
 	if rels := releases(t, ns); len(rels) != 0 {
 		t.Fatalf("released before its dependency: %+v", rels)

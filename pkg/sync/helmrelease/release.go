@@ -11,27 +11,29 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 )
 
 // release installs or upgrades, counting failures.
-func (r *Reconciler) release(ctx context.Context, hr *syncv1.HelmRelease, run *runner, s step, last *releasev1.Release, ch *chart.Chart, values map[string]any, digest string, post *postRenderer) {
+func (r *Reconciler) release(ctx context.Context, hr *syncv2.HelmRelease, run *runner, s step, last *releasev1.Release, ch *chart.Chart, values map[string]any, digest string, post *postRenderer) {
 	hr.Status.LastAttemptedRevision, hr.Status.LastAttemptedValuesChecksum = ch.Metadata.Version, digest
 	hr.Status.LastAttemptedReleaseAction = s.String()
 	opts := actionOptions{maxHistory: maxHistory(hr), post: post, timeout: r.timeout(hr, nil)}
-	succeeded, failed := syncv1.ReasonInstallSucceeded, syncv1.ReasonInstallFailed
+	succeeded, failed := syncv2.ReasonInstallSucceeded, syncv2.ReasonInstallFailed
 	if s == stepInstall {
 		if in := hr.Spec.Install; in != nil {
 			opts.timeout, opts.disableWait, opts.createNS = r.timeout(hr, in.Timeout), in.DisableWait, in.CreateNamespace
+			opts.install = *in
 		}
 	} else {
-		succeeded, failed = syncv1.ReasonUpgradeSucceeded, syncv1.ReasonUpgradeFailed
+		succeeded, failed = syncv2.ReasonUpgradeSucceeded, syncv2.ReasonUpgradeFailed
 		if up := hr.Spec.Upgrade; up != nil {
 			opts.timeout, opts.disableWait = r.timeout(hr, up.Timeout), up.DisableWait
+			opts.upgrade = *up
 		}
 	}
 	err := r.runAction(ctx, run, s, last, ch, values, opts)
-	released := metav1.Condition{Type: syncv1.ReleasedCondition, Status: metav1.ConditionTrue, Reason: succeeded, ObservedGeneration: hr.Generation,
+	released := metav1.Condition{Type: syncv2.ReleasedCondition, Status: metav1.ConditionTrue, Reason: succeeded, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("Helm %s succeeded for release %s/%s with chart %s@%s", s, run.namespace, run.name, ch.Name(), ch.Metadata.Version)}
 	if err != nil {
 		if s == stepInstall {
@@ -46,7 +48,7 @@ func (r *Reconciler) release(ctx context.Context, hr *syncv1.HelmRelease, run *r
 		r.Events.Eventf(hr, nil, corev1.EventTypeNormal, succeeded, "Release", "%s", released.Message)
 	}
 	meta.SetStatusCondition(&hr.Status.Conditions, released)
-	meta.RemoveStatusCondition(&hr.Status.Conditions, syncv1.TestSuccessCondition)
+	meta.RemoveStatusCondition(&hr.Status.Conditions, syncv2.TestSuccessCondition)
 }
 
 // runAction installs or upgrades. When Canaries release some of the

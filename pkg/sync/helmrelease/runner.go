@@ -1,6 +1,7 @@
 package helmrelease
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,9 @@ import (
 	"helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 )
 
 // runner runs the Helm SDK's actions on one release, with Helm's own
@@ -99,37 +103,113 @@ func waitStrategy(disable bool) kube.WaitStrategy {
 	return kube.StatusWatcherStrategy
 }
 
-// actionOptions are what install and upgrade share.
+// actionOptions are what install and upgrade share, and the
+// HelmRelease's settings of each (zero when it has none).
 type actionOptions struct {
 	timeout     time.Duration
 	disableWait bool
 	maxHistory  int
 	post        postrenderer.PostRenderer
 	createNS    bool
+	install     syncv2.Install
+	upgrade     syncv2.Upgrade
 }
 
 func (r *runner) install(ctx context.Context, ch *chart.Chart, values map[string]any, o actionOptions) error {
+	_, err := r.newInstall(o).RunWithContext(ctx, ch, values)
+	return err
+}
+
+// newInstall is Helm's install as the HelmRelease configures it.
+func (r *runner) newInstall(o actionOptions) *action.Install {
 	install := action.NewInstall(r.cfg)
 	install.ReleaseName, install.Namespace = r.name, r.namespace
 	install.Timeout, install.WaitStrategy = o.timeout, waitStrategy(o.disableWait)
 	install.ServerSideApply = true
 	install.CreateNamespace = o.createNS
 	install.PostRenderer = o.post
-	_, err := install.RunWithContext(ctx, ch, values)
-	return err
+	in := o.install
+	install.DisableHooks, install.Replace = in.DisableHooks, in.Replace
+	install.DisableOpenAPIValidation, install.SkipSchemaValidation = in.DisableOpenAPIValidation, in.DisableSchemaValidation
+	// Flux's defaults: adopt objects no release owns, wait for Jobs.
+	install.TakeOwnership = !in.DisableTakeOwnership
+	install.WaitForJobs = !o.disableWait && !in.DisableWaitForJobs
+	install.SkipCRDs = in.SkipCRDs || in.CRDs == crdsSkip
+	return install
 }
 
 func (r *runner) upgrade(ctx context.Context, ch *chart.Chart, values map[string]any, o actionOptions) error {
+	if err := r.upgradeCRDs(ch, o.upgrade.CRDs); err != nil {
+		return err
+	}
+	_, err := r.newUpgrade(o).RunWithContext(ctx, r.name, ch, values)
+	return err
+}
+
+// newUpgrade is Helm's upgrade as the HelmRelease configures it.
+func (r *runner) newUpgrade(o actionOptions) *action.Upgrade {
 	upgrade := action.NewUpgrade(r.cfg)
 	upgrade.Namespace = r.namespace
 	upgrade.Timeout, upgrade.WaitStrategy = o.timeout, waitStrategy(o.disableWait)
 	upgrade.MaxHistory = o.maxHistory
-	// The values are the whole truth at each upgrade, as in Flux.
-	upgrade.ResetValues = true
+	// The values are the whole truth at each upgrade, as in Flux, unless
+	// preserveValues merges them over the last release's.
+	up := o.upgrade
+	upgrade.ResetValues, upgrade.ReuseValues = !up.PreserveValues, up.PreserveValues
 	upgrade.ServerSideApply = "true"
 	upgrade.PostRenderer = o.post
-	_, err := upgrade.RunWithContext(ctx, r.name, ch, values)
-	return err
+	upgrade.DisableHooks, upgrade.CleanupOnFail = up.DisableHooks, up.CleanupOnFail
+	upgrade.DisableOpenAPIValidation, upgrade.SkipSchemaValidation = up.DisableOpenAPIValidation, up.DisableSchemaValidation
+	upgrade.TakeOwnership = !up.DisableTakeOwnership
+	upgrade.WaitForJobs = !o.disableWait && !up.DisableWaitForJobs
+	if up.Force {
+		// Helm refuses a forced replace together with server-side apply.
+		upgrade.ServerSideApply, upgrade.ForceReplace = "false", true
+	}
+	return upgrade
+}
+
+// What HelmRelease install.crds and upgrade.crds ask of the chart's crds/
+// folder.
+const (
+	crdsSkip          = "Skip"
+	crdsCreate        = "Create"
+	crdsCreateReplace = "CreateReplace"
+)
+
+// upgradeCRDs creates the chart's CRDs that are missing (Create), or
+// creates and updates them all (CreateReplace), before an upgrade, which
+// in Helm never touches them. It goes through the release's Helm client,
+// so under the HelmRelease's service account.
+func (r *runner) upgradeCRDs(ch *chart.Chart, policy string) error {
+	if policy != crdsCreate && policy != crdsCreateReplace {
+		return nil
+	}
+	var all kube.ResourceList
+	for _, crd := range ch.CRDObjects() {
+		res, err := r.cfg.KubeClient.Build(bytes.NewReader(crd.File.Data), false)
+		if err != nil {
+			return fmt.Errorf("read CRD %s of chart %s: %w", crd.Filename, ch.Name(), err)
+		}
+		all = append(all, res...)
+	}
+	if len(all) == 0 {
+		return nil
+	}
+	if policy == crdsCreate {
+		for _, res := range all {
+			if _, err := r.cfg.KubeClient.Create(kube.ResourceList{res}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create CRD %s: %w", res.Name, err)
+			}
+		}
+		return nil
+	}
+	// Applying the list over itself creates what is missing and updates
+	// the rest, deleting nothing.
+	if _, err := r.cfg.KubeClient.Update(all, all, kube.ClientUpdateOptionServerSideApply(true, true)); err != nil {
+		return fmt.Errorf("create or replace the CRDs of chart %s: %w", ch.Name(), err)
+	}
+	return nil
 }
 
 // test runs the chart's test hooks.
@@ -144,21 +224,38 @@ func (r *runner) test(timeout time.Duration) error {
 }
 
 // rollback returns to the previous revision.
-func (r *runner) rollback(timeout time.Duration, disableWait bool, maxHistory int) error {
-	rollback := action.NewRollback(r.cfg)
-	rollback.Timeout, rollback.WaitStrategy = timeout, waitStrategy(disableWait)
-	rollback.MaxHistory = maxHistory
-	rollback.ServerSideApply = "true"
-	return rollback.Run(r.name)
+func (r *runner) rollback(timeout time.Duration, rb syncv2.Rollback, maxHistory int) error {
+	return r.newRollback(timeout, rb, maxHistory).Run(r.name)
 }
 
-// uninstall removes the release and, unless kept, its records.
-func (r *runner) uninstall(timeout time.Duration, keepHistory bool) error {
-	uninstall := action.NewUninstall(r.cfg)
-	uninstall.Timeout, uninstall.KeepHistory = timeout, keepHistory
-	uninstall.WaitStrategy = kube.HookOnlyStrategy
-	_, err := uninstall.Run(r.name)
+// newRollback is Helm's rollback as the HelmRelease configures it.
+func (r *runner) newRollback(timeout time.Duration, rb syncv2.Rollback, maxHistory int) *action.Rollback {
+	rollback := action.NewRollback(r.cfg)
+	rollback.Timeout, rollback.WaitStrategy = timeout, waitStrategy(rb.DisableWait)
+	rollback.WaitForJobs = !rb.DisableWait && !rb.DisableWaitForJobs
+	rollback.MaxHistory = maxHistory
+	rollback.ServerSideApply = "true"
+	rollback.DisableHooks, rollback.CleanupOnFail = rb.DisableHooks, rb.CleanupOnFail
+	if rb.Force {
+		rollback.ServerSideApply, rollback.ForceReplace = "false", true
+	}
+	return rollback
+}
+
+// uninstall removes the release and, unless kept, its records; it waits
+// for the objects to go unless told not to, as Flux does.
+func (r *runner) uninstall(timeout time.Duration, un syncv2.Uninstall) error {
+	_, err := r.newUninstall(timeout, un).Run(r.name)
 	return err
+}
+
+// newUninstall is Helm's uninstall as the HelmRelease configures it.
+func (r *runner) newUninstall(timeout time.Duration, un syncv2.Uninstall) *action.Uninstall {
+	uninstall := action.NewUninstall(r.cfg)
+	uninstall.Timeout, uninstall.KeepHistory = timeout, un.KeepHistory
+	uninstall.WaitStrategy = waitStrategy(un.DisableWait)
+	uninstall.DisableHooks, uninstall.DeletionPropagation = un.DisableHooks, un.DeletionPropagation
+	return uninstall
 }
 
 // unlock marks a release stuck in a pending state as failed. A pending

@@ -10,11 +10,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 )
 
 // finalize uninstalls the release of a deleted HelmRelease.
-func (r *Reconciler) finalize(ctx context.Context, hr *syncv1.HelmRelease) error {
+func (r *Reconciler) finalize(ctx context.Context, hr *syncv2.HelmRelease) error {
 	if !controllerutil.ContainsFinalizer(hr, finalizer) {
 		return nil
 	}
@@ -28,8 +28,7 @@ func (r *Reconciler) finalize(ctx context.Context, hr *syncv1.HelmRelease) error
 			return err
 		}
 		if rel != nil && rel.Info.Status != common.StatusUninstalled {
-			keep := hr.Spec.Uninstall != nil && hr.Spec.Uninstall.KeepHistory
-			if err := run.uninstall(r.timeout(hr, uninstallTimeout(hr)), keep); err != nil {
+			if err := run.uninstall(r.timeout(hr, uninstallTimeout(hr)), uninstallOf(hr)); err != nil {
 				return fmt.Errorf("uninstall release %s: %w", run.name, err)
 			}
 		}
@@ -47,7 +46,15 @@ func (r *Reconciler) finalize(ctx context.Context, hr *syncv1.HelmRelease) error
 	return client.IgnoreNotFound(r.Client.Patch(ctx, hr, patch))
 }
 
-func uninstallTimeout(hr *syncv1.HelmRelease) *metav1.Duration {
+// uninstallOf is the HelmRelease's uninstall settings, zero when none.
+func uninstallOf(hr *syncv2.HelmRelease) syncv2.Uninstall {
+	if hr.Spec.Uninstall != nil {
+		return *hr.Spec.Uninstall
+	}
+	return syncv2.Uninstall{}
+}
+
+func uninstallTimeout(hr *syncv2.HelmRelease) *metav1.Duration {
 	if hr.Spec.Uninstall != nil {
 		return hr.Spec.Uninstall.Timeout
 	}

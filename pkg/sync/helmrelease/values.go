@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"maps"
 
+	"helm.sh/helm/v4/pkg/chart/common/util"
+	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/strvals"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -15,13 +17,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 )
 
 // valuesLayer is one entry of spec.valuesFrom with its content, or nil
 // content for an optional one that is missing.
 type valuesLayer struct {
-	ref     syncv1.ValuesReference
+	ref     syncv2.ValuesReference
 	index   int
 	content *string
 }
@@ -87,7 +89,36 @@ func valuesDigest(values map[string]any) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-func valuesKey(ref syncv1.ValuesReference) string {
+// preservedDigest is the digest of the values an upgrade with
+// upgrade.preserveValues stores: the HelmRelease's over the last
+// release's, as Helm's reuse-values merges them. Compared with the last
+// release's, it says whether that upgrade is still to be done.
+func preservedDigest(hr *syncv2.HelmRelease, rel *releasev1.Release, values map[string]any, digest string) string {
+	if hr.Spec.Upgrade == nil || !hr.Spec.Upgrade.PreserveValues || rel == nil {
+		return digest
+	}
+	// CoalesceTables writes into its first argument, and keeps maps of
+	// the second: both are copies.
+	merged := util.CoalesceTables(cloneValues(values), cloneValues(rel.Config))
+	return valuesDigest(merged)
+}
+
+// cloneValues is a deep copy of values, through JSON as Helm stores them.
+func cloneValues(values map[string]any) map[string]any {
+	out := map[string]any{}
+	data, err := json.Marshal(values)
+	if err == nil {
+		err = json.Unmarshal(data, &out)
+	}
+	if err != nil {
+		// Values came from JSON or YAML and marshal again; should they
+		// not, the digest differs and an upgrade makes them settle.
+		return map[string]any{}
+	}
+	return out
+}
+
+func valuesKey(ref syncv2.ValuesReference) string {
 	if ref.ValuesKey != "" {
 		return ref.ValuesKey
 	}
@@ -95,7 +126,7 @@ func valuesKey(ref syncv1.ValuesReference) string {
 }
 
 // readValues reads spec.valuesFrom, in the HelmRelease's namespace.
-func readValues(ctx context.Context, c client.Reader, hr *syncv1.HelmRelease) ([]valuesLayer, error) {
+func readValues(ctx context.Context, c client.Reader, hr *syncv2.HelmRelease) ([]valuesLayer, error) {
 	var layers []valuesLayer
 	for i, ref := range hr.Spec.ValuesFrom {
 		key := types.NamespacedName{Namespace: hr.Namespace, Name: ref.Name}

@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 )
 
 func TestMergeValues(t *testing.T) {
 	str := func(s string) *string { return &s }
 	cm := func(content *string, targetPath string) valuesLayer {
-		return valuesLayer{ref: syncv1.ValuesReference{Kind: "ConfigMap", Name: "v", TargetPath: targetPath}, content: content}
+		return valuesLayer{ref: syncv2.ValuesReference{Kind: "ConfigMap", Name: "v", TargetPath: targetPath}, content: content}
 	}
 	tests := []struct {
 		name    string

@@ -10,6 +10,7 @@ package kustomization
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -36,6 +37,7 @@ import (
 	"sluice.dev/sluice/pkg/source/git"
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/build"
+	"sluice.dev/sluice/pkg/sync/decrypt"
 	"sluice.dev/sluice/pkg/sync/handoff"
 	"sluice.dev/sluice/pkg/sync/health"
 	"sluice.dev/sluice/pkg/sync/index"
@@ -59,7 +61,10 @@ type Reconciler struct {
 	// OCISources holds the OCIRepositories' artifacts; nil leaves a
 	// Kustomization of an OCIRepository waiting for one.
 	OCISources *source.Store
-	Events     clientevents.EventRecorder
+	// BucketSources holds the Buckets' artifacts; nil leaves a
+	// Kustomization of a Bucket waiting for one.
+	BucketSources *source.Store
+	Events        clientevents.EventRecorder
 	// Impersonator applies as spec.serviceAccountName; nil refuses
 	// Kustomizations that name one.
 	Impersonator *Impersonator
@@ -115,6 +120,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		For(&syncv1.Kustomization{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
+		Watches(&sourcev1.Bucket{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), apply.OwnerGroup+"/name", apply.OwnerGroup+"/namespace"))).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.waitingOwner)).
@@ -134,11 +140,11 @@ func (r *Reconciler) waitingOwner(_ context.Context, o client.Object) []reconcil
 	return []reconcile.Request{{NamespacedName: key}}
 }
 
-// sourceKeys names the GitRepository or OCIRepository a Kustomization is
-// built from.
+// sourceKeys names the GitRepository, OCIRepository or Bucket a
+// Kustomization is built from.
 func sourceKeys(ks *syncv1.Kustomization) []types.NamespacedName {
 	ref := ks.Spec.SourceRef
-	if ref.Kind != "GitRepository" && ref.Kind != "OCIRepository" {
+	if ref.Kind != "GitRepository" && ref.Kind != "OCIRepository" && ref.Kind != "Bucket" {
 		return nil
 	}
 	return []types.NamespacedName{{Namespace: index.NamespaceOr(ref.Namespace, ks.Namespace), Name: ref.Name}}
@@ -148,8 +154,11 @@ func sourceKeys(ks *syncv1.Kustomization) []types.NamespacedName {
 // kind's store.
 func (r *Reconciler) artifact(kind string, key types.NamespacedName) (*git.Artifact, bool) {
 	store := r.Sources
-	if kind == "OCIRepository" {
+	switch kind {
+	case "OCIRepository":
 		store = r.OCISources
+	case "Bucket":
+		store = r.BucketSources
 	}
 	if store == nil {
 		return nil, false
@@ -165,6 +174,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.waits.drop(req.NamespacedName)
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !ks.DeletionTimestamp.IsZero() {
+		r.waits.drop(req.NamespacedName)
+		return ctrl.Result{}, r.finalize(ctx, ks)
+	}
+	if err := r.holdDeletion(ctx, ks); err != nil {
+		return ctrl.Result{}, err
 	}
 	if ks.Spec.Suspend {
 		r.waits.drop(req.NamespacedName)
@@ -227,7 +243,20 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	if err != nil {
 		return fail(syncv1.ReasonBuildFailed, err)
 	}
-	objs, err := build.Build(artifact.Files, build.ForKustomization(ks, vars))
+	dec, err := decrypt.ForKustomization(ctx, r.Client, ks)
+	if err != nil {
+		return fail(syncv1.ReasonDecryptionFailed, err)
+	}
+	buildOpts := build.ForKustomization(ks, vars)
+	if dec != nil {
+		buildOpts.Decrypter = dec
+	}
+	objs, err := build.Build(artifact.Files, buildOpts)
+	if errors.As(err, new(*decrypt.Error)) {
+		// Nothing is applied: the rest of the revision may need what
+		// could not be decrypted.
+		return fail(syncv1.ReasonDecryptionFailed, err)
+	}
 	if err != nil {
 		return fail(syncv1.ReasonBuildFailed, err)
 	}
@@ -255,7 +284,8 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		ks.Status.Inventory = inv
 	}
 	if err != nil {
-		return fail(syncv1.ReasonFailed, err)
+		// The API server's message may quote a decrypted value.
+		return fail(syncv1.ReasonFailed, dec.RedactError(err))
 	}
 	if ks.Status.LastAppliedRevision != artifact.Revision {
 		r.Events.Eventf(ks, nil, corev1.EventTypeNormal, syncv1.ReasonSucceeded, "Apply", "Applied revision: %s\n%s", artifact.Revision, res.Changes.String())

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/helmrepo"
 	"sluice.dev/sluice/test/inprocess"
@@ -43,18 +43,18 @@ func BenchmarkInstall200HelmReleases(b *testing.B) {
 		began := time.Now()
 		inprocess.Start(b, cp.Config, ns, inprocess.ErrorLogger())
 		for i := range n {
-			create(b, &syncv1.HelmRelease{
+			create(b, &syncv2.HelmRelease{
 				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("app-%d", i), Namespace: ns},
-				Spec: syncv1.HelmReleaseSpec{
+				Spec: syncv2.HelmReleaseSpec{
 					Interval: metav1.Duration{Duration: time.Hour},
-					Chart: &syncv1.HelmChartTemplate{Spec: syncv1.HelmChartTemplateSpec{
-						Chart: "small", Version: "1.x", SourceRef: syncv1.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"},
+					Chart: &syncv2.HelmChartTemplate{Spec: syncv2.HelmChartTemplateSpec{
+						Chart: "small", Version: "1.x", SourceRef: syncv2.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"},
 					}},
 				},
 			})
 		}
 		controlplane.Eventually(b, 30*time.Minute, "all HelmReleases Ready", func(ctx context.Context) (bool, string) {
-			var list syncv1.HelmReleaseList
+			var list syncv2.HelmReleaseList
 			if err := cp.Client.List(ctx, &list, client.InNamespace(ns)); err != nil {
 				return false, err.Error()
 			}

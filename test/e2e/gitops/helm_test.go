@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
-	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/sync/handoff"
 	"sluice.dev/sluice/test/helmrepo"
@@ -67,18 +67,18 @@ func TestAValuesChangeIsReleasedByTheCanaryAndTheHelmReleaseWaitsForIt(t *testin
 	t.Cleanup(hook.Close)
 	repo := helmrepo.NewHTTP(t)
 	repo.Add(t, helmrepo.NewChart("podinfo", "6.0.0", map[string]string{"deployment.yaml": chartDeployment, "canary.yaml": chartCanary, "settings.yaml": chartSettings}, map[string]any{"image": "podinfo:1", "hook": ""}))
-	hr := &syncv1.HelmRelease{
+	hr := &syncv2.HelmRelease{
 		ObjectMeta: metav1.ObjectMeta{Name: "podinfo", Namespace: helmNS},
-		Spec: syncv1.HelmReleaseSpec{
+		Spec: syncv2.HelmReleaseSpec{
 			Interval: metav1.Duration{Duration: time.Hour},
 			Timeout:  &metav1.Duration{Duration: time.Minute},
-			Chart: &syncv1.HelmChartTemplate{Spec: syncv1.HelmChartTemplateSpec{
+			Chart: &syncv2.HelmChartTemplate{Spec: syncv2.HelmChartTemplateSpec{
 				Chart: "podinfo", Version: "6.x",
-				SourceRef: syncv1.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"},
+				SourceRef: syncv2.HelmChartSourceReference{Kind: "HelmRepository", Name: "charts"},
 			}},
 			Values: values("podinfo:1", hook.URL),
 			// Drift detection must not take the engine's work for drift.
-			DriftDetection: &syncv1.DriftDetection{Mode: syncv1.DriftDetectionEnabled},
+			DriftDetection: &syncv2.DriftDetection{Mode: syncv2.DriftDetectionEnabled},
 		},
 	}
 	for _, o := range []client.Object{
@@ -92,14 +92,14 @@ func TestAValuesChangeIsReleasedByTheCanaryAndTheHelmReleaseWaitsForIt(t *testin
 	}
 	inprocess.Start(t, cp.Config, helmNS, testr.NewWithOptions(t, testr.Options{Verbosity: 0}))
 
-	waitHelmRelease(t, "the first release installed and initialized", func(hr *syncv1.HelmRelease, c *sluicev1beta1.Canary) bool {
+	waitHelmRelease(t, "the first release installed and initialized", func(hr *syncv2.HelmRelease, c *sluicev1beta1.Canary) bool {
 		return helmReady(hr) == metav1.ConditionTrue && c.Status.Phase == sluicev1beta1.CanaryPhaseInitialized
 	})
 
 	// A new image in the values: Ready only after the promotion.
 	setValues(t, hr, values("podinfo:2", hook.URL))
 	sawProgressing := false
-	waitHelmRelease(t, "podinfo:2 promoted", func(hr *syncv1.HelmRelease, c *sluicev1beta1.Canary) bool {
+	waitHelmRelease(t, "podinfo:2 promoted", func(hr *syncv2.HelmRelease, c *sluicev1beta1.Canary) bool {
 		upgraded := len(hr.Status.History) > 0 && hr.Status.History[0].Version == 2
 		if upgraded && helmReady(hr) == metav1.ConditionUnknown {
 			sawProgressing = true
@@ -120,7 +120,7 @@ func TestAValuesChangeIsReleasedByTheCanaryAndTheHelmReleaseWaitsForIt(t *testin
 	if err := cp.Client.Patch(t.Context(), hr, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"again"}}}`))); err != nil {
 		t.Fatal(err)
 	}
-	checked := waitHelmRelease(t, "reconciled again", func(hr *syncv1.HelmRelease, _ *sluicev1beta1.Canary) bool {
+	checked := waitHelmRelease(t, "reconciled again", func(hr *syncv2.HelmRelease, _ *sluicev1beta1.Canary) bool {
 		return hr.Status.LastHandledReconcileAt == "again" && helmReady(hr) == metav1.ConditionTrue
 	})
 	if c := meta.FindStatusCondition(checked.Status.Conditions, "Drifted"); c == nil || c.Reason != "NoDriftDetected" {
@@ -134,7 +134,7 @@ func TestAValuesChangeIsReleasedByTheCanaryAndTheHelmReleaseWaitsForIt(t *testin
 	// A bad version: the Canary rolls back and the HelmRelease says why.
 	failing.Store(true)
 	setValues(t, hr, values("podinfo:3", hook.URL))
-	got := waitHelmRelease(t, "podinfo:3 rolled back", func(hr *syncv1.HelmRelease, _ *sluicev1beta1.Canary) bool {
+	got := waitHelmRelease(t, "podinfo:3 rolled back", func(hr *syncv2.HelmRelease, _ *sluicev1beta1.Canary) bool {
 		return len(hr.Status.History) > 0 && hr.Status.History[0].Version == 3 && helmReady(hr) == metav1.ConditionFalse
 	})
 	cond := meta.FindStatusCondition(got.Status.Conditions, "Ready")
@@ -150,7 +150,7 @@ func values(image, hook string) *apiextensionsv1.JSON {
 	return &apiextensionsv1.JSON{Raw: fmt.Appendf(nil, `{"image": %q, "hook": %q}`, image, hook)}
 }
 
-func setValues(t *testing.T, hr *syncv1.HelmRelease, v *apiextensionsv1.JSON) {
+func setValues(t *testing.T, hr *syncv2.HelmRelease, v *apiextensionsv1.JSON) {
 	t.Helper()
 	if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(hr), hr); err != nil {
 		t.Fatal(err)
@@ -164,14 +164,14 @@ func setValues(t *testing.T, hr *syncv1.HelmRelease, v *apiextensionsv1.JSON) {
 	}
 }
 
-func helmReady(hr *syncv1.HelmRelease) metav1.ConditionStatus {
+func helmReady(hr *syncv2.HelmRelease) metav1.ConditionStatus {
 	if c := meta.FindStatusCondition(hr.Status.Conditions, "Ready"); c != nil && hr.Status.ObservedGeneration == hr.Generation {
 		return c.Status
 	}
 	return ""
 }
 
-func waitHelmRelease(t *testing.T, what string, cond func(*syncv1.HelmRelease, *sluicev1beta1.Canary) bool) *syncv1.HelmRelease {
+func waitHelmRelease(t *testing.T, what string, cond func(*syncv2.HelmRelease, *sluicev1beta1.Canary) bool) *syncv2.HelmRelease {
 	t.Helper()
-	return waitSynced(t, &syncv1.HelmRelease{}, client.ObjectKey{Namespace: helmNS, Name: "podinfo"}, what, cond)
+	return waitSynced(t, &syncv2.HelmRelease{}, client.ObjectKey{Namespace: helmNS, Name: "podinfo"}, what, cond)
 }

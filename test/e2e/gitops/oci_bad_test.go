@@ -14,6 +14,7 @@ import (
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/source/oci"
 	"sluice.dev/sluice/pkg/sync/status"
 	"sluice.dev/sluice/test/filetree"
@@ -97,8 +98,8 @@ func TestBadOCIInputIsNamedWithAWarning(t *testing.T) {
 		ociRepository("anonymous", url(locked), nil),
 		ociRepository("manifests", url(open), nil),
 		// Manifests are no chart: a HelmRelease of them says so.
-		&syncv1.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "not-a-chart", Namespace: namespace}, Spec: syncv1.HelmReleaseSpec{
-			ChartRef: &syncv1.ChartReference{Kind: "OCIRepository", Name: "manifests"},
+		&syncv2.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "not-a-chart", Namespace: namespace}, Spec: syncv2.HelmReleaseSpec{
+			ChartRef: &syncv2.ChartReference{Kind: "OCIRepository", Name: "manifests"},
 			Interval: metav1.Duration{Duration: time.Hour},
 		}},
 	} {
@@ -133,7 +134,7 @@ func TestBadOCIInputIsNamedWithAWarning(t *testing.T) {
 		{"a secretRef whose credentials are refused", &sourcev1.OCIRepository{ObjectMeta: metav1.ObjectMeta{Name: "wrong-creds"}}, sourcev1.ReasonAuthenticationFailed, []string{"spec.secretRef (Secret wrong-creds)"}},
 		{"a secretRef with no credentials in it", &sourcev1.OCIRepository{ObjectMeta: metav1.ObjectMeta{Name: "no-creds"}}, sourcev1.ReasonAuthenticationFailed, []string{"Secret no-creds", "username and password"}},
 		{"a registry that wants credentials none were given for", &sourcev1.OCIRepository{ObjectMeta: metav1.ObjectMeta{Name: "anonymous"}}, sourcev1.ReasonAuthenticationFailed, []string{"spec.secretRef is not set"}},
-		{"a chartRef to an artifact that is no chart", &syncv1.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "not-a-chart"}}, syncv1.ReasonArtifactFailed, []string{"OCIRepository ocibad/manifests", "not a Helm chart"}},
+		{"a chartRef to an artifact that is no chart", &syncv2.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "not-a-chart"}}, syncv1.ReasonArtifactFailed, []string{"OCIRepository ocibad/manifests", "not a Helm chart"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is a named condition and a Warning Event", func(t *testing.T) {
@@ -165,9 +166,9 @@ func TestTheAPIServerRefusesOCISpecsThatCannotWork(t *testing.T) {
 		{"a layer operation other than extract or copy", repo("move", func(s *sourcev1.OCIRepositorySpec) {
 			s.LayerSelector = &sourcev1.OCILayerSelector{Operation: "move"}
 		}), `spec.layerSelector.operation: Unsupported value: "move"`},
-		{"a Kustomization of a kind of source Sluice has not", &syncv1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "bucket", Namespace: namespace}, Spec: syncv1.KustomizationSpec{
-			SourceRef: syncv1.CrossNamespaceSourceReference{Kind: "Bucket", Name: "b"}, Interval: metav1.Duration{Duration: time.Minute},
-		}}, `spec.sourceRef.kind: Unsupported value: "Bucket"`},
+		{"a Kustomization of a kind of source Sluice has not", &syncv1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "external", Namespace: namespace}, Spec: syncv1.KustomizationSpec{
+			SourceRef: syncv1.CrossNamespaceSourceReference{Kind: "ExternalArtifact", Name: "b"}, Interval: metav1.Duration{Duration: time.Minute},
+		}}, `spec.sourceRef.kind: Unsupported value: "ExternalArtifact"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is refused, naming the field", func(t *testing.T) {
@@ -182,8 +183,8 @@ func TestTheAPIServerRefusesOCISpecsThatCannotWork(t *testing.T) {
 			s.Reference = &sourcev1.OCIRepositoryRef{SemVer: ">=1.0.0", SemverFilter: "-prod$"}
 			s.LayerSelector = &sourcev1.OCILayerSelector{MediaType: oci.HelmChartMediaType, Operation: sourcev1.OCILayerCopy}
 		}),
-		&syncv1.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "chart-ref", Namespace: namespace}, Spec: syncv1.HelmReleaseSpec{
-			ChartRef: &syncv1.ChartReference{Kind: "OCIRepository", Name: "podinfo"}, Interval: metav1.Duration{Duration: time.Minute},
+		&syncv2.HelmRelease{ObjectMeta: metav1.ObjectMeta{Name: "chart-ref", Namespace: namespace}, Spec: syncv2.HelmReleaseSpec{
+			ChartRef: &syncv2.ChartReference{Kind: "OCIRepository", Name: "podinfo"}, Interval: metav1.Duration{Duration: time.Minute},
 		}},
 	} {
 		if err := cp.Client.Create(t.Context(), ok, client.DryRunAll); err != nil {

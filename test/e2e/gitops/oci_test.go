@@ -19,6 +19,7 @@ import (
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/cli"
 	"sluice.dev/sluice/pkg/source/oci"
 	"sluice.dev/sluice/pkg/sync/status"
@@ -201,10 +202,10 @@ func TestAChartPushedAsOCIIsReleasedThroughChartRef(t *testing.T) {
 			Interval:      metav1.Duration{Duration: time.Hour},
 		},
 	}
-	hr := &syncv1.HelmRelease{
+	hr := &syncv2.HelmRelease{
 		ObjectMeta: metav1.ObjectMeta{Name: "greeter", Namespace: namespace},
-		Spec: syncv1.HelmReleaseSpec{
-			ChartRef: &syncv1.ChartReference{Kind: "OCIRepository", Name: "greeter"},
+		Spec: syncv2.HelmReleaseSpec{
+			ChartRef: &syncv2.ChartReference{Kind: "OCIRepository", Name: "greeter"},
 			Interval: metav1.Duration{Duration: time.Hour},
 			Timeout:  &metav1.Duration{Duration: time.Minute},
 			Values:   &apiextensionsv1.JSON{Raw: []byte(`{"greeting": "hi from the HelmRelease"}`)},
@@ -229,7 +230,7 @@ func TestAChartPushedAsOCIIsReleasedThroughChartRef(t *testing.T) {
 	if !strings.HasPrefix(version, "1.0.0+") {
 		t.Fatalf("revision %s", fetched.Status.Artifact.Revision)
 	}
-	waitObject(t, time.Minute, &syncv1.HelmRelease{}, hrKey, "1.0.0 released", func(hr *syncv1.HelmRelease) bool {
+	waitObject(t, time.Minute, &syncv2.HelmRelease{}, hrKey, "1.0.0 released", func(hr *syncv2.HelmRelease) bool {
 		return status.Ready(hr) && len(hr.Status.History) > 0 && hr.Status.History[0].ChartVersion == version
 	})
 	settings := func() map[string]string {
@@ -250,13 +251,13 @@ func TestAChartPushedAsOCIIsReleasedThroughChartRef(t *testing.T) {
 		return r.Status.Artifact != nil && strings.HasPrefix(r.Status.Artifact.Revision, "1.1.0@")
 	})
 	upgraded := released(fetched.Status.Artifact.Revision)
-	waitObject(t, time.Minute, &syncv1.HelmRelease{}, hrKey, "1.1.0 upgraded", func(hr *syncv1.HelmRelease) bool {
+	waitObject(t, time.Minute, &syncv2.HelmRelease{}, hrKey, "1.1.0 upgraded", func(hr *syncv2.HelmRelease) bool {
 		return status.Ready(hr) && len(hr.Status.History) > 0 && hr.Status.History[0].ChartVersion == upgraded && hr.Status.History[0].Version == 2
 	})
 	if d := settings(); d["chart"] != upgraded {
 		t.Fatalf("the upgrade rendered %v", d)
 	}
-	got := &syncv1.HelmRelease{}
+	got := &syncv2.HelmRelease{}
 	if err := cp.Client.Get(t.Context(), hrKey, got); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
-package v1
+package v2
 
 import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	syncv1 "sluice.dev/sluice/api/sync/v1"
 )
 
 // Drift detection modes of a HelmRelease.
@@ -27,8 +29,7 @@ const (
 	DriftedCondition = "Drifted"
 )
 
-// Condition reasons of a HelmRelease, as in Flux; Kustomizations share
-// ReasonSucceeded, ReasonArtifactFailed and ReasonDependencyNotReady.
+// Condition reasons of a HelmRelease, as in Flux.
 const (
 	ReasonInstallSucceeded   = "InstallSucceeded"
 	ReasonInstallFailed      = "InstallFailed"
@@ -50,15 +51,6 @@ const (
 	ReasonDriftDetected      = "DriftDetected"
 	ReasonNoDrift            = "NoDriftDetected"
 	ReasonDriftFailed        = "DriftDetectionFailed"
-)
-
-// Condition reasons of a Kustomization besides the HelmRelease ones it
-// shares (ReasonSucceeded, ReasonArtifactFailed,
-// ReasonDependencyNotReady), as in Flux.
-const (
-	ReasonFailed            = "ReconciliationFailed"
-	ReasonBuildFailed       = "BuildFailed"
-	ReasonHealthCheckFailed = "HealthCheckFailed"
 )
 
 // Upgrade remediation strategies.
@@ -148,7 +140,7 @@ type HelmReleaseSpec struct {
 
 	// DependsOn names HelmReleases that must be Ready first.
 	// +optional
-	DependsOn []DependencyReference `json:"dependsOn,omitempty"`
+	DependsOn []syncv1.DependencyReference `json:"dependsOn,omitempty"`
 
 	// Values are the chart's values, merged last.
 	// +kubebuilder:pruning:PreserveUnknownFields
@@ -251,7 +243,7 @@ type HelmChartSourceReference struct {
 	APIVersion string `json:"apiVersion,omitempty"`
 
 	// Kind of the source.
-	// +kubebuilder:validation:Enum=HelmRepository;GitRepository
+	// +kubebuilder:validation:Enum=HelmRepository;GitRepository;Bucket
 	Kind string `json:"kind"`
 
 	// Name of the source.
@@ -328,6 +320,46 @@ type Install struct {
 	// DisableWait does not wait for the objects to be ready.
 	// +optional
 	DisableWait bool `json:"disableWait,omitempty"`
+
+	// DisableHooks does not run the chart's hooks.
+	// +optional
+	DisableHooks bool `json:"disableHooks,omitempty"`
+
+	// DisableOpenAPIValidation does not validate the rendered manifests
+	// against the API server's OpenAPI schema.
+	// +optional
+	DisableOpenAPIValidation bool `json:"disableOpenAPIValidation,omitempty"`
+
+	// DisableSchemaValidation does not validate the values against the
+	// chart's values.schema.json.
+	// +optional
+	DisableSchemaValidation bool `json:"disableSchemaValidation,omitempty"`
+
+	// DisableTakeOwnership refuses to adopt objects that exist but belong
+	// to no release; by default they are taken over, as in Flux.
+	// +optional
+	DisableTakeOwnership bool `json:"disableTakeOwnership,omitempty"`
+
+	// DisableWaitForJobs does not wait for Jobs to complete; by default a
+	// wait includes them, as in Flux.
+	// +optional
+	DisableWaitForJobs bool `json:"disableWaitForJobs,omitempty"`
+
+	// Replace reuses the name of a release that was uninstalled with its
+	// history kept.
+	// +optional
+	Replace bool `json:"replace,omitempty"`
+
+	// SkipCRDs does not install the chart's crds/ folder. Deprecated in
+	// Flux for crds: Skip, which it means.
+	// +optional
+	SkipCRDs bool `json:"skipCRDs,omitempty"`
+
+	// CRDs says what to do with the chart's crds/ folder on install:
+	// Create (the default) or CreateReplace creates them, Skip leaves them.
+	// +kubebuilder:validation:Enum=Skip;Create;CreateReplace
+	// +optional
+	CRDs string `json:"crds,omitempty"`
 }
 
 // Upgrade configures helm upgrade.
@@ -346,6 +378,50 @@ type Upgrade struct {
 	// DisableWait does not wait for the objects to be ready.
 	// +optional
 	DisableWait bool `json:"disableWait,omitempty"`
+
+	// DisableHooks does not run the chart's hooks.
+	// +optional
+	DisableHooks bool `json:"disableHooks,omitempty"`
+
+	// DisableOpenAPIValidation does not validate the rendered manifests
+	// against the API server's OpenAPI schema.
+	// +optional
+	DisableOpenAPIValidation bool `json:"disableOpenAPIValidation,omitempty"`
+
+	// DisableSchemaValidation does not validate the values against the
+	// chart's values.schema.json.
+	// +optional
+	DisableSchemaValidation bool `json:"disableSchemaValidation,omitempty"`
+
+	// DisableTakeOwnership refuses to adopt objects that exist but belong
+	// to no release; by default they are taken over, as in Flux.
+	// +optional
+	DisableTakeOwnership bool `json:"disableTakeOwnership,omitempty"`
+
+	// DisableWaitForJobs does not wait for Jobs to complete; by default a
+	// wait includes them, as in Flux.
+	// +optional
+	DisableWaitForJobs bool `json:"disableWaitForJobs,omitempty"`
+
+	// Force replaces objects that cannot be patched.
+	// +optional
+	Force bool `json:"force,omitempty"`
+
+	// PreserveValues reuses the values of the last release, with the
+	// HelmRelease's merged over them.
+	// +optional
+	PreserveValues bool `json:"preserveValues,omitempty"`
+
+	// CleanupOnFail deletes the objects a failed upgrade created.
+	// +optional
+	CleanupOnFail bool `json:"cleanupOnFail,omitempty"`
+
+	// CRDs says what to do with the chart's crds/ folder on upgrade: Skip
+	// (the default, as Helm's upgrade does), Create (only the missing
+	// ones) or CreateReplace (create and update them all).
+	// +kubebuilder:validation:Enum=Skip;Create;CreateReplace
+	// +optional
+	CRDs string `json:"crds,omitempty"`
 }
 
 // Test configures helm test.
@@ -376,6 +452,28 @@ type Rollback struct {
 	// DisableWait does not wait for the objects to be ready.
 	// +optional
 	DisableWait bool `json:"disableWait,omitempty"`
+
+	// DisableWaitForJobs does not wait for Jobs to complete.
+	// +optional
+	DisableWaitForJobs bool `json:"disableWaitForJobs,omitempty"`
+
+	// DisableHooks does not run the chart's hooks.
+	// +optional
+	DisableHooks bool `json:"disableHooks,omitempty"`
+
+	// Recreate restarted pods in Helm 3; Helm 4 has no such option, so it
+	// is refused rather than ignored.
+	// +kubebuilder:validation:XValidation:rule="!self",message="rollback.recreate is not supported: Helm 4 removed pod recreation on rollback"
+	// +optional
+	Recreate bool `json:"recreate,omitempty"`
+
+	// Force replaces objects that cannot be patched.
+	// +optional
+	Force bool `json:"force,omitempty"`
+
+	// CleanupOnFail deletes the objects a failed rollback created.
+	// +optional
+	CleanupOnFail bool `json:"cleanupOnFail,omitempty"`
 }
 
 // Uninstall configures helm uninstall.
@@ -389,6 +487,20 @@ type Uninstall struct {
 	// KeepHistory keeps the release records.
 	// +optional
 	KeepHistory bool `json:"keepHistory,omitempty"`
+
+	// DisableHooks does not run the chart's hooks.
+	// +optional
+	DisableHooks bool `json:"disableHooks,omitempty"`
+
+	// DisableWait does not wait for the objects to be deleted.
+	// +optional
+	DisableWait bool `json:"disableWait,omitempty"`
+
+	// DeletionPropagation is how dependents are deleted: background (the
+	// default), foreground or orphan.
+	// +kubebuilder:validation:Enum=background;foreground;orphan
+	// +optional
+	DeletionPropagation string `json:"deletionPropagation,omitempty"`
 }
 
 // DriftDetection configures the comparison of the cluster with the
@@ -410,9 +522,9 @@ type PostRenderer struct {
 // KustomizePostRenderer holds kustomize patches and images.
 type KustomizePostRenderer struct {
 	// +optional
-	Patches []Patch `json:"patches,omitempty"`
+	Patches []syncv1.Patch `json:"patches,omitempty"`
 	// +optional
-	Images []Image `json:"images,omitempty"`
+	Images []syncv1.Image `json:"images,omitempty"`
 }
 
 // HelmReleaseStatus is what the last reconcile did.

@@ -1,0 +1,67 @@
+package kustomization_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+	"sluice.dev/sluice/test/controlplane"
+)
+
+// TestDeletingAKustomizationDeletesWhatItAppliedAsItsDeletionPolicySays
+// deletes Kustomizations of each deletionPolicy and checks what is left
+// of what they applied, as Flux does it.
+func TestDeletingAKustomizationDeletesWhatItAppliedAsItsDeletionPolicySays(t *testing.T) {
+	startControllers(t)
+	tests := []struct {
+		name    string
+		policy  string
+		prune   bool
+		deleted bool
+	}{
+		{"MirrorPrune, the default, deletes it when prune is set", "", true, true},
+		{"MirrorPrune without prune leaves it", syncv1.DeletionPolicyMirrorPrune, false, false},
+		{"Delete deletes it even without prune", syncv1.DeletionPolicyDelete, false, true},
+		{"WaitForTermination deletes it", syncv1.DeletionPolicyWaitForTermination, true, true},
+		{"Orphan leaves it even with prune", syncv1.DeletionPolicyOrphan, true, false},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ns := fmt.Sprintf("deletion-%d", i)
+			_, revision := tenant(t, ns, map[string]string{"app/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"})
+			ks := kustomization("app", "app", func(ks *syncv1.Kustomization) {
+				ks.Namespace = ns
+				ks.Spec.TargetNamespace = ns
+				ks.Spec.Prune, ks.Spec.DeletionPolicy = tt.prune, tt.policy
+			})
+			create(t, ks)
+			waitFor(t, client.ObjectKeyFromObject(ks), readyAt(revision))
+			if err := cp.Client.Delete(t.Context(), ks); err != nil {
+				t.Fatal(err)
+			}
+			controlplane.Eventually(t, 30*time.Second, "the Kustomization gone", func(ctx context.Context) (bool, string) {
+				err := cp.Client.Get(ctx, client.ObjectKeyFromObject(ks), &syncv1.Kustomization{})
+				return apierrors.IsNotFound(err), fmt.Sprint(err)
+			})
+			// The finalizer goes only once the deletion was asked for, so
+			// what is still there now stays.
+			cm := &corev1.ConfigMap{}
+			err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "settings"}, cm)
+			switch {
+			case tt.deleted && err == nil && cm.DeletionTimestamp.IsZero():
+				t.Fatal("the ConfigMap it applied is still there")
+			case !tt.deleted && err != nil:
+				t.Fatalf("the ConfigMap it applied is gone: %v", err)
+			}
+			if tt.policy == syncv1.DeletionPolicyWaitForTermination && !apierrors.IsNotFound(err) {
+				t.Fatalf("WaitForTermination let the Kustomization go before its ConfigMap: %v", err)
+			}
+		})
+	}
+}
