@@ -215,10 +215,6 @@ type SubstituteReference struct {
 // DecryptionProviderSOPS is the only decryption provider, as in Flux.
 const DecryptionProviderSOPS = "sops"
 
-// ReasonDecryptionFailed: an object or a file could not be decrypted, or
-// the keys of spec.decryption could not be read; nothing was applied.
-const ReasonDecryptionFailed = "DecryptionFailed"
-
 // Decryption says how to decrypt SOPS-encrypted manifests, as Flux's
 // spec.decryption does, with keys held in a Secret.
 type Decryption struct {

@@ -8,4 +8,8 @@ const (
 	ReasonBuildFailed        = "BuildFailed"
 	ReasonHealthCheckFailed  = "HealthCheckFailed"
 	ReasonDependencyNotReady = "DependencyNotReady"
+	// ReasonDecryptionFailed is an object or a file that could not be
+	// decrypted, or keys of spec.decryption that could not be read;
+	// nothing was applied.
+	ReasonDecryptionFailed = "DecryptionFailed"
 )
