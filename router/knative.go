@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -48,7 +49,7 @@ func (k *Knative) GoldenSignals() traffic.GoldenSignals {
 
 // errNotKnative is a Canary of provider knative whose target is not a
 // Knative Service.
-var errNotKnative = &SpecError{Field: "spec.targetRef", Err: fmt.Errorf("provider knative needs a Knative Service target (apiVersion serving.knative.dev/v1, kind Service)")}
+var errNotKnative = &SpecError{Field: "spec.targetRef", Err: errors.New("provider knative needs a Knative Service target (apiVersion serving.knative.dev/v1, kind Service)")}
 
 func (k *Knative) service(c *sluicev1beta1.Canary) (*unstructured.Unstructured, error) {
 	obj, err := workload.NewTarget(c.Spec.TargetRef)
@@ -143,9 +144,11 @@ func knativeSplit(svc *unstructured.Unstructured) traffic.Routes {
 // latest Revision, and forgets the primary.
 func (k *Knative) Finalize(ctx context.Context, c *sluicev1beta1.Canary) error {
 	svc, err := k.service(c)
-	if err != nil {
+	if errors.Is(err, errNotKnative) {
 		// Not a Knative target: this router never wrote to it.
-		return nil //nolint:nilerr // nothing to give back
+		return nil
+	} else if err != nil {
+		return err
 	}
 	if err := k.Client.Get(ctx, client.ObjectKeyFromObject(svc), svc); apierrors.IsNotFound(err) {
 		return nil

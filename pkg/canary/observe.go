@@ -136,6 +136,11 @@ func (r *Reconciler) observeTarget(ctx context.Context, c *sluicev1beta1.Canary,
 		return fmt.Errorf("get %s %s: %w", ref.Kind, ref.Name, err)
 	}
 	o.target = target
+	if workload.IsKnative(target) && workload.KnativeLatestRevision(target) == "" {
+		// Nothing to make the primary of yet; Knative's status update
+		// wakes the Canary.
+		return problem("TargetNotReady", "spec.targetRef: Knative Service %s has no Revision yet: is Knative Serving running?", ref.Name)
+	}
 
 	configs, err := r.observeConfigs(ctx, c, target, o)
 	if err != nil {

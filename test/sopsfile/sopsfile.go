@@ -21,12 +21,10 @@ import (
 	"github.com/getsops/sops/v3/aes"
 	sopsage "github.com/getsops/sops/v3/age"
 	"github.com/getsops/sops/v3/cmd/sops/formats"
-	"github.com/getsops/sops/v3/config"
 	"github.com/getsops/sops/v3/kms"
 	"github.com/getsops/sops/v3/pgp"
-	"github.com/getsops/sops/v3/stores/dotenv"
-	"github.com/getsops/sops/v3/stores/json"
-	"github.com/getsops/sops/v3/stores/yaml"
+
+	"sluice.dev/sluice/pkg/sync/decrypt"
 )
 
 // The formats Encrypt writes.
@@ -157,7 +155,7 @@ type Options struct {
 // the MAC; the sops metadata.
 func Encrypt(t testing.TB, plain []byte, f formats.Format, opts Options) []byte {
 	t.Helper()
-	st := store(f)
+	st := decrypt.Store(f)
 	branches, err := st.LoadPlainFile(plain)
 	if err != nil {
 		t.Fatalf("read the plain %v file: %v", f, err)
@@ -206,17 +204,4 @@ func Encrypt(t testing.TB, plain []byte, f formats.Format, opts Options) []byte 
 		t.Fatalf("write the encrypted file: %v", err)
 	}
 	return out
-}
-
-func store(f formats.Format) sops.Store {
-	c := config.NewStoresConfig()
-	switch f {
-	case formats.Yaml:
-		return yaml.NewStore(&c.YAML)
-	case formats.Json:
-		return json.NewStore(&c.JSON)
-	case formats.Dotenv:
-		return dotenv.NewStore(&c.Dotenv)
-	}
-	return json.NewBinaryStore(&c.JSONBinary)
 }

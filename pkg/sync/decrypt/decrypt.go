@@ -149,7 +149,7 @@ func (d *Decryptor) decrypt(data []byte, in, out formats.Format) (plain []byte, 
 			plain, err = nil, fmt.Errorf("sops failed on malformed %s input", formatName(in))
 		}
 	}()
-	tree, err := store(in).LoadEncryptedFile(data)
+	tree, err := Store(in).LoadEncryptedFile(data)
 	if err != nil {
 		// The input is the file as committed: what it shows is not
 		// secret.
@@ -166,7 +166,7 @@ func (d *Decryptor) decrypt(data []byte, in, out formats.Format) (plain []byte, 
 		return nil, redact(err)
 	}
 	d.remember(before, leaves(tree.Branches))
-	plain, err = store(out).EmitPlainFile(tree.Branches)
+	plain, err = Store(out).EmitPlainFile(tree.Branches)
 	if err != nil {
 		// sops's message may quote a decrypted value.
 		return nil, fmt.Errorf("the decrypted values cannot be written as %s", formatName(out))
@@ -220,8 +220,9 @@ func userError(err error) error {
 	return err
 }
 
-// store is sops's store of a format, with sops's own defaults.
-func store(f formats.Format) sops.Store {
+// Store is sops's store of a format, with sops's own defaults: what reads
+// and writes an encrypted file of that format.
+func Store(f formats.Format) sops.Store {
 	c := config.NewStoresConfig()
 	switch f {
 	case formats.Yaml:

@@ -149,3 +149,15 @@ func TestPreserveValuesKeepsTheLastReleasesValues(t *testing.T) {
 		t.Fatalf("with preserveValues the release renders %v, want the old greeting and the new password", data)
 	}
 }
+
+// TestRollbackRecreateIsRefusedByTheAPIServer: Helm 4 has no pod
+// recreation, so the field is refused rather than ignored.
+func TestRollbackRecreateIsRefusedByTheAPIServer(t *testing.T) {
+	hr := helmRelease("default", "recreate", "1.0.0", func(hr *syncv2.HelmRelease) {
+		hr.Spec.Rollback = &syncv2.Rollback{Recreate: true}
+	})
+	err := cp.Client.Create(t.Context(), hr)
+	if err == nil || !strings.Contains(err.Error(), "spec.rollback.recreate") || !strings.Contains(err.Error(), "Helm 4 removed pod recreation") {
+		t.Fatalf("creating a HelmRelease with rollback.recreate gave %v, want a refusal naming the field", err)
+	}
+}

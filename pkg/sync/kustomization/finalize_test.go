@@ -23,13 +23,15 @@ func TestDeletingAKustomizationDeletesWhatItAppliedAsItsDeletionPolicySays(t *te
 		name    string
 		policy  string
 		prune   bool
+		suspend bool
 		deleted bool
 	}{
-		{"MirrorPrune, the default, deletes it when prune is set", "", true, true},
-		{"MirrorPrune without prune leaves it", syncv1.DeletionPolicyMirrorPrune, false, false},
-		{"Delete deletes it even without prune", syncv1.DeletionPolicyDelete, false, true},
-		{"WaitForTermination deletes it", syncv1.DeletionPolicyWaitForTermination, true, true},
-		{"Orphan leaves it even with prune", syncv1.DeletionPolicyOrphan, true, false},
+		{"MirrorPrune, the default, deletes it when prune is set", "", true, false, true},
+		{"MirrorPrune without prune leaves it", syncv1.DeletionPolicyMirrorPrune, false, false, false},
+		{"Delete deletes it even without prune", syncv1.DeletionPolicyDelete, false, false, true},
+		{"WaitForTermination deletes it", syncv1.DeletionPolicyWaitForTermination, true, false, true},
+		{"Orphan leaves it even with prune", syncv1.DeletionPolicyOrphan, true, false, false},
+		{"a suspended Kustomization leaves it even with Delete", syncv1.DeletionPolicyDelete, true, true, false},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -42,6 +44,16 @@ func TestDeletingAKustomizationDeletesWhatItAppliedAsItsDeletionPolicySays(t *te
 			})
 			create(t, ks)
 			waitFor(t, client.ObjectKeyFromObject(ks), readyAt(revision))
+			if tt.suspend {
+				controlplane.Eventually(t, 10*time.Second, "suspended", func(ctx context.Context) (bool, string) {
+					if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(ks), ks); err != nil {
+						return false, err.Error()
+					}
+					ks.Spec.Suspend = true
+					err := cp.Client.Update(ctx, ks)
+					return err == nil, fmt.Sprint(err)
+				})
+			}
 			if err := cp.Client.Delete(t.Context(), ks); err != nil {
 				t.Fatal(err)
 			}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -78,7 +80,6 @@ func TestKnativeShiftsTrafficBetweenRevisions(t *testing.T) {
 			"containers": []any{map[string]any{"image": "podinfo:1", "ports": []any{map[string]any{"containerPort": int64(9898)}}}},
 		}}},
 	}})
-	knativeCreates(t, f.Name, "podinfo:1", "podinfo-00001")
 
 	hook := newGate(t)
 	f.canary("knative", sluicev1beta1.CanaryAnalysis{
@@ -87,6 +88,14 @@ func TestKnativeShiftsTrafficBetweenRevisions(t *testing.T) {
 	}, func(c *sluicev1beta1.Canary) {
 		c.Spec.TargetRef = sluicev1beta1.TargetReference{APIVersion: "serving.knative.dev/v1", Kind: "Service", Name: "podinfo"}
 	})
+	// Until Knative has made a Revision there is nothing to promote, and
+	// the Canary says so.
+	f.WaitFor("Ready False with TargetNotReady", time.Minute, func(c *sluicev1beta1.Canary) bool {
+		ready := meta.FindStatusCondition(c.Status.Conditions, sluicev1beta1.ReadyCondition)
+		return ready != nil && ready.Reason == "TargetNotReady" && strings.Contains(ready.Message, "has no Revision yet")
+	})
+	f.WaitWarning("TargetNotReady", 30*time.Second)
+	knativeCreates(t, f.Name, "podinfo:1", "podinfo-00001")
 	f.WaitPhase(sluicev1beta1.CanaryPhaseInitialized, time.Minute)
 	settled := func(primary string) {
 		t.Helper()
