@@ -42,7 +42,7 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	f := flags{Options: operator.DefaultOptions()}
 	f.Version = version
 	f.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")
-	var provider, labelPrefixes, alertSeverity string
+	var provider, labelPrefixes, alertSeverity, featureGates string
 
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -63,6 +63,7 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	fs.StringVar(&f.MetricsBindAddress, "metrics-bind-address", f.MetricsBindAddress, "Address of the /metrics endpoint; 0 turns it off.")
 	fs.StringVar(&f.HealthProbeBindAddress, "health-probe-bind-address", f.HealthProbeBindAddress, "Address of the /healthz and /readyz endpoints.")
 	fs.StringVar(&f.DefaultServiceAccount, "default-service-account", f.DefaultServiceAccount, "ServiceAccount, in each Kustomization's namespace, impersonated when spec.serviceAccountName is empty (multi-tenancy lockdown); empty means the operator's own.")
+	fs.StringVar(&featureGates, "feature-gates", "", "Flux feature gates of the sync kinds, as Name=true,Other=false: AdditiveCELDependencyCheck (check a dependency's Ready condition as well as its readyExpr).")
 	fs.StringVar(&f.ReceiverBindAddress, "receiver-bind-address", f.ReceiverBindAddress, "Address of the webhook receiver (Receiver webhook paths); \"0\" disables it.")
 	fs.BoolVar(&f.LeaderElection, "leader-elect", f.LeaderElection, "Hold a lease so that only one replica acts at a time.")
 	fs.StringVar(&f.LeaderElectionNamespace, "leader-election-namespace", f.LeaderElectionNamespace, "Namespace of the lease; defaults to $POD_NAMESPACE, or the pod's namespace in a cluster.")
@@ -77,6 +78,11 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	if fs.NArg() > 0 {
 		return f, fmt.Errorf("unexpected arguments %v", fs.Args())
 	}
+	gates, err := operator.ParseFeatureGates(featureGates)
+	if err != nil {
+		return f, err
+	}
+	f.FeatureGates = gates
 	f.DefaultProvider = sluicev1beta1.Provider(provider)
 	f.DefaultAlertSeverity = sluicev1beta1.AlertSeverity(alertSeverity)
 	for _, p := range strings.Split(labelPrefixes, ",") {

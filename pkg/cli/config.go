@@ -52,7 +52,7 @@ func (g *globals) addFlags(root *cobra.Command) {
 	f.StringVarP(&g.namespace, "namespace", "n", "", "Namespace of the objects; defaults to the context's namespace, else \"default\".")
 	f.BoolVarP(&g.allNamespaces, "all-namespaces", "A", false, "List the objects of every namespace.")
 	f.StringVarP(&g.output, "output", "o", outputTable, "Output format: table, json or yaml.")
-	f.DurationVar(&g.timeout, "timeout", 0, "How long a command may take, waits included; 0 means the command's default (2m for reconcile, suspend, resume, create and install, 30m for status --watch, 1m otherwise).")
+	f.DurationVar(&g.timeout, "timeout", 0, "How long a command may take, waits included; 0 means the command's default (2m for reconcile, suspend, resume, create and install, 5m for bootstrap, 30m for status --watch, 1m otherwise).")
 
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{outputTable, outputJSON, outputYAML}, cobra.ShellCompDirectiveNoFileComp))
 	_ = root.RegisterFlagCompletionFunc("namespace", g.completeNamespaces)

@@ -25,9 +25,10 @@ func TestTheCLILinksNoControllers(t *testing.T) {
 		"github.com/aws/aws-sdk-go-v2", "github.com/DataDog/datadog-api-client-go/v2",
 	} {
 		for _, d := range deps {
-			// The plan of a release and OCI packing are leaves the CLI
-			// shares with the operator.
-			if d == banned || strings.HasPrefix(d, banned+"/") && !strings.HasPrefix(d, "sluice.dev/sluice/pkg/canary/plan") && d != "sluice.dev/sluice/pkg/source/oci" {
+			// The plan of a release, OCI packing and Git clone, commit
+			// and push (bootstrap) are leaves the CLI shares with the
+			// operator.
+			if d == banned || strings.HasPrefix(d, banned+"/") && !strings.HasPrefix(d, "sluice.dev/sluice/pkg/canary/plan") && d != "sluice.dev/sluice/pkg/source/oci" && d != "sluice.dev/sluice/pkg/source/git" {
 				t.Errorf("sluicectl links %s", d)
 			}
 		}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/pkg/ssa"
@@ -63,21 +64,11 @@ func (g *globals) printManifests(objs []*unstructured.Unstructured) error {
 func (g *globals) install(parent context.Context, objs []*unstructured.Unstructured) error {
 	ctx, cancel, timeout := g.withTimeout(parent, reconcileTimeout)
 	defer cancel()
-	c, err := g.kubeClient()
+	manager, err := g.resourceManager()
 	if err != nil {
 		return err
 	}
-	// Defaults the API server would fill in are set first, so that an
-	// unchanged object is not reported as configured.
-	if err := normalize.UnstructuredList(objs); err != nil {
-		return fmt.Errorf("normalize the manifests: %w", err)
-	}
-	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
-	manager := ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager})
-	opts := ssa.DefaultApplyOptions()
-	// ApplyAllStaged waits for the CRDs with this timeout, not ctx.
-	opts.WaitTimeout = timeout
-	changes, err := manager.ApplyAllStaged(ctx, objs, opts)
+	changes, err := applyStaged(ctx, manager, objs, timeout)
 	if changes != nil {
 		for _, e := range changes.Entries {
 			fmt.Fprintln(g.streams.Out, e.String())
@@ -91,4 +82,30 @@ func (g *globals) install(parent context.Context, objs []*unstructured.Unstructu
 	}
 	fmt.Fprintf(g.streams.Err, "Installed: %d objects applied, CRDs established.\n", len(changes.Entries))
 	return nil
+}
+
+// resourceManager applies and waits as the operator does, under
+// sluicectl's field manager.
+func (g *globals) resourceManager() (*ssa.ResourceManager, error) {
+	c, err := g.kubeClient()
+	if err != nil {
+		return nil, err
+	}
+	poller := polling.NewStatusPoller(c, c.RESTMapper(), polling.Options{})
+	return ssa.NewResourceManager(c, poller, ssa.Owner{Field: FieldManager}), nil
+}
+
+// applyStaged applies objs with server-side apply, Namespaces, CRDs and
+// ClusterRoles first, and waits up to timeout for the CRDs to be
+// Established before the rest. objs are normalized in place.
+func applyStaged(ctx context.Context, manager *ssa.ResourceManager, objs []*unstructured.Unstructured, timeout time.Duration) (*ssa.ChangeSet, error) {
+	// Defaults the API server would fill in are set first, so that an
+	// unchanged object is not reported as configured.
+	if err := normalize.UnstructuredList(objs); err != nil {
+		return nil, fmt.Errorf("normalize the manifests: %w", err)
+	}
+	opts := ssa.DefaultApplyOptions()
+	// ApplyAllStaged waits for the CRDs with this timeout, not ctx.
+	opts.WaitTimeout = timeout
+	return manager.ApplyAllStaged(ctx, objs, opts)
 }

@@ -78,6 +78,7 @@ pause or resume a Canary's release.`,
 		newPullCmd(g),
 		newTagCmd(g),
 		newInstallCmd(g),
+		newBootstrapCmd(g, s.version),
 		newCheckCmd(g),
 	)
 	return root

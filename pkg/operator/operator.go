@@ -42,6 +42,7 @@ import (
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/health"
 	"sluice.dev/sluice/pkg/sync/helmrelease"
+	"sluice.dev/sluice/pkg/sync/kubeconfig"
 	"sluice.dev/sluice/pkg/sync/kustomization"
 	"sluice.dev/sluice/pkg/traffic"
 	"sluice.dev/sluice/router"
@@ -87,6 +88,8 @@ type Options struct {
 	// ReceiverBindAddress serves the Receivers' webhook paths; "0" turns
 	// it off.
 	ReceiverBindAddress string
+	// FeatureGates are Flux's feature gates of the sync kinds.
+	FeatureGates FeatureGates
 
 	// LeaderElection lets only one replica act at a time.
 	LeaderElection bool
@@ -263,21 +266,27 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		return nil, fmt.Errorf("set up the HelmChart controller: %w", err)
 	}
 	health := healthChecker(mgr, opts)
+	// The clusters of spec.kubeConfig, shared by both kinds: one
+	// kubeconfig's discovery serves its Kustomizations and HelmReleases.
+	remotes := &kubeconfig.Clusters{Reader: mgr.GetClient(), Scheme: mgr.GetScheme(), QPS: cfg.QPS, Burst: cfg.Burst}
 	releases := &helmrelease.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: cfg, Charts: charts, OCISources: ociStore, Health: health,
-		Events: recorder("sluice-helm"), Workers: opts.Workers, ConfigTracking: opts.ConfigTracking,
+		Events: recorder("sluice-helm"), Workers: opts.Workers, ConfigTracking: opts.ConfigTracking, Remotes: remotes,
+		AdditiveCELDependencyCheck: opts.FeatureGates.AdditiveCELDependencyCheck,
 	}
 	if err := releases.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmRelease controller: %w", err)
 	}
 	ks := &kustomization.Reconciler{
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Sources: store, OCISources: ociStore, BucketSources: bucketStore, Events: recorder("sluice-sync"),
-		Applier:               apply.New(mgr.GetClient(), mgr.GetAPIReader()),
-		Health:                health,
-		Impersonator:          &kustomization.Impersonator{Config: cfg, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
-		DefaultServiceAccount: opts.DefaultServiceAccount,
-		Workers:               opts.Workers,
-		ConfigTracking:        opts.ConfigTracking,
+		Applier:                    apply.New(mgr.GetClient(), mgr.GetAPIReader()),
+		Health:                     health,
+		Impersonator:               &kustomization.Impersonator{Config: cfg, Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()},
+		Remotes:                    remotes,
+		DefaultServiceAccount:      opts.DefaultServiceAccount,
+		AdditiveCELDependencyCheck: opts.FeatureGates.AdditiveCELDependencyCheck,
+		Workers:                    opts.Workers,
+		ConfigTracking:             opts.ConfigTracking,
 	}
 	if err := ks.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Kustomization controller: %w", err)

@@ -31,6 +31,7 @@ import (
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	syncv2 "sluice.dev/sluice/api/sync/v2"
+	"sluice.dev/sluice/pkg/sync/celexpr"
 )
 
 // webhookPathField indexes Receivers by status.webhookPath.
@@ -58,6 +59,8 @@ func kinds() map[string]schema.GroupVersionKind {
 		// the automation's commit, follow a new tag at once.
 		"ImageRepository":       imagev1.GroupVersion.WithKind("ImageRepository"),
 		"ImageUpdateAutomation": imagev1.GroupVersion.WithKind("ImageUpdateAutomation"),
+		// A policy chooses again from its repository's tags at once.
+		"ImagePolicy": imagev1.GroupVersion.WithKind("ImagePolicy"),
 	}
 }
 
@@ -72,11 +75,16 @@ type Handler struct {
 	// GoogleCertsURL is where gcr Receivers fetch the keys of Google's ID
 	// tokens; empty means Google's own, the package's GoogleCertsURL.
 	GoogleCertsURL string
-	// HTTPClient fetches Google's keys; nil means http.DefaultClient.
+	// HTTPClient fetches Google's keys and, for generic-oidc, the
+	// issuers' discovery documents and keys; nil means http.DefaultClient.
 	HTTPClient *http.Client
 
 	googleOnce sync.Once
 	google     *googleKeys
+	oidc       *oidcIssuers
+	// exprs holds the compiled CEL expressions of the specs: the resource
+	// filters and the OIDC providers' variables and validations.
+	exprs celexpr.Cache
 }
 
 // deps returns what the senders need, the key cache made once.
@@ -90,8 +98,9 @@ func (h *Handler) deps() deps {
 			c = http.DefaultClient
 		}
 		h.google = newGoogleKeys(url, c)
+		h.oidc = newOIDCIssuers(c)
 	})
-	return deps{google: h.google}
+	return deps{google: h.google, oidc: h.oidc, exprs: &h.exprs}
 }
 
 func (h *Handler) now() time.Time {
@@ -130,7 +139,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "read body: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	call := &Call{Header: req.Header, Body: body, Secret: secret, Events: rcv.Spec.Events, Now: h.now()}
+	// The Receiver is not Ready until its spec is fixed, as in Flux. The
+	// caller, not yet verified (and a generic-oidc path is no secret), is
+	// not told the spec; its status and Events are.
+	if err := compileSpec(&h.exprs, rcv); err != nil {
+		log.Info("webhook call refused", "reason", err.Error())
+		http.Error(w, "receiver is not ready: an expression of its spec does not compile", http.StatusServiceUnavailable)
+		return
+	}
+	call := &Call{Header: req.Header, Body: body, Secret: secret, Events: rcv.Spec.Events, OIDCProviders: rcv.Spec.OIDCProviders, Now: h.now()}
 	verdict, err := verify(ctx, h.deps(), rcv.Spec.Type, call)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
@@ -149,7 +166,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		_, _ = fmt.Fprintln(w, verdict.Reason)
 		return
 	}
-	done, err := h.request(ctx, rcv)
+	f, err := h.newResourceFilter(rcv, req.Header, body, verdict.Claims)
+	if malformed := (errMalformed{}); errors.As(err, &malformed) {
+		log.Info("webhook call refused", "reason", err.Error())
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	} else if err != nil {
+		// The Receiver is not Ready until its spec is fixed, as in Flux.
+		log.Info("webhook call refused", "reason", err.Error())
+		http.Error(w, "receiver is not ready: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	done, err := h.request(ctx, rcv, f)
 	if err != nil {
 		log.Error(err, "request reconcile", "requested", done)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -160,8 +188,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 }
 
 // receiver finds the Receiver whose path was called, and its Secret's
-// data. The path is checked against the token too, so a status not yet
-// updated after a token change does not let the old path in.
+// data (nil for generic-oidc, which has none). The path is checked against
+// the token too, so a status not yet updated after a token change does
+// not let the old path in.
 func (h *Handler) receiver(ctx context.Context, path string) (*notificationv1.Receiver, map[string][]byte, error) {
 	var list notificationv1.ReceiverList
 	if err := h.Client.List(ctx, &list, client.MatchingFields{webhookPathField: path}); err != nil {
@@ -182,8 +211,16 @@ func (h *Handler) receiver(ctx context.Context, path string) (*notificationv1.Re
 }
 
 // SecretData reads the Receiver's Secret and checks it holds the "token"
-// key and the keys its type needs besides.
+// key and the keys its type needs besides. A generic-oidc Receiver has no
+// Secret: its data is nil, and its path is made with an empty token, as
+// in Flux.
 func SecretData(ctx context.Context, c client.Reader, rcv *notificationv1.Receiver) (map[string][]byte, error) {
+	if rcv.Spec.SecretRef == nil {
+		if rcv.Spec.Type != notificationv1.GenericOIDCReceiver {
+			return nil, fmt.Errorf("spec.secretRef is required for a %s Receiver", rcv.Spec.Type)
+		}
+		return nil, nil
+	}
 	secret := &corev1.Secret{}
 	if err := c.Get(ctx, types.NamespacedName{Namespace: rcv.Namespace, Name: rcv.Spec.SecretRef.Name}, secret); err != nil {
 		return nil, fmt.Errorf("spec.secretRef: Secret %s: %w", rcv.Spec.SecretRef.Name, err)
@@ -196,9 +233,9 @@ func SecretData(ctx context.Context, c client.Reader, rcv *notificationv1.Receiv
 	return secret.Data, nil
 }
 
-// request sets the reconcile request annotation on each resource and
-// returns those it set it on.
-func (h *Handler) request(ctx context.Context, rcv *notificationv1.Receiver) ([]string, error) {
+// request sets the reconcile request annotation on each resource that f
+// (nil for none) keeps, and returns those it set it on.
+func (h *Handler) request(ctx context.Context, rcv *notificationv1.Receiver, f *resourceFilter) ([]string, error) {
 	patch := client.RawPatch(types.MergePatchType, fmt.Appendf(nil, `{"metadata":{"annotations":{%q:%q}}}`, sourcev1.ReconcileRequestAnnotation, h.now().Format(time.RFC3339Nano)))
 	// One missing resource does not hold the others back.
 	var done []string
@@ -211,6 +248,17 @@ func (h *Handler) request(ctx context.Context, rcv *notificationv1.Receiver) ([]
 		}
 		for _, obj := range objs {
 			id := ref.Kind + " " + client.ObjectKeyFromObject(obj).String()
+			if f != nil {
+				keep, err := h.filtered(ctx, f, i, ref, obj)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("spec.resources[%d]: %s: %w", i, id, err))
+					continue
+				}
+				if !keep {
+					h.Log.V(1).Info("resource not annotated: spec.resourceFilter or the resource's filter is false", "resource", id)
+					continue
+				}
+			}
 			if err := h.Client.Patch(ctx, obj, patch); err != nil {
 				errs = append(errs, fmt.Errorf("spec.resources[%d]: annotate %s: %w", i, id, err))
 				continue
@@ -219,6 +267,21 @@ func (h *Handler) request(ctx context.Context, rcv *notificationv1.Receiver) ([]
 		}
 	}
 	return done, errors.Join(errs...)
+}
+
+// filtered evaluates f on obj, matched by spec.resources[i]. An object
+// named in the reference is read first, so that the filter sees its labels
+// and annotations; one matched by labels was listed with them.
+func (h *Handler) filtered(ctx context.Context, f *resourceFilter, i int, ref notificationv1.CrossNamespaceObjectReference, obj client.Object) (bool, error) {
+	gvk := obj.GetObjectKind().GroupVersionKind()
+	if ref.Name != "*" {
+		if err := h.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return false, fmt.Errorf("read for the resource filters: %w", err)
+		}
+	}
+	// res has the apiVersion and kind, which a read may leave out.
+	obj.GetObjectKind().SetGroupVersionKind(gvk)
+	return f.keep(ctx, i, obj)
 }
 
 // resolve turns a reference into the objects it names, as metadata only:
@@ -233,7 +296,12 @@ func (h *Handler) resolve(ctx context.Context, rcv *notificationv1.Receiver, ref
 		if err != nil {
 			return nil, fmt.Errorf("apiVersion: %w", err)
 		}
-		gvk = gv.WithKind(ref.Kind)
+		// A manifest migrated from Flux by changing only its own group
+		// still names Flux's groups here: those mean Sluice's kinds.
+		gv.Group = syncv1.SluiceGroup(gv.Group)
+		if gv.Group != gvk.Group {
+			gvk = gv.WithKind(ref.Kind)
+		}
 	}
 	ns := ref.Namespace
 	if ns == "" {
@@ -253,6 +321,7 @@ func (h *Handler) resolve(ctx context.Context, rcv *notificationv1.Receiver, ref
 	}
 	out := make([]client.Object, 0, len(list.Items))
 	for i := range list.Items {
+		list.Items[i].SetGroupVersionKind(gvk)
 		out = append(out, &list.Items[i])
 	}
 	return out, nil

@@ -36,16 +36,28 @@ func TestACallRequestsAReconcileOfEveryKindSluiceReconciles(t *testing.T) {
 		object("HelmRelease", e.ns, "app", nil, map[string]any{"interval": "1h", "chart": map[string]any{"spec": map[string]any{"chart": "app", "sourceRef": map[string]any{"kind": "HelmRepository", "name": "charts"}}}}),
 		object("ImageRepository", e.ns, "app", nil, map[string]any{"image": "ghcr.io/shop/app", "interval": "1h"}),
 		object("ImageUpdateAutomation", e.ns, "app", nil, map[string]any{"interval": "1h", "sourceRef": sourceRef}),
+		object("ImagePolicy", e.ns, "app", nil, map[string]any{"imageRepositoryRef": map[string]any{"name": "app"}, "policy": map[string]any{"semver": map[string]any{"range": ">=1.0.0"}}}),
 	}
 	for _, o := range objs {
 		if err := cp.Client.Create(t.Context(), o); err != nil {
 			t.Fatalf("create %s %s: %v", o.GetKind(), o.GetName(), err)
 		}
 	}
+	// Half of them are named with Flux's apiVersion, as a manifest
+	// migrated by changing only its own group still names them.
+	fluxGroup := map[string]string{"Kustomization": "kustomize", "HelmRelease": "helm", "ImageRepository": "image", "ImageUpdateAutomation": "image", "ImagePolicy": "image"}
 	var refs []notificationv1.CrossNamespaceObjectReference
-	for _, o := range objs {
+	for i, o := range objs {
 		if o.GetName() != "other" && o.GetKind() != "OCIRepository" {
-			refs = append(refs, notificationv1.CrossNamespaceObjectReference{Kind: o.GetKind(), Name: o.GetName()})
+			ref := notificationv1.CrossNamespaceObjectReference{Kind: o.GetKind(), Name: o.GetName()}
+			if i%2 == 0 {
+				group := fluxGroup[o.GetKind()]
+				if group == "" {
+					group = "source"
+				}
+				ref.APIVersion = group + ".toolkit.fluxcd.io/v1"
+			}
+			refs = append(refs, ref)
 		}
 	}
 	// The OCIRepositories are named by label: the list is of metadata, and

@@ -97,11 +97,15 @@ func (e *env) receiver(t testing.TB, name, typ string, suspend bool, refs ...not
 	return e.receiverWith(t, name, notificationv1.ReceiverSpec{Type: typ, Resources: refs, Suspend: suspend})
 }
 
-// receiverWith creates a Receiver with the Secret "hook" and returns its
-// webhook path once it is Ready and the endpoint's cache has it.
+// receiverWith creates a Receiver with the Secret "hook" (none for
+// generic-oidc, whose path has no token) and returns its webhook path once
+// it is Ready and the endpoint's cache has it.
 func (e *env) receiverWith(t testing.TB, name string, spec notificationv1.ReceiverSpec) string {
 	t.Helper()
-	spec.SecretRef = notificationv1.LocalObjectReference{Name: "hook"}
+	token := ""
+	if spec.Type != notificationv1.GenericOIDCReceiver {
+		spec.SecretRef, token = &notificationv1.LocalObjectReference{Name: "hook"}, hookToken
+	}
 	create(t, &notificationv1.Receiver{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns}, Spec: spec})
 	rcv := &notificationv1.Receiver{}
 	controlplane.Eventually(t, 30*time.Second, "Receiver "+name+" Ready", func(ctx context.Context) (bool, string) {
@@ -110,7 +114,7 @@ func (e *env) receiverWith(t testing.TB, name string, spec notificationv1.Receiv
 		}
 		return meta.IsStatusConditionTrue(rcv.Status.Conditions, "Ready"), fmt.Sprintf("%+v", rcv.Status)
 	})
-	if want := WebhookPath(hookToken, name, e.ns); rcv.Status.WebhookPath != want {
+	if want := WebhookPath(token, name, e.ns); rcv.Status.WebhookPath != want {
 		t.Fatalf("webhook path %s, want %s", rcv.Status.WebhookPath, want)
 	}
 	// The endpoint knows the path once its cache has the status, a moment
@@ -281,7 +285,7 @@ func TestAGCRReceiverWhoseSecretLacksTheAccountIsNotReady(t *testing.T) {
 				&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns}, StringData: tt.data},
 				&notificationv1.Receiver{
 					ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: e.ns},
-					Spec: notificationv1.ReceiverSpec{Type: notificationv1.GCRReceiver, SecretRef: notificationv1.LocalObjectReference{Name: name},
+					Spec: notificationv1.ReceiverSpec{Type: notificationv1.GCRReceiver, SecretRef: &notificationv1.LocalObjectReference{Name: name},
 						Resources: []notificationv1.CrossNamespaceObjectReference{{Kind: "GitRepository", Name: "app"}}},
 				},
 			)
@@ -301,7 +305,7 @@ func TestAReceiverWithoutItsTokenIsNotReady(t *testing.T) {
 	e := start(t, "receiver-token")
 	create(t, &notificationv1.Receiver{
 		ObjectMeta: metav1.ObjectMeta{Name: "lost", Namespace: e.ns},
-		Spec: notificationv1.ReceiverSpec{Type: notificationv1.GenericReceiver, SecretRef: notificationv1.LocalObjectReference{Name: "missing"},
+		Spec: notificationv1.ReceiverSpec{Type: notificationv1.GenericReceiver, SecretRef: &notificationv1.LocalObjectReference{Name: "missing"},
 			Resources: []notificationv1.CrossNamespaceObjectReference{{Kind: "GitRepository", Name: "app"}}},
 	})
 	rcv := &notificationv1.Receiver{}

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
+	"sluice.dev/sluice/pkg/sync/celexpr"
 	"sluice.dev/sluice/pkg/sync/status"
 )
 
@@ -27,7 +28,7 @@ import (
 // The kinds a Receiver may name (see kinds), patched with the request:
 // +kubebuilder:rbac:groups=source.sluice.dev,resources=gitrepositories;helmrepositories;helmcharts;ocirepositories,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations;helmreleases,verbs=get;list;watch;patch
-// +kubebuilder:rbac:groups=image.sluice.dev,resources=imagerepositories;imageupdateautomations,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=image.sluice.dev,resources=imagerepositories;imagepolicies;imageupdateautomations,verbs=get;list;watch;patch
 
 // secretField indexes Receivers by the Secret holding their token.
 const secretField = "spec.secretRef.name"
@@ -36,6 +37,9 @@ const secretField = "spec.secretRef.name"
 type Reconciler struct {
 	Client client.Client
 	Events clientevents.EventRecorder
+
+	// exprs holds the compiled CEL expressions of the specs.
+	exprs celexpr.Cache
 }
 
 // SetupWithManager registers the indexes the Handler and the Secret watch
@@ -51,13 +55,18 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		return fmt.Errorf("index Receivers by webhook path: %w", err)
 	}
 	if err := indexer.IndexField(ctx, &notificationv1.Receiver{}, secretField, func(o client.Object) []string {
-		return []string{o.(*notificationv1.Receiver).Spec.SecretRef.Name}
+		if ref := o.(*notificationv1.Receiver).Spec.SecretRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
 	}); err != nil {
 		return fmt.Errorf("index Receivers by Secret: %w", err)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("receiver").
-		For(&notificationv1.Receiver{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A reconcile request annotation is answered, as in Flux, and
+		// recorded in status.lastHandledReconcileAt.
+		For(&notificationv1.Receiver{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.bySecret)).
 		Complete(r)
 }
@@ -76,8 +85,8 @@ func (r *Reconciler) bySecret(ctx context.Context, o client.Object) []reconcile.
 	return out
 }
 
-// Reconcile derives the webhook path from the token and writes the status
-// once.
+// Reconcile derives the webhook path from the token (none for
+// generic-oidc) and writes the status once.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	rcv := &notificationv1.Receiver{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rcv); err != nil {
@@ -85,6 +94,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := rcv.DeepCopy()
 	ready := metav1.Condition{Type: "Ready", ObservedGeneration: rcv.Generation}
+	fields := status.Fields{ObservedGeneration: &rcv.Status.ObservedGeneration, LastHandledReconcileAt: &rcv.Status.LastHandledReconcileAt, Conditions: &rcv.Status.Conditions}
+	if err := compileSpec(&r.exprs, rcv); err != nil {
+		// Only a change of the spec can fix it: Stalled, and the Warning,
+		// which names the expression's field, once for each generation.
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, notificationv1.ReasonInvalidCELExpression, err.Error()
+		if c := meta.FindStatusCondition(before.Status.Conditions, "Ready"); c == nil || c.Reason != ready.Reason || c.ObservedGeneration != rcv.Generation {
+			r.Events.Eventf(rcv, nil, corev1.EventTypeWarning, notificationv1.ReasonInvalidCELExpression, "Reconcile", "%v", err)
+		}
+		return ctrl.Result{}, status.Write(ctx, r.Client, "Receiver", rcv, before, fields, ready, true)
+	}
 	secret, err := SecretData(ctx, r.Client, rcv)
 	if err != nil {
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, notificationv1.ReasonTokenNotFound, err.Error()
@@ -98,7 +117,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	// A missing token is fixed by creating the Secret, which wakes the
 	// Receiver: not a stall of its spec.
-	fields := status.Fields{ObservedGeneration: &rcv.Status.ObservedGeneration, Conditions: &rcv.Status.Conditions}
 	if err := status.Write(ctx, r.Client, "Receiver", rcv, before, fields, ready, false); err != nil {
 		return ctrl.Result{}, err
 	}

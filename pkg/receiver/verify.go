@@ -15,6 +15,7 @@ import (
 	"time"
 
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
+	"sluice.dev/sluice/pkg/sync/celexpr"
 )
 
 // ErrUnauthorized is a call whose signature or token does not match.
@@ -38,6 +39,9 @@ type Verdict struct {
 	Trigger bool
 	// Reason says why a verified call does not trigger.
 	Reason string
+	// Claims are the verified token's claims of a generic-oidc call, which
+	// the resource filters read as claims; nil for the other types.
+	Claims map[string]any
 }
 
 // Call is one webhook call, its body already read within the size cap,
@@ -52,6 +56,8 @@ type Call struct {
 	Secret map[string][]byte
 	// Events is the Receiver's spec.events.
 	Events []string
+	// OIDCProviders is the Receiver's spec.oidcProviders.
+	OIDCProviders []notificationv1.OIDCProvider
 	// Now is when the call came, for checks that expire.
 	Now time.Time
 }
@@ -78,6 +84,10 @@ type keyed interface {
 type deps struct {
 	// google holds Google's ID token signing keys, for gcr.
 	google *googleKeys
+	// oidc holds the OIDC issuers' signing keys, for generic-oidc.
+	oidc *oidcIssuers
+	// exprs compiles the CEL expressions of generic-oidc providers.
+	exprs *celexpr.Cache
 }
 
 // senders maps each Receiver type to its check. Adding a type is a file
@@ -86,6 +96,7 @@ func senders(d deps) map[string]sender {
 	return map[string]sender{
 		notificationv1.GenericReceiver:     genericSender{},
 		notificationv1.GenericHMACReceiver: genericHMACSender{},
+		notificationv1.GenericOIDCReceiver: genericOIDCSender{issuers: d.oidc, exprs: d.exprs},
 		notificationv1.GitHubReceiver:      githubSender{},
 		notificationv1.GitLabReceiver:      gitlabSender{},
 		notificationv1.BitbucketReceiver:   bitbucketSender{},

@@ -24,7 +24,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -166,7 +165,7 @@ var errEndpoint = errors.New("is not a host[:port]")
 func (r *BucketReconciler) client(ctx context.Context, b *sourcev1.Bucket) (c *minio.Client, done func(), err error) {
 	opts := &minio.Options{Region: b.Spec.Region, Secure: !b.Spec.Insecure, MaxRetries: bucketRetries}
 	if ref := b.Spec.SecretRef; ref != nil {
-		secret, err := r.secret(ctx, b.Namespace, ref.Name)
+		secret, err := readSecret(ctx, r.Client, b.Namespace, ref.Name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err)
 		}
@@ -181,7 +180,7 @@ func (r *BucketReconciler) client(ctx context.Context, b *sourcev1.Bucket) (c *m
 		return nil, nil, fmt.Errorf("make the HTTP transport: %w", err)
 	}
 	if ref := b.Spec.CertSecretRef; ref != nil {
-		secret, err := r.secret(ctx, b.Namespace, ref.Name)
+		secret, err := readSecret(ctx, r.Client, b.Namespace, ref.Name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("spec.certSecretRef: Secret %s: %w", ref.Name, err)
 		}
@@ -194,7 +193,7 @@ func (r *BucketReconciler) client(ctx context.Context, b *sourcev1.Bucket) (c *m
 		}
 	}
 	if ref := b.Spec.ProxySecretRef; ref != nil {
-		secret, err := r.secret(ctx, b.Namespace, ref.Name)
+		secret, err := readSecret(ctx, r.Client, b.Namespace, ref.Name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("spec.proxySecretRef: Secret %s: %w", ref.Name, err)
 		}
@@ -372,14 +371,6 @@ func s3Code(err error) string {
 		return resp.Code
 	}
 	return ""
-}
-
-func (r *BucketReconciler) secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
-	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, secret); err != nil {
-		return nil, err
-	}
-	return secret, nil
 }
 
 // errTooLarge marks a bucket whose objects exceed what an artifact may

@@ -180,11 +180,13 @@ func (r *HelmChartReconciler) load(ctx context.Context, hc *sourcev1.HelmChart) 
 	}
 
 	ch, digest := l.chart, l.digest
-	if len(hc.Spec.ValuesFiles) > 0 {
-		values, err := mergeValuesFiles(ch, hc.Spec.ValuesFiles, l.lookup)
+	var observedValuesFiles []string
+	if files := valuesFiles(hc); len(files) > 0 {
+		values, found, err := mergeValuesFiles(ch, files, l.lookup, hc.Spec.IgnoreMissingValuesFiles)
 		if err != nil {
 			return failed(withReason(sourcev1.ReasonValuesFilesError, err))
 		}
+		observedValuesFiles = found
 		ch.Values = values
 		// The values are part of what a HelmRelease installs: a change
 		// to a values file, or to the list, is a change of content.
@@ -204,6 +206,7 @@ func (r *HelmChartReconciler) load(ctx context.Context, hc *sourcev1.HelmChart) 
 
 	r.Charts.put(client.ObjectKeyFromObject(hc), &StoredChart{Chart: ch, Revision: revision, Digest: digest})
 	hc.Status.ObservedChartName = ch.Name()
+	hc.Status.ObservedValuesFiles = observedValuesFiles
 	hc.Status.ObservedSourceArtifactRevision = l.sourceRevision
 	message := fmt.Sprintf("%s '%s' chart with version '%s'", verb, ch.Name(), revision)
 	if a := hc.Status.Artifact; a == nil || a.Revision != revision || a.Digest != digest {
@@ -285,36 +288,64 @@ func filesDigest(files []*common.File) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// mergeValuesFiles merges the files, in order, over the chart's values. A
-// path is relative to the chart; for a chart from Git, one the chart does
-// not hold is looked up from the artifact's root with lookup, as Flux
-// resolves it.
-func mergeValuesFiles(ch *chart.Chart, files []string, lookup func(string) ([]byte, bool)) (map[string]any, error) {
-	values := ch.Values
+// valuesFiles are the HelmChart's values files in the order they merge:
+// the deprecated spec.valuesFile first, then spec.valuesFiles, as Flux
+// merges them.
+func valuesFiles(hc *sourcev1.HelmChart) []string {
+	if hc.Spec.ValuesFile == "" {
+		return hc.Spec.ValuesFiles
+	}
+	return append([]string{hc.Spec.ValuesFile}, hc.Spec.ValuesFiles...)
+}
+
+// mergeValuesFiles merges the files, in order, into the values that
+// replace the chart's values.yaml, and returns those it merged. As in
+// Flux, the chart's own values.yaml counts only when listed, and when no
+// listed file is found (with ignoreMissing) the chart has no default
+// values. A file found nowhere is an error, or with ignoreMissing is
+// skipped. valuesFile says where a path is looked for.
+func mergeValuesFiles(ch *chart.Chart, files []string, lookup func(string) ([]byte, bool), ignoreMissing bool) (map[string]any, []string, error) {
+	values := map[string]any{}
+	var merged []string
 	for _, file := range files {
-		name := strings.TrimPrefix(path.Clean("/"+file), "/")
-		var data []byte
-		found := false
-		for _, f := range ch.Raw {
-			if f.Name == name {
-				data, found = f.Data, true
-				break
-			}
-		}
-		if !found && lookup != nil {
-			data, found = lookup(name)
+		data, found := valuesFile(ch, strings.TrimPrefix(path.Clean("/"+file), "/"), lookup)
+		if !found && ignoreMissing {
+			continue
 		}
 		if !found {
-			return nil, fmt.Errorf("spec.valuesFiles: %s: no such file in chart %s", file, ch.Name())
+			return nil, nil, fmt.Errorf("spec.valuesFiles: %s: no such file in chart %s (spec.ignoreMissingValuesFiles skips it)", file, ch.Name())
 		}
 		// As Helm reads values.yaml, and merges as Flux does.
 		v, err := loader.LoadValues(bytes.NewReader(data))
 		if err != nil {
-			return nil, fmt.Errorf("spec.valuesFiles: %s: %w", file, err)
+			return nil, nil, fmt.Errorf("spec.valuesFiles: %s: %w", file, err)
 		}
 		values = loader.MergeMaps(values, v)
+		merged = append(merged, file)
 	}
-	return values, nil
+	return values, merged, nil
+}
+
+// valuesFile reads a values file. For a chart from a HelmRepository
+// (lookup nil) the path is relative to the chart, where values.yaml is
+// always found, if empty, as Flux reads it. For a chart from a
+// GitRepository or a Bucket it is relative to the artifact's root, as in
+// Flux, and then to the chart, for a path the root does not hold.
+func valuesFile(ch *chart.Chart, name string, lookup func(string) ([]byte, bool)) ([]byte, bool) {
+	if lookup != nil {
+		if data, ok := lookup(name); ok {
+			return data, true
+		}
+	}
+	for _, f := range ch.Raw {
+		if f.Name == name {
+			return f.Data, true
+		}
+	}
+	if lookup == nil && name == "values.yaml" {
+		return nil, true
+	}
+	return nil, false
 }
 
 // commit12 is the first 12 hex of the commit in a Git artifact revision

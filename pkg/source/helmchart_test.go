@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v4/pkg/chart/common"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -135,6 +136,27 @@ func TestAHelmChartFromAnOCIRepositoryLoadsTheHighestTagInRange(t *testing.T) {
 	if got.Status.Artifact.Digest != digests["1.2.0"] || got.Status.ObservedSourceArtifactRevision != "" {
 		t.Fatalf("artifact %+v from %q, want digest %s and no source revision", got.Status.Artifact, got.Status.ObservedSourceArtifactRevision, digests["1.2.0"])
 	}
+
+	// The same registry through a kubernetes.io/dockerconfigjson Secret.
+	host, _, _ := strings.Cut(strings.TrimPrefix(registry.URL, "oci://"), "/")
+	docker := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "docker", Namespace: ns}, Type: corev1.SecretTypeDockerConfigJson,
+		StringData: map[string]string{corev1.DockerConfigJsonKey: fmt.Sprintf(`{"auths": {%q: {"username": %q, "password": %q}}}`, host, helmrepo.Username, helmrepo.Password)},
+	}
+	dockerRepo := helmRepository(ns, registry.URL)
+	dockerRepo.Name = "docker"
+	dockerRepo.Spec.Type, dockerRepo.Spec.Insecure = sourcev1.HelmRepositoryTypeOCI, true
+	dockerRepo.Spec.SecretRef = &sourcev1.LocalObjectReference{Name: "docker"}
+	dockerChart := helmChart(ns, "docker", "app", "^1", "HelmRepository", "docker")
+	for _, o := range []client.Object{docker, dockerRepo, dockerChart} {
+		if err := cp.Client.Create(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, _ = reconcileHelmChart(t, r, dockerChart)
+	if a := got.Status.Artifact; a == nil || a.Revision != "1.2.0" {
+		t.Fatalf("through the dockerconfigjson Secret: %s", readyOf(got.Status.Conditions))
+	}
 }
 
 // gitChart is the files of chart app 1.0.0 under charts/app, whose
@@ -214,27 +236,40 @@ func TestAHelmChartMergesItsValuesFilesInOrder(t *testing.T) {
 		map[string]any{"image": "base", "replicas": 1, "service": map[string]any{"port": 80, "type": "ClusterIP"}})
 	ch.Files = append(ch.Files,
 		&common.File{Name: "values-a.yaml", Data: []byte("image: a\nservice:\n  port: 81\n")},
-		&common.File{Name: "values-b.yaml", Data: []byte("image: b\nservice:\n  type: NodePort\n")})
+		&common.File{Name: "values-b.yaml", Data: []byte("image: b\nservice:\n  type: NodePort\n")},
+		&common.File{Name: "values-c.yaml", Data: []byte("replicas: 5\n")})
 	s.Add(t, ch)
-	// The same chart in Git, with a values file at the root of the
-	// repository, outside the chart, where Flux looks for one.
+	// The same chart in Git, with values files at the root of the
+	// repository, where Flux looks for them, one of them named as one of
+	// the chart's.
 	artifact := &git.Artifact{Revision: "main@sha1:0123456789abcdef0123456789abcdef01234567", Files: map[string][]byte{
-		"charts/app/Chart.yaml":    []byte("apiVersion: v2\nname: app\nversion: 1.0.0\n"),
-		"charts/app/values.yaml":   []byte("image: base\nreplicas: 1\n"),
-		"charts/app/values-a.yaml": []byte("image: a\n"),
-		"prod/values.yaml":         []byte("replicas: 3\n"),
+		"charts/app/Chart.yaml":      []byte("apiVersion: v2\nname: app\nversion: 1.0.0\n"),
+		"charts/app/values.yaml":     []byte("image: base\nreplicas: 1\n"),
+		"charts/app/values-a.yaml":   []byte("image: a\n"),
+		"charts/app/values-git.yaml": []byte("replicas: 7\n"),
+		"values-a.yaml":              []byte("image: root\n"),
+		"prod/values.yaml":           []byte("replicas: 3\n"),
 	}}
 	create(t, ns, helmRepository(ns, s.URL))
 	tests := []struct {
-		name   string
-		git    bool
-		files  []string
-		values string
+		name       string
+		git        bool
+		valuesFile string
+		files      []string
+		ignore     bool
+		values     string
+		observed   []string
 	}{
-		{"no values files keep the chart's values", false, nil, "map[image:base replicas:1 service:map[port:80 type:ClusterIP]]"},
-		{"a then b: the last file wins where both set a value, and maps merge", false, []string{"values-a.yaml", "values-b.yaml"}, "map[image:b replicas:1 service:map[port:81 type:NodePort]]"},
-		{"b then a: the order decides", false, []string{"./values-b.yaml", "values-a.yaml"}, "map[image:a replicas:1 service:map[port:81 type:NodePort]]"},
-		{"a chart from Git takes files from the chart and from the repository's root", true, []string{"values-a.yaml", "prod/values.yaml"}, "map[image:a replicas:3]"},
+		{"no values files keep the chart's values", false, "", nil, false, "map[image:base replicas:1 service:map[port:80 type:ClusterIP]]", nil},
+		{"a then b replace values.yaml: the last file wins where both set a value, and maps merge", false, "", []string{"values-a.yaml", "values-b.yaml"}, false, "map[image:b service:map[port:81 type:NodePort]]", []string{"values-a.yaml", "values-b.yaml"}},
+		{"b then a: the order decides", false, "", []string{"./values-b.yaml", "values-a.yaml"}, false, "map[image:a service:map[port:81 type:NodePort]]", []string{"./values-b.yaml", "values-a.yaml"}},
+		{"the chart's values.yaml counts only when listed, in its place", false, "", []string{"values.yaml", "values-c.yaml"}, false, "map[image:base replicas:5 service:map[port:80 type:ClusterIP]]", []string{"values.yaml", "values-c.yaml"}},
+		{"a chart from Git reads paths from the repository's root, as Flux does", true, "", []string{"charts/app/values-a.yaml", "prod/values.yaml"}, false, "map[image:a replicas:3]", []string{"charts/app/values-a.yaml", "prod/values.yaml"}},
+		{"a file at the root wins over the chart's file of that name", true, "", []string{"values-a.yaml"}, false, "map[image:root]", []string{"values-a.yaml"}},
+		{"a path the root lacks is read from the chart", true, "", []string{"values-git.yaml"}, false, "map[replicas:7]", []string{"values-git.yaml"}},
+		{"the deprecated valuesFile merges before valuesFiles", false, "values-a.yaml", []string{"values-c.yaml", "values-b.yaml"}, false, "map[image:b replicas:5 service:map[port:81 type:NodePort]]", []string{"values-a.yaml", "values-c.yaml", "values-b.yaml"}},
+		{"ignoreMissingValuesFiles skips a file the chart does not hold", false, "", []string{"values-c.yaml", "missing.yaml"}, true, "map[replicas:5]", []string{"values-c.yaml"}},
+		{"with no listed file found the chart has no default values, as in Flux", false, "", []string{"missing.yaml"}, true, "map[]", nil},
 	}
 	r := newHelmChartReconciler(&events{})
 	r.Sources.put(types.NamespacedName{Namespace: ns, Name: "app"}, artifact)
@@ -245,7 +280,7 @@ func TestAHelmChartMergesItsValuesFilesInOrder(t *testing.T) {
 			if tt.git {
 				hc.Spec.Chart, hc.Spec.SourceRef.Kind = "charts/app", "GitRepository"
 			}
-			hc.Spec.ValuesFiles = tt.files
+			hc.Spec.ValuesFile, hc.Spec.ValuesFiles, hc.Spec.IgnoreMissingValuesFiles = tt.valuesFile, tt.files, tt.ignore
 			if err := cp.Client.Create(t.Context(), hc); err != nil {
 				t.Fatal(err)
 			}
@@ -257,6 +292,9 @@ func TestAHelmChartMergesItsValuesFilesInOrder(t *testing.T) {
 			}
 			if v := fmt.Sprint(stored.Chart.Values); v != tt.values {
 				t.Fatalf("values %s, want %s", v, tt.values)
+			}
+			if !slices.Equal(got.Status.ObservedValuesFiles, tt.observed) {
+				t.Fatalf("observedValuesFiles %v, want %v", got.Status.ObservedValuesFiles, tt.observed)
 			}
 			if slices.Contains(digests, stored.Digest) {
 				t.Fatalf("digest %s is that of other values", stored.Digest)

@@ -22,6 +22,10 @@ type StoredChart struct {
 	// spec.valuesFiles is set: it changes with the content even when
 	// Revision does not.
 	Digest string
+	// OCIDigest is the manifest digest (sha256:<hex>) of the OCI artifact
+	// the chart came from, for a chart an OCIRepository holds; empty
+	// otherwise.
+	OCIDigest string
 }
 
 // ChartStore keeps the last chart of each HelmChart, by namespace and

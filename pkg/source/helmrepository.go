@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
+	"sluice.dev/sluice/pkg/image/registry"
 	"sluice.dev/sluice/pkg/source/helm"
 	"sluice.dev/sluice/pkg/sync/status"
 )
@@ -34,10 +37,13 @@ const ReasonIndexationFailed = "IndexationFailed"
 const defaultHelmTimeout = 60 * time.Second
 
 // HelmOptions returns what reaching repo takes: its URL and type, the
-// username and password of spec.secretRef, the CA and client certificate
-// of spec.certSecretRef, spec.insecure as PlainHTTP and spec.timeout (60s
-// when unset). Chart and Version are the caller's. A Secret that is
-// missing or incomplete is an error naming the field that refers to it.
+// username and password of spec.secretRef (for type oci, also its
+// kubernetes.io/dockerconfigjson entry for the registry), the CA and
+// client certificate of spec.certSecretRef (or, deprecated, of
+// spec.secretRef's TLS keys), spec.insecure as PlainHTTP and
+// spec.timeout (60s when unset). Chart and Version are the caller's. A
+// Secret that is missing or incomplete is an error naming the field that
+// refers to it.
 func HelmOptions(ctx context.Context, c client.Reader, repo *sourcev1.HelmRepository) (helm.Options, error) {
 	opts := helm.Options{URL: repo.Spec.URL, Type: repo.Spec.Type, PlainHTTP: repo.Spec.Insecure, PassCredentials: repo.Spec.PassCredentials, Timeout: defaultHelmTimeout}
 	if opts.Type == "" {
@@ -58,10 +64,26 @@ func HelmOptions(ctx context.Context, c client.Reader, repo *sourcev1.HelmReposi
 		if err != nil {
 			return opts, err
 		}
-		opts.Username, opts.Password = string(data["username"]), string(data["password"])
+		if config, ok := data[corev1.DockerConfigJsonKey]; ok && opts.Type == sourcev1.HelmRepositoryTypeOCI {
+			if opts.Username, opts.Password, err = dockerConfigLogin(config, repo.Spec.URL); err != nil {
+				return opts, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err)
+			}
+		} else {
+			opts.Username, opts.Password = string(data["username"]), string(data["password"])
+		}
 		// Flux's rule: both or neither.
 		if (opts.Username == "") != (opts.Password == "") {
 			return opts, fmt.Errorf("spec.secretRef: Secret %s: needs both username and password", ref.Name)
+		}
+		// Deprecated in Flux, still read: TLS in the auth Secret, under
+		// the legacy keys or the standard ones, when certSecretRef does
+		// not give it.
+		if tlsData := legacyTLS(data); tlsData != nil && repo.Spec.CertSecretRef == nil {
+			cfg, err := tlsConfig(tlsData)
+			if err != nil {
+				return opts, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err)
+			}
+			opts.TLS = cfg
 		}
 	}
 	if ref := repo.Spec.CertSecretRef; ref != nil {
@@ -76,6 +98,47 @@ func HelmOptions(ctx context.Context, c client.Reader, repo *sourcev1.HelmReposi
 		opts.TLS = cfg
 	}
 	return opts, nil
+}
+
+// legacyTLS is the TLS material of a spec.secretRef Secret, under
+// certSecretRef's keys, read from Flux's deprecated certFile, keyFile and
+// caFile, or from tls.crt, tls.key and ca.crt; nil when it has none.
+func legacyTLS(data map[string][]byte) map[string][]byte {
+	out := map[string][]byte{}
+	for legacy, key := range map[string]string{"certFile": "tls.crt", "keyFile": "tls.key", "caFile": "ca.crt"} {
+		if v := data[key]; len(v) > 0 {
+			out[key] = v
+		} else if v := data[legacy]; len(v) > 0 {
+			out[key] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// dockerConfigLogin is the username and password a
+// kubernetes.io/dockerconfigjson Secret holds for the registry of an
+// oci:// URL, matched as Docker and Flux match its keys.
+func dockerConfigLogin(config []byte, ociURL string) (string, string, error) {
+	host, _, _ := strings.Cut(strings.TrimPrefix(ociURL, "oci://"), "/")
+	reg, err := name.NewRegistry(host, name.WeakValidation)
+	if err != nil {
+		return "", "", fmt.Errorf("registry of %s: %w", ociURL, err)
+	}
+	authenticator, err := registry.Authenticator(config, reg)
+	if err != nil {
+		return "", "", err
+	}
+	login, err := authenticator.Authorization()
+	if err != nil {
+		return "", "", err
+	}
+	if login.Username == "" || login.Password == "" {
+		return "", "", fmt.Errorf("the %s entry for %s has no username and password (tokens are not supported for Helm charts)", corev1.DockerConfigJsonKey, host)
+	}
+	return login.Username, login.Password, nil
 }
 
 // tlsConfig reads ca.crt, tls.crt and tls.key: a CA added to the system
@@ -143,6 +206,9 @@ func (r *HelmRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			// An OCI registry has no index to check again.
 			if repo.Spec.Suspend || repo.Spec.Type == sourcev1.HelmRepositoryTypeOCI {
 				return 0
+			}
+			if repo.Spec.Interval.Duration == 0 {
+				return sourcev1.DefaultHelmRepositoryInterval
 			}
 			return repo.Spec.Interval.Duration
 		},

@@ -127,6 +127,8 @@ func TestAHelmRepositoryIsReadyWithItsIndexOrSaysWhyNot(t *testing.T) {
 		// index is the repository whose index digest is the artifact's
 		// revision; nil for no artifact.
 		index *helmrepo.HTTPRepo
+		// noInterval leaves spec.interval unset.
+		noInterval bool
 	}{
 		{
 			name: "a repository behind basic auth is ready with the digest of its index", ns: "helmrepo-basic-auth",
@@ -146,6 +148,16 @@ func TestAHelmRepositoryIsReadyWithItsIndexOrSaysWhyNot(t *testing.T) {
 		{
 			name: "a repository over TLS is ready with the CA of spec.certSecretRef", ns: "helmrepo-tls",
 			url: secure.URL, certs: map[string]string{"ca.crt": string(secure.CAPEM)},
+			ready: metav1.ConditionTrue, reason: sourcev1.ReasonSucceeded, message: "(1 chart)", index: secure,
+		},
+		{
+			name: "a repository over TLS is ready with the CA in secretRef's deprecated caFile", ns: "helmrepo-tls-legacy",
+			url: secure.URL, secret: map[string]string{"caFile": string(secure.CAPEM)},
+			ready: metav1.ConditionTrue, reason: sourcev1.ReasonSucceeded, message: "(1 chart)", index: secure,
+		},
+		{
+			name: "a repository without spec.interval is checked every minute", ns: "helmrepo-default-interval",
+			url: secure.URL, certs: map[string]string{"ca.crt": string(secure.CAPEM)}, noInterval: true,
 			ready: metav1.ConditionTrue, reason: sourcev1.ReasonSucceeded, message: "(1 chart)", index: secure,
 		},
 		{
@@ -176,6 +188,9 @@ func TestAHelmRepositoryIsReadyWithItsIndexOrSaysWhyNot(t *testing.T) {
 			}
 			if tt.oci {
 				repo.Spec.Type, repo.Spec.Insecure = sourcev1.HelmRepositoryTypeOCI, true
+			}
+			if tt.noInterval {
+				repo.Spec.Interval = metav1.Duration{}
 			}
 			create(t, tt.ns, append(objs, repo)...)
 			ev := &events{}
@@ -252,6 +267,9 @@ func TestHelmOptionsReadTheRepositoryAndItsSecrets(t *testing.T) {
 		secret(ns, "ca", map[string]string{"ca.crt": string(registry.CAPEM)}),
 		secret(ns, "empty", map[string]string{"other": "x"}),
 		secret(ns, "cert-only", map[string]string{"tls.crt": string(registry.CAPEM)}),
+		secret(ns, "docker", map[string]string{".dockerconfigjson": `{"auths": {"registry.example": {"auth": "dTpw"}}}`}),
+		secret(ns, "legacy-tls", map[string]string{"username": "u", "password": "p", "caFile": string(registry.CAPEM)}),
+		secret(ns, "auth-tls", map[string]string{"username": "u", "password": "p", "ca.crt": string(registry.CAPEM)}),
 	)
 	ref := func(name string) *sourcev1.LocalObjectReference { return &sourcev1.LocalObjectReference{Name: name} }
 	tests := []struct {
@@ -293,6 +311,42 @@ func TestHelmOptionsReadTheRepositoryAndItsSecrets(t *testing.T) {
 				return nil
 			},
 		},
+		{
+			name: "a kubernetes.io/dockerconfigjson Secret gives an OCI repository the registry's credentials",
+			spec: sourcev1.HelmRepositorySpec{URL: "oci://registry.example/charts", Type: sourcev1.HelmRepositoryTypeOCI, SecretRef: ref("docker")},
+			check: func(o helm.Options) error {
+				if o.Username != "u" || o.Password != "p" {
+					return fmt.Errorf("options %+v", o)
+				}
+				return nil
+			},
+		},
+		{name: "a kubernetes.io/dockerconfigjson Secret without the registry is refused naming the hosts it has", spec: sourcev1.HelmRepositorySpec{URL: "oci://other.example/charts", Type: sourcev1.HelmRepositoryTypeOCI, SecretRef: ref("docker")}, err: "no credentials for other.example"},
+		{
+			name: "secretRef's deprecated caFile is read as certSecretRef's ca.crt",
+			spec: sourcev1.HelmRepositorySpec{URL: "https://charts.example", SecretRef: ref("legacy-tls")},
+			check: func(o helm.Options) error {
+				if o.TLS == nil || o.TLS.RootCAs == nil || o.Username != "u" {
+					return fmt.Errorf("options %+v", o)
+				}
+				return nil
+			},
+		},
+		{
+			name: "secretRef's ca.crt is read as certSecretRef's too",
+			spec: sourcev1.HelmRepositorySpec{URL: "https://charts.example", SecretRef: ref("auth-tls")},
+			check: func(o helm.Options) error {
+				if o.TLS == nil || o.TLS.RootCAs == nil {
+					return fmt.Errorf("options %+v", o)
+				}
+				return nil
+			},
+		},
+		{
+			name: "certSecretRef wins over secretRef's TLS keys",
+			spec: sourcev1.HelmRepositorySpec{URL: "https://charts.example", SecretRef: ref("legacy-tls"), CertSecretRef: ref("cert-only")},
+			err:  "both tls.crt and tls.key",
+		},
 		{name: "a missing Secret names spec.secretRef", spec: sourcev1.HelmRepositorySpec{URL: "https://charts.example", SecretRef: ref("nope")}, err: "spec.secretRef: Secret nope"},
 		{name: "a username without a password is refused", spec: sourcev1.HelmRepositorySpec{URL: "https://charts.example", SecretRef: ref("user-only")}, err: "needs both username and password"},
 		{name: "a missing cert Secret names spec.certSecretRef", spec: sourcev1.HelmRepositorySpec{URL: "https://charts.example", CertSecretRef: ref("nope")}, err: "spec.certSecretRef: Secret nope"},
@@ -314,5 +368,29 @@ func TestHelmOptionsReadTheRepositoryAndItsSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAccessFromIsAcceptedAndTheProviderDefaultsToGeneric(t *testing.T) {
+	t.Parallel()
+	const ns = "helmrepo-access-from"
+	access := &sourcev1.AccessFrom{NamespaceSelectors: []sourcev1.NamespaceSelector{{MatchLabels: map[string]string{"team": "web"}}}}
+	repo := helmRepository(ns, "https://charts.example")
+	repo.Spec.AccessFrom = access
+	hc := helmChart(ns, "app", "app", "*", "HelmRepository", "app")
+	hc.Spec.AccessFrom = access
+	create(t, ns, repo, hc)
+	gotRepo, gotChart := &sourcev1.HelmRepository{}, &sourcev1.HelmChart{}
+	if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(repo), gotRepo); err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(hc), gotChart); err != nil {
+		t.Fatal(err)
+	}
+	if gotRepo.Spec.Provider != sourcev1.HelmRepositoryProviderGeneric {
+		t.Errorf("provider %q, want generic by default", gotRepo.Spec.Provider)
+	}
+	if gotRepo.Spec.AccessFrom == nil || gotChart.Spec.AccessFrom == nil || gotChart.Spec.AccessFrom.NamespaceSelectors[0].MatchLabels["team"] != "web" {
+		t.Errorf("accessFrom not kept: %+v, %+v", gotRepo.Spec.AccessFrom, gotChart.Spec.AccessFrom)
 	}
 }

@@ -28,6 +28,7 @@ import (
 // +kubebuilder:rbac:groups=source.sluice.dev,resources=ocirepositories,verbs=get;list;watch
 // +kubebuilder:rbac:groups=source.sluice.dev,resources=ocirepositories/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch
 
 // OCIRepositoryReconciler fetches OCIRepositories into a Store of their
 // own: a GitRepository and an OCIRepository may share a name, and the
@@ -120,6 +121,8 @@ func (r *OCIRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.OCIR
 		return failed(sourcev1.ReasonOCIPullFailed, err), false
 	}
 	r.Store.put(key, &git.Artifact{Revision: artifact.Revision, Digest: artifact.Digest, Files: artifact.Files})
+	repo.Status.ObservedIgnore = repo.Spec.Ignore
+	repo.Status.ObservedLayerSelector = repo.Spec.LayerSelector
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
@@ -137,16 +140,31 @@ func (r *OCIRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.OCIR
 func (r *OCIRepositoryReconciler) remote(ctx context.Context, repo *sourcev1.OCIRepository, reg name.Registry) (oci.Remote, error) {
 	remote := oci.Remote{Insecure: repo.Spec.Insecure}
 	if ref := repo.Spec.SecretRef; ref != nil {
-		secret, err := r.secret(ctx, repo.Namespace, ref.Name)
+		secret, err := readSecret(ctx, r.Client, repo.Namespace, ref.Name)
 		if err != nil {
 			return remote, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err)
 		}
 		if remote.Auth, err = credentials(secret, reg); err != nil {
 			return remote, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err)
 		}
+	} else if sa := repo.Spec.ServiceAccountName; sa != "" {
+		auth, err := r.pullSecretAuth(ctx, repo.Namespace, sa, reg)
+		if err != nil {
+			return remote, fmt.Errorf("spec.serviceAccountName: ServiceAccount %s: %w", sa, err)
+		}
+		remote.Auth = auth
+	}
+	if ref := repo.Spec.ProxySecretRef; ref != nil {
+		secret, err := readSecret(ctx, r.Client, repo.Namespace, ref.Name)
+		if err != nil {
+			return remote, fmt.Errorf("spec.proxySecretRef: Secret %s: %w", ref.Name, err)
+		}
+		if remote.Proxy, err = proxyURL(secret); err != nil {
+			return remote, fmt.Errorf("spec.proxySecretRef: Secret %s: %w", ref.Name, err)
+		}
 	}
 	if ref := repo.Spec.CertSecretRef; ref != nil {
-		secret, err := r.secret(ctx, repo.Namespace, ref.Name)
+		secret, err := readSecret(ctx, r.Client, repo.Namespace, ref.Name)
 		if err != nil {
 			return remote, fmt.Errorf("spec.certSecretRef: Secret %s: %w", ref.Name, err)
 		}
@@ -161,12 +179,29 @@ func (r *OCIRepositoryReconciler) remote(ctx context.Context, repo *sourcev1.OCI
 	return remote, nil
 }
 
-func (r *OCIRepositoryReconciler) secret(ctx context.Context, namespace, name string) (*corev1.Secret, error) {
-	secret := &corev1.Secret{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, secret); err != nil {
+// pullSecretAuth reads the credentials for reg from the image pull
+// secrets of a ServiceAccount, as the kubelet would: the first
+// kubernetes.io/dockerconfigjson Secret with an entry for the registry.
+// With none, access is anonymous.
+func (r *OCIRepositoryReconciler) pullSecretAuth(ctx context.Context, namespace, name string, reg name.Registry) (authn.Authenticator, error) {
+	sa := &corev1.ServiceAccount{}
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, sa); err != nil {
 		return nil, err
 	}
-	return secret, nil
+	for _, ref := range sa.ImagePullSecrets {
+		secret, err := readSecret(ctx, r.Client, namespace, ref.Name)
+		if err != nil {
+			return nil, fmt.Errorf("imagePullSecrets: Secret %s: %w", ref.Name, err)
+		}
+		config, ok := secret.Data[corev1.DockerConfigJsonKey]
+		if !ok {
+			continue
+		}
+		if auth, err := registry.Authenticator(config, reg); err == nil {
+			return auth, nil
+		}
+	}
+	return nil, nil
 }
 
 // credentials reads a registry Secret as Flux does: a

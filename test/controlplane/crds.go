@@ -69,15 +69,15 @@ func UpstreamCRDs() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	contour, err := downloadModule(contourModule)
+	contour, err := DownloadModule(contourModule)
 	if err != nil {
 		return nil, err
 	}
-	apisix, err := downloadModule(apisixModule)
+	apisix, err := DownloadModule(apisixModule)
 	if err != nil {
 		return nil, err
 	}
-	knative, err := downloadModule(knativeModule)
+	knative, err := DownloadModule(knativeModule)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func UpstreamCRDs() ([]string, error) {
 
 // KEDACRDs are KEDA's ScaledObject CRD, from its Go module.
 func KEDACRDs() ([]string, error) {
-	keda, err := downloadModule(kedaModule)
+	keda, err := DownloadModule(kedaModule)
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +154,10 @@ func moduleDir(module string) (string, error) {
 	return dir, nil
 }
 
-// downloadModule is the folder of module@version in the module cache,
+// DownloadModule is the folder of module@version in the module cache,
 // downloaded from the module proxy when missing. It runs outside Sluice's
 // module, so that a project Sluice does not import stays out of go.mod.
-func downloadModule(moduleAtVersion string) (string, error) {
+func DownloadModule(moduleAtVersion string) (string, error) {
 	cmd := exec.Command("go", "mod", "download", "-json", moduleAtVersion)
 	cmd.Dir = os.TempDir()
 	cmd.Env = append(os.Environ(), "GO111MODULE=on", "GOFLAGS=-mod=mod")

@@ -77,7 +77,7 @@ func TestAReleaseLeftPendingByAKilledOperatorIsFinishedByTheNext(t *testing.T) {
 	if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(hr), hr); err != nil {
 		t.Fatal(err)
 	}
-	hr.Spec.Install = &syncv2.Install{DisableWait: true}
+	hr.Spec.Install = &syncv2.Install{ActionOptions: syncv2.ActionOptions{DisableWait: true}}
 	if err := cp.Client.Update(t.Context(), hr); err != nil {
 		t.Fatal(err)
 	}

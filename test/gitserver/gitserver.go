@@ -98,19 +98,7 @@ func (s *Server) tryGit(dir string, args ...string) (string, error) {
 // them, and returns the commit's hash.
 func (s *Server) Commit(files map[string]string) string {
 	s.t.Helper()
-	for name, content := range files {
-		p := filepath.Join(s.work, name)
-		if content == "" {
-			_ = os.Remove(p)
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			s.t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			s.t.Fatal(err)
-		}
-	}
+	s.writeWork(files)
 	s.git(s.work, "add", "--all")
 	s.git(s.work, "commit", "--quiet", "--allow-empty", "-m", "change")
 	s.git(s.work, "push", "--quiet", "--tags", "origin", "HEAD:main")

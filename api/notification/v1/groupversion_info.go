@@ -35,4 +35,8 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 const (
 	ReasonSucceeded     = "Succeeded"
 	ReasonTokenNotFound = "TokenNotFound"
+	// ReasonInvalidCELExpression is a CEL expression of the spec
+	// (resourceFilter, a resource's filter, an OIDC provider's variable or
+	// validation) that does not compile; calls get 503 until it is fixed.
+	ReasonInvalidCELExpression = "InvalidCELExpression"
 )

@@ -44,6 +44,8 @@ type HelmChartList struct {
 }
 
 // HelmChartSpec names a chart and where it comes from.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.verify)",message="spec.verify is not supported: verifying cosign or notation signatures needs the sigstore and notation libraries (and for keyless cosign, Fulcio and Rekor on the internet), which Sluice does not carry; remove the field",fieldPath=".verify"
 type HelmChartSpec struct {
 	// Chart is the chart's name in a HelmRepository, or its path in a
 	// GitRepository.
@@ -70,14 +72,63 @@ type HelmChartSpec struct {
 	// +optional
 	ReconcileStrategy string `json:"reconcileStrategy,omitempty"`
 
-	// ValuesFiles, relative to the chart, are merged in order over its
-	// values.yaml.
+	// ValuesFiles replace the chart's values.yaml, merged in order, as in
+	// Flux: values.yaml counts only when listed. A path is relative to
+	// the chart in a HelmRepository, and to the root of a GitRepository's
+	// or Bucket's artifact (then to the chart, for one the root lacks).
 	// +optional
 	ValuesFiles []string `json:"valuesFiles,omitempty"`
+
+	// ValuesFile is deprecated in Flux for ValuesFiles: merged before
+	// them.
+	// +optional
+	ValuesFile string `json:"valuesFile,omitempty"`
+
+	// IgnoreMissingValuesFiles skips the values files the source does not
+	// hold instead of failing; status.observedValuesFiles lists those
+	// merged.
+	// +optional
+	IgnoreMissingValuesFiles bool `json:"ignoreMissingValuesFiles,omitempty"`
+
+	// AccessFrom is accepted and has no effect, as in Flux, which
+	// documents it as not implemented.
+	// +optional
+	AccessFrom *AccessFrom `json:"accessFrom,omitempty"`
+
+	// Verify is Flux's signature verification of an OCI chart; refused by
+	// the CRD, see the type's rule.
+	// +optional
+	Verify *HelmChartVerification `json:"verify,omitempty"`
 
 	// Suspend stops checking for versions.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+}
+
+// HelmChartVerification is Flux's verification of a chart's signature,
+// kept in the schema so that the refusal names it.
+type HelmChartVerification struct {
+	// Provider is cosign or notation.
+	// +kubebuilder:validation:Enum=cosign;notation
+	// +kubebuilder:default=cosign
+	Provider string `json:"provider"`
+
+	// SecretRef names the Secret with the trusted keys.
+	// +optional
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+
+	// MatchOIDCIdentity matches the identity of a keyless signature.
+	// +optional
+	MatchOIDCIdentity []OIDCIdentityMatch `json:"matchOIDCIdentity,omitempty"`
+}
+
+// OIDCIdentityMatch matches the issuer and subject of a keyless
+// signature, as regular expressions.
+type OIDCIdentityMatch struct {
+	// Issuer of the OIDC token.
+	Issuer string `json:"issuer"`
+	// Subject of the certificate.
+	Subject string `json:"subject"`
 }
 
 // LocalHelmChartSourceReference names a source in the HelmChart's
@@ -116,6 +167,12 @@ type HelmChartStatus struct {
 	// ObservedChartName is the name in the chart's Chart.yaml.
 	// +optional
 	ObservedChartName string `json:"observedChartName,omitempty"`
+
+	// ObservedValuesFiles are the values files (valuesFile, then
+	// valuesFiles) merged into the chart last loaded: with
+	// ignoreMissingValuesFiles, those the source held.
+	// +optional
+	ObservedValuesFiles []string `json:"observedValuesFiles,omitempty"`
 
 	// Artifact is the loaded chart: its revision is the chart version,
 	// with "+<source revision>" under the Revision strategy.

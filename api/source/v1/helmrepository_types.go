@@ -1,6 +1,8 @@
 package v1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -13,6 +15,32 @@ const (
 	// tag, with no index.
 	HelmRepositoryTypeOCI = "oci"
 )
+
+// Providers of a HelmRepository's spec.provider, as Flux names them.
+const (
+	// HelmRepositoryProviderGeneric takes static credentials from
+	// spec.secretRef, or none (the default).
+	HelmRepositoryProviderGeneric = "generic"
+)
+
+// DefaultHelmRepositoryInterval is how often a HelmRepository without
+// spec.interval is checked, as in Flux.
+const DefaultHelmRepositoryInterval = time.Minute
+
+// AccessFrom is Flux's access control list for references from other
+// namespaces. Flux documents it as not implemented; Sluice accepts it
+// and it has no effect either.
+type AccessFrom struct {
+	// NamespaceSelectors select the namespaces allowed.
+	NamespaceSelectors []NamespaceSelector `json:"namespaceSelectors"`
+}
+
+// NamespaceSelector selects namespaces by label.
+type NamespaceSelector struct {
+	// MatchLabels are the labels a namespace has.
+	// +optional
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+}
 
 // HelmRepository is a Helm chart repository: an HTTP(S) index or an OCI
 // registry that HelmCharts and HelmReleases take charts from.
@@ -56,7 +84,10 @@ type HelmRepositorySpec struct {
 	// +optional
 	Type string `json:"type,omitempty"`
 
-	// SecretRef names a Secret with username and password.
+	// SecretRef names a Secret with username and password, or for type
+	// oci a kubernetes.io/dockerconfigjson Secret. Its deprecated TLS keys
+	// (certFile, keyFile and caFile, or tls.crt, tls.key and ca.crt) are
+	// read as certSecretRef's when that is not set, as Flux still does.
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 
@@ -75,7 +106,8 @@ type HelmRepositorySpec struct {
 	// +optional
 	PassCredentials bool `json:"passCredentials,omitempty"`
 
-	// Interval between two index downloads.
+	// Interval between two index downloads; 1m when unset, as in Flux.
+	// An OCI repository has no index and ignores it.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
@@ -91,6 +123,21 @@ type HelmRepositorySpec struct {
 	// Suspend stops downloads.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// Provider of the credentials: generic (the default) takes them from
+	// spec.secretRef. Flux's cloud providers (aws, azure, gcp) log in to
+	// a registry with the cloud identity of the controller's pod; Sluice
+	// takes no cloud identities, so the CRD refuses them.
+	// +kubebuilder:validation:Enum=generic;aws;azure;gcp
+	// +kubebuilder:validation:XValidation:rule="self == 'generic'",message="spec.provider aws, azure and gcp are not supported: Sluice takes no cloud identities; use generic with the registry's credentials in spec.secretRef"
+	// +kubebuilder:default=generic
+	// +optional
+	Provider string `json:"provider,omitempty"`
+
+	// AccessFrom is accepted and has no effect, as in Flux, which
+	// documents it as not implemented.
+	// +optional
+	AccessFrom *AccessFrom `json:"accessFrom,omitempty"`
 }
 
 // HelmRepositoryStatus is what the last download produced.

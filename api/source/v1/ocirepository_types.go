@@ -63,6 +63,8 @@ type OCIRepositoryList struct {
 }
 
 // OCIRepositorySpec is which artifact to fetch, how and how often.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.verify)",message="spec.verify is not supported: Sluice does not carry cosign's or notation's verifiers; verify artifacts before they are pushed",fieldPath=".verify"
 type OCIRepositorySpec struct {
 	// URL of the repository, oci://<registry>/<path>, without a tag or
 	// digest: spec.ref selects the artifact.
@@ -117,6 +119,53 @@ type OCIRepositorySpec struct {
 	// Suspend stops fetching.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// Provider of the registry credentials: generic (the default) takes
+	// them from spec.secretRef. aws, azure and gcp, which mint them from
+	// a cloud identity, are refused.
+	// +kubebuilder:validation:Enum=generic;aws;azure;gcp
+	// +kubebuilder:validation:XValidation:rule="self == 'generic'",message="spec.provider aws, azure and gcp are not supported: cloud identities are out of scope; use generic with spec.secretRef"
+	// +kubebuilder:default=generic
+	// +optional
+	Provider string `json:"provider,omitempty"`
+
+	// ServiceAccountName names a ServiceAccount in the same namespace
+	// whose imagePullSecrets hold the registry credentials, when
+	// spec.secretRef is not set.
+	// +optional
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// ProxySecretRef names a Secret in the same namespace with the HTTP
+	// proxy for the registry: address, and optionally username and
+	// password.
+	// +optional
+	ProxySecretRef *LocalObjectReference `json:"proxySecretRef,omitempty"`
+
+	// Verify is Flux's cosign or notation signature check: refused.
+	// +optional
+	Verify *OCIRepositoryVerification `json:"verify,omitempty"`
+}
+
+// OCIRepositoryVerification is Flux's signature verification, kept so
+// that the API server can refuse it by name rather than as an unknown
+// field.
+type OCIRepositoryVerification struct {
+	// Provider is cosign or notation.
+	// +kubebuilder:validation:Enum=cosign;notation
+	// +kubebuilder:default=cosign
+	Provider string `json:"provider"`
+
+	// SecretRef names the Secret of the public keys.
+	// +optional
+	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
+
+	// MatchOIDCIdentity are cosign keyless identities.
+	// +optional
+	MatchOIDCIdentity []OIDCIdentityMatch `json:"matchOIDCIdentity,omitempty"`
+
+	// TrustedRootSecretRef names the Secret of a Sigstore trusted root.
+	// +optional
+	TrustedRootSecretRef *LocalObjectReference `json:"trustedRootSecretRef,omitempty"`
 }
 
 // OCIRepositoryRef selects the artifact: digest wins over semver, and
@@ -180,6 +229,14 @@ type OCIRepositoryStatus struct {
 	// acted on.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
+	// ObservedIgnore is the spec.ignore of the artifact.
+	// +optional
+	ObservedIgnore *string `json:"observedIgnore,omitempty"`
+
+	// ObservedLayerSelector is the spec.layerSelector of the artifact.
+	// +optional
+	ObservedLayerSelector *OCILayerSelector `json:"observedLayerSelector,omitempty"`
 }
 
 // GetConditions returns the status conditions.

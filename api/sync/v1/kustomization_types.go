@@ -97,6 +97,24 @@ type KustomizationSpec struct {
 	// +optional
 	Components []string `json:"components,omitempty"`
 
+	// IgnoreMissingComponents drops the Components that the source does
+	// not have, instead of failing the build.
+	// +optional
+	IgnoreMissingComponents bool `json:"ignoreMissingComponents,omitempty"`
+
+	// BuildMetadata adds kustomize's build metadata to the built objects:
+	// originAnnotations (config.kubernetes.io/origin, the file each came
+	// from) and transformerAnnotations (which transformers changed it).
+	// +optional
+	BuildMetadata []BuildMetadataOption `json:"buildMetadata,omitempty"`
+
+	// Ignore lists JSON pointer paths that the apply neither corrects nor
+	// counts as drift, for the objects its target selects (all when it
+	// has none): a field another manager owns is left to it, and one
+	// changed by an update is kept as it is in the cluster.
+	// +optional
+	Ignore []IgnoreRule `json:"ignore,omitempty"`
+
 	// NamePrefix is prepended to the names of the built objects.
 	// +kubebuilder:validation:MaxLength=200
 	// +optional
@@ -130,6 +148,12 @@ type KustomizationSpec struct {
 	// +optional
 	HealthChecks []NamespacedObjectKindReference `json:"healthChecks,omitempty"`
 
+	// HealthCheckExprs judge the health of the objects of a kind with CEL
+	// expressions in place of kstatus, for the objects waited for (wait,
+	// healthChecks), as Flux's do.
+	// +optional
+	HealthCheckExprs []CustomHealthCheck `json:"healthCheckExprs,omitempty"`
+
 	// ServiceAccountName, in the Kustomization's namespace, is
 	// impersonated to apply, prune and check health, so a tenant can
 	// apply only what its account's RBAC allows. Empty means the
@@ -137,6 +161,12 @@ type KustomizationSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// KubeConfig applies to a remote cluster: the apply, the prune, the
+	// health checks and the deletion go there, as ServiceAccountName (or
+	// --default-service-account) impersonated on that cluster when set.
+	// +optional
+	KubeConfig *KubeConfigReference `json:"kubeConfig,omitempty"`
 }
 
 // NamespacedObjectKindReference names an object by API version, kind,
@@ -161,6 +191,10 @@ type NamespacedObjectKindReference struct {
 
 // CrossNamespaceSourceReference names a source.
 type CrossNamespaceSourceReference struct {
+	// APIVersion of the source, as Flux writes it; the Kind decides.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+
 	// Kind of the source.
 	// +kubebuilder:validation:Enum=GitRepository;OCIRepository;Bucket
 	Kind string `json:"kind"`
@@ -183,6 +217,42 @@ type DependencyReference struct {
 	// Namespace of the Kustomization; defaults to this one's.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
+
+	// ReadyExpr is a CEL expression over self (the object that depends)
+	// and dep (the dependency) that decides whether the dependency is
+	// ready, in place of its Ready condition, as Flux's does.
+	// +optional
+	ReadyExpr string `json:"readyExpr,omitempty"`
+}
+
+// CustomHealthCheck judges the health of the objects of one kind with
+// CEL expressions, as Flux's healthCheckExprs entry does. Each expression
+// sees the object's top-level fields (apiVersion, kind, metadata, spec,
+// status) as its variables. They are tried in the order inProgress,
+// failed, current; the first true one decides, and when none is, or
+// status.observedGeneration lags metadata.generation, the object is in
+// progress.
+type CustomHealthCheck struct {
+	// APIVersion of the objects, such as example.com/v1.
+	// +kubebuilder:validation:Pattern="^([^/]+/)?[^/]+$"
+	APIVersion string `json:"apiVersion"`
+
+	// Kind of the objects; empty means every kind of the group, below an
+	// entry that names the kind.
+	// +optional
+	Kind string `json:"kind,omitempty"`
+
+	// Current is true when an object is healthy.
+	// +kubebuilder:validation:MinLength=1
+	Current string `json:"current"`
+
+	// InProgress is true when an object is still on its way.
+	// +optional
+	InProgress string `json:"inProgress,omitempty"`
+
+	// Failed is true when an object failed: waiting longer will not help.
+	// +optional
+	Failed string `json:"failed,omitempty"`
 }
 
 // PostBuild holds the variables of the substitution.
@@ -195,6 +265,35 @@ type PostBuild struct {
 	// order; Substitute wins over them.
 	// +optional
 	SubstituteFrom []SubstituteReference `json:"substituteFrom,omitempty"`
+
+	// SubstituteStrategy is WithVariables (the default), which substitutes
+	// only when some variable is defined, or Always, so that
+	// ${var:=default} works with no variables.
+	// +kubebuilder:validation:Enum=WithVariables;Always
+	// +optional
+	SubstituteStrategy string `json:"substituteStrategy,omitempty"`
+}
+
+// The values of PostBuild.SubstituteStrategy.
+const (
+	SubstituteWithVariables = "WithVariables"
+	SubstituteAlways        = "Always"
+)
+
+// BuildMetadataOption is one of kustomize's buildMetadata options.
+// +kubebuilder:validation:Enum=originAnnotations;transformerAnnotations
+type BuildMetadataOption string
+
+// IgnoreRule leaves JSON pointer paths of the selected objects out of the
+// apply and of drift, as Flux's spec.ignore entries do.
+type IgnoreRule struct {
+	// Paths are RFC 6901 JSON pointers, such as /spec/replicas.
+	// +kubebuilder:validation:MinItems=1
+	Paths []string `json:"paths"`
+
+	// Target selects the objects; none selects all.
+	// +optional
+	Target *Selector `json:"target,omitempty"`
 }
 
 // SubstituteReference names a ConfigMap or Secret of variables.
@@ -272,6 +371,16 @@ type KustomizationStatus struct {
 	// value acted on.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
+	// LastAppliedOriginRevision is the origin revision of the last
+	// artifact applied: for an OCI artifact, its
+	// org.opencontainers.image.revision annotation.
+	// +optional
+	LastAppliedOriginRevision string `json:"lastAppliedOriginRevision,omitempty"`
+
+	// History holds the last reconciliations, most recent first.
+	// +optional
+	History History `json:"history,omitempty"`
 }
 
 // ResourceInventory lists applied objects, as Flux's does.

@@ -12,4 +12,8 @@ const (
 	// decrypted, or keys of spec.decryption that could not be read;
 	// nothing was applied.
 	ReasonDecryptionFailed = "DecryptionFailed"
+	// ReasonInvalidCELExpression is an expression of spec.healthCheckExprs
+	// or spec.dependsOn[].readyExpr that does not compile; nothing is
+	// applied until the spec changes.
+	ReasonInvalidCELExpression = "InvalidCELExpression"
 )

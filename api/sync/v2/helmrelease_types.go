@@ -51,12 +51,96 @@ const (
 	ReasonDriftDetected      = "DriftDetected"
 	ReasonNoDrift            = "NoDriftDetected"
 	ReasonDriftFailed        = "DriftDetectionFailed"
+	// ReasonRESTClientError is a spec.kubeConfig that gives no client
+	// of the remote cluster, helm-controller's reason.
+	ReasonRESTClientError = "RESTClientError"
+	// ReasonInvalidCELExpression is an expression of spec.healthCheckExprs
+	// or spec.dependsOn[].readyExpr that does not compile; nothing is
+	// released until the spec changes.
+	ReasonInvalidCELExpression = "InvalidCELExpression"
+)
+
+// DriftDetectionMetadataKey, as a label or an annotation of a rendered
+// object with the value DriftDetectionDisabledValue, keeps that object
+// out of drift detection and correction, as in Flux.
+const (
+	DriftDetectionMetadataKey   = "helm.toolkit.fluxcd.io/driftDetection"
+	DriftDetectionDisabledValue = "disabled"
+)
+
+// Annotations that ask a HelmRelease for a one-off action, as in Flux.
+// Each is acted on once, when its value equals the
+// reconcile.fluxcd.io/requestedAt annotation's and differs from the
+// value last handled (status.lastHandledForceAt, lastHandledResetAt).
+const (
+	// ForceRequestAnnotation forces one install or upgrade though nothing
+	// changed.
+	ForceRequestAnnotation = "reconcile.fluxcd.io/forceAt"
+	// ResetRequestAnnotation resets the failure counters, so a release
+	// whose retries are spent is tried again.
+	ResetRequestAnnotation = "reconcile.fluxcd.io/resetAt"
+)
+
+// Strategies of install.strategy and upgrade.strategy, as in Flux.
+const (
+	// StrategyRemediateOnFailure remediates a failure as
+	// install.remediation or upgrade.remediation says (the default).
+	StrategyRemediateOnFailure = "RemediateOnFailure"
+	// StrategyRetryOnFailure never rolls back or uninstalls: a failed
+	// action is retried, with an upgrade, every retryInterval.
+	StrategyRetryOnFailure = "RetryOnFailure"
 )
 
 // Upgrade remediation strategies.
 const (
 	RemediationRollback  = "rollback"
 	RemediationUninstall = "uninstall"
+)
+
+// Server-side apply modes of upgrade.serverSideApply and
+// rollback.serverSideApply, as in Flux.
+const (
+	// ServerSideApplyEnabled applies with server-side apply.
+	ServerSideApplyEnabled = "enabled"
+	// ServerSideApplyDisabled applies client-side, with a three-way merge.
+	ServerSideApplyDisabled = "disabled"
+	// ServerSideApplyAuto applies as the release was last applied (the
+	// default): an upgrade as the latest revision, a rollback as the
+	// revision it returns to.
+	ServerSideApplyAuto = "auto"
+)
+
+// Post-render strategies of spec.postRenderStrategy, Helm 4's.
+const (
+	// PostRenderStrategyNoHooks leaves the hooks out of the post-renderers
+	// (Helm 3's behaviour).
+	PostRenderStrategyNoHooks = "nohooks"
+	// PostRenderStrategyCombined post-renders the hooks with the other
+	// templates, in one stream (the default).
+	PostRenderStrategyCombined = "combined"
+	// PostRenderStrategySeparate post-renders the hooks and the other
+	// templates in two streams.
+	PostRenderStrategySeparate = "separate"
+)
+
+// Wait strategies of spec.waitStrategy.name, as in Flux.
+const (
+	// WaitStrategyPoller waits with kstatus, and with
+	// spec.healthCheckExprs (the default).
+	WaitStrategyPoller = "poller"
+	// WaitStrategyLegacy is Helm 3's wait, which ignores
+	// spec.healthCheckExprs.
+	WaitStrategyLegacy = "legacy"
+)
+
+// Strategies of upgrade.chartNameChangeStrategy, as in Flux.
+const (
+	// ChartNameChangeReinstall uninstalls the release and installs the
+	// chart of the new name (the default).
+	ChartNameChangeReinstall = "Reinstall"
+	// ChartNameChangeInPlaceUpdate upgrades the release to the chart of
+	// the new name.
+	ChartNameChangeInPlaceUpdate = "InPlaceUpdate"
 )
 
 // HelmRelease installs a chart with the Helm SDK and keeps the release at
@@ -138,9 +222,21 @@ type HelmReleaseSpec struct {
 	// +optional
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 
+	// KubeConfig releases to a remote cluster: Helm's storage, every
+	// action, the wait, drift detection and the uninstall go there, as
+	// ServiceAccountName impersonated on that cluster when set.
+	// +optional
+	KubeConfig *syncv1.KubeConfigReference `json:"kubeConfig,omitempty"`
+
 	// DependsOn names HelmReleases that must be Ready first.
 	// +optional
 	DependsOn []syncv1.DependencyReference `json:"dependsOn,omitempty"`
+
+	// HealthCheckExprs judge the health of the released objects of a kind
+	// with CEL expressions in place of kstatus, in the wait after an
+	// install or upgrade, as Flux's do.
+	// +optional
+	HealthCheckExprs []syncv1.CustomHealthCheck `json:"healthCheckExprs,omitempty"`
 
 	// Values are the chart's values, merged last.
 	// +kubebuilder:pruning:PreserveUnknownFields
@@ -176,15 +272,55 @@ type HelmReleaseSpec struct {
 	// +optional
 	DriftDetection *DriftDetection `json:"driftDetection,omitempty"`
 
+	// CommonMetadata sets labels and annotations on every object the
+	// release renders, after the post-renderers, overriding the chart's
+	// where a key is the same; selectors and pod templates are left alone.
+	// +optional
+	CommonMetadata *syncv1.CommonMetadata `json:"commonMetadata,omitempty"`
+
+	// PersistentClient is accepted for Flux compatibility and has no
+	// effect: Sluice always keeps one client, with its discovery, per
+	// identity (Flux's default, true), and a failed RESTMapping looks the
+	// API up again, so CRDs a chart creates are found either way.
+	// +optional
+	PersistentClient *bool `json:"persistentClient,omitempty"`
+
 	// PostRenderers change the rendered manifests before they are
 	// applied.
 	// +optional
 	PostRenderers []PostRenderer `json:"postRenderers,omitempty"`
+
+	// PostRenderStrategy says how the chart's hooks reach the
+	// post-renderers (and commonMetadata): nohooks leaves them out (Helm
+	// 3's behaviour), combined (the default, Helm 4's) renders them with
+	// the other templates, separate renders them in a stream of their
+	// own.
+	// +kubebuilder:validation:Enum=nohooks;combined;separate
+	// +optional
+	PostRenderStrategy string `json:"postRenderStrategy,omitempty"`
+
+	// WaitStrategy is how the Helm actions wait for the released objects.
+	// +optional
+	WaitStrategy *WaitStrategy `json:"waitStrategy,omitempty"`
+}
+
+// WaitStrategy is Helm's wait for the objects of an action.
+type WaitStrategy struct {
+	// Name is poller (the default), which waits with kstatus and
+	// spec.healthCheckExprs, or legacy, Helm 3's wait, which ignores
+	// spec.healthCheckExprs.
+	// +kubebuilder:validation:Enum=poller;legacy
+	Name string `json:"name"`
 }
 
 // ChartReference names a HelmChart, or an OCIRepository holding a Helm
 // chart stored as OCI.
 type ChartReference struct {
+	// APIVersion of the chart source; accepted and ignored, as in Flux:
+	// the kind decides.
+	// +optional
+	APIVersion string `json:"apiVersion,omitempty"`
+
 	// Kind of the chart source.
 	// +kubebuilder:validation:Enum=HelmChart;OCIRepository
 	Kind string `json:"kind"`
@@ -200,12 +336,30 @@ type ChartReference struct {
 
 // HelmChartTemplate is the spec of the HelmChart a HelmRelease makes.
 type HelmChartTemplate struct {
+	// ObjectMeta holds labels and annotations set on the HelmChart.
+	// +optional
+	ObjectMeta *HelmChartTemplateObjectMeta `json:"metadata,omitempty"`
+
 	// Spec of the HelmChart.
 	Spec HelmChartTemplateSpec `json:"spec"`
 }
 
+// HelmChartTemplateObjectMeta is the metadata of the HelmChart a
+// HelmRelease makes.
+type HelmChartTemplateObjectMeta struct {
+	// Labels set on the HelmChart, beside the owner labels.
+	// +optional
+	Labels map[string]string `json:"labels,omitempty"`
+
+	// Annotations set on the HelmChart.
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
 // HelmChartTemplateSpec mirrors HelmChart's spec, with a source that may
 // be in another namespace.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.verify)",message="spec.chart.spec.verify is not supported: verifying cosign or notation signatures needs the sigstore and notation libraries (and for keyless cosign, Fulcio and Rekor on the internet), which Sluice does not carry; remove the field",fieldPath=".verify"
 type HelmChartTemplateSpec struct {
 	// Chart is a name in a HelmRepository or a path in a GitRepository.
 	// +kubebuilder:validation:MinLength=1
@@ -231,9 +385,40 @@ type HelmChartTemplateSpec struct {
 	// +optional
 	ReconcileStrategy string `json:"reconcileStrategy,omitempty"`
 
-	// ValuesFiles, relative to the chart, are merged over values.yaml.
+	// ValuesFiles replace the chart's values.yaml, merged in order, as in
+	// Flux: values.yaml counts only when listed. A path is relative to
+	// the chart in a HelmRepository, and to the root of a GitRepository's
+	// or Bucket's artifact (then to the chart, for one the root lacks).
 	// +optional
 	ValuesFiles []string `json:"valuesFiles,omitempty"`
+
+	// ValuesFile is deprecated in Flux for ValuesFiles: merged before
+	// them.
+	// +optional
+	ValuesFile string `json:"valuesFile,omitempty"`
+
+	// IgnoreMissingValuesFiles skips values files the source does not
+	// hold instead of failing.
+	// +optional
+	IgnoreMissingValuesFiles bool `json:"ignoreMissingValuesFiles,omitempty"`
+
+	// Verify is Flux's signature verification of an OCI chart; refused by
+	// the CRD, see the type's rule.
+	// +optional
+	Verify *HelmChartTemplateVerification `json:"verify,omitempty"`
+}
+
+// HelmChartTemplateVerification is Flux's verification of a chart's
+// signature, kept in the schema so that the refusal names it.
+type HelmChartTemplateVerification struct {
+	// Provider is cosign or notation.
+	// +kubebuilder:validation:Enum=cosign;notation
+	// +kubebuilder:default=cosign
+	Provider string `json:"provider"`
+
+	// SecretRef names the Secret with the trusted keys.
+	// +optional
+	SecretRef *syncv1.LocalObjectReference `json:"secretRef,omitempty"`
 }
 
 // HelmChartSourceReference names a chart source.
@@ -269,14 +454,22 @@ type ValuesReference struct {
 	// +optional
 	ValuesKey string `json:"valuesKey,omitempty"`
 
-	// TargetPath, when set, puts the key's whole content, as a string, at
-	// this dotted path instead of merging it as YAML.
+	// TargetPath, when set, puts the key's whole content at this dotted
+	// path, as helm --set path=content does (a quoted content is a
+	// string), instead of merging it as YAML.
 	// +optional
 	TargetPath string `json:"targetPath,omitempty"`
 
 	// Optional tolerates a missing object or key.
 	// +optional
 	Optional bool `json:"optional,omitempty"`
+
+	// Literal, with TargetPath, sets the content at the path verbatim, as
+	// helm --set-literal does: commas, brackets, braces, equal signs and
+	// backslashes are kept, not read as --set syntax. Without TargetPath
+	// it has no effect.
+	// +optional
+	Literal bool `json:"literal,omitempty"`
 }
 
 // Remediation says what to do after a failed install or upgrade.
@@ -287,7 +480,8 @@ type Remediation struct {
 	Retries int `json:"retries,omitempty"`
 
 	// RemediateLastFailure remediates the failure that exhausts the
-	// retries too; defaults to true when retries > 0.
+	// retries too. Defaults to false for an install and, for an upgrade,
+	// to true when retries > 0, as in Flux.
 	// +optional
 	RemediateLastFailure *bool `json:"remediateLastFailure,omitempty"`
 
@@ -296,27 +490,31 @@ type Remediation struct {
 	// +optional
 	Strategy string `json:"strategy,omitempty"`
 
-	// IgnoreTestFailures does not count failed tests as failures.
+	// IgnoreTestFailures does not count failed tests as failures of this
+	// action; defaults to test.ignoreFailures.
 	// +optional
-	IgnoreTestFailures bool `json:"ignoreTestFailures,omitempty"`
+	IgnoreTestFailures *bool `json:"ignoreTestFailures,omitempty"`
 }
 
-// Install configures helm install.
-type Install struct {
-	// Timeout of the install; defaults to spec.timeout.
+// ActionStrategy is install.strategy or upgrade.strategy.
+//
+// +kubebuilder:validation:XValidation:rule="self.name == 'RetryOnFailure' || !has(self.retryInterval)",message="retryInterval is only used with the RetryOnFailure strategy",fieldPath=".retryInterval"
+type ActionStrategy struct {
+	// Name is RemediateOnFailure or RetryOnFailure.
+	// +kubebuilder:validation:Enum=RemediateOnFailure;RetryOnFailure
+	Name string `json:"name"`
+
+	// RetryInterval is how long RetryOnFailure waits before retrying a
+	// failed release; defaults to 5m, as in Flux.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
 	// +optional
-	Timeout *metav1.Duration `json:"timeout,omitempty"`
+	RetryInterval *metav1.Duration `json:"retryInterval,omitempty"`
+}
 
-	// Remediation of a failed install: uninstall, then retry.
-	// +optional
-	Remediation *Remediation `json:"remediation,omitempty"`
-
-	// CreateNamespace creates the target namespace.
-	// +optional
-	CreateNamespace bool `json:"createNamespace,omitempty"`
-
+// ActionOptions are the switches that install and upgrade share, under
+// the same names, inlined into each.
+type ActionOptions struct {
 	// DisableWait does not wait for the objects to be ready.
 	// +optional
 	DisableWait bool `json:"disableWait,omitempty"`
@@ -344,6 +542,33 @@ type Install struct {
 	// wait includes them, as in Flux.
 	// +optional
 	DisableWaitForJobs bool `json:"disableWaitForJobs,omitempty"`
+}
+
+// Install configures helm install.
+type Install struct {
+	// Timeout of the install; defaults to spec.timeout.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern="^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$"
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// Strategy says what a failed install leads to: RemediateOnFailure
+	// (the default) follows remediation; RetryOnFailure leaves the failed
+	// release in place and retries it with an upgrade every
+	// retryInterval, without limit.
+	// +optional
+	Strategy *ActionStrategy `json:"strategy,omitempty"`
+
+	// Remediation of a failed install: uninstall, then retry.
+	// +optional
+	Remediation *Remediation `json:"remediation,omitempty"`
+
+	// CreateNamespace creates the target namespace.
+	// +optional
+	CreateNamespace bool `json:"createNamespace,omitempty"`
+
+	// ActionOptions are the switches install and upgrade share.
+	ActionOptions `json:",inline"`
 
 	// Replace reuses the name of a release that was uninstalled with its
 	// history kept.
@@ -360,6 +585,12 @@ type Install struct {
 	// +kubebuilder:validation:Enum=Skip;Create;CreateReplace
 	// +optional
 	CRDs string `json:"crds,omitempty"`
+
+	// ServerSideApply applies the objects with server-side apply, forcing
+	// conflicts with other field managers; true when unset, as in Flux.
+	// False applies them client-side, with a three-way merge.
+	// +optional
+	ServerSideApply *bool `json:"serverSideApply,omitempty"`
 }
 
 // Upgrade configures helm upgrade.
@@ -370,40 +601,23 @@ type Upgrade struct {
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
 
+	// Strategy says what a failed upgrade leads to: RemediateOnFailure
+	// (the default) follows remediation; RetryOnFailure never rolls back
+	// or uninstalls, and retries the upgrade every retryInterval, without
+	// limit.
+	// +optional
+	Strategy *ActionStrategy `json:"strategy,omitempty"`
+
 	// Remediation of a failed upgrade: rollback (default) or uninstall,
 	// then retry.
 	// +optional
 	Remediation *Remediation `json:"remediation,omitempty"`
 
-	// DisableWait does not wait for the objects to be ready.
-	// +optional
-	DisableWait bool `json:"disableWait,omitempty"`
+	// ActionOptions are the switches install and upgrade share.
+	ActionOptions `json:",inline"`
 
-	// DisableHooks does not run the chart's hooks.
-	// +optional
-	DisableHooks bool `json:"disableHooks,omitempty"`
-
-	// DisableOpenAPIValidation does not validate the rendered manifests
-	// against the API server's OpenAPI schema.
-	// +optional
-	DisableOpenAPIValidation bool `json:"disableOpenAPIValidation,omitempty"`
-
-	// DisableSchemaValidation does not validate the values against the
-	// chart's values.schema.json.
-	// +optional
-	DisableSchemaValidation bool `json:"disableSchemaValidation,omitempty"`
-
-	// DisableTakeOwnership refuses to adopt objects that exist but belong
-	// to no release; by default they are taken over, as in Flux.
-	// +optional
-	DisableTakeOwnership bool `json:"disableTakeOwnership,omitempty"`
-
-	// DisableWaitForJobs does not wait for Jobs to complete; by default a
-	// wait includes them, as in Flux.
-	// +optional
-	DisableWaitForJobs bool `json:"disableWaitForJobs,omitempty"`
-
-	// Force replaces objects that cannot be patched.
+	// Force replaces objects that cannot be patched, when the upgrade
+	// applies client-side; server-side apply forces conflicts anyway.
 	// +optional
 	Force bool `json:"force,omitempty"`
 
@@ -422,6 +636,22 @@ type Upgrade struct {
 	// +kubebuilder:validation:Enum=Skip;Create;CreateReplace
 	// +optional
 	CRDs string `json:"crds,omitempty"`
+
+	// ServerSideApply is enabled, disabled, or auto (the default), which
+	// applies as the latest revision was applied. Server-side apply
+	// forces conflicts with other field managers, and Force then has no
+	// effect.
+	// +kubebuilder:validation:Enum=enabled;disabled;auto
+	// +optional
+	ServerSideApply string `json:"serverSideApply,omitempty"`
+
+	// ChartNameChangeStrategy says what a chart whose name (in Chart.yaml)
+	// differs from the released one's leads to: Reinstall (the default)
+	// uninstalls the release and installs the new chart, InPlaceUpdate
+	// upgrades the release to it.
+	// +kubebuilder:validation:Enum=InPlaceUpdate;Reinstall
+	// +optional
+	ChartNameChangeStrategy string `json:"chartNameChangeStrategy,omitempty"`
 }
 
 // Test configures helm test.
@@ -439,6 +669,23 @@ type Test struct {
 	// IgnoreFailures reports failed tests without failing the release.
 	// +optional
 	IgnoreFailures bool `json:"ignoreFailures,omitempty"`
+
+	// Filters pick the tests by name: with any filter that is not an
+	// exclusion, only those named run; exclusions never run.
+	// +optional
+	Filters []TestFilter `json:"filters,omitempty"`
+}
+
+// TestFilter names a test hook to run, or with Exclude, to skip.
+type TestFilter struct {
+	// Name of the test hook.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// Exclude skips the named test.
+	// +optional
+	Exclude bool `json:"exclude,omitempty"`
 }
 
 // Rollback configures helm rollback.
@@ -467,13 +714,22 @@ type Rollback struct {
 	// +optional
 	Recreate bool `json:"recreate,omitempty"`
 
-	// Force replaces objects that cannot be patched.
+	// Force replaces objects that cannot be patched, when the rollback
+	// applies client-side; server-side apply forces conflicts anyway.
 	// +optional
 	Force bool `json:"force,omitempty"`
 
 	// CleanupOnFail deletes the objects a failed rollback created.
 	// +optional
 	CleanupOnFail bool `json:"cleanupOnFail,omitempty"`
+
+	// ServerSideApply is enabled, disabled, or auto (the default), which
+	// applies as the revision rolled back to was applied. Server-side
+	// apply forces conflicts with other field managers, and Force then
+	// has no effect.
+	// +kubebuilder:validation:Enum=enabled;disabled;auto
+	// +optional
+	ServerSideApply string `json:"serverSideApply,omitempty"`
 }
 
 // Uninstall configures helm uninstall.
@@ -510,6 +766,24 @@ type DriftDetection struct {
 	// +kubebuilder:validation:Enum=enabled;warn;disabled
 	// +optional
 	Mode string `json:"mode,omitempty"`
+
+	// Ignore leaves fields out of the comparison and of the correction.
+	// +optional
+	Ignore []IgnoreRule `json:"ignore,omitempty"`
+}
+
+// IgnoreRule leaves the fields at Paths out of drift detection, on the
+// objects Target selects (all of the release's when unset).
+type IgnoreRule struct {
+	// Paths are JSON pointers (RFC 6901), such as /spec/replicas; "" is
+	// the whole object.
+	Paths []string `json:"paths"`
+
+	// Target selects the objects, with regular expressions for group,
+	// version, kind, name and namespace, and label selector expressions
+	// for annotationSelector and labelSelector.
+	// +optional
+	Target *syncv1.Selector `json:"target,omitempty"`
 }
 
 // PostRenderer changes rendered manifests.
@@ -560,6 +834,28 @@ type HelmReleaseStatus struct {
 	// +optional
 	LastAttemptedValuesChecksum string `json:"lastAttemptedValuesChecksum,omitempty"`
 
+	// LastAttemptedConfigDigest is the digest of the values last tried,
+	// sha256:<hex> of their canonical JSON; a change resets the failure
+	// counters.
+	// +optional
+	LastAttemptedConfigDigest string `json:"lastAttemptedConfigDigest,omitempty"`
+
+	// LastAttemptedRevisionDigest is the manifest digest of the OCI
+	// artifact last tried, for a chartRef of kind OCIRepository.
+	// +optional
+	LastAttemptedRevisionDigest string `json:"lastAttemptedRevisionDigest,omitempty"`
+
+	// LastAttemptedGeneration is the generation of the last install or
+	// upgrade attempt.
+	// +optional
+	LastAttemptedGeneration int64 `json:"lastAttemptedGeneration,omitempty"`
+
+	// ObservedPostRenderersDigest is the digest of spec.postRenderers
+	// (and spec.commonMetadata) of the last successful install or
+	// upgrade: when they change, the release is upgraded.
+	// +optional
+	ObservedPostRenderersDigest string `json:"observedPostRenderersDigest,omitempty"`
+
 	// LastAttemptedReleaseAction is install or upgrade.
 	// +optional
 	LastAttemptedReleaseAction string `json:"lastAttemptedReleaseAction,omitempty"`
@@ -571,6 +867,22 @@ type HelmReleaseStatus struct {
 	// UpgradeFailures counts failed upgrades of the attempted revision.
 	// +optional
 	UpgradeFailures int64 `json:"upgradeFailures,omitempty"`
+
+	// Failures counts every failed Helm action (install, upgrade, test,
+	// rollback, uninstall) since the desired state last changed or was
+	// last released; reset with the other counters.
+	// +optional
+	Failures int64 `json:"failures,omitempty"`
+
+	// LastHandledForceAt is the last reconcile.fluxcd.io/forceAt value
+	// acted on.
+	// +optional
+	LastHandledForceAt string `json:"lastHandledForceAt,omitempty"`
+
+	// LastHandledResetAt is the last reconcile.fluxcd.io/resetAt value
+	// acted on.
+	// +optional
+	LastHandledResetAt string `json:"lastHandledResetAt,omitempty"`
 
 	// LastHandledReconcileAt is the last reconcile request annotation
 	// value acted on.
@@ -593,6 +905,18 @@ type Snapshot struct {
 	// ConfigDigest is the sha256 of the release's values.
 	// +optional
 	ConfigDigest string `json:"configDigest,omitempty"`
+	// Digest is sha256:<hex> of the release record as Helm stores it
+	// (its JSON), so that a record changed outside Sluice shows.
+	// +optional
+	Digest string `json:"digest,omitempty"`
+	// OCIDigest is the manifest digest of the OCI artifact the chart came
+	// from, for a chartRef of kind OCIRepository.
+	// +optional
+	OCIDigest string `json:"ociDigest,omitempty"`
+	// Deleted is when the revision was uninstalled, for a release whose
+	// history is kept.
+	// +optional
+	Deleted *metav1.Time `json:"deleted,omitempty"`
 	// +optional
 	FirstDeployed metav1.Time `json:"firstDeployed,omitempty"`
 	// +optional

@@ -1,6 +1,8 @@
 package git
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
@@ -34,6 +36,38 @@ func AuthFromSecret(repoURL string, data map[string][]byte) (transport.AuthMetho
 		return &githttp.BasicAuth{Username: string(user), Password: string(pass)}, nil
 	}
 	return nil, nil
+}
+
+// TLSFromSecret reads the HTTPS material of a GitRepository's secretRef,
+// with Flux's keys: ca.crt (or the legacy caFile, which ca.crt wins over)
+// is trusted besides the system roots, and tls.crt with tls.key is a
+// client certificate. Each is checked here, so that a bad one names its
+// key rather than failing the first request.
+func TLSFromSecret(data map[string][]byte) (TLS, error) {
+	var t TLS
+	t.CABundle = data["ca.crt"]
+	caKey := "ca.crt"
+	if len(t.CABundle) == 0 {
+		t.CABundle, caKey = data["caFile"], "caFile"
+	}
+	if len(t.CABundle) > 0 {
+		if !x509.NewCertPool().AppendCertsFromPEM(t.CABundle) {
+			return TLS{}, fmt.Errorf("secret key %s holds no PEM certificate", caKey)
+		}
+	}
+	cert, key := data["tls.crt"], data["tls.key"]
+	switch {
+	case len(cert) > 0 && len(key) == 0:
+		return TLS{}, errors.New("secret key tls.key is required with tls.crt")
+	case len(key) > 0 && len(cert) == 0:
+		return TLS{}, errors.New("secret key tls.crt is required with tls.key")
+	case len(cert) > 0:
+		if _, err := tls.X509KeyPair(cert, key); err != nil {
+			return TLS{}, fmt.Errorf("secret keys tls.crt and tls.key: %w", err)
+		}
+		t.ClientCert, t.ClientKey = cert, key
+	}
+	return t, nil
 }
 
 // isSSH tells ssh://… and scp-like user@host:path URLs from HTTP(S) ones.

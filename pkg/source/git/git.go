@@ -41,7 +41,19 @@ type Ref struct {
 	// SemVer is a Masterminds/semver range over the repository's tags.
 	SemVer string
 	// Commit is a full SHA-1; with Branch, only that branch is fetched.
+	// A SHA-256 hash is refused with ErrSHA256.
 	Commit string
+}
+
+// TLS is the HTTPS material of a repository, with Flux's Secret keys:
+// see TLSFromSecret.
+type TLS struct {
+	// CABundle is trusted besides the system roots (ca.crt).
+	CABundle []byte
+	// ClientCert and ClientKey are a client certificate for mutual TLS
+	// (tls.crt, tls.key).
+	ClientCert []byte
+	ClientKey  []byte
 }
 
 // Options say what to fetch.
@@ -49,8 +61,20 @@ type Options struct {
 	URL  string
 	Ref  Ref
 	Auth transport.AuthMethod
+	// TLS is used for every HTTPS request; the client certificate, like
+	// Auth, only on the repository's host.
+	TLS TLS
+	// Proxy carries every request, when its URL is set.
+	Proxy transport.ProxyOptions
+	// RecurseSubmodules checks the submodules out too, recursively, at
+	// the commits the tree records.
+	RecurseSubmodules bool
+	// Verify, when set, checks the signatures of the commit or tag before
+	// the files are read.
+	Verify *Verify
 	// Ignore holds .gitignore patterns that replace the default
-	// exclusions; empty keeps the defaults.
+	// exclusions; empty keeps the defaults. Flux's Git exclusions
+	// (.git/, .gitignore, .gitmodules, .gitattributes) apply either way.
 	Ignore string
 	// SparseCheckout, when set, keeps only the files below these
 	// folders.
@@ -69,6 +93,9 @@ type Artifact struct {
 	Digest string
 	// Files maps slash-separated paths to contents.
 	Files map[string][]byte
+	// Verified says which signatures Options.Verify checked, with which
+	// keys; empty without Options.Verify.
+	Verified string
 }
 
 // The errors a fetch can fail with, to be matched with errors.Is.
@@ -79,21 +106,23 @@ var (
 	ErrAuth = errors.New("authentication failed")
 	// ErrRefNotFound: no branch, tag or version matches the ref.
 	ErrRefNotFound = errors.New("ref not found")
+	// ErrSHA256: the commit asked for is a SHA-256 hash, and the Git
+	// client reads SHA-1 repositories only.
+	ErrSHA256 = errors.New("SHA-256 repositories are not supported: the Git client reads SHA-1 repositories only")
 )
 
-// defaultIgnore are Flux's default exclusions: Git metadata, CI
-// configuration and binary media that do not belong in manifests.
-const defaultIgnore = `/.git/
-/.gitignore
-/.gitmodules
-/.gitattributes
-/.github/
-/.gitlab-ci.yml
-/.circleci/
-/.goreleaser.yml
-/.sops.yaml
-/.flux.yaml
-*.jpg
+// vcsIgnore are the Git files Flux always leaves out, anywhere in the
+// tree (a submodule's folder holds them too), whatever spec.ignore says.
+const vcsIgnore = `.git/
+.gitignore
+.gitmodules
+.gitattributes
+`
+
+// defaultIgnore are Flux's other default exclusions
+// (fluxcd/pkg/sourceignore): binary media and CI configuration.
+// spec.ignore replaces them.
+const defaultIgnore = `*.jpg
 *.jpeg
 *.gif
 *.png
@@ -101,10 +130,27 @@ const defaultIgnore = `/.git/
 *.flv
 *.tar.gz
 *.zip
+.github/
+.circleci/
+.travis.yml
+.gitlab-ci.yml
+appveyor.yml
+.drone.yml
+cloudbuild.yaml
+codeship-services.yml
+codeship-steps.yml
+**/.goreleaser.yml
+**/.sops.yaml
+**/.flux.yaml
 `
 
 // Fetch resolves opts.Ref on the remote and, unless it is at
 // opts.LastRevision, clones that commit and returns its filtered files.
+//
+// With opts.Verify the signatures are checked before any file is read: a
+// refused one fails the fetch with an error that wraps
+// ErrCommitSignature, ErrTagSignature, ErrTagUnsigned or ErrNoTag. With
+// opts.RecurseSubmodules the submodules' files are part of the tree.
 func Fetch(ctx context.Context, opts Options) (*Artifact, error) {
 	target, err := resolve(ctx, opts)
 	if err != nil {
@@ -113,16 +159,30 @@ func Fetch(ctx context.Context, opts Options) (*Artifact, error) {
 	if target.revision == opts.LastRevision && opts.LastRevision != "" {
 		return nil, ErrUnchanged
 	}
-	fs, err := checkout(ctx, opts, target)
+	if opts.Verify != nil && opts.Verify.Mode.tag() && !target.ref.IsTag() {
+		return nil, fmt.Errorf("%w: verification mode %s needs a tag, and the ref names none", ErrNoTag, opts.Verify.Mode)
+	}
+	fs, repo, err := checkout(ctx, opts, target)
 	if err != nil {
 		return nil, err
+	}
+	var verified string
+	if opts.Verify != nil {
+		if verified, err = opts.Verify.check(repo, target); err != nil {
+			return nil, err
+		}
+	}
+	if opts.RecurseSubmodules {
+		if err := checkoutSubmodules(ctx, opts, repo, fs, submoduleDepth); err != nil {
+			return nil, err
+		}
 	}
 	files, err := collect(fs, opts.Ignore)
 	if err != nil {
 		return nil, err
 	}
 	files = sparse(files, opts.SparseCheckout)
-	return &Artifact{Revision: target.revision, Digest: digest(files), Files: files}, nil
+	return &Artifact{Revision: target.revision, Digest: digest(files), Files: files, Verified: verified}, nil
 }
 
 // target is a resolved ref: what to clone and what the result is called.
@@ -133,6 +193,9 @@ type target struct {
 	revision string
 	// exact is set when commit was asked for, not read from a ref.
 	exact bool
+	// tag is the object a tag ref points at: an annotated tag's own
+	// object, or the commit itself for a lightweight tag.
+	tag plumbing.Hash
 }
 
 // resolve lists the remote's refs (one round trip, no objects) and picks
@@ -140,6 +203,9 @@ type target struct {
 func resolve(ctx context.Context, opts Options) (target, error) {
 	ref := opts.Ref
 	if ref.Commit != "" {
+		if len(ref.Commit) == 64 && isHex(ref.Commit) {
+			return target{}, fmt.Errorf("ref.commit %s: %w", ref.Commit, ErrSHA256)
+		}
 		if !plumbing.IsHash(ref.Commit) {
 			return target{}, fmt.Errorf("ref.commit %q is not a full SHA-1", ref.Commit)
 		}
@@ -150,7 +216,10 @@ func resolve(ctx context.Context, opts Options) (target, error) {
 		return t, nil
 	}
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{opts.URL}})
-	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: opts.Auth, PeelingOption: gogit.AppendPeeled})
+	refs, err := remote.ListContext(ctx, &gogit.ListOptions{
+		Auth: opts.Auth, PeelingOption: gogit.AppendPeeled,
+		CABundle: opts.TLS.CABundle, ClientCert: opts.TLS.ClientCert, ClientKey: opts.TLS.ClientKey, ProxyOptions: opts.Proxy,
+	})
 	if err != nil {
 		return target{}, remoteError("list refs", err)
 	}
@@ -178,7 +247,7 @@ func resolve(ctx context.Context, opts Options) (target, error) {
 		if !ok {
 			return target{}, fmt.Errorf("%w: ref.name %q", ErrRefNotFound, ref.Name)
 		}
-		return target{ref: name, commit: h, revision: ref.Name + "@sha1:" + h.String()}, nil
+		return target{ref: name, commit: h, revision: ref.Name + "@sha1:" + h.String(), tag: byName[name]}, nil
 	case ref.SemVer != "":
 		constraint, err := semver.NewConstraint(ref.SemVer)
 		if err != nil {
@@ -202,13 +271,15 @@ func resolve(ctx context.Context, opts Options) (target, error) {
 			return target{}, fmt.Errorf("%w: no tag matches semver %q", ErrRefNotFound, ref.SemVer)
 		}
 		h, _ := tagCommit(bestTag)
-		return target{ref: plumbing.NewTagReferenceName(bestTag), commit: h, revision: bestTag + "@sha1:" + h.String()}, nil
+		name := plumbing.NewTagReferenceName(bestTag)
+		return target{ref: name, commit: h, revision: bestTag + "@sha1:" + h.String(), tag: byName[name]}, nil
 	case ref.Tag != "":
 		h, ok := tagCommit(ref.Tag)
 		if !ok {
 			return target{}, fmt.Errorf("%w: tag %q", ErrRefNotFound, ref.Tag)
 		}
-		return target{ref: plumbing.NewTagReferenceName(ref.Tag), commit: h, revision: ref.Tag + "@sha1:" + h.String()}, nil
+		name := plumbing.NewTagReferenceName(ref.Tag)
+		return target{ref: name, commit: h, revision: ref.Tag + "@sha1:" + h.String(), tag: byName[name]}, nil
 	}
 	branch := ref.Branch
 	if branch == "" {
@@ -222,56 +293,68 @@ func resolve(ctx context.Context, opts Options) (target, error) {
 }
 
 // checkout clones the target into memory: one commit deep when a ref
-// points at it, the whole branch when a commit was asked for.
-func checkout(ctx context.Context, opts Options, t target) (billy.Filesystem, error) {
+// points at it, the whole branch when a commit was asked for. The
+// repository is returned for the signatures and submodules.
+func checkout(ctx context.Context, opts Options, t target) (billy.Filesystem, *gogit.Repository, error) {
 	if t.ref != "" && !t.ref.IsBranch() && !t.ref.IsTag() {
 		return checkoutRef(ctx, opts, t)
 	}
 	fs := memfs.New()
-	clone := &gogit.CloneOptions{URL: opts.URL, Auth: opts.Auth, ReferenceName: t.ref, SingleBranch: t.ref != "", Tags: gogit.NoTags, NoCheckout: t.exact}
+	clone := &gogit.CloneOptions{
+		URL: opts.URL, Auth: opts.Auth, ReferenceName: t.ref, SingleBranch: t.ref != "", Tags: gogit.NoTags, NoCheckout: t.exact,
+		CABundle: opts.TLS.CABundle, ClientCert: opts.TLS.ClientCert, ClientKey: opts.TLS.ClientKey, ProxyOptions: opts.Proxy,
+	}
 	if !t.exact {
 		clone.Depth = 1
 	}
 	repo, err := gogit.CloneContext(ctx, memory.NewStorage(), fs, clone)
 	if err != nil {
-		return nil, remoteError("clone", err)
+		return nil, nil, remoteError("clone", err)
 	}
 	if t.exact {
 		wt, err := repo.Worktree()
 		if err != nil {
-			return nil, fmt.Errorf("worktree: %w", err)
+			return nil, nil, fmt.Errorf("worktree: %w", err)
 		}
 		if err := wt.Checkout(&gogit.CheckoutOptions{Hash: t.commit, Force: true}); err != nil {
-			return nil, fmt.Errorf("%w: commit %s: %w", ErrRefNotFound, t.commit, err)
+			return nil, nil, fmt.Errorf("%w: commit %s: %w", ErrRefNotFound, t.commit, err)
 		}
 	}
-	return fs, nil
+	return fs, repo, nil
 }
 
 // checkoutRef fetches one commit of a reference that is neither a branch
 // nor a tag (refs/pull/420/head), which go-git's clone cannot name.
-func checkoutRef(ctx context.Context, opts Options, t target) (billy.Filesystem, error) {
+func checkoutRef(ctx context.Context, opts Options, t target) (billy.Filesystem, *gogit.Repository, error) {
 	fs := memfs.New()
 	repo, err := gogit.Init(memory.NewStorage(), fs)
 	if err != nil {
-		return nil, fmt.Errorf("init: %w", err)
+		return nil, nil, fmt.Errorf("init: %w", err)
 	}
 	remote, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{opts.URL}})
 	if err != nil {
-		return nil, fmt.Errorf("add remote: %w", err)
+		return nil, nil, fmt.Errorf("add remote: %w", err)
 	}
 	spec := config.RefSpec("+" + string(t.ref) + ":" + string(t.ref))
-	if err := remote.FetchContext(ctx, &gogit.FetchOptions{Auth: opts.Auth, RefSpecs: []config.RefSpec{spec}, Depth: 1, Tags: gogit.NoTags}); err != nil {
-		return nil, remoteError("fetch "+string(t.ref), err)
+	if err := remote.FetchContext(ctx, &gogit.FetchOptions{
+		Auth: opts.Auth, RefSpecs: []config.RefSpec{spec}, Depth: 1, Tags: gogit.NoTags,
+		CABundle: opts.TLS.CABundle, ClientCert: opts.TLS.ClientCert, ClientKey: opts.TLS.ClientKey, ProxyOptions: opts.Proxy,
+	}); err != nil {
+		return nil, nil, remoteError("fetch "+string(t.ref), err)
 	}
 	wt, err := repo.Worktree()
 	if err != nil {
-		return nil, fmt.Errorf("worktree: %w", err)
+		return nil, nil, fmt.Errorf("worktree: %w", err)
 	}
 	if err := wt.Checkout(&gogit.CheckoutOptions{Hash: t.commit, Force: true}); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrRefNotFound, t.ref, err)
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrRefNotFound, t.ref, err)
 	}
-	return fs, nil
+	return fs, repo, nil
+}
+
+// isHex tells whether s is lower-case hexadecimal.
+func isHex(s string) bool {
+	return strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // sparse keeps the files below the folders of a sparse checkout; none
@@ -303,14 +386,15 @@ func remoteError(op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
-// collect reads every file the ignore rules keep: the defaults (or the
-// spec's patterns in their place) and the repository's .sourceignore.
+// collect reads every file the ignore rules keep: Flux's Git exclusions,
+// the defaults (or the spec's patterns in their place) and the
+// repository's .sourceignore.
 func collect(fs billy.Filesystem, ignore string) (map[string][]byte, error) {
 	rules := defaultIgnore
 	if ignore != "" {
 		rules = ignore
 	}
-	patterns := parsePatterns(rules, nil)
+	patterns := parsePatterns(vcsIgnore+rules, nil)
 	if data, err := readFile(fs, ".sourceignore"); err == nil {
 		patterns = append(patterns, parsePatterns(string(data), nil)...)
 	} else if !errors.Is(err, os.ErrNotExist) {

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -86,6 +87,8 @@ type Remote struct {
 	Keychain authn.Keychain
 	// TLS is the client TLS configuration; nil is Go's defaults.
 	TLS *tls.Config
+	// Proxy, when set, is the HTTP(S) proxy all requests go through.
+	Proxy *url.URL
 }
 
 // options are the go-containerregistry options of one operation. done
@@ -98,18 +101,24 @@ func (r Remote) options(ctx context.Context) (opts []remote.Option, done func())
 	case r.Keychain != nil:
 		opts = append(opts, remote.WithAuthFromKeychain(r.Keychain))
 	}
-	if r.TLS == nil {
+	if r.TLS == nil && r.Proxy == nil {
 		return opts, func() {}
 	}
 	// A transport of its own, since the shared one trusts the system
-	// roots only; its idle connections are closed when done, so that
-	// repeated fetches do not pile them up.
+	// roots only and takes its proxy from the environment; its idle
+	// connections are closed when done, so that repeated fetches do not
+	// pile them up.
 	base, ok := remote.DefaultTransport.(*http.Transport)
 	if !ok {
 		base = http.DefaultTransport.(*http.Transport)
 	}
 	tr := base.Clone()
-	tr.TLSClientConfig = r.TLS
+	if r.TLS != nil {
+		tr.TLSClientConfig = r.TLS
+	}
+	if r.Proxy != nil {
+		tr.Proxy = http.ProxyURL(r.Proxy)
+	}
 	return append(opts, remote.WithTransport(tr)), tr.CloseIdleConnections
 }
 

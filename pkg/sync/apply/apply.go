@@ -15,7 +15,9 @@ import (
 	"github.com/fluxcd/cli-utils/pkg/kstatus/polling"
 	"github.com/fluxcd/cli-utils/pkg/object"
 	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/jsondiff"
 	"github.com/fluxcd/pkg/ssa/normalize"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -37,6 +39,22 @@ const (
 	PruneDisabled   = "disabled"
 )
 
+// The per-object apply policies of Flux's manifests, as labels or
+// annotations: ssa is Override (the default), Merge (fields other managers
+// added are kept), IfNotPresent (created, never patched) or Ignore (never
+// applied); force enabled recreates the object when an immutable field
+// changes; reconcile disabled is the older spelling of ssa Ignore.
+const (
+	SSAAnnotation       = "kustomize.toolkit.fluxcd.io/ssa"
+	SSAMerge            = "Merge"
+	SSAIfNotPresent     = "IfNotPresent"
+	SSAIgnore           = "Ignore"
+	ForceAnnotation     = "kustomize.toolkit.fluxcd.io/force"
+	ForceEnabled        = "enabled"
+	ReconcileAnnotation = "kustomize.toolkit.fluxcd.io/reconcile"
+	ReconcileDisabled   = "disabled"
+)
+
 // Entry is one object of an inventory: Flux's id
 // (<namespace>_<name>_<group>_<kind>) and its API version.
 type Entry struct {
@@ -54,6 +72,9 @@ type Options struct {
 	Prune bool
 	// Previous is the inventory of the last apply.
 	Previous []Entry
+	// Ignore leaves JSON pointer paths of the objects it selects out of
+	// the apply and the drift (spec.ignore).
+	Ignore []jsondiff.IgnoreRule
 }
 
 // Result is what an apply did.
@@ -95,9 +116,7 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 	if err := a.prepare(objs, opts); err != nil {
 		return nil, err
 	}
-	applyOpts := ssa.DefaultApplyOptions()
-	applyOpts.Force = opts.Force
-	changes, err := a.manager.ApplyAllStaged(ctx, objs, applyOpts)
+	changes, err := a.manager.ApplyAllStaged(ctx, objs, applyOptions(opts))
 	if err != nil {
 		return nil, err
 	}
@@ -117,6 +136,29 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 		}
 	}
 	return res, nil
+}
+
+// applyOptions are Flux's: the per-object policies, the ignore rules, and
+// the field managers of kubectl edits removed, so that the cluster returns
+// to what the source says, except for an object whose ssa policy is Merge.
+func applyOptions(opts Options) ssa.ApplyOptions {
+	o := ssa.DefaultApplyOptions()
+	o.Force = opts.Force
+	o.ExclusionSelector = map[string]string{SSAAnnotation: SSAIgnore, ReconcileAnnotation: ReconcileDisabled}
+	o.IfNotPresentSelector = map[string]string{SSAAnnotation: SSAIfNotPresent}
+	o.ForceSelector = map[string]string{ForceAnnotation: ForceEnabled}
+	o.DriftIgnoreRules = opts.Ignore
+	o.Cleanup = ssa.ApplyCleanupOptions{
+		Annotations: []string{corev1.LastAppliedConfigAnnotation},
+		FieldManagers: []ssa.FieldManager{
+			// kubectl apply --server-side, and kubectl apply, as Flux lists them
+			{Name: "kubectl", OperationType: metav1.ManagedFieldsOperationApply},
+			{Name: "kubectl", OperationType: metav1.ManagedFieldsOperationUpdate},
+			{Name: "before-first-apply", OperationType: metav1.ManagedFieldsOperationUpdate},
+		},
+		Exclusions: map[string]string{SSAAnnotation: SSAMerge},
+	}
+	return o
 }
 
 // Delete deletes the objects of an inventory that carry the owner's
@@ -194,6 +236,13 @@ func staleObjects(previous, current []Entry) ([]*unstructured.Unstructured, erro
 // what the operator would apply.
 func ForKustomization(ks *syncv1.Kustomization) Options {
 	opts := Options{Owner: client.ObjectKeyFromObject(ks), Force: ks.Spec.Force, Prune: ks.Spec.Prune}
+	for _, rule := range ks.Spec.Ignore {
+		r := jsondiff.IgnoreRule{Paths: rule.Paths}
+		if t := rule.Target; t != nil {
+			r.Selector = &jsondiff.Selector{Group: t.Group, Version: t.Version, Kind: t.Kind, Name: t.Name, Namespace: t.Namespace, AnnotationSelector: t.AnnotationSelector, LabelSelector: t.LabelSelector}
+		}
+		opts.Ignore = append(opts.Ignore, r)
+	}
 	if inv := ks.Status.Inventory; inv != nil {
 		for _, e := range inv.Entries {
 			opts.Previous = append(opts.Previous, Entry{ID: e.ID, Version: e.Version})

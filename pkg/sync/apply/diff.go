@@ -35,8 +35,13 @@ func (a *Applier) Diff(ctx context.Context, objs []*unstructured.Unstructured, o
 	if err := a.prepare(objs, opts); err != nil {
 		return nil, err
 	}
+	ao := applyOptions(opts)
 	diffOpts := ssa.DefaultDiffOptions()
-	diffOpts.Force = opts.Force
+	diffOpts.Force = ao.Force
+	diffOpts.Exclusions = ao.ExclusionSelector
+	diffOpts.IfNotPresentSelector = ao.IfNotPresentSelector
+	diffOpts.ForceSelector = ao.ForceSelector
+	diffOpts.DriftIgnoreRules = ao.DriftIgnoreRules
 	preview := &Preview{}
 	for _, o := range objs {
 		entry, live, merged, err := a.manager.Diff(ctx, o, diffOpts)

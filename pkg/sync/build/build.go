@@ -39,6 +39,14 @@ type Options struct {
 	// Substitute holds the postBuild variables: ${name} and
 	// ${name:=default} in the built objects are replaced.
 	Substitute map[string]string
+	// SubstituteAlways substitutes with no variables too, so that
+	// ${name:=default} takes its default (substituteStrategy: Always).
+	SubstituteAlways bool
+	// IgnoreMissingComponents drops the Components the artifact lacks.
+	IgnoreMissingComponents bool
+	// BuildMetadata are kustomize's buildMetadata options, such as
+	// originAnnotations.
+	BuildMetadata []string
 	// NamePrefix and NameSuffix are added to the objects' names, and
 	// their references, by kustomize.
 	NamePrefix, NameSuffix string
@@ -110,10 +118,19 @@ func run(files map[string][]byte, opts Options) ([]*unstructured.Unstructured, e
 	if err := generateKustomization(fs, root); err != nil {
 		return nil, err
 	}
+	components := opts.Components
+	if opts.IgnoreMissingComponents {
+		components = nil
+		for _, c := range opts.Components {
+			if fs.Exists(path.Join(root, c)) {
+				components = append(components, c)
+			}
+		}
+	}
 	// Generators read their files as kustomize runs, so those are
 	// decrypted first, as Flux does on disk.
 	if d := opts.Decrypter; d != nil {
-		for _, dir := range append([]string{"."}, opts.Components...) {
+		for _, dir := range append([]string{"."}, components...) {
 			if err := d.Files(fs, artifactDir, path.Join(root, dir)); err != nil {
 				return nil, err
 			}
@@ -130,11 +147,12 @@ func run(files map[string][]byte, opts Options) ([]*unstructured.Unstructured, e
 		CommonAnnotations: opts.Annotations,
 		NamePrefix:        opts.NamePrefix,
 		NameSuffix:        opts.NameSuffix,
+		BuildMetadata:     opts.BuildMetadata,
 	}
 	if len(opts.Labels) > 0 {
 		overlay.Labels = []types.Label{{Pairs: opts.Labels}}
 	}
-	for _, c := range opts.Components {
+	for _, c := range components {
 		overlay.Components = append(overlay.Components, path.Join("..", root, c))
 	}
 	data, err := yaml.Marshal(overlay)
@@ -166,7 +184,7 @@ func run(files map[string][]byte, opts Options) ([]*unstructured.Unstructured, e
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", r.CurId(), err)
 		}
-		if r.GetAnnotations()[SubstituteAnnotation] != SubstituteDisabled && len(opts.Substitute) > 0 {
+		if r.GetAnnotations()[SubstituteAnnotation] != SubstituteDisabled && (len(opts.Substitute) > 0 || opts.SubstituteAlways) {
 			data = substitute(data, opts.Substitute)
 		}
 		// Through JSON, so that numbers come out as int64, as the API
@@ -179,23 +197,59 @@ func run(files map[string][]byte, opts Options) ([]*unstructured.Unstructured, e
 		if err != nil {
 			return nil, fmt.Errorf("postBuild substitution made %s %s invalid: %w", r.GetKind(), r.GetName(), err)
 		}
+		originFromPath(obj, root)
 		out = append(out, obj)
 	}
 	return out, nil
 }
 
-// generateKustomization writes a kustomization.yaml listing the manifests
-// of a folder that has none, as Flux does for plain manifests.
-func generateKustomization(fs filesys.FileSystem, root string) error {
-	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
-		if fs.Exists(path.Join(root, name)) {
-			return nil
+// originAnnotation is where kustomize's originAnnotations build metadata
+// says which file an object came from.
+const originAnnotation = "config.kubernetes.io/origin"
+
+// originFromPath makes an origin annotation's path relative to spec.path,
+// as Flux's is: kustomize writes it relative to the overlay, which reaches
+// the artifact through "..".
+func originFromPath(obj *unstructured.Unstructured, root string) {
+	ann := obj.GetAnnotations()
+	origin, ok := ann[originAnnotation]
+	if !ok {
+		return
+	}
+	ann[originAnnotation] = strings.ReplaceAll(origin, "path: .."+root+"/", "path: ")
+	obj.SetAnnotations(ann)
+}
+
+// kustomizationFiles are the names kustomize reads a kustomization from.
+var kustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+
+// hasKustomization tells whether dir holds a kustomization file.
+func hasKustomization(fs filesys.FileSystem, dir string) bool {
+	for _, name := range kustomizationFiles {
+		if p := path.Join(dir, name); fs.Exists(p) && !fs.IsDir(p) {
+			return true
 		}
+	}
+	return false
+}
+
+// generateKustomization writes a kustomization.yaml listing the manifests
+// of a folder that has none, as Flux does for plain manifests: a
+// sub-folder with its own kustomization file is listed as one resource
+// and not looked into, so that its kustomization, not its files, decides
+// what it holds (flux bootstrap's flux-system folder is one).
+func generateKustomization(fs filesys.FileSystem, root string) error {
+	if hasKustomization(fs, root) {
+		return nil
 	}
 	var resources []string
 	err := fs.Walk(root, func(p string, info iofs.FileInfo, err error) error {
 		if err != nil {
 			return err
+		}
+		if info.IsDir() && p != root && hasKustomization(fs, p) {
+			resources = append(resources, strings.TrimPrefix(strings.TrimPrefix(p, root), "/"))
+			return iofs.SkipDir
 		}
 		ext := path.Ext(p)
 		if info.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {

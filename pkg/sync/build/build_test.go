@@ -1,6 +1,7 @@
 package build
 
 import (
+	"sort"
 	"strings"
 	"testing"
 
@@ -142,6 +143,45 @@ func TestBuildProducesWhatAFluxKustomizationWould(t *testing.T) {
 			svcSel, _, _ := unstructured.NestedStringMap(find(t, objs, "Service").Object, "spec", "selector")
 			if _, ok := svcSel["team"]; ok {
 				t.Errorf("the Service's selector %v got the label", svcSel)
+			}
+		}},
+		{"a sub-folder with its own kustomization.yaml is one resource, built by its kustomization, as Flux lists it", map[string][]byte{
+			"clusters/dev/sluice-system/kustomization.yaml": []byte("resources: [deploy.yaml]\n"),
+			"clusters/dev/sluice-system/deploy.yaml":        []byte(deployment),
+			"clusters/dev/sluice-system/ignored.yaml":       []byte(service),
+			"clusters/dev/apps/svc.yaml":                    []byte(service),
+		}, Options{Path: "clusters/dev"}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			var kinds []string
+			for _, o := range objs {
+				kinds = append(kinds, o.GetKind())
+			}
+			sort.Strings(kinds)
+			if strings.Join(kinds, ",") != "Deployment,Service" {
+				t.Errorf("objects %v, want the sub-kustomization's Deployment and the plain Service only", kinds)
+			}
+		}},
+		{"a missing component is dropped with ignoreMissingComponents", map[string][]byte{
+			"app/kustomization.yaml":               []byte("resources: [deploy.yaml]\n"),
+			"app/deploy.yaml":                      []byte(deployment),
+			"app/components/ha/kustomization.yaml": []byte("apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nlabels:\n- pairs: {tier: ha}\n"),
+		}, Options{Path: "app", Components: []string{"components/ha", "components/tls"}, IgnoreMissingComponents: true}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if find(t, objs, "Deployment").GetLabels()["tier"] != "ha" {
+				t.Errorf("the component that exists was not applied: labels %v", find(t, objs, "Deployment").GetLabels())
+			}
+		}},
+		{"substituteStrategy Always fills defaults with no variables", plain, Options{Path: "apps/podinfo", SubstituteAlways: true}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if r, _, _ := unstructured.NestedInt64(find(t, objs, "Deployment").Object, "spec", "replicas"); r != 2 {
+				t.Errorf("replicas %v, want the default 2", find(t, objs, "Deployment").Object["spec"].(map[string]any)["replicas"])
+			}
+		}},
+		{"originAnnotations says which file of spec.path each object came from", plain, Options{Path: "apps/podinfo", BuildMetadata: []string{"originAnnotations"}}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if origin := find(t, objs, "Deployment").GetAnnotations()["config.kubernetes.io/origin"]; origin != "path: deploy.yaml\n" {
+				t.Errorf("origin %q, want path: deploy.yaml", origin)
+			}
+		}},
+		{"transformerAnnotations says which transformers changed an object", plain, Options{Path: "apps/podinfo", TargetNamespace: "prod", BuildMetadata: []string{"transformerAnnotations"}}, func(t *testing.T, objs []*unstructured.Unstructured) {
+			if got := find(t, objs, "Deployment").GetAnnotations()["alpha.config.kubernetes.io/transformations"]; !strings.Contains(got, "NamespaceTransformer") {
+				t.Errorf("transformations %q, want the NamespaceTransformer", got)
 			}
 		}},
 		{"an existing kustomization.yaml is used as written", map[string][]byte{

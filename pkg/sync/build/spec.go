@@ -93,5 +93,10 @@ func ForKustomization(ks *syncv1.Kustomization, vars map[string]string) Options 
 		opts.Labels, opts.Annotations = m.Labels, m.Annotations
 	}
 	opts.Patches, opts.Images = PatchesAndImages(ks.Spec.Patches, ks.Spec.Images)
+	opts.IgnoreMissingComponents = ks.Spec.IgnoreMissingComponents
+	opts.SubstituteAlways = ks.Spec.PostBuild != nil && ks.Spec.PostBuild.SubstituteStrategy == syncv1.SubstituteAlways
+	for _, m := range ks.Spec.BuildMetadata {
+		opts.BuildMetadata = append(opts.BuildMetadata, string(m))
+	}
 	return opts
 }

@@ -48,6 +48,8 @@ type Checker struct {
 	Namespaces []string
 	// SyncTimeout bounds the first cached read of a kind; default 10s.
 	SyncTimeout time.Duration
+	// Exprs judge the objects of their kinds in place of kstatus.
+	Exprs Exprs
 }
 
 // Object is one object's health.
@@ -118,7 +120,10 @@ func (c *Checker) Check(ctx context.Context, set object.ObjMetadataSet) (Report,
 			errs = append(errs, fmt.Errorf("read %s/%s: %w", id.GroupKind.Kind, name(id), err))
 			continue
 		}
-		res, err := status.Compute(u)
+		res, custom := c.Exprs.Status(ctx, u)
+		if !custom {
+			res, err = status.Compute(u)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("compute the status of %s/%s: %w", id.GroupKind.Kind, name(id), err))
 			continue

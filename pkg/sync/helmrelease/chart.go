@@ -3,6 +3,8 @@ package helmrelease
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strings"
 
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -109,6 +111,12 @@ func (r *Reconciler) ociChart(ctx context.Context, key types.NamespacedName) (*s
 	if err != nil {
 		return nil, &unusableChartError{fmt.Errorf("spec.chartRef: OCIRepository %s: %w", key, err)}
 	}
+	// The revision is <tag>@sha256:<hex>, or the digest alone.
+	if i := strings.LastIndex(a.Revision, "@"); i >= 0 {
+		stored.OCIDigest = a.Revision[i+1:]
+	} else if strings.HasPrefix(a.Revision, "sha256:") {
+		stored.OCIDigest = a.Revision
+	}
 	return stored, nil
 }
 
@@ -129,6 +137,7 @@ func (r *Reconciler) ensureChart(ctx context.Context, hr *syncv2.HelmRelease) er
 			Chart: tpl.Chart, Version: tpl.Version, Interval: interval,
 			SourceRef:         sourcev1.LocalHelmChartSourceReference{Kind: tpl.SourceRef.Kind, Name: tpl.SourceRef.Name, APIVersion: tpl.SourceRef.APIVersion},
 			ReconcileStrategy: tpl.ReconcileStrategy, ValuesFiles: tpl.ValuesFiles,
+			ValuesFile: tpl.ValuesFile, IgnoreMissingValuesFiles: tpl.IgnoreMissingValuesFiles,
 		}
 		if hc.Spec.Version == "" {
 			hc.Spec.Version = "*"
@@ -136,12 +145,25 @@ func (r *Reconciler) ensureChart(ctx context.Context, hr *syncv2.HelmRelease) er
 		if hc.Spec.ReconcileStrategy == "" {
 			hc.Spec.ReconcileStrategy = sourcev1.ReconcileStrategyChartVersion
 		}
-		labels := hc.GetLabels()
+		// spec.chart.metadata is merged in, so that what others set on
+		// the HelmChart (a reconcile request, say) stays; the owner
+		// labels win.
+		labels, annotations := hc.GetLabels(), hc.GetAnnotations()
 		if labels == nil {
 			labels = map[string]string{}
 		}
+		if m := hr.Spec.Chart.ObjectMeta; m != nil {
+			maps.Copy(labels, m.Labels)
+			if len(m.Annotations) > 0 {
+				if annotations == nil {
+					annotations = map[string]string{}
+				}
+				maps.Copy(annotations, m.Annotations)
+			}
+		}
 		labels[OwnerNameLabel], labels[OwnerNamespaceLabel] = hr.Name, hr.Namespace
 		hc.SetLabels(labels)
+		hc.SetAnnotations(annotations)
 		return nil
 	})
 	if err != nil {

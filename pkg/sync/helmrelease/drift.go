@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fluxcd/pkg/ssa"
+	"github.com/fluxcd/pkg/ssa/jsondiff"
 	"github.com/fluxcd/pkg/ssa/utils"
 	"helm.sh/helm/v4/pkg/kube"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
@@ -58,8 +59,12 @@ func manifestObjects(c client.Client, rel *releasev1.Release, namespace string) 
 // server-side dry-run apply as Helm's field manager, and returns the
 // objects that differ. Fields a Canary owns are left out of the
 // comparison, so the engine's scaling and routing are not drift
-// (flagger#1407). With correct, the drifted objects are applied again.
-func drift(ctx context.Context, c client.Client, guard handoff.Guard, rel *releasev1.Release, namespace string, correct bool) ([]string, error) {
+// (flagger#1407). The paths of ignore are left out of the comparison and
+// of the correction, on the objects their target selects, and an object
+// labelled or annotated helm.toolkit.fluxcd.io/driftDetection: disabled
+// (in the manifest or in the cluster) is left out entirely, as in Flux.
+// With correct, the drifted objects are applied again.
+func drift(ctx context.Context, c client.Client, guard handoff.Guard, rel *releasev1.Release, namespace string, correct bool, ignore []syncv2.IgnoreRule) ([]string, error) {
 	objs, err := manifestObjects(c, rel, namespace)
 	if err != nil {
 		return nil, err
@@ -87,29 +92,54 @@ func drift(ctx context.Context, c client.Client, guard handoff.Guard, rel *relea
 		return nil, err
 	}
 	manager := ssa.NewResourceManager(c, nil, ssa.Owner{Field: helmFieldManager()})
+	exclusions := map[string]string{syncv2.DriftDetectionMetadataKey: syncv2.DriftDetectionDisabledValue}
+	rules := ignoreRules(ignore)
+	diffOpts := ssa.DefaultDiffOptions()
+	diffOpts.Exclusions, diffOpts.DriftIgnoreRules = exclusions, rules
 	var drifted []string
 	var apply []*unstructured.Unstructured
 	for _, o := range objs {
-		entry, _, _, err := manager.Diff(ctx, o, ssa.DefaultDiffOptions())
+		entry, _, _, err := manager.Diff(ctx, o, diffOpts)
 		if err != nil {
 			return nil, fmt.Errorf("compare %s/%s/%s: %w", o.GetKind(), o.GetNamespace(), o.GetName(), err)
 		}
-		if entry.Action != ssa.UnchangedAction {
+		if entry.Action != ssa.UnchangedAction && entry.Action != ssa.SkippedAction {
 			drifted = append(drifted, fmt.Sprintf("%s %s", entry.Subject, entry.Action))
 			apply = append(apply, o)
 		}
 	}
 	if correct && len(apply) > 0 {
-		if _, err := manager.ApplyAll(ctx, apply, ssa.DefaultApplyOptions()); err != nil {
+		// The ignored paths keep the cluster's values: ssa strips them
+		// from what it applies, or applies what the cluster holds.
+		applyOpts := ssa.DefaultApplyOptions()
+		applyOpts.ExclusionSelector, applyOpts.DriftIgnoreRules = exclusions, rules
+		if _, err := manager.ApplyAll(ctx, apply, applyOpts); err != nil {
 			return drifted, fmt.Errorf("correct drift: %w", err)
 		}
 	}
 	return drifted, nil
 }
 
+// ignoreRules turns spec.driftDetection.ignore into ssa's rules; a rule
+// without a target applies to every object.
+func ignoreRules(ignore []syncv2.IgnoreRule) []jsondiff.IgnoreRule {
+	var out []jsondiff.IgnoreRule
+	for _, r := range ignore {
+		rule := jsondiff.IgnoreRule{Paths: r.Paths}
+		if t := r.Target; t != nil {
+			rule.Selector = &jsondiff.Selector{
+				Group: t.Group, Version: t.Version, Kind: t.Kind, Name: t.Name, Namespace: t.Namespace,
+				AnnotationSelector: t.AnnotationSelector, LabelSelector: t.LabelSelector,
+			}
+		}
+		out = append(out, rule)
+	}
+	return out
+}
+
 // detectDrift compares the cluster with the release as
 // spec.driftDetection asks: enabled corrects drift, warn reports it.
-func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv2.HelmRelease, rel *releasev1.Release, namespace string) error {
+func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv2.HelmRelease, run *runner, rel *releasev1.Release, namespace string) error {
 	mode := syncv2.DriftDetectionDisabled
 	if hr.Spec.DriftDetection != nil && hr.Spec.DriftDetection.Mode != "" {
 		mode = hr.Spec.DriftDetection.Mode
@@ -119,11 +149,8 @@ func (r *Reconciler) detectDrift(ctx context.Context, hr *syncv2.HelmRelease, re
 		return nil
 	}
 	correct := mode == syncv2.DriftDetectionEnabled
-	live, err := r.liveClient()
-	if err != nil {
-		return err
-	}
-	drifted, err := drift(ctx, live, r.guard(), rel, namespace, correct)
+	// The cluster the release is on, this one or spec.kubeConfig's.
+	drifted, err := drift(ctx, run.cluster.live, run.cluster.guard, rel, namespace, correct, hr.Spec.DriftDetection.Ignore)
 	if err != nil {
 		return err
 	}

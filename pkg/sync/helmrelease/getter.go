@@ -31,6 +31,13 @@ func newGetter(cfg *rest.Config) (*getter, error) {
 	return &getter{config: cfg, discovery: cached, mapper: mapper}, nil
 }
 
+// sharedGetter serves a remote cluster's clients: its discovery and
+// mapper are made once per kubeconfig and shared by every release and
+// account on it, so a getter costs nothing to make.
+func sharedGetter(cfg *rest.Config, dc discovery.CachedDiscoveryInterface, mapper meta.RESTMapper) *getter {
+	return &getter{config: cfg, discovery: dc, mapper: mapper}
+}
+
 // inNamespace is the same getter with another default namespace.
 func (g *getter) inNamespace(ns string) *getter {
 	c := *g

@@ -1,6 +1,10 @@
 package helmrelease
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+
 	"helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -16,17 +20,33 @@ func (r *Reconciler) recordHistory(hr *syncv2.HelmRelease, run *runner) {
 	}
 	_, _, storage := names(hr)
 	hr.Status.StorageNamespace = storage
+	// Helm keeps no OCI digest: each revision keeps the one it was
+	// recorded with, and a new one gets the digest last attempted.
+	ociDigests := map[int]string{}
+	for _, s := range hr.Status.History {
+		ociDigests[s.Version] = s.OCIDigest
+	}
 	hr.Status.History = nil
 	for _, rel := range history[:min(len(history), maxHistory(hr))] {
-		hr.Status.History = append(hr.Status.History, snapshot(rel))
+		s := snapshot(rel)
+		if d, ok := ociDigests[rel.Version]; ok {
+			s.OCIDigest = d
+		} else if s.ChartVersion == hr.Status.LastAttemptedRevision {
+			s.OCIDigest = hr.Status.LastAttemptedRevisionDigest
+		}
+		hr.Status.History = append(hr.Status.History, s)
 	}
 }
 
 func snapshot(rel *releasev1.Release) syncv2.Snapshot {
-	s := syncv2.Snapshot{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, ConfigDigest: valuesDigest(rel.Config)}
+	s := syncv2.Snapshot{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, ConfigDigest: valuesDigest(rel.Config), Digest: releaseDigest(rel)}
 	if rel.Info != nil {
 		s.Status = string(rel.Info.Status)
 		s.FirstDeployed, s.LastDeployed = metav1.NewTime(rel.Info.FirstDeployed), metav1.NewTime(rel.Info.LastDeployed)
+		if !rel.Info.Deleted.IsZero() {
+			deleted := metav1.NewTime(rel.Info.Deleted)
+			s.Deleted = &deleted
+		}
 	}
 	if rel.Chart != nil && rel.Chart.Metadata != nil {
 		s.ChartName, s.ChartVersion, s.AppVersion = rel.Chart.Metadata.Name, rel.Chart.Metadata.Version, rel.Chart.Metadata.AppVersion
@@ -42,6 +62,17 @@ func snapshot(rel *releasev1.Release) syncv2.Snapshot {
 	return s
 }
 
+// releaseDigest is sha256:<hex> of the release record's JSON, as Helm
+// stores it.
+func releaseDigest(rel *releasev1.Release) string {
+	data, err := json.Marshal(rel)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // observe turns Helm's storage into the decision's input.
 func observe(hr *syncv2.HelmRelease, rel *releasev1.Release, history []*releasev1.Release, revision, digest string) observation {
 	o := observation{
@@ -49,6 +80,12 @@ func observe(hr *syncv2.HelmRelease, rel *releasev1.Release, history []*releasev
 		InstallFailures: hr.Status.InstallFailures, UpgradeFailures: hr.Status.UpgradeFailures,
 		Install: installRemediation(hr), Upgrade: upgradeRemediation(hr),
 		TestEnabled: hr.Spec.Test != nil && hr.Spec.Test.Enable, IgnoreTests: ignoreTests(hr),
+		PostRenderersDigest: postRenderersDigest(hr), ObservedPostRenderersDigest: hr.Status.ObservedPostRenderersDigest,
+		InPlaceChartNameChange: hr.Spec.Upgrade != nil && hr.Spec.Upgrade.ChartNameChangeStrategy == syncv2.ChartNameChangeInPlaceUpdate,
+	}
+	var filters []syncv2.TestFilter
+	if hr.Spec.Test != nil {
+		filters = hr.Spec.Test.Filters
 	}
 	if rel == nil {
 		return o
@@ -58,10 +95,12 @@ func observe(hr *syncv2.HelmRelease, rel *releasev1.Release, history []*releasev
 		state.LastAction = stepInstall.String()
 	}
 	if rel.Chart != nil && rel.Chart.Metadata != nil {
-		state.ChartRevision = rel.Chart.Metadata.Version
+		state.ChartName, state.ChartRevision = rel.Chart.Metadata.Name, rel.Chart.Metadata.Version
 	}
 	for _, h := range rel.Hooks {
-		if !isTestHook(h) {
+		// Tests that spec.test.filters leave out never run: they do not
+		// make the release untested.
+		if !isTestHook(h) || !testSelected(filters, h.Name) {
 			continue
 		}
 		switch h.LastRun.Phase {

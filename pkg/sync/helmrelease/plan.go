@@ -1,5 +1,7 @@
 package helmrelease
 
+import "time"
+
 // step is the next Helm action a HelmRelease needs.
 type step string
 
@@ -11,10 +13,17 @@ const (
 	stepRollback  step = "rollback"
 	stepUninstall step = "uninstall"
 	stepUnlock    step = "unlock"
-	// stepStalled: retries are spent; nothing runs until the chart or
-	// the values change.
+	// stepReinstall uninstalls a release whose chart has another name
+	// now, so that the chart of the new name is installed afresh.
+	stepReinstall step = "reinstall"
+	// stepStalled: retries are spent; nothing runs until the chart, the
+	// values or the spec change, or a reset is requested.
 	stepStalled step = "stalled"
 )
+
+// defaultRetryInterval is RetryOnFailure's retryInterval when unset, as
+// in Flux.
+const defaultRetryInterval = 5 * time.Minute
 
 // releaseState is what Helm's storage says of the latest revision.
 type releaseState struct {
@@ -22,7 +31,9 @@ type releaseState struct {
 	Exists  bool
 	Status  string
 	Pending bool
-	// ChartRevision and ValuesDigest are what the revision released.
+	// ChartName, ChartRevision and ValuesDigest are what the revision
+	// released.
+	ChartName     string
 	ChartRevision string
 	ValuesDigest  string
 	// EverDeployed is true when some revision was deployed, so there is
@@ -36,26 +47,30 @@ type releaseState struct {
 	LastAction string
 }
 
-// remediation is a resolved spec.install.remediation or
-// spec.upgrade.remediation.
+// remediation is a resolved spec.install or spec.upgrade: its strategy
+// and its remediation.
 type remediation struct {
 	retries       int
 	remediateLast bool
 	// strategy of an upgrade: rollback or uninstall.
-	strategy    string
-	ignoreTests bool
+	strategy string
+	// retry is the RetryOnFailure strategy: a failure is never
+	// remediated, and the release is tried again, with an upgrade, every
+	// retryInterval, without limit.
+	retry         bool
+	retryInterval time.Duration
 }
 
 // exhausted is true once failures went past the retries; negative
-// retries never run out.
+// retries never run out, and neither does RetryOnFailure.
 func (r remediation) exhausted(failures int64) bool {
-	return r.retries >= 0 && failures > int64(r.retries)
+	return !r.retry && r.retries >= 0 && failures > int64(r.retries)
 }
 
 // remediates is true when this failure is to be undone: while retries
-// remain, and for the last one when asked.
+// remain, and for the last one when asked; never under RetryOnFailure.
 func (r remediation) remediates(failures int64) bool {
-	return failures > 0 && (!r.exhausted(failures) || r.remediateLast)
+	return !r.retry && failures > 0 && (!r.exhausted(failures) || r.remediateLast)
 }
 
 // observation is what a decision needs.
@@ -69,6 +84,27 @@ type observation struct {
 	Upgrade         remediation
 	TestEnabled     bool
 	IgnoreTests     bool
+	// PostRenderersDigest is the digest of spec.postRenderers and
+	// spec.commonMetadata; ObservedPostRenderersDigest is the one the
+	// last successful install or upgrade rendered with.
+	PostRenderersDigest         string
+	ObservedPostRenderersDigest string
+	// Force is a reconcile.fluxcd.io/forceAt request being handled: one
+	// install or upgrade runs though nothing changed and retries are
+	// spent.
+	Force bool
+	// ChartName is the name, in its Chart.yaml, of the chart to release.
+	// A release of a chart of another name is reinstalled, as Flux does,
+	// unless InPlaceChartNameChange (upgrade.chartNameChangeStrategy
+	// InPlaceUpdate) upgrades it in place.
+	ChartName              string
+	InPlaceChartNameChange bool
+}
+
+// chartRenamed is true when the release holds a chart of another name
+// than the one to release.
+func (o observation) chartRenamed() bool {
+	return o.Release.ChartName != "" && o.ChartName != "" && o.Release.ChartName != o.ChartName
 }
 
 // next decides the next step: a pure function of the observation, so
@@ -77,13 +113,23 @@ type observation struct {
 func next(o observation) step {
 	rel := o.Release
 	switch {
-	case !rel.Exists:
-		if o.Install.exhausted(o.InstallFailures) {
+	case !rel.Exists || rel.Status == "uninstalled":
+		// A release uninstalled with its history kept is installed
+		// again, as Flux does (with install.replace, or Helm refuses the
+		// name).
+		if !o.Force && o.Install.exhausted(o.InstallFailures) {
 			return stepStalled
 		}
 		return stepInstall
 	case rel.Pending:
 		return stepUnlock
+	case o.chartRenamed() && !o.InPlaceChartNameChange:
+		// Flux's default: whatever state it is in, the release of the old
+		// chart goes before the new one is installed.
+		return stepReinstall
+	case o.Force:
+		// Helm upgrades a failed release as well as a deployed one.
+		return stepUpgrade
 	case rel.Status == "failed":
 		return nextAfterFailure(o)
 	case rel.Status != "deployed":
@@ -94,7 +140,8 @@ func next(o observation) step {
 		}
 		return stepUninstall
 	}
-	upToDate := rel.ChartRevision == o.ChartRevision && rel.ValuesDigest == o.ValuesDigest
+	upToDate := rel.ChartRevision == o.ChartRevision && rel.ValuesDigest == o.ValuesDigest &&
+		o.PostRenderersDigest == o.ObservedPostRenderersDigest && !o.chartRenamed()
 	if !upToDate {
 		if o.Upgrade.exhausted(o.UpgradeFailures) {
 			return stepStalled
@@ -110,10 +157,22 @@ func next(o observation) step {
 	return stepNone
 }
 
+// installFailed is true when the failed latest revision counts as a
+// failed install: an install made it, or nothing was ever deployed (an
+// upgrade retrying a failed install under RetryOnFailure).
+func installFailed(rel releaseState) bool {
+	return rel.LastAction == stepInstall.String() || !rel.EverDeployed
+}
+
 // nextAfterFailure handles a failed latest revision.
 func nextAfterFailure(o observation) step {
 	rel := o.Release
-	if rel.LastAction == stepInstall.String() || !rel.EverDeployed {
+	if installFailed(rel) {
+		if o.Install.retry {
+			// Flux retries a failed install with an upgrade, leaving
+			// what it made in place.
+			return stepUpgrade
+		}
 		if o.InstallFailures == 0 {
 			// Not a failure of ours, such as an unlocked release: clear
 			// it and install afresh.
@@ -124,7 +183,7 @@ func nextAfterFailure(o observation) step {
 		}
 		return stepStalled
 	}
-	if o.UpgradeFailures == 0 {
+	if o.Upgrade.retry || o.UpgradeFailures == 0 {
 		return stepUpgrade
 	}
 	if o.Upgrade.remediates(o.UpgradeFailures) {
@@ -140,13 +199,20 @@ func nextAfterFailure(o observation) step {
 }
 
 // nextAfterTestFailure remediates a release whose tests failed, as a
-// failure of the action that made it.
+// failure of the action that made it; under RetryOnFailure the release
+// is upgraded again, which runs the tests again.
 func nextAfterTestFailure(o observation) step {
-	if !o.Release.EverDeployed || o.Release.LastAction == stepInstall.String() {
+	if installFailed(o.Release) {
+		if o.Install.retry {
+			return stepUpgrade
+		}
 		if o.Install.remediates(o.InstallFailures) {
 			return stepUninstall
 		}
 		return stepStalled
+	}
+	if o.Upgrade.retry {
+		return stepUpgrade
 	}
 	if o.Upgrade.remediates(o.UpgradeFailures) {
 		if o.Upgrade.strategy == "uninstall" {
@@ -155,6 +221,61 @@ func nextAfterTestFailure(o observation) step {
 		return stepRollback
 	}
 	return stepStalled
+}
+
+// retryAfter says whether a failure of step s, taken from the state in
+// o, is left for RetryOnFailure to try again, and after how long. An
+// upgrade of a release that never deployed retries a failed install, so
+// the install's strategy governs it.
+func retryAfter(o observation, s step) (time.Duration, bool) {
+	r := o.Upgrade
+	if s == stepInstall || (s == stepTest && installFailed(o.Release)) || (s == stepUpgrade && o.Release.Exists && !o.Release.EverDeployed) {
+		r = o.Install
+	}
+	if !r.retry {
+		return 0, false
+	}
+	return r.retryInterval, true
+}
+
+// handleRequest is Flux's rule for the forceAt and resetAt annotations:
+// the request (the annotation's value) is acted on when it equals the
+// reconcile request (requestedAt), and neither was handled already.
+// lastHandled is updated to the request whenever the annotation is
+// there, acted on or not, so that a request is never acted on later.
+func handleRequest(annotations map[string]string, annotation, reconcileAnnotation string, lastHandled *string, lastHandledReconcile string) bool {
+	request, ok := annotations[annotation]
+	if !ok {
+		return false
+	}
+	previous := *lastHandled
+	*lastHandled = request
+	reconcileAt, ok := annotations[reconcileAnnotation]
+	return ok && request == reconcileAt && lastHandledReconcile != reconcileAt && previous != request
+}
+
+// attempt is what the failure counters are kept against.
+type attempt struct {
+	Generation    int64
+	ChartRevision string
+	ConfigDigest  string
+}
+
+// resetFailures says why the failure counters start again, as Flux's
+// rule: a new generation of the spec, a new chart, new values, or a
+// handled reset request. An empty last attempt is a first one.
+func resetFailures(last, now attempt, resetRequested bool) (string, bool) {
+	switch {
+	case last.Generation != now.Generation:
+		return "the spec changed", true
+	case last.ChartRevision != now.ChartRevision:
+		return "the chart changed", true
+	case last.ConfigDigest != now.ConfigDigest:
+		return "the values changed", true
+	case resetRequested:
+		return "a reset was requested", true
+	}
+	return "", false
 }
 
 func (s step) String() string { return string(s) }

@@ -1,6 +1,13 @@
 package helmrelease
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	syncv2 "sluice.dev/sluice/api/sync/v2"
+)
 
 func TestNext(t *testing.T) {
 	deployed := releaseState{Exists: true, Status: "deployed", ChartRevision: "1.0.0", ValuesDigest: "v1", EverDeployed: true, Tested: true, LastAction: "install"}
@@ -80,6 +87,226 @@ func TestNext(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := next(tt.obs); got != tt.want {
 				t.Fatalf("next = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNextUnderRetryOnFailureStrategyAndForceRequests(t *testing.T) {
+	retry := remediation{retry: true, retryInterval: time.Minute}
+	deployed := releaseState{Exists: true, Status: "deployed", ChartRevision: "1.0.0", ValuesDigest: "v1", EverDeployed: true, Tested: true, LastAction: "upgrade"}
+	with := func(mutate func(*observation)) observation {
+		o := observation{Release: deployed, ChartRevision: "1.0.0", ValuesDigest: "v1", Upgrade: remediation{strategy: "rollback"}}
+		mutate(&o)
+		return o
+	}
+	tests := []struct {
+		name string
+		obs  observation
+		want step
+	}{
+		{"a failed install is retried with an upgrade, not uninstalled", with(func(o *observation) {
+			o.Release = releaseState{Exists: true, Status: "failed", LastAction: "install"}
+			o.Install, o.InstallFailures = retry, 1
+		}), stepUpgrade},
+		{"a failed upgrade retrying an install is retried again while nothing ever deployed", with(func(o *observation) {
+			o.Release = releaseState{Exists: true, Status: "failed", LastAction: "upgrade"}
+			o.Install, o.InstallFailures, o.UpgradeFailures = retry, 1, 5
+		}), stepUpgrade},
+		{"a failed upgrade is retried, never rolled back", with(func(o *observation) {
+			o.Release = releaseState{Exists: true, Status: "failed", EverDeployed: true, LastAction: "upgrade"}
+			o.Upgrade, o.UpgradeFailures = retry, 1
+		}), stepUpgrade},
+		{"retries never run out under RetryOnFailure", with(func(o *observation) {
+			o.ChartRevision = "2.0.0"
+			o.Upgrade, o.UpgradeFailures = remediation{retry: true, retries: 0}, 40
+		}), stepUpgrade},
+		{"RemediateOnFailure with no retries stalls on the same failure", with(func(o *observation) {
+			o.Release = releaseState{Exists: true, Status: "failed", EverDeployed: true, LastAction: "upgrade"}
+			o.UpgradeFailures = 1
+		}), stepStalled},
+		{"failed tests are retried with an upgrade, never uninstalled", with(func(o *observation) {
+			o.Release.LastAction = "install"
+			o.TestEnabled, o.Release.TestsFailed = true, true
+			o.Install, o.InstallFailures = retry, 1
+		}), stepUpgrade},
+		{"a forced release in sync is upgraded", with(func(o *observation) { o.Force = true }), stepUpgrade},
+		{"a forced release whose retries are spent is upgraded", with(func(o *observation) {
+			o.Release = releaseState{Exists: true, Status: "failed", EverDeployed: true, LastAction: "upgrade"}
+			o.Force, o.UpgradeFailures = true, 9
+		}), stepUpgrade},
+		{"a forced release that is not there is installed though installs are spent", with(func(o *observation) {
+			o.Release = releaseState{}
+			o.Force, o.InstallFailures = true, 3
+		}), stepInstall},
+		{"a forced release left pending is unlocked first", with(func(o *observation) {
+			o.Release.Status, o.Release.Pending, o.Force = "pending-upgrade", true, true
+		}), stepUnlock},
+		{"new post-renderers are released by an upgrade", with(func(o *observation) {
+			o.PostRenderersDigest, o.ObservedPostRenderersDigest = "sha256:b", "sha256:a"
+		}), stepUpgrade},
+		{"post-renderers added to a release made without them are released", with(func(o *observation) {
+			o.PostRenderersDigest = "sha256:b"
+		}), stepUpgrade},
+		{"post-renderers already released need nothing", with(func(o *observation) {
+			o.PostRenderersDigest, o.ObservedPostRenderersDigest = "sha256:a", "sha256:a"
+		}), stepNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := next(tt.obs); got != tt.want {
+				t.Fatalf("next = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRetryOnFailureSaysWhenAFailedStepIsTriedAgain(t *testing.T) {
+	install := remediation{retry: true, retryInterval: time.Minute}
+	upgrade := remediation{retry: true, retryInterval: time.Hour}
+	everDeployed := releaseState{Exists: true, Status: "deployed", EverDeployed: true, LastAction: "upgrade"}
+	neverDeployed := releaseState{Exists: true, Status: "failed", LastAction: "install"}
+	tests := []struct {
+		name  string
+		obs   observation
+		s     step
+		after time.Duration
+		retry bool
+	}{
+		{"a failed install waits for the install's interval", observation{Install: install}, stepInstall, time.Minute, true},
+		{"a failed upgrade waits for the upgrade's interval", observation{Release: everDeployed, Install: install, Upgrade: upgrade}, stepUpgrade, time.Hour, true},
+		{"an upgrade retrying an install waits for the install's interval", observation{Release: neverDeployed, Install: install}, stepUpgrade, time.Minute, true},
+		{"failed tests of an upgrade wait for the upgrade's interval", observation{Release: everDeployed, Upgrade: upgrade}, stepTest, time.Hour, true},
+		{"a failed upgrade under RemediateOnFailure is remediated, not retried later", observation{Release: everDeployed, Install: install}, stepUpgrade, 0, false},
+		{"a failed install under RemediateOnFailure is remediated", observation{Upgrade: upgrade}, stepInstall, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			after, retry := retryAfter(tt.obs, tt.s)
+			if after != tt.after || retry != tt.retry {
+				t.Fatalf("retryAfter = %s, %v; want %s, %v", after, retry, tt.after, tt.retry)
+			}
+		})
+	}
+}
+
+func TestTheStrategyAndRemediationDefaultsAreFluxs(t *testing.T) {
+	yes, no := true, false
+	spec := func(mutate func(*syncv2.HelmReleaseSpec)) *syncv2.HelmRelease {
+		hr := &syncv2.HelmRelease{}
+		mutate(&hr.Spec)
+		return hr
+	}
+	tests := []struct {
+		name string
+		got  remediation
+		want remediation
+	}{
+		{"an install with retries does not remediate its last failure", installRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
+			s.Install = &syncv2.Install{Remediation: &syncv2.Remediation{Retries: 3}}
+		})), remediation{retries: 3, strategy: "uninstall"}},
+		{"an install remediates its last failure when asked", installRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
+			s.Install = &syncv2.Install{Remediation: &syncv2.Remediation{Retries: 3, RemediateLastFailure: &yes}}
+		})), remediation{retries: 3, remediateLast: true, strategy: "uninstall"}},
+		{"an upgrade with retries remediates its last failure", upgradeRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
+			s.Upgrade = &syncv2.Upgrade{Remediation: &syncv2.Remediation{Retries: 1}}
+		})), remediation{retries: 1, remediateLast: true, strategy: "rollback"}},
+		{"an upgrade is told not to remediate its last failure", upgradeRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
+			s.Upgrade = &syncv2.Upgrade{Remediation: &syncv2.Remediation{Retries: 1, RemediateLastFailure: &no, Strategy: "uninstall"}}
+		})), remediation{retries: 1, strategy: "uninstall"}},
+		{"no upgrade settings roll back", upgradeRemediation(spec(func(*syncv2.HelmReleaseSpec) {})), remediation{strategy: "rollback"}},
+		{"RetryOnFailure retries every 5m by default", installRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
+			s.Install = &syncv2.Install{Strategy: &syncv2.ActionStrategy{Name: syncv2.StrategyRetryOnFailure}}
+		})), remediation{strategy: "uninstall", retry: true, retryInterval: 5 * time.Minute}},
+		{"RetryOnFailure retries every retryInterval", upgradeRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
+			s.Upgrade = &syncv2.Upgrade{Strategy: &syncv2.ActionStrategy{Name: syncv2.StrategyRetryOnFailure, RetryInterval: &metav1.Duration{Duration: time.Second}}}
+		})), remediation{strategy: "rollback", retry: true, retryInterval: time.Second}},
+		{"RemediateOnFailure is the remediation as it was", upgradeRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
+			s.Upgrade = &syncv2.Upgrade{Strategy: &syncv2.ActionStrategy{Name: syncv2.StrategyRemediateOnFailure}, Remediation: &syncv2.Remediation{Retries: -1}}
+		})), remediation{retries: -1, strategy: "rollback"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Fatalf("resolved %+v, want %+v", tt.got, tt.want)
+			}
+		})
+	}
+}
+
+func TestIgnoreTestFailuresDefaultsToTestIgnoreFailures(t *testing.T) {
+	yes, no := true, false
+	tests := []struct {
+		name   string
+		test   bool
+		action string
+		rem    *bool
+		want   bool
+	}{
+		{"test.ignoreFailures is the default of an install", true, "install", nil, true},
+		{"install.remediation.ignoreTestFailures false overrides test.ignoreFailures", true, "install", &no, false},
+		{"install.remediation.ignoreTestFailures true ignores on its own", false, "install", &yes, true},
+		{"upgrade.remediation.ignoreTestFailures false overrides test.ignoreFailures", true, "upgrade", &no, false},
+		{"nothing set counts failed tests", false, "upgrade", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hr := &syncv2.HelmRelease{}
+			hr.Spec.Test = &syncv2.Test{Enable: true, IgnoreFailures: tt.test}
+			rem := &syncv2.Remediation{IgnoreTestFailures: tt.rem}
+			hr.Spec.Install, hr.Spec.Upgrade = &syncv2.Install{Remediation: rem}, &syncv2.Upgrade{Remediation: rem}
+			hr.Status.LastAttemptedReleaseAction = tt.action
+			if got := ignoreTests(hr); got != tt.want {
+				t.Fatalf("ignoreTests = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestForceAndResetRequestsAreHandledOnceAsFluxDoes(t *testing.T) {
+	tests := []struct {
+		name                 string
+		annotations          map[string]string
+		lastHandled          string
+		lastHandledReconcile string
+		want                 bool
+		wantLastHandled      string
+	}{
+		{"a request equal to the reconcile request is handled", map[string]string{"a": "1", "r": "1"}, "", "", true, "1"},
+		{"a request without a reconcile request is recorded, not handled", map[string]string{"a": "1"}, "", "", false, "1"},
+		{"a request that differs from the reconcile request is recorded, not handled", map[string]string{"a": "1", "r": "2"}, "", "", false, "1"},
+		{"a request handled before is not handled again", map[string]string{"a": "1", "r": "1"}, "1", "", false, "1"},
+		{"a reconcile request handled before does not handle the request", map[string]string{"a": "1", "r": "1"}, "", "1", false, "1"},
+		{"no request leaves the last handled value", map[string]string{"r": "1"}, "0", "", false, "0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			last := tt.lastHandled
+			if got := handleRequest(tt.annotations, "a", "r", &last, tt.lastHandledReconcile); got != tt.want || last != tt.wantLastHandled {
+				t.Fatalf("handleRequest = %v, last handled %q; want %v, %q", got, last, tt.want, tt.wantLastHandled)
+			}
+		})
+	}
+}
+
+func TestTheFailureCountersStartAgainAsFluxResetsThem(t *testing.T) {
+	last := attempt{Generation: 2, ChartRevision: "1.0.0", ConfigDigest: "sha256:a"}
+	tests := []struct {
+		name  string
+		now   attempt
+		reset bool
+		want  bool
+	}{
+		{"the same attempt keeps the counters", last, false, false},
+		{"a new generation resets them", attempt{Generation: 3, ChartRevision: "1.0.0", ConfigDigest: "sha256:a"}, false, true},
+		{"a new chart resets them", attempt{Generation: 2, ChartRevision: "1.0.1", ConfigDigest: "sha256:a"}, false, true},
+		{"new values reset them", attempt{Generation: 2, ChartRevision: "1.0.0", ConfigDigest: "sha256:b"}, false, true},
+		{"a handled resetAt request resets them", last, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, got := resetFailures(last, tt.now, tt.reset); got != tt.want {
+				t.Fatalf("resetFailures = %v, want %v", got, tt.want)
 			}
 		})
 	}

@@ -3,12 +3,17 @@ package helmrelease
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"maps"
 
 	"github.com/fluxcd/pkg/ssa/utils"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
+	syncv1 "sluice.dev/sluice/api/sync/v1"
 	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/sync/build"
 	"sluice.dev/sluice/pkg/sync/handoff"
@@ -22,7 +27,7 @@ const (
 )
 
 // postRenderer runs after Helm renders the chart: the spec's kustomize
-// post-renderers, then the hand-off to the canary engine (fields a Canary
+// post-renderers, then spec.commonMetadata, then the hand-off to the canary engine (fields a Canary
 // owns are dropped, so neither an upgrade nor drift correction undoes
 // the engine, flagger#1407), then the ownership labels.
 type postRenderer struct {
@@ -52,6 +57,11 @@ func (p *postRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
 			return nil, fmt.Errorf("spec.postRenderers[%d].kustomize: %w", i, err)
 		}
 	}
+	if m := p.hr.Spec.CommonMetadata; m != nil {
+		for _, o := range objs {
+			setCommonMetadata(o, m)
+		}
+	}
 	targets, err := p.guard.Targets(p.ctx, objs)
 	if err != nil {
 		return nil, err
@@ -72,6 +82,48 @@ func (p *postRenderer) Run(rendered *bytes.Buffer) (*bytes.Buffer, error) {
 		return nil, err
 	}
 	return bytes.NewBuffer(data), nil
+}
+
+// setCommonMetadata sets spec.commonMetadata's labels and annotations on
+// the object's own metadata, overriding the chart's for the same keys:
+// selectors and pod templates stay as rendered, so no workload rolls
+// out for a label.
+func setCommonMetadata(o *unstructured.Unstructured, m *syncv1.CommonMetadata) {
+	if len(m.Labels) > 0 {
+		labels := o.GetLabels()
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		maps.Copy(labels, m.Labels)
+		o.SetLabels(labels)
+	}
+	if len(m.Annotations) > 0 {
+		annotations := o.GetAnnotations()
+		if annotations == nil {
+			annotations = map[string]string{}
+		}
+		maps.Copy(annotations, m.Annotations)
+		o.SetAnnotations(annotations)
+	}
+}
+
+// postRenderersDigest is sha256:<hex> of spec.postRenderers and
+// spec.commonMetadata, what the post-renderer changes the manifests
+// with; empty when there are none, so that a release made without them
+// needs no upgrade.
+func postRenderersDigest(hr *syncv2.HelmRelease) string {
+	if len(hr.Spec.PostRenderers) == 0 && hr.Spec.CommonMetadata == nil {
+		return ""
+	}
+	data, err := json.Marshal(struct {
+		PostRenderers  []syncv2.PostRenderer  `json:"postRenderers,omitempty"`
+		CommonMetadata *syncv1.CommonMetadata `json:"commonMetadata,omitempty"`
+	}{hr.Spec.PostRenderers, hr.Spec.CommonMetadata})
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // readManifest parses a release manifest. The kinds the hand-off looks

@@ -36,9 +36,11 @@ import (
 	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/source"
+	"sluice.dev/sluice/pkg/sync/celexpr"
 	"sluice.dev/sluice/pkg/sync/handoff"
 	"sluice.dev/sluice/pkg/sync/health"
 	"sluice.dev/sluice/pkg/sync/index"
+	"sluice.dev/sluice/pkg/sync/kubeconfig"
 	"sluice.dev/sluice/pkg/sync/status"
 )
 
@@ -82,10 +84,19 @@ type Reconciler struct {
 	Workers int
 	// ConfigTracking is the operator's, for the Canary hand-off.
 	ConfigTracking bool
+	// Remotes reaches the clusters of spec.kubeConfig; nil refuses
+	// HelmReleases that name one.
+	Remotes *kubeconfig.Clusters
+	// AdditiveCELDependencyCheck checks a dependency's Ready condition
+	// besides its dependsOn[].readyExpr, as Flux's feature gate of that
+	// name does; by default the expression replaces it.
+	AdditiveCELDependencyCheck bool
 
 	mu      sync.Mutex
 	getters map[string]*getter
 	live    client.Client
+	// exprs holds the compiled CEL expressions of the specs.
+	exprs celexpr.Cache
 }
 
 func (r *Reconciler) guard() handoff.Guard {
@@ -123,6 +134,11 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}); err != nil {
 		return err
 	}
+	if err := index.Add(ctx, indexer, &syncv2.HelmRelease{}, kubeconfig.Index, func(hr *syncv2.HelmRelease) []types.NamespacedName {
+		return kubeconfig.Secrets(hr.Namespace, hr.Spec.KubeConfig)
+	}); err != nil {
+		return err
+	}
 	list := func() client.ObjectList { return &syncv2.HelmReleaseList{} }
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("helmrelease").
@@ -131,6 +147,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&syncv2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
+		// A new or rotated kubeconfig is used at once.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, kubeconfig.Index))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), OwnerNameLabel, OwnerNamespaceLabel))).
 		Complete(r)
 }
@@ -203,7 +221,18 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verd
 		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, reason, "Release", "%v", err)
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}}
 	}
-	if msg := status.DependencyNotReady(ctx, r.Client, index.Dependencies(hr.Namespace, hr.Spec.DependsOn), func() *syncv2.HelmRelease { return &syncv2.HelmRelease{} }); msg != "" {
+	// An expression that does not compile fails the same way until the
+	// spec changes: nothing is released.
+	readyExprs, err := index.ReadyExprs(&r.exprs, hr.Spec.DependsOn)
+	if err == nil {
+		_, err = r.healthExprs(hr)
+	}
+	if err != nil {
+		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv2.ReasonInvalidCELExpression, "Release", "%v", err)
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInvalidCELExpression, Message: err.Error()}, stalled: true}
+	}
+	deps := index.Readiness[*syncv2.HelmRelease]{Client: r.Client, New: func() *syncv2.HelmRelease { return &syncv2.HelmRelease{} }, Additive: r.AdditiveCELDependencyCheck}
+	if msg := deps.NotReady(ctx, hr, hr.Spec.DependsOn, readyExprs); msg != "" {
 		return waiting(syncv2.ReasonDependencyNotReady, msg)
 	}
 	if err := r.ensureChart(ctx, hr); err != nil {
@@ -242,15 +271,17 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verd
 	digest := valuesDigest(values)
 	run, err := r.runner(ctx, hr)
 	if err != nil {
+		if kubeconfig.IsError(err) {
+			return fail(syncv2.ReasonRESTClientError, err)
+		}
 		return fail(syncv2.ReasonInitFailed, err)
 	}
-	// A new chart or new values start with fresh retries.
-	if hr.Status.LastAttemptedRevision != stored.Revision || hr.Status.LastAttemptedValuesChecksum != digest {
-		hr.Status.InstallFailures, hr.Status.UpgradeFailures = 0, 0
-	}
+	// A new spec, chart or values, or a resetAt request, start with
+	// fresh retries; a forceAt request forces one install or upgrade.
+	force := beginAttempt(hr, stored, digest)
 	ch := versioned(stored)
 	_, namespace, _ := names(hr)
-	post := &postRenderer{ctx: ctx, hr: hr, namespace: namespace, guard: r.guard()}
+	post := &postRenderer{ctx: ctx, hr: hr, namespace: namespace, guard: run.cluster.guard}
 	defer r.recordHistory(hr, run)
 	// Each pass runs one Helm action; a release needs at most an unlock,
 	// an install or upgrade, and a test in one reconcile.
@@ -266,13 +297,14 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verd
 			rel = history[0]
 		}
 		obs := observe(hr, rel, history, stored.Revision, preservedDigest(hr, rel, values, digest))
+		obs.Force, obs.ChartName = force, ch.Name()
 		s := next(obs)
 		switch s {
 		case stepNone:
-			if err := r.detectDrift(ctx, hr, rel, namespace); err != nil {
+			if err := r.detectDrift(ctx, hr, run, rel, namespace); err != nil {
 				return fail(syncv2.ReasonDriftFailed, err)
 			}
-			return r.released(ctx, hr, rel, namespace)
+			return r.released(ctx, hr, run, rel, namespace)
 		case stepStalled:
 			msg := fmt.Sprintf("%d install and %d upgrade failures of chart %s: retries exhausted", hr.Status.InstallFailures, hr.Status.UpgradeFailures, stored.Revision)
 			if c := meta.FindStatusCondition(hr.Status.Conditions, syncv2.ReleasedCondition); c != nil && c.Status == metav1.ConditionFalse {
@@ -289,24 +321,33 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verd
 			}
 			r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv2.ReasonUnlocked, "Release", "release %s unlocked from stale '%s' state", run.name, from)
 		case stepInstall, stepUpgrade:
-			r.release(ctx, hr, run, s, rel, ch, values, digest, post)
+			force = false
+			if v, stop := r.release(ctx, hr, run, s, rel, ch, values, post, obs); stop {
+				return v
+			}
 		case stepTest:
-			r.test(hr, run)
+			if v, stop := r.test(hr, run, obs); stop {
+				return v
+			}
 		case stepRollback, stepUninstall:
 			return r.remediate(hr, run, s)
+		case stepReinstall:
+			if v, stop := r.reinstall(hr, run, rel, ch); stop {
+				return v
+			}
 		}
 	}
 	return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: "release did not settle"}, after: remediationDelay}
 }
 
 // released checks the Canaries of what the release installed.
-func (r *Reconciler) released(ctx context.Context, hr *syncv2.HelmRelease, rel *releasev1.Release, namespace string) verdict {
+func (r *Reconciler) released(ctx context.Context, hr *syncv2.HelmRelease, run *runner, rel *releasev1.Release, namespace string) verdict {
 	msg := fmt.Sprintf("Helm release %s/%s.v%d with chart %s@%s is deployed", rel.Namespace, rel.Name, rel.Version, rel.Chart.Name(), rel.Chart.Metadata.Version)
 	objs, err := readManifest(rel.Manifest, namespace)
 	if err != nil {
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: err.Error()}}
 	}
-	guard := r.guard()
+	guard := run.cluster.guard
 	targets, err := guard.Targets(ctx, objs)
 	if err != nil {
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: err.Error()}}
@@ -336,15 +377,40 @@ func (r *Reconciler) timeout(hr *syncv2.HelmRelease, own *metav1.Duration) time.
 }
 
 // runner makes the Helm runner for the HelmRelease, as its
-// ServiceAccount when it names one.
+// ServiceAccount when it names one, on this cluster or on the remote one
+// of spec.kubeConfig.
 func (r *Reconciler) runner(ctx context.Context, hr *syncv2.HelmRelease) (*runner, error) {
-	g, err := r.getter(hr)
+	g, cl, err := r.target(ctx, hr)
 	if err != nil {
 		return nil, err
 	}
 	name, namespace, storage := names(hr)
 	log := slog.New(logr.ToSlogHandler(ctrl.LoggerFrom(ctx).V(1)))
-	return newRunner(g, name, namespace, storage, log)
+	run, err := newRunner(g, name, namespace, storage, log)
+	if err != nil {
+		return nil, err
+	}
+	run.cluster = cl
+	run.legacyWait = hr.Spec.WaitStrategy != nil && hr.Spec.WaitStrategy.Name == syncv2.WaitStrategyLegacy
+	return run, nil
+}
+
+// target is where the HelmRelease releases: Helm's clients, and how the
+// released objects are read. Here, drift is read live as the operator,
+// health from the cache and the Canaries from this cluster's.
+func (r *Reconciler) target(ctx context.Context, hr *syncv2.HelmRelease) (*getter, cluster, error) {
+	if hr.Spec.KubeConfig != nil {
+		return r.remoteTarget(ctx, hr)
+	}
+	g, err := r.getter(hr)
+	if err != nil {
+		return nil, cluster{}, err
+	}
+	live, err := r.liveClient()
+	if err != nil {
+		return nil, cluster{}, err
+	}
+	return g, cluster{live: live, guard: r.guard(), health: r.Health}, nil
 }
 
 // getter is shared by every HelmRelease of one identity.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -230,10 +231,22 @@ func TestAFailingInstallIsRetriedThenUninstalled(t *testing.T) {
 	const ns = "helm-install-fails"
 	namespaceWithRepo(t, ns, chartOf("1.0.0", map[string]string{"broken.yaml": broken}))
 	startControllers(t)
+	remediateLast := true
 	hr := helmRelease(ns, "web", "*", func(hr *syncv2.HelmRelease) {
-		hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.Remediation{Retries: 2}}
+		hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.Remediation{Retries: 2, RemediateLastFailure: &remediateLast}}
 	})
-	create(t, hr)
+	// Flux's default for an install: the last failure stays, to be
+	// looked at.
+	kept := helmRelease(ns, "kept", "*", func(hr *syncv2.HelmRelease) {
+		hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.Remediation{Retries: 1}}
+	})
+	create(t, hr, kept)
+	waitFor(t, kept, "stalled", func(hr *syncv2.HelmRelease) bool {
+		return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") && hr.Status.InstallFailures == 2
+	})
+	if rels := releases(t, ns); !slices.ContainsFunc(rels, func(r *releasev1.Release) bool { return r.Name == "kept" && r.Info.Status == common.StatusFailed }) {
+		t.Fatalf("the last failed install was uninstalled though install.remediation.remediateLastFailure defaults to false: %+v", rels)
+	}
 	got := waitFor(t, hr, "stalled", func(hr *syncv2.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
 	if got.Status.InstallFailures != 3 {
 		t.Fatalf("%d install failures, want 1 and 2 retries", got.Status.InstallFailures)
@@ -245,7 +258,7 @@ func TestAFailingInstallIsRetriedThenUninstalled(t *testing.T) {
 	if c := condition(got, "Remediated"); c == nil || c.Reason != syncv2.ReasonUninstallSucceeded {
 		t.Fatalf("Remediated %+v", c)
 	}
-	if rels := releases(t, ns); len(rels) != 0 {
+	if rels := releases(t, ns); slices.ContainsFunc(rels, func(r *releasev1.Release) bool { return r.Name == "web" }) {
 		t.Fatalf("the last failed install was not uninstalled: %+v", rels)
 	}
 }

@@ -28,6 +28,7 @@ func (r *Reconciler) remediate(hr *syncv2.HelmRelease, run *runner, s step) verd
 	cond := metav1.Condition{Type: syncv2.RemediatedCondition, Status: metav1.ConditionTrue, Reason: succeeded, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("Helm %s succeeded for release %s/%s", s, run.namespace, run.name)}
 	if err != nil {
+		hr.Status.Failures++
 		cond.Status, cond.Reason = metav1.ConditionFalse, failed
 		cond.Message = fmt.Sprintf("Helm %s failed for release %s/%s: %v", s, run.namespace, run.name, err)
 		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, failed, "Remediate", "%s", cond.Message)
@@ -42,27 +43,57 @@ func (r *Reconciler) remediate(hr *syncv2.HelmRelease, run *runner, s step) verd
 	return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: msg}, after: remediationDelay}
 }
 
+// installRemediation is spec.install's strategy and remediation, with
+// Flux's defaults: no retries, and the last failure left in place.
 func installRemediation(hr *syncv2.HelmRelease) remediation {
-	if hr.Spec.Install == nil || hr.Spec.Install.Remediation == nil {
-		return remediation{}
+	out := remediation{strategy: syncv2.RemediationUninstall}
+	if in := hr.Spec.Install; in != nil {
+		out = resolve(in.Remediation, false, syncv2.RemediationUninstall)
+		withStrategy(&out, in.Strategy)
 	}
-	return resolve(hr.Spec.Install.Remediation)
+	return out
 }
 
+// upgradeRemediation is spec.upgrade's strategy and remediation, with
+// Flux's defaults: rollback, and the last failure remediated when there
+// are retries.
 func upgradeRemediation(hr *syncv2.HelmRelease) remediation {
-	if hr.Spec.Upgrade == nil || hr.Spec.Upgrade.Remediation == nil {
-		return remediation{strategy: syncv2.RemediationRollback}
+	out := remediation{strategy: syncv2.RemediationRollback}
+	if up := hr.Spec.Upgrade; up != nil {
+		out = resolve(up.Remediation, true, syncv2.RemediationRollback)
+		withStrategy(&out, up.Strategy)
 	}
-	return resolve(hr.Spec.Upgrade.Remediation)
+	return out
 }
 
-func resolve(rem *syncv2.Remediation) remediation {
-	out := remediation{retries: rem.Retries, strategy: rem.Strategy, ignoreTests: rem.IgnoreTestFailures, remediateLast: rem.Retries > 0}
-	if out.strategy == "" {
-		out.strategy = syncv2.RemediationRollback
+// resolve applies a remediation's defaults: remediateLastFailure is
+// false for an install and, for an upgrade (lastWithRetries), true when
+// there are retries; ignoreTestFailures defaults to test.ignoreFailures,
+// which ignoreTests applies.
+func resolve(rem *syncv2.Remediation, lastWithRetries bool, strategy string) remediation {
+	out := remediation{strategy: strategy}
+	if rem == nil {
+		return out
 	}
+	out.retries = rem.Retries
+	out.remediateLast = lastWithRetries && rem.Retries > 0
 	if rem.RemediateLastFailure != nil {
 		out.remediateLast = *rem.RemediateLastFailure
 	}
+	// An install is only ever remediated by uninstalling.
+	if rem.Strategy != "" && strategy == syncv2.RemediationRollback {
+		out.strategy = rem.Strategy
+	}
 	return out
+}
+
+// withStrategy applies install.strategy or upgrade.strategy.
+func withStrategy(r *remediation, s *syncv2.ActionStrategy) {
+	if s == nil || s.Name != syncv2.StrategyRetryOnFailure {
+		return
+	}
+	r.retry, r.retryInterval = true, defaultRetryInterval
+	if s.RetryInterval != nil {
+		r.retryInterval = s.RetryInterval.Duration
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"helm.sh/helm/v4/pkg/action"
@@ -17,8 +18,11 @@ import (
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv2 "sluice.dev/sluice/api/sync/v2"
+	"sluice.dev/sluice/pkg/sync/handoff"
+	"sluice.dev/sluice/pkg/sync/health"
 )
 
 // runner runs the Helm SDK's actions on one release, with Helm's own
@@ -28,6 +32,23 @@ type runner struct {
 	cfg       *action.Configuration
 	name      string
 	namespace string
+	// cluster reads the released objects where Helm released them.
+	cluster cluster
+	// legacyWait is spec.waitStrategy.name legacy: every action waits
+	// with Helm 3's waiter instead of kstatus.
+	legacyWait bool
+}
+
+// cluster is how the objects of a release are read beside Helm's own
+// actions, on the cluster they were released to: drift detection, the
+// wait for what no Canary releases, and the Canary hand-off.
+type cluster struct {
+	// live reads and applies without a cache.
+	live client.Client
+	// guard reads that cluster's Canaries.
+	guard handoff.Guard
+	// health judges the objects by kstatus.
+	health *health.Checker
 }
 
 // newRunner prepares actions on release name, whose objects go to
@@ -94,13 +115,41 @@ func asRelease(r any) (*releasev1.Release, error) {
 	return rel, nil
 }
 
-// waitStrategy waits with kstatus unless waiting is off; hooks are
+// waitStrategy is spec.waitStrategy for an action: kstatus (poller, the
+// default) or Helm 3's legacy waiter, unless waiting is off; hooks are
 // always waited for.
-func waitStrategy(disable bool) kube.WaitStrategy {
-	if disable {
+func (r *runner) waitStrategy(disable bool) kube.WaitStrategy {
+	switch {
+	case disable:
 		return kube.HookOnlyStrategy
+	case r.legacyWait:
+		return kube.LegacyStrategy
 	}
 	return kube.StatusWatcherStrategy
+}
+
+// serverSideApply resolves upgrade.serverSideApply or
+// rollback.serverSideApply: enabled, disabled, or auto (the default),
+// which follows how the release was applied (Helm's release ApplyMethod:
+// ssa or csa, none for a release made before Helm 4), as Helm and Flux
+// resolve it.
+func serverSideApply(mode, applyMethod string) bool {
+	switch mode {
+	case syncv2.ServerSideApplyEnabled:
+		return true
+	case syncv2.ServerSideApplyDisabled:
+		return false
+	}
+	return applyMethod == string(releasev1.ApplyMethodServerSideApply)
+}
+
+// postRenderStrategy is spec.postRenderStrategy as Helm's: combined
+// when unset, Helm 4's default and Flux's.
+func postRenderStrategy(s string) action.PostRenderStrategy {
+	if s == "" {
+		return action.PostRenderStrategyCombined
+	}
+	return action.PostRenderStrategy(s)
 }
 
 // actionOptions are what install and upgrade share, and the
@@ -113,6 +162,15 @@ type actionOptions struct {
 	createNS    bool
 	install     syncv2.Install
 	upgrade     syncv2.Upgrade
+	// health are spec.healthCheckExprs, which judge the released objects
+	// of their kinds; wait is Helm's wait made to use them.
+	health health.Exprs
+	wait   []kube.WaitOption
+	// postRenderStrategy is spec.postRenderStrategy.
+	postRenderStrategy string
+	// lastApplyMethod is how the latest revision was applied, which
+	// upgrade.serverSideApply auto follows.
+	lastApplyMethod string
 }
 
 func (r *runner) install(ctx context.Context, ch *chart.Chart, values map[string]any, o actionOptions) error {
@@ -124,11 +182,15 @@ func (r *runner) install(ctx context.Context, ch *chart.Chart, values map[string
 func (r *runner) newInstall(o actionOptions) *action.Install {
 	install := action.NewInstall(r.cfg)
 	install.ReleaseName, install.Namespace = r.name, r.namespace
-	install.Timeout, install.WaitStrategy = o.timeout, waitStrategy(o.disableWait)
-	install.ServerSideApply = true
+	install.Timeout, install.WaitStrategy = o.timeout, r.waitStrategy(o.disableWait)
 	install.CreateNamespace = o.createNS
-	install.PostRenderer = o.post
+	install.PostRenderer, install.PostRenderStrategy = o.post, postRenderStrategy(o.postRenderStrategy)
+	install.WaitOptions = o.wait
 	in := o.install
+	// Flux's default is server-side apply, which always forces conflicts
+	// with other field managers.
+	install.ServerSideApply = in.ServerSideApply == nil || *in.ServerSideApply
+	install.ForceConflicts = install.ServerSideApply
 	install.DisableHooks, install.Replace = in.DisableHooks, in.Replace
 	install.DisableOpenAPIValidation, install.SkipSchemaValidation = in.DisableOpenAPIValidation, in.DisableSchemaValidation
 	// Flux's defaults: adopt objects no release owns, wait for Jobs.
@@ -150,22 +212,23 @@ func (r *runner) upgrade(ctx context.Context, ch *chart.Chart, values map[string
 func (r *runner) newUpgrade(o actionOptions) *action.Upgrade {
 	upgrade := action.NewUpgrade(r.cfg)
 	upgrade.Namespace = r.namespace
-	upgrade.Timeout, upgrade.WaitStrategy = o.timeout, waitStrategy(o.disableWait)
+	upgrade.Timeout, upgrade.WaitStrategy = o.timeout, r.waitStrategy(o.disableWait)
 	upgrade.MaxHistory = o.maxHistory
 	// The values are the whole truth at each upgrade, as in Flux, unless
 	// preserveValues merges them over the last release's.
 	up := o.upgrade
 	upgrade.ResetValues, upgrade.ReuseValues = !up.PreserveValues, up.PreserveValues
-	upgrade.ServerSideApply = "true"
-	upgrade.PostRenderer = o.post
+	upgrade.PostRenderer, upgrade.PostRenderStrategy = o.post, postRenderStrategy(o.postRenderStrategy)
+	upgrade.WaitOptions = o.wait
 	upgrade.DisableHooks, upgrade.CleanupOnFail = up.DisableHooks, up.CleanupOnFail
 	upgrade.DisableOpenAPIValidation, upgrade.SkipSchemaValidation = up.DisableOpenAPIValidation, up.DisableSchemaValidation
 	upgrade.TakeOwnership = !up.DisableTakeOwnership
 	upgrade.WaitForJobs = !o.disableWait && !up.DisableWaitForJobs
-	if up.Force {
-		// Helm refuses a forced replace together with server-side apply.
-		upgrade.ServerSideApply, upgrade.ForceReplace = "false", true
-	}
+	// Resolved here, as Flux does, because server-side apply forces
+	// conflicts, and Helm refuses a forced replace with either.
+	ssa := serverSideApply(up.ServerSideApply, o.lastApplyMethod)
+	upgrade.ServerSideApply = strconv.FormatBool(ssa)
+	upgrade.ForceConflicts, upgrade.ForceReplace = ssa, up.Force && !ssa
 	return upgrade
 }
 
@@ -212,10 +275,12 @@ func (r *runner) upgradeCRDs(ch *chart.Chart, policy string) error {
 	return nil
 }
 
-// test runs the chart's test hooks.
-func (r *runner) test(timeout time.Duration) error {
+// test runs the chart's test hooks that filters select (Helm's
+// ReleaseTesting.Filters: "name" and "!name").
+func (r *runner) test(timeout time.Duration, filters map[string][]string) error {
 	test := action.NewReleaseTesting(r.cfg)
 	test.Namespace, test.Timeout = r.namespace, timeout
+	test.Filters = filters
 	_, shutdown, err := test.Run(r.name)
 	if shutdown != nil {
 		_ = shutdown()
@@ -225,20 +290,47 @@ func (r *runner) test(timeout time.Duration) error {
 
 // rollback returns to the previous revision.
 func (r *runner) rollback(timeout time.Duration, rb syncv2.Rollback, maxHistory int) error {
-	return r.newRollback(timeout, rb, maxHistory).Run(r.name)
+	applyMethod, err := r.previousApplyMethod()
+	if err != nil {
+		return err
+	}
+	return r.newRollback(timeout, rb, maxHistory, applyMethod).Run(r.name)
 }
 
-// newRollback is Helm's rollback as the HelmRelease configures it.
-func (r *runner) newRollback(timeout time.Duration, rb syncv2.Rollback, maxHistory int) *action.Rollback {
+// previousApplyMethod is how the revision a rollback returns to (the one
+// before the latest, as Helm's rollback picks it) was applied, which
+// rollback.serverSideApply auto follows.
+func (r *runner) previousApplyMethod() (string, error) {
+	last, err := r.last()
+	if err != nil || last == nil || last.Version < 2 {
+		// Helm's rollback says why there is nothing to return to.
+		return "", err
+	}
+	prev, err := r.cfg.Releases.Get(r.name, last.Version-1)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read revision %d of release %s: %w", last.Version-1, r.name, err)
+	}
+	rel, err := asRelease(prev)
+	if err != nil {
+		return "", err
+	}
+	return rel.ApplyMethod, nil
+}
+
+// newRollback is Helm's rollback as the HelmRelease configures it, back
+// to a revision that was applied as applyMethod says.
+func (r *runner) newRollback(timeout time.Duration, rb syncv2.Rollback, maxHistory int, applyMethod string) *action.Rollback {
 	rollback := action.NewRollback(r.cfg)
-	rollback.Timeout, rollback.WaitStrategy = timeout, waitStrategy(rb.DisableWait)
+	rollback.Timeout, rollback.WaitStrategy = timeout, r.waitStrategy(rb.DisableWait)
 	rollback.WaitForJobs = !rb.DisableWait && !rb.DisableWaitForJobs
 	rollback.MaxHistory = maxHistory
-	rollback.ServerSideApply = "true"
 	rollback.DisableHooks, rollback.CleanupOnFail = rb.DisableHooks, rb.CleanupOnFail
-	if rb.Force {
-		rollback.ServerSideApply, rollback.ForceReplace = "false", true
-	}
+	ssa := serverSideApply(rb.ServerSideApply, applyMethod)
+	rollback.ServerSideApply = strconv.FormatBool(ssa)
+	rollback.ForceConflicts, rollback.ForceReplace = ssa, rb.Force && !ssa
 	return rollback
 }
 
@@ -253,7 +345,7 @@ func (r *runner) uninstall(timeout time.Duration, un syncv2.Uninstall) error {
 func (r *runner) newUninstall(timeout time.Duration, un syncv2.Uninstall) *action.Uninstall {
 	uninstall := action.NewUninstall(r.cfg)
 	uninstall.Timeout, uninstall.KeepHistory = timeout, un.KeepHistory
-	uninstall.WaitStrategy = waitStrategy(un.DisableWait)
+	uninstall.WaitStrategy = r.waitStrategy(un.DisableWait)
 	uninstall.DisableHooks, uninstall.DeletionPropagation = un.DisableHooks, un.DeletionPropagation
 	return uninstall
 }

@@ -3,6 +3,7 @@ package helmrelease
 import (
 	"fmt"
 
+	"helm.sh/helm/v4/pkg/action"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -12,26 +13,45 @@ import (
 )
 
 // test runs the Helm tests; a failure counts against the action that
-// made the release, unless failures are ignored.
-func (r *Reconciler) test(hr *syncv2.HelmRelease, run *runner) {
-	err := run.test(r.timeout(hr, hr.Spec.Test.Timeout))
+// made the release, unless failures are ignored. A failure that
+// RetryOnFailure is to try again ends the reconcile (stop is true).
+func (r *Reconciler) test(hr *syncv2.HelmRelease, run *runner, obs observation) (v verdict, stop bool) {
+	err := run.test(r.timeout(hr, hr.Spec.Test.Timeout), testFilters(hr.Spec.Test.Filters))
 	cond := metav1.Condition{Type: syncv2.TestSuccessCondition, Status: metav1.ConditionTrue, Reason: syncv2.ReasonTestSucceeded, ObservedGeneration: hr.Generation,
 		Message: fmt.Sprintf("Helm test succeeded for release %s/%s", run.namespace, run.name)}
-	if err != nil {
-		cond.Status, cond.Reason = metav1.ConditionFalse, syncv2.ReasonTestFailed
-		cond.Message = fmt.Sprintf("Helm test failed for release %s/%s: %v", run.namespace, run.name, err)
-		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv2.ReasonTestFailed, "Test", "%s", cond.Message)
-		if !ignoreTests(hr) {
-			if hr.Status.LastAttemptedReleaseAction == stepUpgrade.String() {
-				hr.Status.UpgradeFailures++
-			} else {
-				hr.Status.InstallFailures++
-			}
-		}
-	} else {
+	if err == nil {
 		r.Events.Eventf(hr, nil, corev1.EventTypeNormal, syncv2.ReasonTestSucceeded, "Test", "%s", cond.Message)
+		meta.SetStatusCondition(&hr.Status.Conditions, cond)
+		return verdict{}, false
 	}
+	cond.Status, cond.Reason = metav1.ConditionFalse, syncv2.ReasonTestFailed
+	cond.Message = fmt.Sprintf("Helm test failed for release %s/%s: %v", run.namespace, run.name, err)
+	r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv2.ReasonTestFailed, "Test", "%s", cond.Message)
 	meta.SetStatusCondition(&hr.Status.Conditions, cond)
+	hr.Status.Failures++
+	if ignoreTests(hr) {
+		return verdict{}, false
+	}
+	if hr.Status.LastAttemptedReleaseAction == stepUpgrade.String() {
+		hr.Status.UpgradeFailures++
+	} else {
+		hr.Status.InstallFailures++
+	}
+	return retryLater(obs, stepTest, cond)
+}
+
+// testFilters turns spec.test.filters into Helm's: a name runs only the
+// tests so named, !name skips one.
+func testFilters(filters []syncv2.TestFilter) map[string][]string {
+	out := map[string][]string{}
+	for _, f := range filters {
+		key := action.IncludeNameFilter
+		if f.Exclude {
+			key = action.ExcludeNameFilter
+		}
+		out[key] = append(out[key], f.Name)
+	}
+	return out
 }
 
 func isTestHook(h *releasev1.Hook) bool {
@@ -43,13 +63,37 @@ func isTestHook(h *releasev1.Hook) bool {
 	return false
 }
 
+// ignoreTests says whether failed tests are left alone: the
+// remediation's ignoreTestFailures of the action that made the release
+// when set, else test.ignoreFailures, as in Flux.
 func ignoreTests(hr *syncv2.HelmRelease) bool {
-	if hr.Spec.Test != nil && hr.Spec.Test.IgnoreFailures {
-		return true
+	ignore := hr.Spec.Test != nil && hr.Spec.Test.IgnoreFailures
+	var rem *syncv2.Remediation
+	switch {
+	case hr.Status.LastAttemptedReleaseAction == stepUpgrade.String() && hr.Spec.Upgrade != nil:
+		rem = hr.Spec.Upgrade.Remediation
+	case hr.Status.LastAttemptedReleaseAction != stepUpgrade.String() && hr.Spec.Install != nil:
+		rem = hr.Spec.Install.Remediation
 	}
-	last := installRemediation(hr)
-	if hr.Status.LastAttemptedReleaseAction == stepUpgrade.String() {
-		last = upgradeRemediation(hr)
+	if rem != nil && rem.IgnoreTestFailures != nil {
+		return *rem.IgnoreTestFailures
 	}
-	return last.ignoreTests
+	return ignore
+}
+
+// testSelected tells whether filters let the test named run, as Helm
+// applies them: an excluded name never runs, and when any name is
+// included only those run.
+func testSelected(filters []syncv2.TestFilter, name string) bool {
+	included, includes := false, false
+	for _, f := range filters {
+		switch {
+		case f.Exclude && f.Name == name:
+			return false
+		case !f.Exclude:
+			includes = true
+			included = included || f.Name == name
+		}
+	}
+	return !includes || included
 }

@@ -5,12 +5,14 @@ import (
 	"fmt"
 
 	"helm.sh/helm/v4/pkg/release/common"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv2 "sluice.dev/sluice/api/sync/v2"
+	"sluice.dev/sluice/pkg/sync/kubeconfig"
 )
 
 // finalize uninstalls the release of a deleted HelmRelease.
@@ -20,16 +22,28 @@ func (r *Reconciler) finalize(ctx context.Context, hr *syncv2.HelmRelease) error
 	}
 	if !hr.Spec.Suspend {
 		run, err := r.runner(ctx, hr)
-		if err != nil {
+		switch {
+		case kubeconfig.IsError(err) && len(hr.Status.History) == 0:
+			// Nothing was ever released, so nothing is left on a cluster
+			// that cannot be reached: the HelmRelease goes.
+			run = nil
+		case err != nil:
+			reason := syncv2.ReasonUninstallFailed
+			if kubeconfig.IsError(err) {
+				reason = syncv2.ReasonRESTClientError
+			}
+			r.Events.Eventf(hr, nil, corev1.EventTypeWarning, reason, "Uninstall", "%v", err)
 			return err
 		}
-		rel, err := run.last()
-		if err != nil {
-			return err
-		}
-		if rel != nil && rel.Info.Status != common.StatusUninstalled {
-			if err := run.uninstall(r.timeout(hr, uninstallTimeout(hr)), uninstallOf(hr)); err != nil {
-				return fmt.Errorf("uninstall release %s: %w", run.name, err)
+		if run != nil {
+			rel, err := run.last()
+			if err != nil {
+				return err
+			}
+			if rel != nil && rel.Info.Status != common.StatusUninstalled {
+				if err := run.uninstall(r.timeout(hr, uninstallTimeout(hr)), uninstallOf(hr)); err != nil {
+					return fmt.Errorf("uninstall release %s: %w", run.name, err)
+				}
 			}
 		}
 	}

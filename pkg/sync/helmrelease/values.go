@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 
 	"helm.sh/helm/v4/pkg/chart/common/util"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
@@ -30,7 +31,7 @@ type valuesLayer struct {
 
 // mergeValues merges the layers in order, then spec.values over them, as
 // Flux does: a layer with targetPath sets that path to its whole content
-// as a string; any other is YAML merged in deeply.
+// (setPath); any other is YAML merged in deeply.
 func mergeValues(layers []valuesLayer, inline []byte) (map[string]any, error) {
 	out := map[string]any{}
 	for _, l := range layers {
@@ -39,8 +40,7 @@ func mergeValues(layers []valuesLayer, inline []byte) (map[string]any, error) {
 		}
 		where := fmt.Sprintf("spec.valuesFrom[%d] (%s %s key %s)", l.index, l.ref.Kind, l.ref.Name, valuesKey(l.ref))
 		if l.ref.TargetPath != "" {
-			// ParseIntoString keeps the value a string, as --set-string.
-			if err := strvals.ParseIntoString(l.ref.TargetPath+"="+*l.content, out); err != nil {
+			if err := setPath(out, l.ref.TargetPath, *l.content, l.ref.Literal); err != nil {
 				return nil, fmt.Errorf("%s: targetPath %q: %w", where, l.ref.TargetPath, err)
 			}
 			continue
@@ -59,6 +59,26 @@ func mergeValues(layers []valuesLayer, inline []byte) (map[string]any, error) {
 		out = mergeMaps(out, layer)
 	}
 	return out, nil
+}
+
+// setPath sets the dotted path in values to value, as Flux's chartutil
+// does. Without literal, value is read as helm --set reads it (a number
+// or a boolean is typed, commas and braces are syntax), or as --set-string
+// when it is quoted, the quotes dropped. With literal, value is kept
+// verbatim, as helm --set-literal keeps it: the characters --set reads as
+// syntax are escaped, so that the path may still escape its dots (\.).
+func setPath(values map[string]any, path, value string, literal bool) error {
+	if literal {
+		// The backslash first, so that the escapes are not escaped again.
+		escape := strings.NewReplacer(`\`, `\\`, `,`, `\,`, `[`, `\[`, `]`, `\]`, `{`, `\{`, `}`, `\}`)
+		return strvals.ParseIntoString(path+"="+escape.Replace(value), values)
+	}
+	single := strings.HasPrefix(value, "'") && strings.HasSuffix(value, "'")
+	double := strings.HasPrefix(value, `"`) && strings.HasSuffix(value, `"`)
+	if single || double {
+		return strvals.ParseIntoString(path+"="+strings.Trim(value, `'"`), values)
+	}
+	return strvals.ParseInto(path+"="+value, values)
 }
 
 // mergeMaps merges b into a deeply: maps merge, anything else replaces.

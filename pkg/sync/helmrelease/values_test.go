@@ -13,6 +13,11 @@ func TestMergeValues(t *testing.T) {
 	cm := func(content *string, targetPath string) valuesLayer {
 		return valuesLayer{ref: syncv2.ValuesReference{Kind: "ConfigMap", Name: "v", TargetPath: targetPath}, content: content}
 	}
+	literal := func(content *string, targetPath string) valuesLayer {
+		l := cm(content, targetPath)
+		l.ref.Literal = true
+		return l
+	}
 	tests := []struct {
 		name    string
 		layers  []valuesLayer
@@ -24,8 +29,22 @@ func TestMergeValues(t *testing.T) {
 			map[string]any{"image": map[string]any{"repo": "a", "tag": "2"}, "replicas": float64(2)}, ""},
 		{"inline values win over every layer", []valuesLayer{cm(str("replicas: 2\n"), "")}, `{"replicas": 3}`,
 			map[string]any{"replicas": float64(3)}, ""},
-		{"a targetPath puts the whole content at the path as a string", []valuesLayer{cm(str("s3cret"), "auth.password")}, "",
+		{"a targetPath puts the whole content at the path", []valuesLayer{cm(str("s3cret"), "auth.password")}, "",
 			map[string]any{"auth": map[string]any{"password": "s3cret"}}, ""},
+		{"a targetPath types its content as helm --set does", []valuesLayer{cm(str("8080"), "port"), cm(str("true"), "tls")}, "",
+			map[string]any{"port": int64(8080), "tls": true}, ""},
+		{"a quoted targetPath content is a string, unquoted", []valuesLayer{cm(str(`"8080"`), "port")}, "",
+			map[string]any{"port": "8080"}, ""},
+		{"a targetPath reads commas as --set syntax, as Flux does", []valuesLayer{cm(str("kafka01.net:9092,kafka02.net:9092"), "kafka.brokers")}, "",
+			nil, `targetPath "kafka.brokers"`},
+		{"literal keeps commas, colons and equal signs verbatim", []valuesLayer{literal(str("kafka01.net:9092,kafka02.net:9092"), "kafka.brokers"), literal(str("a=b=c"), "eq")}, "",
+			map[string]any{"kafka": map[string]any{"brokers": "kafka01.net:9092,kafka02.net:9092"}, "eq": "a=b=c"}, ""},
+		{"literal keeps a whole file, brackets, braces and backslashes included", []valuesLayer{literal(str("kafka {\n  hosts = [\"b-1:9098\", \"b-2\"]\n  path = \"C:\\\\dir\"\n}\n"), `config.application\.conf`)}, "",
+			map[string]any{"config": map[string]any{"application.conf": "kafka {\n  hosts = [\"b-1:9098\", \"b-2\"]\n  path = \"C:\\\\dir\"\n}\n"}}, ""},
+		{"literal keeps a boolean or a number a string", []valuesLayer{literal(str("true"), "feature.enabled"), literal(str("8080"), "port")}, "",
+			map[string]any{"feature": map[string]any{"enabled": "true"}, "port": "8080"}, ""},
+		{"literal without targetPath merges the content as YAML", []valuesLayer{literal(str("flat: value\n"), "")}, "",
+			map[string]any{"flat": "value"}, ""},
 		{"a missing optional layer adds nothing", []valuesLayer{cm(nil, "")}, `{"a": 1}`, map[string]any{"a": float64(1)}, ""},
 		{"a layer that is not YAML values names the entry", []valuesLayer{cm(str("- a list"), "")}, "", nil, "spec.valuesFrom[0] (ConfigMap v key values.yaml)"},
 	}

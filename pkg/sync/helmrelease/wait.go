@@ -8,9 +8,11 @@ import (
 
 	"github.com/fluxcd/cli-utils/pkg/object"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/kube"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/sync/handoff"
 	"sluice.dev/sluice/pkg/sync/health"
 )
@@ -52,6 +54,22 @@ func handsOff(ctx context.Context, c client.Client, guard handoff.Guard, ch *cha
 		}
 	}
 	return false, nil
+}
+
+// healthExprs are the HelmRelease's spec.healthCheckExprs, compiled: they
+// judge the released objects of their kinds in place of kstatus, in Helm's
+// wait and in waitOutsideCanaries.
+func (r *Reconciler) healthExprs(hr *syncv2.HelmRelease) (health.Exprs, error) {
+	return health.CompileExprs(&r.exprs, "spec.healthCheckExprs", hr.Spec.HealthCheckExprs)
+}
+
+// waitOptions make Helm's own wait judge the kinds of x by their
+// expressions, on the cluster run releases to.
+func waitOptions(ctx context.Context, run *runner, x health.Exprs) []kube.WaitOption {
+	if len(x) == 0 {
+		return nil
+	}
+	return []kube.WaitOption{kube.WithKStatusReaders(x.StatusReaders(ctx, run.cluster.live.RESTMapper())...)}
 }
 
 // waitOutsideCanaries waits, by kstatus, for the objects of a release

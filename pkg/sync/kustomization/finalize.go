@@ -36,8 +36,9 @@ func (r *Reconciler) finalize(ctx context.Context, ks *syncv1.Kustomization) err
 		return nil
 	}
 	if deletesInventory(ks) {
-		act, err := r.actor(ks)
+		act, err := r.actor(ctx, ks)
 		if err != nil {
+			r.Events.Eventf(ks, nil, corev1.EventTypeWarning, syncv1.ReasonFailed, "Delete", "%v", err)
 			return err
 		}
 		var entries []apply.Entry

@@ -37,10 +37,12 @@ import (
 	"sluice.dev/sluice/pkg/source/git"
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/build"
+	"sluice.dev/sluice/pkg/sync/celexpr"
 	"sluice.dev/sluice/pkg/sync/decrypt"
 	"sluice.dev/sluice/pkg/sync/handoff"
 	"sluice.dev/sluice/pkg/sync/health"
 	"sluice.dev/sluice/pkg/sync/index"
+	"sluice.dev/sluice/pkg/sync/kubeconfig"
 	"sluice.dev/sluice/pkg/sync/status"
 )
 
@@ -68,6 +70,9 @@ type Reconciler struct {
 	// Impersonator applies as spec.serviceAccountName; nil refuses
 	// Kustomizations that name one.
 	Impersonator *Impersonator
+	// Remotes reaches the clusters of spec.kubeConfig; nil refuses
+	// Kustomizations that name one.
+	Remotes *kubeconfig.Clusters
 	// Workers is the number of Kustomizations applied at once; 0 means 1.
 	Workers int
 	// ConfigTracking is the operator's, for the Canary hand-off.
@@ -76,8 +81,14 @@ type Reconciler struct {
 	// namespace, when spec.serviceAccountName is empty; empty means the
 	// operator's own account.
 	DefaultServiceAccount string
+	// AdditiveCELDependencyCheck checks a dependency's Ready condition
+	// besides its dependsOn[].readyExpr, as Flux's feature gate of that
+	// name does; by default the expression replaces it.
+	AdditiveCELDependencyCheck bool
 
 	waits waits
+	// exprs holds the compiled CEL expressions of the specs.
+	exprs celexpr.Cache
 }
 
 // verdict is what one reconcile earns: the Ready condition, whether to
@@ -89,6 +100,8 @@ type verdict struct {
 	stalled bool
 	// after, when set, requeues sooner than the intervals.
 	after time.Duration
+	// snapshot is the apply this verdict judges, for status.history.
+	snapshot *snapshot
 }
 
 // artifactPoll is how often a Kustomization looks for an artifact not
@@ -113,6 +126,11 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 	}); err != nil {
 		return err
 	}
+	if err := index.Add(ctx, indexer, &syncv1.Kustomization{}, kubeconfig.Index, func(ks *syncv1.Kustomization) []types.NamespacedName {
+		return kubeconfig.Secrets(ks.Namespace, ks.Spec.KubeConfig)
+	}); err != nil {
+		return err
+	}
 	list := func() client.ObjectList { return &syncv1.KustomizationList{} }
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("kustomization").
@@ -122,6 +140,8 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&sourcev1.Bucket{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
+		// A new or rotated kubeconfig is used at once.
+		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, kubeconfig.Index))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), apply.OwnerGroup+"/name", apply.OwnerGroup+"/namespace"))).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.waitingOwner)).
 		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.waitingOwner)).
@@ -188,6 +208,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := ks.DeepCopy()
 	v := r.reconcile(ctx, ks)
+	v.snapshot.record(ks, v.ready)
 	fields := status.Fields{ObservedGeneration: &ks.Status.ObservedGeneration, LastHandledReconcileAt: &ks.Status.LastHandledReconcileAt, Conditions: &ks.Status.Conditions}
 	if err := status.Write(ctx, r.Client, "Kustomization", ks, before, fields, v.ready, v.stalled); err != nil {
 		return ctrl.Result{}, err
@@ -214,7 +235,20 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	waiting := func(reason, message string) verdict {
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: message}, retry: true}
 	}
-	if msg := status.DependencyNotReady(ctx, r.Client, index.Dependencies(ks.Namespace, ks.Spec.DependsOn), func() *syncv1.Kustomization { return &syncv1.Kustomization{} }); msg != "" {
+	// An expression that does not compile fails the same way until the
+	// spec changes: nothing is applied.
+	healthExprs, err := health.CompileExprs(&r.exprs, "spec.healthCheckExprs", ks.Spec.HealthCheckExprs)
+	if err != nil {
+		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, syncv1.ReasonInvalidCELExpression, "Apply", "%v", err)
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInvalidCELExpression, Message: err.Error()}, stalled: true}
+	}
+	readyExprs, err := index.ReadyExprs(&r.exprs, ks.Spec.DependsOn)
+	if err != nil {
+		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, syncv1.ReasonInvalidCELExpression, "Apply", "%v", err)
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInvalidCELExpression, Message: err.Error()}, stalled: true}
+	}
+	deps := index.Readiness[*syncv1.Kustomization]{Client: r.Client, New: func() *syncv1.Kustomization { return &syncv1.Kustomization{} }, Additive: r.AdditiveCELDependencyCheck}
+	if msg := deps.NotReady(ctx, ks, ks.Spec.DependsOn, readyExprs); msg != "" {
 		return waiting(syncv1.ReasonDependencyNotReady, msg)
 	}
 	ref := ks.Spec.SourceRef
@@ -235,7 +269,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 		// Applied already: only its health is left to judge.
 		return r.judge(ctx, ks, w)
 	}
-	act, err := r.actor(ks)
+	act, err := r.actor(ctx, ks)
 	if err != nil {
 		return fail(syncv1.ReasonFailed, err)
 	}
@@ -260,7 +294,8 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	if err != nil {
 		return fail(syncv1.ReasonBuildFailed, err)
 	}
-	guard := r.guard()
+	snap := r.newSnapshot(ctx, ks, artifact.Revision, objs)
+	guard := act.Guard
 	targets, err := guard.Targets(ctx, objs)
 	if err != nil {
 		return fail(syncv1.ReasonFailed, err)
@@ -285,7 +320,9 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	}
 	if err != nil {
 		// The API server's message may quote a decrypted value.
-		return fail(syncv1.ReasonFailed, dec.RedactError(err))
+		v := fail(syncv1.ReasonFailed, dec.RedactError(err))
+		v.snapshot = snap
+		return v
 	}
 	if ks.Status.LastAppliedRevision != artifact.Revision {
 		r.Events.Eventf(ks, nil, corev1.EventTypeNormal, syncv1.ReasonSucceeded, "Apply", "Applied revision: %s\n%s", artifact.Revision, res.Changes.String())
@@ -296,7 +333,7 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	}
 	w := &wait{
 		generation: ks.Generation, revision: artifact.Revision, requestedAt: ks.Annotations[sourcev1.ReconcileRequestAnnotation],
-		objs: objs, checks: checks, health: act.Health, deadline: time.Now().Add(healthTimeout(ks)),
+		objs: objs, snapshot: snap, checks: checks, health: act.Health.WithExprs(healthExprs), guard: act.Guard, deadline: time.Now().Add(healthTimeout(ks)),
 	}
 	r.waits.put(client.ObjectKeyFromObject(ks), w)
 	return r.judge(ctx, ks, w)
@@ -312,13 +349,14 @@ func (r *Reconciler) judge(ctx context.Context, ks *syncv1.Kustomization, w *wai
 	applied := "Applied revision " + w.revision
 	end := func(v verdict) verdict {
 		r.waits.drop(key)
+		v.snapshot = w.snapshot
 		return v
 	}
 	failed := func(reason string, err error) verdict {
 		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, reason, "Apply", "%v", err)
 		return end(verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: err.Error()}, retry: true})
 	}
-	guard := r.guard()
+	guard := w.guard
 	targets, err := guard.Targets(ctx, w.objs)
 	if err != nil {
 		return failed(syncv1.ReasonFailed, err)
@@ -355,26 +393,38 @@ func (r *Reconciler) guard() handoff.Guard {
 	return handoff.Guard{Client: r.Client, APIReader: r.APIReader, ConfigTracking: r.ConfigTracking}
 }
 
-// Actor applies and judges health as one account.
+// Actor applies and judges health as one account, on one cluster.
 type Actor struct {
 	Applier *apply.Applier
 	Health  *health.Checker
+	// Guard hands the workloads over to the Canaries of the cluster the
+	// Actor applies to.
+	Guard handoff.Guard
 }
 
 // actor is the operator's own Actor, or one impersonating the
-// Kustomization's ServiceAccount.
-func (r *Reconciler) actor(ks *syncv1.Kustomization) (Actor, error) {
+// Kustomization's ServiceAccount, on this cluster or on the remote one
+// of spec.kubeConfig.
+func (r *Reconciler) actor(ctx context.Context, ks *syncv1.Kustomization) (Actor, error) {
 	account := ks.Spec.ServiceAccountName
 	if account == "" {
 		account = r.DefaultServiceAccount
 	}
+	if ks.Spec.KubeConfig != nil {
+		return r.remoteActor(ctx, ks, account)
+	}
 	if account == "" {
-		return Actor{Applier: r.Applier, Health: r.Health}, nil
+		return Actor{Applier: r.Applier, Health: r.Health, Guard: r.guard()}, nil
 	}
 	if r.Impersonator == nil {
 		return Actor{}, fmt.Errorf("spec.serviceAccountName: %s cannot be impersonated: the operator runs without impersonation", account)
 	}
-	return r.Impersonator.As(types.NamespacedName{Namespace: ks.Namespace, Name: account})
+	act, err := r.Impersonator.As(types.NamespacedName{Namespace: ks.Namespace, Name: account})
+	if err != nil {
+		return Actor{}, err
+	}
+	act.Guard = r.guard()
+	return act, nil
 }
 
 // HealthChecks are the objects of spec.healthChecks.
@@ -388,7 +438,7 @@ func HealthChecks(ks *syncv1.Kustomization) (object.ObjMetadataSet, error) {
 		set = append(set, object.ObjMetadata{
 			Namespace: index.NamespaceOr(hc.Namespace, ks.Namespace),
 			Name:      hc.Name,
-			GroupKind: schema.GroupKind{Group: gv.Group, Kind: hc.Kind},
+			GroupKind: schema.GroupKind{Group: syncv1.SluiceGroup(gv.Group), Kind: hc.Kind},
 		})
 	}
 	return set, nil

@@ -156,6 +156,15 @@ func TestACommitIsAppliedPatchedSubstitutedAndPruned(t *testing.T) {
 	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: "shop", Name: "settings"}, &corev1.ConfigMap{}); err != nil {
 		t.Fatalf("a failed apply touched what was applied: %v", err)
 	}
+
+	// status.history holds one snapshot per digest and outcome, the
+	// latest first, each with the revision it came from, as Flux's.
+	h := failed.Status.History
+	if len(h) != 3 || h[0].LastReconciledStatus != syncv1.ReasonFailed || h[0].Metadata["revision"] != "main@sha1:"+bad ||
+		h[1].LastReconciledStatus != syncv1.ReasonSucceeded || h[1].Metadata["revision"] != "main@sha1:"+next ||
+		h[2].Metadata["revision"] != revision || !strings.HasPrefix(h[0].Digest, "sha256:") || h[0].Digest == h[1].Digest {
+		t.Fatalf("history %+v, want the failed, the pruning and the first apply, latest first", h)
+	}
 }
 
 // tenant creates a namespace with a Git server's repository and returns

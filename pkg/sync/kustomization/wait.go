@@ -10,6 +10,7 @@ import (
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	"sluice.dev/sluice/pkg/sync/handoff"
 	"sluice.dev/sluice/pkg/sync/health"
 )
 
@@ -25,10 +26,14 @@ type wait struct {
 	requestedAt string
 	// objs are the objects applied, for the Canary hand-off.
 	objs []*unstructured.Unstructured
+	// snapshot is the apply, for status.history.
+	snapshot *snapshot
 	// checks are the objects whose kstatus must be Current.
 	checks object.ObjMetadataSet
 	// health judges them, as the account that applied them.
 	health *health.Checker
+	// guard reads the Canaries of the cluster they were applied to.
+	guard handoff.Guard
 	// deadline ends the wait for kstatus health.
 	deadline time.Time
 	// polls counts the looks taken, for the backoff of nextPoll.

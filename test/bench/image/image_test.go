@@ -70,7 +70,7 @@ func BenchmarkNewTagToCommit(b *testing.B) {
 	create(b, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, secret, repo,
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: ns}, StringData: map[string]string{"token": "t0ken"}},
 		&notificationv1.Receiver{ObjectMeta: metav1.ObjectMeta{Name: "registry", Namespace: ns}, Spec: notificationv1.ReceiverSpec{
-			Type: notificationv1.GenericReceiver, SecretRef: notificationv1.LocalObjectReference{Name: "hook"},
+			Type: notificationv1.GenericReceiver, SecretRef: &notificationv1.LocalObjectReference{Name: "hook"},
 			Resources: []notificationv1.CrossNamespaceObjectReference{{Kind: "ImageRepository", Name: "app"}},
 		}},
 		&imagev1.ImageRepository{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: ns}, Spec: imagev1.ImageRepositorySpec{

@@ -144,6 +144,15 @@ func TestAnArtifactPushedWithSluicectlIsAppliedAndANewTagInTheRangeFollows(t *te
 	if c := meta.FindStatusCondition(got.Status.Conditions, "Ready"); c == nil || c.Reason != sourcev1.ReasonSucceeded || c.Message != "stored artifact for digest '1.0.0@"+first+"'" {
 		t.Fatalf("Ready %+v", c)
 	}
+	// The Kustomization reports the revision the artifact was built
+	// from, as Flux's lastAppliedOriginRevision.
+	ks := &syncv1.Kustomization{}
+	if err := cp.Client.Get(t.Context(), ksKey, ks); err != nil {
+		t.Fatal(err)
+	}
+	if want := "main@sha1:" + strings.Repeat("1", 40); ks.Status.LastAppliedOriginRevision != want || len(ks.Status.History) == 0 || ks.Status.History[0].Metadata["originRevision"] != want {
+		t.Fatalf("lastAppliedOriginRevision %q and history %+v, want %s", ks.Status.LastAppliedOriginRevision, ks.Status.History, want)
+	}
 
 	// 2. A tag out of the range is not followed; one in it is, on the
 	// next interval, with no other prompt.

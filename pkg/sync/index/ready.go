@@ -1,0 +1,105 @@
+package index
+
+import (
+	"context"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+	"sluice.dev/sluice/pkg/sync/celexpr"
+	"sluice.dev/sluice/pkg/sync/status"
+)
+
+// ReadyExprs compiles the readyExpr of each of deps with cache, nil where
+// a reference has none. The error names the spec.dependsOn entry that does
+// not compile.
+func ReadyExprs(cache *celexpr.Cache, deps []syncv1.DependencyReference) ([]*celexpr.Expression, error) {
+	exprs := make([]*celexpr.Expression, len(deps))
+	for i, d := range deps {
+		if d.ReadyExpr == "" {
+			continue
+		}
+		e, err := cache.Bool(d.ReadyExpr, "self", "dep")
+		if err != nil {
+			return nil, fmt.Errorf("spec.dependsOn[%d].readyExpr: %w", i, err)
+		}
+		exprs[i] = e
+	}
+	return exprs, nil
+}
+
+// Readiness checks the dependencies of one object.
+type Readiness[T status.Object] struct {
+	// Client reads the dependencies; its scheme names their kind.
+	Client client.Client
+	// New makes an empty object of the kind.
+	New func() T
+	// Additive checks the Ready condition of a dependency that has a
+	// readyExpr too, as Flux's AdditiveCELDependencyCheck feature gate
+	// does; by default the expression replaces it.
+	Additive bool
+}
+
+// NotReady says why the first of self's dependencies deps is not ready,
+// or "" when all are. A dependency is ready when it is Ready for its
+// generation, or, when it has a readyExpr (exprs[i], from ReadyExprs), when
+// the expression is true with self and dep, the dependency, as JSON
+// objects. An expression that cannot be evaluated, such as one reading a
+// field the dependency does not have yet, leaves it not ready, with the
+// error.
+func (r Readiness[T]) NotReady(ctx context.Context, self T, deps []syncv1.DependencyReference, exprs []*celexpr.Expression) string {
+	var selfMap map[string]any
+	for i, key := range Dependencies(self.GetNamespace(), deps) {
+		dep := r.New()
+		if err := r.Client.Get(ctx, key, dep); err != nil {
+			return fmt.Sprintf("dependency %s: %v", key, err)
+		}
+		var expr *celexpr.Expression
+		if i < len(exprs) {
+			expr = exprs[i]
+		}
+		if expr == nil || r.Additive {
+			if !status.Ready(dep) {
+				return fmt.Sprintf("dependency %s is not ready", key)
+			}
+		}
+		if expr == nil {
+			continue
+		}
+		if selfMap == nil {
+			m, err := r.toMap(self)
+			if err != nil {
+				return err.Error()
+			}
+			selfMap = m
+		}
+		depMap, err := r.toMap(dep)
+		if err != nil {
+			return err.Error()
+		}
+		ready, err := expr.Eval(ctx, map[string]any{"self": selfMap, "dep": depMap})
+		switch {
+		case err != nil:
+			return fmt.Sprintf("dependency %s: spec.dependsOn[%d].readyExpr: %v", key, i, err)
+		case !ready:
+			return fmt.Sprintf("dependency %s is not ready: spec.dependsOn[%d].readyExpr is false", key, i)
+		}
+	}
+	return ""
+}
+
+// toMap is o as the API server serves it, with its apiVersion and kind,
+// which an object read with a typed client lacks.
+func (r Readiness[T]) toMap(o T) (map[string]any, error) {
+	m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s to a map for readyExpr: %w", client.ObjectKeyFromObject(o), err)
+	}
+	if gvk, err := apiutil.GVKForObject(o, r.Client.Scheme()); err == nil {
+		m["apiVersion"], m["kind"] = gvk.GroupVersion().String(), gvk.Kind
+	}
+	return m, nil
+}

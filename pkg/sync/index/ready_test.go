@@ -1,0 +1,76 @@
+package index
+
+import (
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	syncv1 "sluice.dev/sluice/api/sync/v1"
+	"sluice.dev/sluice/pkg/sync/celexpr"
+)
+
+func dependency(version string, ready bool) *syncv1.Kustomization {
+	status := metav1.ConditionFalse
+	if ready {
+		status = metav1.ConditionTrue
+	}
+	return &syncv1.Kustomization{
+		ObjectMeta: metav1.ObjectMeta{Name: "backend", Namespace: "apps", Generation: 1, Labels: map[string]string{"app/version": version}},
+		Status:     syncv1.KustomizationStatus{Conditions: []metav1.Condition{{Type: "Ready", Status: status, ObservedGeneration: 1, Reason: "R"}}},
+	}
+}
+
+func TestADependencyIsReadyByItsConditionOrByItsReadyExpr(t *testing.T) {
+	const matching = "dep.metadata.labels['app/version'] == self.metadata.labels['app/version'] && dep.kind == 'Kustomization'"
+	tests := []struct {
+		name      string
+		dep       *syncv1.Kustomization
+		readyExpr string
+		additive  bool
+		want      string // a substring of why it is not ready; "" for ready
+	}{
+		{name: "a Ready dependency without an expression is ready", dep: dependency("v1", true)},
+		{name: "a dependency not Ready without an expression is not", dep: dependency("v2", false), want: "apps/backend is not ready"},
+		{name: "a missing dependency is not ready", want: "apps/backend: "},
+		{name: "a true readyExpr replaces the Ready check", dep: dependency("v2", false), readyExpr: matching},
+		{name: "a false readyExpr holds the dependent", dep: dependency("v1", true), readyExpr: matching, want: "spec.dependsOn[0].readyExpr is false"},
+		{name: "an expression that cannot be evaluated holds it with its error", dep: dependency("v2", true), readyExpr: "dep.status.missing == 'x'", want: "spec.dependsOn[0].readyExpr: no such key: missing"},
+		{name: "with the additive check a true readyExpr needs Ready too", dep: dependency("v2", false), readyExpr: matching, additive: true, want: "apps/backend is not ready"},
+		{name: "with the additive check both passing is ready", dep: dependency("v2", true), readyExpr: matching, additive: true},
+	}
+	scheme := runtime.NewScheme()
+	if err := syncv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	var cache celexpr.Cache
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := fake.NewClientBuilder().WithScheme(scheme)
+			if tt.dep != nil {
+				b = b.WithObjects(tt.dep)
+			}
+			self := &syncv1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "frontend", Namespace: "apps", Labels: map[string]string{"app/version": "v2"}}}
+			self.Spec.DependsOn = []syncv1.DependencyReference{{Name: "backend", ReadyExpr: tt.readyExpr}}
+			exprs, err := ReadyExprs(&cache, self.Spec.DependsOn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := Readiness[*syncv1.Kustomization]{Client: b.Build(), New: func() *syncv1.Kustomization { return &syncv1.Kustomization{} }, Additive: tt.additive}
+			got := r.NotReady(t.Context(), self, self.Spec.DependsOn, exprs)
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Fatalf("not ready %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAReadyExprThatDoesNotCompileIsNamed(t *testing.T) {
+	var cache celexpr.Cache
+	_, err := ReadyExprs(&cache, []syncv1.DependencyReference{{Name: "a"}, {Name: "b", ReadyExpr: "self.metadata.name +"}})
+	if err == nil || !strings.HasPrefix(err.Error(), "spec.dependsOn[1].readyExpr: invalid CEL expression") {
+		t.Fatalf("error %v, want the readyExpr named", err)
+	}
+}
