@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 
 	"helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
@@ -73,6 +74,24 @@ func releaseDigest(rel *releasev1.Release) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
+// postRenderersLabel, on a release record, holds the digest of the
+// post-renderers and commonMetadata it was rendered with, cut to fit a
+// label value. The decision reads it from Helm's storage, live, rather
+// than from the HelmRelease's status, which the cache may not have caught
+// up with right after a release: that would upgrade it once more.
+const postRenderersLabel = "sync.sluice.dev/post-renderers"
+
+// releaseLabels are the labels a release record is stored with.
+func releaseLabels(o observation) map[string]string {
+	return map[string]string{postRenderersLabel: labelDigest(o.PostRenderersDigest)}
+}
+
+// labelDigest is a digest's hex cut to 40 characters, a valid label value.
+func labelDigest(digest string) string {
+	hex := strings.TrimPrefix(digest, "sha256:")
+	return hex[:min(len(hex), 40)]
+}
+
 // observe turns Helm's storage into the decision's input.
 func observe(hr *syncv2.HelmRelease, rel *releasev1.Release, history []*releasev1.Release, revision, digest string) observation {
 	o := observation{
@@ -89,6 +108,14 @@ func observe(hr *syncv2.HelmRelease, rel *releasev1.Release, history []*releasev
 	}
 	if rel == nil {
 		return o
+	}
+	// A record made by this version says what it was rendered with; an
+	// older one leaves the status to say it.
+	if got, ok := rel.Labels[postRenderersLabel]; ok {
+		o.ObservedPostRenderersDigest = o.PostRenderersDigest
+		if got != labelDigest(o.PostRenderersDigest) {
+			o.ObservedPostRenderersDigest = "sha256:" + got
+		}
 	}
 	state := releaseState{Exists: true, Status: string(rel.Info.Status), Pending: rel.Info.Status.IsPending(), ValuesDigest: valuesDigest(rel.Config), Tested: true, LastAction: stepUpgrade.String()}
 	if rel.Version == 1 {

@@ -21,7 +21,7 @@ import (
 // comes back after the strategy's retryInterval (stop is true).
 func (r *Reconciler) release(ctx context.Context, hr *syncv2.HelmRelease, run *runner, s step, last *releasev1.Release, ch *chart.Chart, values map[string]any, post *postRenderer, obs observation) (v verdict, stop bool) {
 	hr.Status.LastAttemptedReleaseAction = s.String()
-	opts := actionOptions{maxHistory: maxHistory(hr), post: post, timeout: r.timeout(hr, nil), postRenderStrategy: hr.Spec.PostRenderStrategy}
+	opts := actionOptions{maxHistory: maxHistory(hr), post: post, timeout: r.timeout(hr, nil), postRenderStrategy: hr.Spec.PostRenderStrategy, labels: releaseLabels(obs)}
 	if last != nil {
 		opts.lastApplyMethod = last.ApplyMethod
 	}

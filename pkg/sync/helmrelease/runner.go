@@ -171,6 +171,8 @@ type actionOptions struct {
 	// lastApplyMethod is how the latest revision was applied, which
 	// upgrade.serverSideApply auto follows.
 	lastApplyMethod string
+	// labels are stored on the release record (releaseLabels).
+	labels map[string]string
 }
 
 func (r *runner) install(ctx context.Context, ch *chart.Chart, values map[string]any, o actionOptions) error {
@@ -186,6 +188,7 @@ func (r *runner) newInstall(o actionOptions) *action.Install {
 	install.CreateNamespace = o.createNS
 	install.PostRenderer, install.PostRenderStrategy = o.post, postRenderStrategy(o.postRenderStrategy)
 	install.WaitOptions = o.wait
+	install.Labels = o.labels
 	in := o.install
 	// Flux's default is server-side apply, which always forces conflicts
 	// with other field managers.
@@ -220,6 +223,7 @@ func (r *runner) newUpgrade(o actionOptions) *action.Upgrade {
 	upgrade.ResetValues, upgrade.ReuseValues = !up.PreserveValues, up.PreserveValues
 	upgrade.PostRenderer, upgrade.PostRenderStrategy = o.post, postRenderStrategy(o.postRenderStrategy)
 	upgrade.WaitOptions = o.wait
+	upgrade.Labels = o.labels
 	upgrade.DisableHooks, upgrade.CleanupOnFail = up.DisableHooks, up.CleanupOnFail
 	upgrade.DisableOpenAPIValidation, upgrade.SkipSchemaValidation = up.DisableOpenAPIValidation, up.DisableSchemaValidation
 	upgrade.TakeOwnership = !up.DisableTakeOwnership
