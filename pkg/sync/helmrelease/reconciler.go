@@ -310,8 +310,14 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verd
 			if c := meta.FindStatusCondition(hr.Status.Conditions, syncv2.ReleasedCondition); c != nil && c.Status == metav1.ConditionFalse {
 				msg += "; last: " + c.Message
 			}
-			if c := meta.FindStatusCondition(hr.Status.Conditions, syncv2.TestSuccessCondition); c != nil && c.Status == metav1.ConditionFalse {
-				return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonTestFailed, Message: c.Message}, stalled: true}
+			// Helm's record, read live, says whether the tests failed:
+			// the status may be from a cache that has not caught up.
+			if obs.Release.TestsFailed && !obs.IgnoreTests {
+				msg := fmt.Sprintf("Helm test failed for release %s/%s", run.namespace, run.name)
+				if c := meta.FindStatusCondition(hr.Status.Conditions, syncv2.TestSuccessCondition); c != nil && c.Status == metav1.ConditionFalse {
+					msg = c.Message
+				}
+				return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonTestFailed, Message: msg}, stalled: true}
 			}
 			return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonRetriesExceeded, Message: msg}, stalled: true}
 		case stepUnlock:

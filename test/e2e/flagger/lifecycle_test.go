@@ -21,6 +21,9 @@ func TestSkipAnalysisPromotesANewRevisionWithoutItsChecksGatesOrMetrics(t *testi
 	s := newScenario(t, "skip-analysis", "podinfo")
 	s.apply("podinfo-deployment.yaml", "skip-analysis.yaml")
 	s.waitPhase(initialized, time.Minute)
+	// The history is written from a watch that may lag the read above:
+	// the mark must come after Initialized.
+	s.caughtUp()
 
 	release := s.history.mark()
 	s.release("Deployment", podinfo601)
