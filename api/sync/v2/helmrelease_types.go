@@ -708,9 +708,8 @@ type Rollback struct {
 	// +optional
 	DisableHooks bool `json:"disableHooks,omitempty"`
 
-	// Recreate restarted pods in Helm 3; Helm 4 has no such option, so it
-	// is refused rather than ignored.
-	// +kubebuilder:validation:XValidation:rule="!self",message="rollback.recreate is not supported: Helm 4 removed pod recreation on rollback"
+	// Recreate restarted pods in Helm 3. Helm 4 has no such option, and
+	// since Flux v2.8 it is accepted and has no effect; so here.
 	// +optional
 	Recreate bool `json:"recreate,omitempty"`
 

@@ -152,12 +152,20 @@ func TestPreserveValuesKeepsTheLastReleasesValues(t *testing.T) {
 
 // TestRollbackRecreateIsRefusedByTheAPIServer: Helm 4 has no pod
 // recreation, so the field is refused rather than ignored.
-func TestRollbackRecreateIsRefusedByTheAPIServer(t *testing.T) {
+// TestRollbackRecreateIsAcceptedAsFluxAcceptsIt: Helm 4 removed pod
+// recreation, and Flux v2.8 and later accept the field with no effect.
+func TestRollbackRecreateIsAcceptedAsFluxAcceptsIt(t *testing.T) {
 	hr := helmRelease("default", "recreate", "1.0.0", func(hr *syncv2.HelmRelease) {
 		hr.Spec.Rollback = &syncv2.Rollback{Recreate: true}
 	})
-	err := cp.Client.Create(t.Context(), hr)
-	if err == nil || !strings.Contains(err.Error(), "spec.rollback.recreate") || !strings.Contains(err.Error(), "Helm 4 removed pod recreation") {
-		t.Fatalf("creating a HelmRelease with rollback.recreate gave %v, want a refusal naming the field", err)
+	if err := cp.Client.Create(t.Context(), hr); err != nil {
+		t.Fatalf("creating a HelmRelease with rollback.recreate: %v", err)
+	}
+	got := &syncv2.HelmRelease{}
+	if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(hr), got); err != nil || got.Spec.Rollback == nil || !got.Spec.Rollback.Recreate {
+		t.Fatalf("read back %+v, %v: want rollback.recreate kept", got.Spec.Rollback, err)
+	}
+	if err := cp.Client.Delete(t.Context(), hr); err != nil {
+		t.Fatal(err)
 	}
 }
