@@ -1,7 +1,6 @@
 package build
 
 import (
-	"context"
 	"maps"
 	"slices"
 	"strings"
@@ -10,8 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 )
@@ -129,13 +127,15 @@ func TestImageOverridesRewriteTheImagesTheyName(t *testing.T) {
 // spec.postBuild.substituteFrom: a missing object is an error naming it
 // unless it is optional, and an optional one that exists still counts.
 func TestAnOptionalSubstituteFromThatIsMissingAddsNoVariables(t *testing.T) {
-	scheme := runtime.NewScheme()
-	if err := corev1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
+	const ns = "substitute-from"
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cluster"}, Data: map[string]string{"CLUSTER": "eu-1"}},
+	} {
+		if err := cp.Client.Create(t.Context(), o); err != nil {
+			t.Fatal(err)
+		}
 	}
-	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "cluster"}, Data: map[string]string{"CLUSTER": "eu-1"}},
-	).Build()
 	tests := []struct {
 		name    string
 		from    []syncv1.SubstituteReference
@@ -149,8 +149,8 @@ func TestAnOptionalSubstituteFromThatIsMissingAddsNoVariables(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ks := &syncv1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "app"}, Spec: syncv1.KustomizationSpec{PostBuild: &syncv1.PostBuild{SubstituteFrom: tt.from}}}
-			vars, err := Variables(context.Background(), c, ks)
+			ks := &syncv1.Kustomization{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "app"}, Spec: syncv1.KustomizationSpec{PostBuild: &syncv1.PostBuild{SubstituteFrom: tt.from}}}
+			vars, err := Variables(t.Context(), cp.Client, ks)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one naming %q", err, tt.wantErr)

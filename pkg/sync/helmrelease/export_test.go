@@ -1,6 +1,7 @@
 package helmrelease
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -10,7 +11,12 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	syncv2 "sluice.dev/sluice/api/sync/v2"
+	"sluice.dev/sluice/pkg/sync/handoff"
 )
 
 // Releases lists a namespace's releases the way `helm list` does, from
@@ -57,4 +63,16 @@ func InstallPending(ctx context.Context, cfg *rest.Config, name, ns string, ch *
 		return fmt.Errorf("mark release %s pending: %w", name, err)
 	}
 	return nil
+}
+
+// PostRender runs hr's post-renderers over a rendered manifest, as Helm
+// does after it renders the chart, with the Canary hand-off reading
+// through c.
+func PostRender(ctx context.Context, c client.Client, hr *syncv2.HelmRelease, manifest string) ([]*unstructured.Unstructured, error) {
+	p := &postRenderer{ctx: ctx, hr: hr, namespace: hr.Namespace, guard: handoff.Guard{Client: c}}
+	out, err := p.Run(bytes.NewBufferString(manifest))
+	if err != nil {
+		return nil, err
+	}
+	return readManifest(out.String(), hr.Namespace)
 }

@@ -1,17 +1,14 @@
-package helmrelease
+package helmrelease_test
 
 import (
-	"bytes"
 	"slices"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	syncv2 "sluice.dev/sluice/api/sync/v2"
-	"sluice.dev/sluice/pkg/scheme"
-	"sluice.dev/sluice/pkg/sync/handoff"
+	"sluice.dev/sluice/pkg/sync/helmrelease"
 )
 
 // rendered is what a chart rendered: two objects that differ in every
@@ -51,18 +48,9 @@ spec:
 // Helm does after it renders the chart.
 func postRender(t *testing.T, prs []syncv2.PostRenderer) []*unstructured.Unstructured {
 	t.Helper()
-	s, err := scheme.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	hr := &syncv2.HelmRelease{Spec: syncv2.HelmReleaseSpec{PostRenderers: prs}}
 	hr.Name, hr.Namespace = "web", "apps"
-	p := &postRenderer{ctx: t.Context(), hr: hr, namespace: "apps", guard: handoff.Guard{Client: fake.NewClientBuilder().WithScheme(s).Build()}}
-	out, err := p.Run(bytes.NewBufferString(rendered))
-	if err != nil {
-		t.Fatal(err)
-	}
-	objs, err := readManifest(out.String(), "apps")
+	objs, err := helmrelease.PostRender(t.Context(), cp.Client, hr, rendered)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,25 +1,53 @@
 package index
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	"sluice.dev/sluice/pkg/sync/celexpr"
 )
 
-func dependency(version string, ready bool) *syncv1.Kustomization {
-	status := metav1.ConditionFalse
-	if ready {
-		status = metav1.ConditionTrue
+// dependency is the Kustomization backend of ns at a version, Ready or
+// not.
+func dependency(version string, ready bool) func(ns string) *syncv1.Kustomization {
+	return func(ns string) *syncv1.Kustomization {
+		status := metav1.ConditionFalse
+		if ready {
+			status = metav1.ConditionTrue
+		}
+		return &syncv1.Kustomization{
+			ObjectMeta: metav1.ObjectMeta{Name: "backend", Namespace: ns, Labels: map[string]string{"app/version": version}},
+			Spec: syncv1.KustomizationSpec{
+				Interval:  metav1.Duration{Duration: time.Hour},
+				SourceRef: syncv1.CrossNamespaceSourceReference{Kind: "GitRepository", Name: "repo"},
+			},
+			Status: syncv1.KustomizationStatus{Conditions: []metav1.Condition{{Type: "Ready", Status: status, ObservedGeneration: 1, Reason: "R", LastTransitionTime: metav1.Now()}}},
+		}
 	}
-	return &syncv1.Kustomization{
-		ObjectMeta: metav1.ObjectMeta{Name: "backend", Namespace: "apps", Generation: 1, Labels: map[string]string{"app/version": version}},
-		Status:     syncv1.KustomizationStatus{Conditions: []metav1.Condition{{Type: "Ready", Status: status, ObservedGeneration: 1, Reason: "R"}}},
+}
+
+// create makes the dependency on the API server, with its status.
+func create(t *testing.T, ns string, dep *syncv1.Kustomization) {
+	t.Helper()
+	if err := cp.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	if dep == nil {
+		return
+	}
+	status := dep.Status
+	if err := cp.Client.Create(t.Context(), dep); err != nil {
+		t.Fatal(err)
+	}
+	dep.Status = status
+	if err := cp.Client.Status().Update(t.Context(), dep); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -27,7 +55,7 @@ func TestADependencyIsReadyByItsConditionOrByItsReadyExpr(t *testing.T) {
 	const matching = "dep.metadata.labels['app/version'] == self.metadata.labels['app/version'] && dep.kind == 'Kustomization'"
 	tests := []struct {
 		name      string
-		dep       *syncv1.Kustomization
+		dep       func(ns string) *syncv1.Kustomization
 		readyExpr string
 		additive  bool
 		want      string // a substring of why it is not ready; "" for ready
@@ -41,26 +69,25 @@ func TestADependencyIsReadyByItsConditionOrByItsReadyExpr(t *testing.T) {
 		{name: "with the additive check a true readyExpr needs Ready too", dep: dependency("v2", false), readyExpr: matching, additive: true, want: "apps/backend is not ready"},
 		{name: "with the additive check both passing is ready", dep: dependency("v2", true), readyExpr: matching, additive: true},
 	}
-	scheme := runtime.NewScheme()
-	if err := syncv1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
 	var cache celexpr.Cache
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := fake.NewClientBuilder().WithScheme(scheme)
+			ns := fmt.Sprintf("ready-%d", i)
+			var dep *syncv1.Kustomization
 			if tt.dep != nil {
-				b = b.WithObjects(tt.dep)
+				dep = tt.dep(ns)
 			}
-			self := &syncv1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "frontend", Namespace: "apps", Labels: map[string]string{"app/version": "v2"}}}
+			create(t, ns, dep)
+			self := &syncv1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "frontend", Namespace: ns, Labels: map[string]string{"app/version": "v2"}}}
 			self.Spec.DependsOn = []syncv1.DependencyReference{{Name: "backend", ReadyExpr: tt.readyExpr}}
 			exprs, err := ReadyExprs(&cache, self.Spec.DependsOn)
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := Readiness[*syncv1.Kustomization]{Client: b.Build(), New: func() *syncv1.Kustomization { return &syncv1.Kustomization{} }, Additive: tt.additive}
+			r := Readiness[*syncv1.Kustomization]{Client: cp.Client, New: func() *syncv1.Kustomization { return &syncv1.Kustomization{} }, Additive: tt.additive}
 			got := r.NotReady(t.Context(), self, self.Spec.DependsOn, exprs)
-			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			want := strings.ReplaceAll(tt.want, "apps/", ns+"/")
+			if (want == "") != (got == "") || !strings.Contains(got, want) {
 				t.Fatalf("not ready %q, want %q", got, tt.want)
 			}
 		})

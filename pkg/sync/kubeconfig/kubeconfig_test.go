@@ -1,14 +1,13 @@
 package kubeconfig
 
 import (
-	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 )
@@ -43,16 +42,25 @@ users:
 `
 }
 
-func secret(data map[string]string) *corev1.Secret {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "remote", Namespace: "apps"}, Data: map[string][]byte{}}
+// secret creates the Secret remote in a namespace of its own, ns, on the
+// API server, holding data.
+func secret(t *testing.T, ns string, data map[string]string) *corev1.Secret {
+	t.Helper()
+	if err := cp.Client.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "remote", Namespace: ns}, Data: map[string][]byte{}}
 	for k, v := range data {
 		s.Data[k] = []byte(v)
+	}
+	if err := cp.Client.Create(t.Context(), s); err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
 
 func TestKubeConfigSecretKeyDefaultsToValueThenValueYAML(t *testing.T) {
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		name    string
 		data    map[string]string
 		key     string
@@ -71,12 +79,14 @@ func TestKubeConfigSecretKeyDefaultsToValueThenValueYAML(t *testing.T) {
 			wantErr: `has no "value" or "value.yaml" key`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := fake.NewClientBuilder().WithObjects(secret(tc.data)).Build()
+			ns := fmt.Sprintf("key-%d", i)
+			secret(t, ns, tc.data)
 			ref := &syncv1.KubeConfigReference{SecretRef: &syncv1.SecretKeyReference{Name: "remote", Key: tc.key}}
-			got, err := Read(context.Background(), c, "apps", ref)
+			got, err := Read(t.Context(), cp.Client, ns, ref)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !IsError(err) {
-					t.Fatalf("got %q, %v; want an Error containing %q", got, err, tc.wantErr)
+				want := strings.ReplaceAll(tc.wantErr, "apps/", ns+"/")
+				if err == nil || !strings.Contains(err.Error(), want) || !IsError(err) {
+					t.Fatalf("got %q, %v; want an Error containing %q", got, err, want)
 				}
 				return
 			}
@@ -88,9 +98,8 @@ func TestKubeConfigSecretKeyDefaultsToValueThenValueYAML(t *testing.T) {
 }
 
 func TestKubeConfigOfAMissingSecretNamesTheField(t *testing.T) {
-	c := fake.NewClientBuilder().Build()
 	ref := &syncv1.KubeConfigReference{SecretRef: &syncv1.SecretKeyReference{Name: "gone"}}
-	_, err := Read(context.Background(), c, "apps", ref)
+	_, err := Read(t.Context(), cp.Client, "apps", ref)
 	if err == nil || !IsError(err) || !strings.Contains(err.Error(), "spec.kubeConfig.secretRef: read Secret apps/gone") {
 		t.Fatalf("got %v", err)
 	}
@@ -166,25 +175,26 @@ users:
 }
 
 func TestKubeConfigClientsAreKeptUntilTheSecretChanges(t *testing.T) {
-	s := secret(map[string]string{"value": kubeconfigFor("https://remote.example:6443", "one")})
-	c := fake.NewClientBuilder().WithObjects(s).Build()
+	const ns = "rotate"
+	s := secret(t, ns, map[string]string{"value": kubeconfigFor("https://remote.example:6443", "one")})
+	c := cp.Client
 	clusters := &Clusters{Reader: c, Scheme: scheme.Scheme}
 	ref := &syncv1.KubeConfigReference{SecretRef: &syncv1.SecretKeyReference{Name: "remote"}}
-	ctx := context.Background()
+	ctx := t.Context()
 
-	first, err := clusters.For(ctx, "apps", ref, "")
+	first, err := clusters.For(ctx, ns, ref, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := clusters.For(ctx, "apps", ref, "")
+	again, err := clusters.For(ctx, ns, ref, "")
 	if err != nil || again != first {
 		t.Fatalf("the same kubeconfig made new clients: %v", err)
 	}
-	tenant, err := clusters.For(ctx, "apps", ref, "tenant")
+	tenant, err := clusters.For(ctx, ns, ref, "tenant")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := tenant.Config.Impersonate.UserName; got != "system:serviceaccount:apps:tenant" {
+	if got := tenant.Config.Impersonate.UserName; got != "system:serviceaccount:"+ns+":tenant" {
 		t.Fatalf("impersonates %q", got)
 	}
 	if tenant.Mapper != first.Mapper || tenant.Owner != first.Owner || first.Config.Impersonate.UserName != "" {
@@ -195,7 +205,7 @@ func TestKubeConfigClientsAreKeptUntilTheSecretChanges(t *testing.T) {
 	if err := c.Update(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	rotated, err := clusters.For(ctx, "apps", ref, "")
+	rotated, err := clusters.For(ctx, ns, ref, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +215,7 @@ func TestKubeConfigClientsAreKeptUntilTheSecretChanges(t *testing.T) {
 	if err := c.Delete(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := clusters.For(ctx, "apps", ref, ""); !IsError(err) {
+	if _, err := clusters.For(ctx, ns, ref, ""); !IsError(err) {
 		t.Fatalf("a deleted Secret still gives clients: %v", err)
 	}
 }

@@ -1,0 +1,15 @@
+package kubeconfig
+
+import (
+	"os"
+	"testing"
+
+	"sluice.dev/sluice/test/controlplane"
+)
+
+// cp serves the reads of kubeconfig Secrets.
+var cp *controlplane.ControlPlane
+
+func TestMain(m *testing.M) {
+	os.Exit(controlplane.RunTests(m, controlplane.Options{APIOnly: true}, &cp))
+}
