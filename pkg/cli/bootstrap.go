@@ -47,6 +47,18 @@ type bootstrapOptions struct {
 	noWait                        bool
 }
 
+// syncURL is the URL that both the push and the GitRepository use: an
+// ssh URL that names no user gets --username, so that the operator, which
+// connects as the URL's user (else git), fetches as the user that pushed.
+func (o bootstrapOptions) syncURL() string {
+	u, err := url.Parse(o.url)
+	if err != nil || u.Scheme != "ssh" || u.User != nil || o.username == "" {
+		return o.url
+	}
+	u.User = url.User(o.username)
+	return u.String()
+}
+
 func (o bootstrapOptions) validate() error {
 	if err := validURL("--url", o.url, "http", "https", "ssh"); err != nil {
 		return err
@@ -141,6 +153,7 @@ as known_hosts. Without credentials the GitRepository has no secretRef.`,
 			if err := o.validate(); err != nil {
 				return err
 			}
+			o.url = o.syncURL()
 			return g.bootstrap(cmd.Context(), o, version)
 		},
 	}

@@ -331,3 +331,20 @@ func newSSHKey(t *testing.T) []byte {
 	}
 	return pem.EncodeToMemory(block)
 }
+
+func TestTheGitRepositoryFetchesAsTheUserThatPushed(t *testing.T) {
+	tests := []struct {
+		name, url, username, want string
+	}{
+		{"an ssh URL without a user gets --username", "ssh://git.example.com/org/fleet.git", "deploy", "ssh://deploy@git.example.com/org/fleet.git"},
+		{"an ssh URL that names a user keeps it", "ssh://ops@git.example.com/org/fleet.git", "deploy", "ssh://ops@git.example.com/org/fleet.git"},
+		{"an https URL is left as it is", "https://git.example.com/org/fleet.git", "deploy", "https://git.example.com/org/fleet.git"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := (bootstrapOptions{url: tt.url, username: tt.username}).syncURL(); got != tt.want {
+				t.Fatalf("sync URL %s, want %s", got, tt.want)
+			}
+		})
+	}
+}

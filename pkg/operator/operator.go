@@ -299,7 +299,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		return nil, fmt.Errorf("set up the Receiver controller: %w", err)
 	}
 	if opts.ReceiverBindAddress != "0" {
-		hook := &receiver.Handler{Client: mgr.GetClient(), Log: log.WithName("receiver")}
+		hook := &receiver.Handler{Client: mgr.GetClient(), Log: log.WithName("receiver"), Events: recorder("sluice-receiver")}
 		if err := mgr.Add(&receiver.Server{Addr: opts.ReceiverBindAddress, Handler: hook}); err != nil {
 			return nil, fmt.Errorf("add the webhook receiver server: %w", err)
 		}

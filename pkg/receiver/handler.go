@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	clientevents "k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imagev1 "sluice.dev/sluice/api/image/v1"
@@ -70,6 +71,9 @@ type Handler struct {
 	// and the resources, and patches the resources' annotations.
 	Client client.Client
 	Log    logr.Logger
+	// Events records a Warning on the Receiver when a verified call
+	// fails for a reason its owner must see; nil records none.
+	Events clientevents.EventRecorder
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// GoogleCertsURL is where gcr Receivers fetch the keys of Google's ID
@@ -156,6 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	case errors.Is(err, errUnavailable):
 		log.Error(err, "webhook call refused")
+		h.warn(rcv, notificationv1.ReasonOIDCIssuerUnavailable, "spec.oidcProviders: %v", err)
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	case err != nil:
@@ -180,11 +185,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	done, err := h.request(ctx, rcv, f)
 	if err != nil {
 		log.Error(err, "request reconcile", "requested", done)
+		h.warn(rcv, notificationv1.ReasonReconcileRequestFailed, "spec.resources: %v", err)
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	log.Info("reconcile requested", "resources", done)
 	_, _ = fmt.Fprintf(w, "reconcile requested: %s\n", strings.Join(done, ", "))
+}
+
+// warn records a Warning Event on the Receiver, where kubectl shows it.
+func (h *Handler) warn(rcv *notificationv1.Receiver, reason, note string, args ...any) {
+	if h.Events != nil {
+		h.Events.Eventf(rcv, nil, corev1.EventTypeWarning, reason, "Call", note, args...)
+	}
 }
 
 // receiver finds the Receiver whose path was called, and its Secret's

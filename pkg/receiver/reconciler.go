@@ -26,7 +26,7 @@ import (
 // +kubebuilder:rbac:groups=notification.sluice.dev,resources=receivers,verbs=get;list;watch
 // +kubebuilder:rbac:groups=notification.sluice.dev,resources=receivers/status,verbs=get;update;patch
 // The kinds a Receiver may name (see kinds), patched with the request:
-// +kubebuilder:rbac:groups=source.sluice.dev,resources=gitrepositories;helmrepositories;helmcharts;ocirepositories,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=source.sluice.dev,resources=gitrepositories;helmrepositories;helmcharts;ocirepositories;buckets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations;helmreleases,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=image.sluice.dev,resources=imagerepositories;imagepolicies;imageupdateautomations,verbs=get;list;watch;patch
 

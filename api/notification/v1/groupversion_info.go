@@ -35,6 +35,13 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 const (
 	ReasonSucceeded     = "Succeeded"
 	ReasonTokenNotFound = "TokenNotFound"
+	// ReasonReconcileRequestFailed: a verified call could not ask its
+	// resources to reconcile (a filter that fails on the call, a patch
+	// refused). The caller gets 500; the Receiver gets a Warning Event.
+	ReasonReconcileRequestFailed = "ReconcileRequestFailed"
+	// ReasonOIDCIssuerUnavailable: a generic-oidc call could not be
+	// verified because the issuer's discovery or keys could not be read.
+	ReasonOIDCIssuerUnavailable = "OIDCIssuerUnavailable"
 	// ReasonInvalidCELExpression is a CEL expression of the spec
 	// (resourceFilter, a resource's filter, an OIDC provider's variable or
 	// validation) that does not compile; calls get 503 until it is fixed.

@@ -8,6 +8,7 @@ package apply
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -126,11 +127,7 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 		if err != nil {
 			return res, err
 		}
-		res.Pruned, err = a.manager.DeleteAll(ctx, stale, ssa.DeleteOptions{
-			PropagationPolicy: metav1.DeletePropagationBackground,
-			Inclusions:        a.manager.GetOwnerLabels(opts.Owner.Name, opts.Owner.Namespace),
-			Exclusions:        map[string]string{PruneAnnotation: PruneDisabled},
-		})
+		res.Pruned, err = a.manager.DeleteAll(ctx, stale, a.deleteOptions(opts.Owner))
 		if err != nil {
 			return res, fmt.Errorf("prune: %w", err)
 		}
@@ -161,6 +158,9 @@ func applyOptions(opts Options) ssa.ApplyOptions {
 	return o
 }
 
+// ErrWaitTimeout: what Delete deleted was still there when its wait ended.
+var ErrWaitTimeout = errors.New("the deleted objects are not gone")
+
 // Delete deletes the objects of an inventory that carry the owner's
 // labels, except those whose prune is disabled, and with wait, waits
 // until they are gone.
@@ -169,31 +169,26 @@ func (a *Applier) Delete(ctx context.Context, entries []Entry, owner client.Obje
 	if err != nil {
 		return nil, err
 	}
-	deleted, err := a.manager.DeleteAll(ctx, objs, ssa.DeleteOptions{
-		PropagationPolicy: metav1.DeletePropagationBackground,
-		Inclusions:        a.manager.GetOwnerLabels(owner.Name, owner.Namespace),
-		Exclusions:        map[string]string{PruneAnnotation: PruneDisabled},
-	})
+	deleted, err := a.manager.DeleteAll(ctx, objs, a.deleteOptions(owner))
 	if err != nil {
 		return deleted, fmt.Errorf("delete the inventory: %w", err)
 	}
 	if wait > 0 {
-		var gone []*unstructured.Unstructured
-		for _, e := range deleted.Entries {
-			if e.Action != ssa.DeletedAction {
-				continue
-			}
-			for _, o := range objs {
-				if object.UnstructuredToObjMetadata(o) == e.ObjMetadata {
-					gone = append(gone, o)
-				}
-			}
-		}
-		if err := a.manager.WaitForTermination(gone, ssa.WaitOptions{Interval: time.Second, Timeout: wait}); err != nil {
-			return deleted, fmt.Errorf("wait for the inventory's deletion: %w", err)
+		if err := a.manager.WaitForSetTermination(deleted, ssa.WaitOptions{Interval: time.Second, Timeout: wait}); err != nil {
+			return deleted, fmt.Errorf("%w after %s: %w", ErrWaitTimeout, wait, err)
 		}
 	}
 	return deleted, nil
+}
+
+// deleteOptions delete, in the background, only what owner applied, and
+// never an object whose prune or reconcile is disabled, as Flux's.
+func (a *Applier) deleteOptions(owner client.ObjectKey) ssa.DeleteOptions {
+	return ssa.DeleteOptions{
+		PropagationPolicy: metav1.DeletePropagationBackground,
+		Inclusions:        a.manager.GetOwnerLabels(owner.Name, owner.Namespace),
+		Exclusions:        map[string]string{PruneAnnotation: PruneDisabled, ReconcileAnnotation: ReconcileDisabled},
+	}
 }
 
 // inventory lists objs by Flux's inventory id.
@@ -231,18 +226,26 @@ func staleObjects(previous, current []Entry) ([]*unstructured.Unstructured, erro
 	return out, nil
 }
 
+// IgnoreRules turns Flux's ignore rules (a Kustomization's spec.ignore, a
+// HelmRelease's driftDetection.ignore) into fluxcd/pkg/ssa's.
+func IgnoreRules(rules []syncv1.IgnoreRule) []jsondiff.IgnoreRule {
+	var out []jsondiff.IgnoreRule
+	for _, rule := range rules {
+		r := jsondiff.IgnoreRule{Paths: rule.Paths}
+		if t := rule.Target; t != nil {
+			r.Selector = &jsondiff.Selector{Group: t.Group, Version: t.Version, Kind: t.Kind, Name: t.Name, Namespace: t.Namespace, AnnotationSelector: t.AnnotationSelector, LabelSelector: t.LabelSelector}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
 // ForKustomization turns a Kustomization's spec into apply options; the
 // operator and `sluicectl diff` share it, so that a preview is exactly
 // what the operator would apply.
 func ForKustomization(ks *syncv1.Kustomization) Options {
 	opts := Options{Owner: client.ObjectKeyFromObject(ks), Force: ks.Spec.Force, Prune: ks.Spec.Prune}
-	for _, rule := range ks.Spec.Ignore {
-		r := jsondiff.IgnoreRule{Paths: rule.Paths}
-		if t := rule.Target; t != nil {
-			r.Selector = &jsondiff.Selector{Group: t.Group, Version: t.Version, Kind: t.Kind, Name: t.Name, Namespace: t.Namespace, AnnotationSelector: t.AnnotationSelector, LabelSelector: t.LabelSelector}
-		}
-		opts.Ignore = append(opts.Ignore, r)
-	}
+	opts.Ignore = IgnoreRules(ks.Spec.Ignore)
 	if inv := ks.Status.Inventory; inv != nil {
 		for _, e := range inv.Entries {
 			opts.Previous = append(opts.Previous, Entry{ID: e.ID, Version: e.Version})

@@ -8,6 +8,7 @@ import (
 	"github.com/fluxcd/pkg/ssa/jsondiff"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -24,16 +25,30 @@ func TestFluxsPerObjectPoliciesAndIgnoreRulesDecideWhatTheApplyChanges(t *testin
 		}
 		return strings.NewReplacer("ANNOTATIONS", annotations, "MODE", mode, "IMMUTABLE", imm).Replace(cm)
 	}
-	// byKubectl changes the ConfigMap as `kubectl edit` would: an
-	// update by another field manager, here adding a key and changing one.
-	byKubectl := func(ctx context.Context, t *testing.T, ns string) {
+	// edit changes the ConfigMap as another field manager would, adding
+	// a key and changing one: by an update, as `kubectl edit` does, or by
+	// a server-side apply, as `kubectl apply --server-side` or another
+	// controller does.
+	edit := func(ctx context.Context, t *testing.T, ns, manager string, serverSide bool) {
 		t.Helper()
+		if serverSide {
+			cm := &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "v1", "kind": "ConfigMap",
+				"metadata": map[string]any{"name": "app", "namespace": ns},
+				"data":     map[string]any{"mode": "by-hand", "added": "by-hand"},
+			}}
+			//nolint:staticcheck // an unstructured server-side apply, as kubectl sends it.
+			if err := cp.Client.Patch(ctx, cm, client.Apply, client.FieldOwner(manager), client.ForceOwnership); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
 		live := &corev1.ConfigMap{}
 		if err := cp.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "app"}, live); err != nil {
 			t.Fatal(err)
 		}
 		live.Data["mode"], live.Data["added"] = "by-hand", "by-hand"
-		if err := cp.Client.Update(ctx, live, client.FieldOwner("kubectl")); err != nil {
+		if err := cp.Client.Update(ctx, live, client.FieldOwner(manager)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -42,6 +57,10 @@ func TestFluxsPerObjectPoliciesAndIgnoreRulesDecideWhatTheApplyChanges(t *testin
 		annotations string
 		ignore      []jsondiff.IgnoreRule
 		immutable   bool
+		// manager edits the ConfigMap between the applies, by a
+		// server-side apply when serverSide is set; "" is kubectl's update.
+		manager    string
+		serverSide bool
 		// second is the mode the source says on the second apply.
 		second string
 		// wantMode and wantAdded are the data after the second apply; an
@@ -49,6 +68,9 @@ func TestFluxsPerObjectPoliciesAndIgnoreRulesDecideWhatTheApplyChanges(t *testin
 		wantMode, wantAdded string
 	}{
 		{name: "by default the source wins and kubectl's edits are undone", second: "fast", wantMode: "fast"},
+		{name: "a kubectl server-side apply is taken back too", manager: "kubectl", serverSide: true, second: "fast", wantMode: "fast"},
+		{name: "another manager's server-side apply keeps what the source does not set, and loses what it does", manager: "hpa-controller", serverSide: true, second: "fast", wantMode: "fast", wantAdded: "by-hand"},
+		{name: "an ignore rule leaves a path another manager applied to it", manager: "hpa-controller", serverSide: true, ignore: []jsondiff.IgnoreRule{{Paths: []string{"/data/mode"}}}, second: "faster", wantMode: "by-hand", wantAdded: "by-hand"},
 		{name: "ssa Merge keeps what another manager added but puts back what the source sets", annotations: "kustomize.toolkit.fluxcd.io/ssa: Merge", second: "fast", wantMode: "fast", wantAdded: "by-hand"},
 		{name: "ssa IfNotPresent creates the object and never patches it", annotations: "kustomize.toolkit.fluxcd.io/ssa: IfNotPresent", second: "faster", wantMode: "by-hand", wantAdded: "by-hand"},
 		{name: "ssa Ignore never applies the object", annotations: "kustomize.toolkit.fluxcd.io/ssa: Ignore", second: "fast"},
@@ -78,7 +100,11 @@ func TestFluxsPerObjectPoliciesAndIgnoreRulesDecideWhatTheApplyChanges(t *testin
 				t.Fatal(err)
 			}
 			if !tt.immutable {
-				byKubectl(ctx, t, ns)
+				manager := tt.manager
+				if manager == "" {
+					manager = "kubectl"
+				}
+				edit(ctx, t, ns, manager, tt.serverSide)
 			}
 			if _, err := a.Apply(ctx, objects(t, ns, namespace, manifest(tt.annotations, tt.second, tt.immutable)), opts); err != nil {
 				t.Fatalf("second apply: %v", err)

@@ -7,7 +7,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
@@ -24,23 +26,38 @@ func TestDeletingAKustomizationDeletesWhatItAppliedAsItsDeletionPolicySays(t *te
 		policy  string
 		prune   bool
 		suspend bool
+		// account applies as a ServiceAccount that is deleted before the
+		// Kustomization, as when their namespace goes.
+		account bool
 		deleted bool
 	}{
-		{"MirrorPrune, the default, deletes it when prune is set", "", true, false, true},
-		{"MirrorPrune without prune leaves it", syncv1.DeletionPolicyMirrorPrune, false, false, false},
-		{"Delete deletes it even without prune", syncv1.DeletionPolicyDelete, false, false, true},
-		{"WaitForTermination deletes it", syncv1.DeletionPolicyWaitForTermination, true, false, true},
-		{"Orphan leaves it even with prune", syncv1.DeletionPolicyOrphan, true, false, false},
-		{"a suspended Kustomization leaves it even with Delete", syncv1.DeletionPolicyDelete, true, true, false},
+		{"MirrorPrune, the default, deletes it when prune is set", "", true, false, false, true},
+		{"MirrorPrune without prune leaves it", syncv1.DeletionPolicyMirrorPrune, false, false, false, false},
+		{"Delete deletes it even without prune", syncv1.DeletionPolicyDelete, false, false, false, true},
+		{"WaitForTermination deletes it", syncv1.DeletionPolicyWaitForTermination, true, false, false, true},
+		{"Orphan leaves it even with prune", syncv1.DeletionPolicyOrphan, true, false, false, false},
+		{"a suspended Kustomization leaves it even with Delete", syncv1.DeletionPolicyDelete, true, true, false, false},
+		{"a Kustomization whose ServiceAccount is gone leaves it, with a Warning, and goes", syncv1.DeletionPolicyDelete, true, false, true, false},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ns := fmt.Sprintf("deletion-%d", i)
 			_, revision := tenant(t, ns, map[string]string{"app/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}\n"})
+			account := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "deployer", Namespace: ns}}
+			if tt.account {
+				create(t, account, &rbacv1.RoleBinding{
+					ObjectMeta: metav1.ObjectMeta{Name: "deployer", Namespace: ns},
+					RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "edit"},
+					Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "deployer", Namespace: ns}},
+				})
+			}
 			ks := kustomization("app", "app", func(ks *syncv1.Kustomization) {
 				ks.Namespace = ns
 				ks.Spec.TargetNamespace = ns
 				ks.Spec.Prune, ks.Spec.DeletionPolicy = tt.prune, tt.policy
+				if tt.account {
+					ks.Spec.ServiceAccountName = account.Name
+				}
 			})
 			create(t, ks)
 			waitFor(t, client.ObjectKeyFromObject(ks), readyAt(revision))
@@ -53,6 +70,11 @@ func TestDeletingAKustomizationDeletesWhatItAppliedAsItsDeletionPolicySays(t *te
 					err := cp.Client.Update(ctx, ks)
 					return err == nil, fmt.Sprint(err)
 				})
+			}
+			if tt.account {
+				if err := cp.Client.Delete(t.Context(), account); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if err := cp.Client.Delete(t.Context(), ks); err != nil {
 				t.Fatal(err)
@@ -73,6 +95,11 @@ func TestDeletingAKustomizationDeletesWhatItAppliedAsItsDeletionPolicySays(t *te
 			}
 			if tt.policy == syncv1.DeletionPolicyWaitForTermination && !apierrors.IsNotFound(err) {
 				t.Fatalf("WaitForTermination let the Kustomization go before its ConfigMap: %v", err)
+			}
+			if tt.account {
+				controlplane.Eventually(t, 10*time.Second, "a Warning Event naming the gone ServiceAccount", func(ctx context.Context) (bool, string) {
+					return warned(ctx, ns, "app", syncv1.ReasonFailed, "ServiceAccount "+ns+"/deployer is gone")
+				})
 			}
 		})
 	}

@@ -46,7 +46,8 @@ import (
 	"sluice.dev/sluice/pkg/sync/status"
 )
 
-// +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations,verbs=get;list;watch
+// +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch
 // +kubebuilder:rbac:groups=sync.sluice.dev,resources=kustomizations/status,verbs=get;update;patch
 
 // Reconciler applies Kustomizations.
@@ -406,10 +407,7 @@ type Actor struct {
 // Kustomization's ServiceAccount, on this cluster or on the remote one
 // of spec.kubeConfig.
 func (r *Reconciler) actor(ctx context.Context, ks *syncv1.Kustomization) (Actor, error) {
-	account := ks.Spec.ServiceAccountName
-	if account == "" {
-		account = r.DefaultServiceAccount
-	}
+	account := r.account(ks)
 	if ks.Spec.KubeConfig != nil {
 		return r.remoteActor(ctx, ks, account)
 	}
