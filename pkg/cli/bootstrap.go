@@ -13,6 +13,7 @@ import (
 	"github.com/fluxcd/pkg/ssa"
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -421,16 +422,24 @@ func (r *bootstrapRun) waitSource(ctx context.Context, revision string) error {
 		return repo.Status.Artifact != nil && repo.Status.Artifact.Revision == revision && readyStatus(repo.Status.Conditions) == metav1.ConditionTrue
 	}
 	requested := false
+	var failed, lastRead error
 	err := r.g.poll(ctx, func() bool {
 		if err := r.c.Get(ctx, key, repo); err != nil {
-			return false
+			lastRead, failed = err, r.readFailed(ctx, "GitRepository", key, err)
+			return failed != nil
 		}
+		lastRead = nil
 		if !at() && !requested {
 			requested = mergePatch(ctx, r.c, repo, annotation(sourcev1.ReconcileRequestAnnotation, time.Now().Format(time.RFC3339Nano))) == nil
 		}
 		return at()
 	})
-	if err != nil {
+	switch {
+	case failed != nil:
+		return failed
+	case err != nil && lastRead != nil:
+		return fmt.Errorf("GitRepository %s did not fetch %s: read it: %w", key, revision, lastRead)
+	case err != nil:
 		return fmt.Errorf("GitRepository %s did not fetch %s (is the operator running?): %s", key, revision, readyMessage(repo.Status.Conditions))
 	}
 	r.say("✔", "GitRepository reconciled successfully")
@@ -444,12 +453,14 @@ func (r *bootstrapRun) waitKustomization(ctx context.Context, revision string) e
 	key := client.ObjectKey{Namespace: r.layout.namespace, Name: r.layout.namespace}
 	r.say("◎", "waiting for Kustomization %q to apply %s", key.String(), revision)
 	ks := &syncv1.Kustomization{}
-	var failed error
+	var failed, lastRead error
 	requested := false
 	err := r.g.poll(ctx, func() bool {
 		if err := r.c.Get(ctx, key, ks); err != nil {
-			return false
+			lastRead, failed = err, r.readFailed(ctx, "Kustomization", key, err)
+			return failed != nil
 		}
+		lastRead = nil
 		if ks.Spec.Suspend {
 			failed = fmt.Errorf("kustomization %s is suspended: resume it", key)
 			return true
@@ -469,13 +480,29 @@ func (r *bootstrapRun) waitKustomization(ctx context.Context, revision string) e
 		}
 		return false
 	})
-	if failed != nil {
+	switch {
+	case failed != nil:
 		return failed
-	}
-	if err != nil {
+	case err != nil && lastRead != nil:
+		return fmt.Errorf("kustomization %s did not apply %s: read it: %w", key, revision, lastRead)
+	case err != nil:
 		return fmt.Errorf("kustomization %s did not apply %s: %s", key, revision, readyMessage(ks.Status.Conditions))
 	}
 	r.say("✔", "Kustomization reconciled successfully")
+	return nil
+}
+
+// readFailed sorts a failed read of a waited-for object: one that waiting
+// cannot mend (no permission, or a kind the API server does not serve)
+// ends the wait with the error; another is printed, as reconcile prints
+// it, and the wait goes on.
+func (r *bootstrapRun) readFailed(ctx context.Context, kind string, key client.ObjectKey, err error) error {
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || meta.IsNoMatchError(err) {
+		return fmt.Errorf("read %s %s: %w", kind, key, err)
+	}
+	if ctx.Err() == nil {
+		fmt.Fprintf(r.g.streams.Err, "read %s %s: %v\n", kind, key, err)
+	}
 	return nil
 }
 

@@ -7,19 +7,10 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"path"
-	"strings"
 	"sync"
-	"time"
 
-	"github.com/go-git/go-billy/v5/memfs"
-	gogit "github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
-	"github.com/go-git/go-git/v5/storage/memory"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
 
@@ -157,113 +148,26 @@ type commitResult struct {
 // forced, so the remote history is kept. An empty repository, or one
 // without the branch, gets the branch with this commit as its first.
 func (r gitRepo) commit(ctx context.Context, files map[string][]byte, message string) (commitResult, error) {
-	edit := func(map[string][]byte) (map[string][]byte, string, error) { return files, message, nil }
-	// Twice at most: the branch may be created by someone else between
-	// the look-up and the push of its first commit.
-	for range 2 {
-		pushed, err := gitsource.Update(ctx, gitsource.UpdateOptions{
-			URL: r.url, Auth: r.auth, CheckoutRef: gitsource.Ref{Branch: r.branch}, Author: r.author,
-		}, edit)
-		switch {
-		case err == nil:
-			return commitResult{commit: pushed.Commit, attempts: pushed.Attempts}, nil
-		case errors.Is(err, gitsource.ErrNoChange):
-			return commitResult{}, nil
-		case !errors.Is(err, gitsource.ErrRefNotFound) && !errors.Is(err, transport.ErrEmptyRemoteRepository):
-			return commitResult{}, err
-		}
-		commit, err := r.createBranch(ctx, files, message)
-		if err == nil {
-			return commitResult{commit: commit, attempts: 1, created: true}, nil
-		}
-		if !errors.Is(err, gitsource.ErrNonFastForward) {
-			return commitResult{}, err
-		}
+	pushed, err := gitsource.Update(ctx, gitsource.UpdateOptions{
+		URL: r.url, Auth: r.auth, CheckoutRef: gitsource.Ref{Branch: r.branch}, Author: r.author, CreateBranch: true,
+	}, func(map[string][]byte) (map[string][]byte, string, error) { return files, message, nil })
+	switch {
+	case errors.Is(err, gitsource.ErrNoChange):
+		return commitResult{}, nil
+	case err != nil:
+		return commitResult{}, err
 	}
-	return commitResult{}, fmt.Errorf("branch %q of %s appeared and moved while bootstrap created it; run bootstrap again", r.branch, r.url)
+	return commitResult{commit: pushed.Commit, attempts: pushed.Attempts, created: pushed.Created}, nil
 }
 
-// createBranch pushes a first commit holding files as the new branch.
-func (r gitRepo) createBranch(ctx context.Context, files map[string][]byte, message string) (string, error) {
-	fs := memfs.New()
-	repo, err := gogit.Init(memory.NewStorage(), fs)
-	if err != nil {
-		return "", fmt.Errorf("init a repository: %w", err)
-	}
-	ref := plumbing.NewBranchReferenceName(r.branch)
-	if err := repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, ref)); err != nil {
-		return "", fmt.Errorf("point HEAD at %s: %w", ref, err)
-	}
-	wt, err := repo.Worktree()
-	if err != nil {
-		return "", fmt.Errorf("worktree: %w", err)
-	}
-	for name, content := range files {
-		if err := fs.MkdirAll(path.Dir(name), 0o755); err != nil {
-			return "", fmt.Errorf("write %s: %w", name, err)
-		}
-		f, err := fs.Create(name)
-		if err != nil {
-			return "", fmt.Errorf("write %s: %w", name, err)
-		}
-		_, err = f.Write(content)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return "", fmt.Errorf("write %s: %w", name, err)
-		}
-		if _, err := wt.Add(name); err != nil {
-			return "", fmt.Errorf("stage %s: %w", name, err)
-		}
-	}
-	who := &object.Signature{Name: r.author.Name, Email: r.author.Email, When: time.Now()}
-	hash, err := wt.Commit(message, &gogit.CommitOptions{Author: who, Committer: who})
-	if err != nil {
-		return "", fmt.Errorf("commit: %w", err)
-	}
-	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{r.url}}); err != nil {
-		return "", fmt.Errorf("add remote: %w", err)
-	}
-	err = repo.PushContext(ctx, &gogit.PushOptions{
-		RemoteName: "origin",
-		RefSpecs:   []config.RefSpec{config.RefSpec(ref.String() + ":" + ref.String())},
-		Auth:       r.auth,
-	})
-	if err != nil {
-		if isNotFastForward(err) {
-			return "", fmt.Errorf("push the new branch %q to %s: %w: %w", r.branch, r.url, gitsource.ErrNonFastForward, err)
-		}
-		return "", fmt.Errorf("push the new branch %q to %s: %w", r.branch, r.url, err)
-	}
-	return hash.String(), nil
-}
-
-// isNotFastForward tells a push refused because the branch exists now,
-// or moved, from other failures: go-git and the server report it as
-// text only.
-func isNotFastForward(err error) bool {
-	msg := err.Error()
-	for _, s := range []string{"non-fast-forward", "fetch first", "failed to update ref", "cannot lock ref"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// head is the branch's commit on the remote, read with an ls-remote.
+// head is the branch's commit on the remote.
 func (r gitRepo) head(ctx context.Context) (string, error) {
-	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{r.url}})
-	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: r.auth})
+	head, err := gitsource.BranchHead(ctx, r.url, r.auth, r.branch)
 	if err != nil {
-		return "", fmt.Errorf("list the refs of %s: %w", r.url, err)
+		return "", err
 	}
-	name := plumbing.NewBranchReferenceName(r.branch)
-	for _, ref := range refs {
-		if ref.Name() == name {
-			return ref.Hash().String(), nil
-		}
+	if head == "" {
+		return "", fmt.Errorf("%s has no branch %q", r.url, r.branch)
 	}
-	return "", fmt.Errorf("%s has no branch %q", r.url, r.branch)
+	return head, nil
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -93,7 +91,7 @@ func (r *RepositoryReconciler) scan(ctx context.Context, repo *imagev1.ImageRepo
 	case errors.Is(err, registry.ErrAuth) && repo.Spec.SecretRef == nil && repo.Spec.ServiceAccountName == "":
 		return failed(imagev1.ReasonAuthenticationFailed, fmt.Errorf("the registry asks for credentials and spec.secretRef is not set: %w", err)), false
 	case errors.Is(err, registry.ErrAuth):
-		return failed(imagev1.ReasonAuthenticationFailed, fmt.Errorf("the registry refused the credentials of %s: %w", credentialSource(repo), err)), false
+		return failed(imagev1.ReasonAuthenticationFailed, fmt.Errorf("the registry refused the credentials of %s: %w", pullSecrets(repo).Source(), err)), false
 	case errors.Is(err, registry.ErrNotFound):
 		return failed(imagev1.ReasonImageNotFound, fmt.Errorf("spec.image: %w", err)), false
 	case err != nil:
@@ -117,17 +115,9 @@ func (r *RepositoryReconciler) scan(ctx context.Context, repo *imagev1.ImageRepo
 	return metav1.Condition{Status: metav1.ConditionTrue, Reason: imagev1.ReasonSucceeded, Message: fmt.Sprintf("successful scan: found %d tags", len(result.Tags))}, false
 }
 
-// credentialSource names where an ImageRepository's credentials come from,
-// for messages.
-func credentialSource(repo *imagev1.ImageRepository) string {
-	var from []string
-	if ref := repo.Spec.SecretRef; ref != nil {
-		from = append(from, "spec.secretRef (Secret "+ref.Name+")")
-	}
-	if sa := repo.Spec.ServiceAccountName; sa != "" {
-		from = append(from, "spec.serviceAccountName (ServiceAccount "+sa+")")
-	}
-	return strings.Join(from, " and ")
+// pullSecrets names where an ImageRepository's registry credentials are.
+func pullSecrets(repo *imagev1.ImageRepository) registry.PullSecrets {
+	return registry.PullSecrets{Namespace: repo.Namespace, SecretRef: secretName(repo.Spec.SecretRef), ServiceAccountName: repo.Spec.ServiceAccountName}
 }
 
 // registryOptions reads what a scan needs from the ImageRepository and its
@@ -139,36 +129,11 @@ func registryOptions(ctx context.Context, c client.Reader, repo *imagev1.ImageRe
 	if opts.Exclusions == nil {
 		opts.Exclusions = []string{`^.*\.sig$`}
 	}
-	var pull []string
-	if ref := repo.Spec.SecretRef; ref != nil {
-		pull = append(pull, ref.Name)
+	config, err := pullSecrets(repo).DockerConfigJSON(ctx, c)
+	if err != nil {
+		return opts, err
 	}
-	if name := repo.Spec.ServiceAccountName; name != "" {
-		sa := &corev1.ServiceAccount{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: repo.Namespace, Name: name}, sa); err != nil {
-			return opts, fmt.Errorf("spec.serviceAccountName: ServiceAccount %s: %w", name, err)
-		}
-		for _, s := range sa.ImagePullSecrets {
-			pull = append(pull, s.Name)
-		}
-	}
-	auths := map[string]json.RawMessage{}
-	for _, name := range pull {
-		secret := &corev1.Secret{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: repo.Namespace, Name: name}, secret); err != nil {
-			return opts, fmt.Errorf("credentials Secret %s: %w", name, err)
-		}
-		if err := mergeDockerConfig(auths, secret); err != nil {
-			return opts, fmt.Errorf("credentials Secret %s: %w", name, err)
-		}
-	}
-	if len(auths) > 0 {
-		b, err := json.Marshal(map[string]any{"auths": auths})
-		if err != nil {
-			return opts, fmt.Errorf("encode the registry credentials: %w", err)
-		}
-		opts.DockerConfigJSON = b
-	}
+	opts.DockerConfigJSON = config
 	if ref := repo.Spec.CertSecretRef; ref != nil {
 		secret := &corev1.Secret{}
 		if err := c.Get(ctx, types.NamespacedName{Namespace: repo.Namespace, Name: ref.Name}, secret); err != nil {
@@ -185,32 +150,12 @@ func registryOptions(ctx context.Context, c client.Reader, repo *imagev1.ImageRe
 	return opts, nil
 }
 
-// mergeDockerConfig adds the auths of a docker-config Secret, in either of
-// its two formats, to auths; the first Secret naming a registry wins.
-func mergeDockerConfig(auths map[string]json.RawMessage, secret *corev1.Secret) error {
-	var found map[string]json.RawMessage
-	switch {
-	case secret.Data[corev1.DockerConfigJsonKey] != nil:
-		var cfg struct {
-			Auths map[string]json.RawMessage `json:"auths"`
-		}
-		if err := json.Unmarshal(secret.Data[corev1.DockerConfigJsonKey], &cfg); err != nil {
-			return fmt.Errorf("%s is not a docker config: %w", corev1.DockerConfigJsonKey, err)
-		}
-		found = cfg.Auths
-	case secret.Data[corev1.DockerConfigKey] != nil:
-		if err := json.Unmarshal(secret.Data[corev1.DockerConfigKey], &found); err != nil {
-			return fmt.Errorf("%s is not a docker config: %w", corev1.DockerConfigKey, err)
-		}
-	default:
-		return fmt.Errorf("it has neither %s nor %s", corev1.DockerConfigJsonKey, corev1.DockerConfigKey)
+// secretName is the name a reference gives, or "" without one.
+func secretName(ref *imagev1.LocalObjectReference) string {
+	if ref == nil {
+		return ""
 	}
-	for host, v := range found {
-		if _, ok := auths[host]; !ok {
-			auths[host] = v
-		}
-	}
-	return nil
+	return ref.Name
 }
 
 func firstKey(data map[string][]byte, keys ...string) []byte {

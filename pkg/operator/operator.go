@@ -40,6 +40,7 @@ import (
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/source/helm"
 	"sluice.dev/sluice/pkg/sync/apply"
+	"sluice.dev/sluice/pkg/sync/celexpr"
 	"sluice.dev/sluice/pkg/sync/health"
 	"sluice.dev/sluice/pkg/sync/helmrelease"
 	"sluice.dev/sluice/pkg/sync/kubeconfig"
@@ -294,12 +295,15 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := setupImageAutomation(ctx, mgr, recorder("sluice-image")); err != nil {
 		return nil, err
 	}
-	rcv := &receiver.Reconciler{Client: mgr.GetClient(), Events: recorder("sluice-receiver")}
+	// The Receiver controller and the webhook endpoint compile the same
+	// expressions of the same specs: one cache.
+	receiverExprs := &celexpr.Cache{}
+	rcv := &receiver.Reconciler{Client: mgr.GetClient(), Events: recorder("sluice-receiver"), Exprs: receiverExprs}
 	if err := rcv.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Receiver controller: %w", err)
 	}
 	if opts.ReceiverBindAddress != "0" {
-		hook := &receiver.Handler{Client: mgr.GetClient(), Log: log.WithName("receiver"), Events: recorder("sluice-receiver")}
+		hook := &receiver.Handler{Client: mgr.GetClient(), Log: log.WithName("receiver"), Events: recorder("sluice-receiver"), Exprs: receiverExprs}
 		if err := mgr.Add(&receiver.Server{Addr: opts.ReceiverBindAddress, Handler: hook}); err != nil {
 			return nil, fmt.Errorf("add the webhook receiver server: %w", err)
 		}

@@ -2,7 +2,6 @@ package receiver
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -16,16 +15,32 @@ import (
 	"sluice.dev/sluice/pkg/sync/celexpr"
 )
 
+// compiledSpec is a Receiver's CEL expressions, compiled once for a
+// call or a reconcile.
+type compiledSpec struct {
+	// top is spec.resourceFilter, and per each of spec.resources[].filter,
+	// aligned with spec.resources; nil where unset.
+	top *celexpr.Expression
+	per []*celexpr.Expression
+	// oidc are spec.oidcProviders' variables and validations, aligned
+	// with spec.oidcProviders.
+	oidc []oidcProgram
+}
+
 // compileSpec compiles every CEL expression of a Receiver's spec: the
 // resource filters and the OIDC providers' variables and validations. A
 // Receiver with one that does not compile is not Ready, and its calls are
 // refused. The error names the expression's field.
-func compileSpec(cache *celexpr.Cache, rcv *notificationv1.Receiver) error {
-	if _, _, err := compileFilters(cache, rcv); err != nil {
-		return err
+func compileSpec(cache *celexpr.Cache, rcv *notificationv1.Receiver) (*compiledSpec, error) {
+	top, per, err := compileFilters(cache, rcv)
+	if err != nil {
+		return nil, err
 	}
-	_, err := compileOIDC(cache, rcv.Spec.OIDCProviders)
-	return err
+	oidc, err := compileOIDC(cache, rcv.Spec.OIDCProviders)
+	if err != nil {
+		return nil, err
+	}
+	return &compiledSpec{top: top, per: per, oidc: oidc}, nil
 }
 
 // compileFilters compiles a Receiver's spec.resourceFilter and each of
@@ -67,53 +82,44 @@ type resourceFilter struct {
 	claims map[string]any
 }
 
-// newResourceFilter is the filter of a call of rcv with header and body,
-// and claims for generic-oidc, nil when the Receiver has no filter. As in
-// Flux, req is the body when it is JSON (by its Content-Type) and an empty
-// map otherwise; for a gcr Receiver it is the registry notification inside
-// the Pub/Sub message, which Flux hands on in place of the push.
-func (h *Handler) newResourceFilter(rcv *notificationv1.Receiver, header http.Header, body []byte, claims map[string]any) (*resourceFilter, error) {
-	top, per, err := compileFilters(&h.exprs, rcv)
-	if err != nil {
-		return nil, err
-	}
-	if top == nil && !slices.ContainsFunc(per, func(e *celexpr.Expression) bool { return e != nil }) {
+// newResourceFilter is the filter of a verified call of a Receiver of
+// type typ whose spec compiled to spec, nil when the Receiver has no
+// filter. As in Flux, req is the body when it is JSON (by its
+// Content-Type) and an empty map otherwise; for a gcr Receiver it is the
+// registry notification inside the Pub/Sub message, which Flux hands on
+// in place of the push and which the verdict holds decoded. A
+// generic-oidc call's verified claims are claims.
+func newResourceFilter(spec *compiledSpec, typ string, header http.Header, body []byte, v Verdict) (*resourceFilter, error) {
+	if spec.top == nil && !slices.ContainsFunc(spec.per, func(e *celexpr.Expression) bool { return e != nil }) {
 		return nil, nil
 	}
-	if rcv.Spec.Type == notificationv1.GenericOIDCReceiver && claims == nil {
+	claims := v.Claims
+	if typ == notificationv1.GenericOIDCReceiver && claims == nil {
 		claims = map[string]any{}
 	}
-	f := &resourceFilter{top: top, per: per, req: map[string]any{}, claims: claims}
-	if !isJSON(header) {
-		return f, nil
-	}
-	if rcv.Spec.Type == notificationv1.GCRReceiver {
-		// verify decoded the same push already.
-		var push struct {
-			Message struct {
-				Data string `json:"data"`
-			} `json:"message"`
+	f := &resourceFilter{top: spec.top, per: spec.per, req: map[string]any{}, claims: claims}
+	switch {
+	case !isJSON(header):
+	case v.Request != nil:
+		f.req = v.Request
+	default:
+		if err := json.Unmarshal(body, &f.req); err != nil {
+			return nil, fmt.Errorf("the JSON body is not an object, which the resource filters read as req: %w", err)
 		}
-		if err := json.Unmarshal(body, &push); err != nil {
-			return nil, errMalformed{fmt.Errorf("body is not a Pub/Sub push: %w", err)}
-		}
-		if body, err = base64.StdEncoding.DecodeString(push.Message.Data); err != nil {
-			return nil, errMalformed{fmt.Errorf("message.data is not base64: %w", err)}
-		}
-	}
-	if err := json.Unmarshal(body, &f.req); err != nil {
-		return nil, errMalformed{fmt.Errorf("the JSON body is not an object, which the resource filters read as req: %w", err)}
 	}
 	return f, nil
 }
 
-// errMalformed is a body the filter cannot read: the caller's fault.
-type errMalformed struct{ error }
+// applies reports whether a filter reads the resources of
+// spec.resources[i]: when none does, they need not be read for it.
+func (f *resourceFilter) applies(i int) bool {
+	return f != nil && (f.top != nil || f.per[i] != nil)
+}
 
 // keep evaluates the filters on obj, matched by spec.resources[i], read
 // as metadata: its apiVersion, kind and metadata are res.
 func (f *resourceFilter) keep(ctx context.Context, i int, obj client.Object) (bool, error) {
-	if f.top == nil && f.per[i] == nil {
+	if !f.applies(i) {
 		return true, nil
 	}
 	raw, err := json.Marshal(obj)

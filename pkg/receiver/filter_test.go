@@ -2,8 +2,10 @@ package receiver
 
 import (
 	"context"
+	"crypto/rsa"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
 	sourcev1 "sluice.dev/sluice/api/source/v1"
+	"sluice.dev/sluice/pkg/sync/celexpr"
 	"sluice.dev/sluice/test/controlplane"
 )
 
@@ -128,10 +131,24 @@ func TestAResourceFilterThatDoesNotCompileMakesTheReceiverNotReady(t *testing.T)
 }
 
 func TestAResourceFilterSeesTheRegistryNotificationOfAGCRPush(t *testing.T) {
-	var h Handler
-	rcv := &notificationv1.Receiver{Spec: notificationv1.ReceiverSpec{Type: notificationv1.GCRReceiver, ResourceFilter: "req.tag == 'v1.2.3'"}}
-	body := `{"message": {"data": "eyJhY3Rpb24iOiJJTlNFUlQiLCJ0YWciOiJ2MS4yLjMifQ==", "messageId": "1"}, "subscription": "s"}`
-	f, err := h.newResourceFilter(rcv, http.Header{"Content-Type": []string{"application/json"}}, []byte(body), nil)
+	key := testKey(t)
+	google := httptest.NewServer(jwks(t, map[string]*rsa.PublicKey{"k1": &key.PublicKey}))
+	t.Cleanup(google.Close)
+	rcv := &notificationv1.Receiver{Spec: notificationv1.ReceiverSpec{Type: notificationv1.GCRReceiver, ResourceFilter: "req.tag == 'v1.2.3'",
+		Resources: []notificationv1.CrossNamespaceObjectReference{{Kind: "GitRepository", Name: "app"}}}}
+	spec, err := compileSpec(&celexpr.Cache{}, rcv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte(`{"message": {"data": "eyJhY3Rpb24iOiJJTlNFUlQiLCJ0YWciOiJ2MS4yLjMifQ==", "messageId": "1"}, "subscription": "s"}`)
+	header := http.Header{"Content-Type": []string{"application/json"}, "Authorization": []string{"Bearer " + signJWT(t, key, "k1", nil)}}
+	// The check decodes the push once; the filter reads what it found.
+	v, err := verify(t.Context(), deps{google: newGoogleKeys(google.URL, google.Client())}, rcv.Spec.Type, &Call{Header: header, Body: body,
+		Secret: map[string][]byte{"token": []byte(hookToken), "audience": []byte(hookAudience), "email": []byte(hookEmail)}, Now: time.Now()})
+	if err != nil || !v.Trigger {
+		t.Fatalf("verdict %+v, %v", v, err)
+	}
+	f, err := newResourceFilter(spec, rcv.Spec.Type, header, body, v)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,19 +24,12 @@ func (gcrSender) secretKeys() []string { return []string{"email", "audience"} }
 // pubSubPush is the body of a Pub/Sub push.
 type pubSubPush struct {
 	Message struct {
-		// Data is the message, base64: for a registry, JSON with an
-		// action (INSERT, DELETE), a digest and a tag.
+		// Data is the message, base64: for a registry, its
+		// notification.
 		Data      string `json:"data"`
 		MessageID string `json:"messageId"`
 	} `json:"message"`
 	Subscription string `json:"subscription"`
-}
-
-// registryNotification is the message a registry publishes on its topic.
-type registryNotification struct {
-	Action string `json:"action"`
-	Digest string `json:"digest"`
-	Tag    string `json:"tag"`
 }
 
 func (s gcrSender) verify(ctx context.Context, c *Call) (Verdict, error) {
@@ -47,11 +40,7 @@ func (s gcrSender) verify(ctx context.Context, c *Call) (Verdict, error) {
 	if s.keys == nil {
 		return Verdict{}, fmt.Errorf("no source of Google's signing keys: %w", errUnavailable)
 	}
-	claims, err := verifyIDToken(ctx, s.keys, token, c.Now)
-	if err != nil {
-		return Verdict{}, fmt.Errorf("header Authorization: %w", err)
-	}
-	if err := claims.check(string(c.Secret["audience"]), string(c.Secret["email"]), c.Now); err != nil {
+	if err := s.keys.verifyIDToken(ctx, token, string(c.Secret["audience"]), string(c.Secret["email"]), c.Now); err != nil {
 		return Verdict{}, fmt.Errorf("header Authorization: %w", err)
 	}
 
@@ -66,12 +55,18 @@ func (s gcrSender) verify(ctx context.Context, c *Call) (Verdict, error) {
 	if err != nil {
 		return Verdict{}, fmt.Errorf("body is not a Pub/Sub push: message.data is not base64: %w", err)
 	}
-	var note registryNotification
+	// The message a registry publishes on its topic: JSON with an action
+	// (INSERT, DELETE), a digest and a tag. It is decoded as a map once,
+	// for the resource filters, which read it as req.
+	var note map[string]any
 	if err := json.Unmarshal(data, &note); err != nil {
 		return Verdict{}, fmt.Errorf("message.data is not a registry notification: %w", err)
 	}
-	if note.Action == "" || note.Digest == "" && note.Tag == "" {
+	action, _ := note["action"].(string)
+	digest, _ := note["digest"].(string)
+	tag, _ := note["tag"].(string)
+	if action == "" || digest == "" && tag == "" {
 		return Verdict{}, errors.New("message.data is not a registry notification: no action, or neither digest nor tag")
 	}
-	return Verdict{Trigger: true}, nil
+	return Verdict{Trigger: true, Request: note}, nil
 }

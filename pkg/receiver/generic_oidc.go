@@ -3,6 +3,7 @@ package receiver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
@@ -17,7 +18,6 @@ import (
 // The token's claims go on to the resource filters as claims.
 type genericOIDCSender struct {
 	issuers *oidcIssuers
-	exprs   *celexpr.Cache
 }
 
 func (s genericOIDCSender) verify(ctx context.Context, c *Call) (Verdict, error) {
@@ -25,34 +25,30 @@ func (s genericOIDCSender) verify(ctx context.Context, c *Call) (Verdict, error)
 	if raw = strings.TrimSpace(raw); !ok || raw == "" {
 		return Verdict{}, fmt.Errorf("header Authorization must be Bearer <ID token>: %w", ErrUnauthorized)
 	}
-	if s.issuers == nil || s.exprs == nil {
+	if s.issuers == nil {
 		return Verdict{}, fmt.Errorf("no source of the issuers' signing keys: %w", errUnavailable)
 	}
-	iss, err := unverifiedIssuer(raw)
+	if len(c.oidc) != len(c.OIDCProviders) {
+		// The handler compiles the spec before it verifies a call.
+		return Verdict{}, fmt.Errorf("the expressions of spec.oidcProviders are not compiled: %w", errUnavailable)
+	}
+	tok, iss, err := parseBearer(raw, oidcAlgorithms)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("header Authorization: %w: %w", err, ErrUnauthorized)
 	}
-	i := -1
-	for j := range c.OIDCProviders {
-		if c.OIDCProviders[j].IssuerURL == iss {
-			i = j
-			break
-		}
+	if iss == "" {
+		return Verdict{}, fmt.Errorf("header Authorization: the bearer token has no iss claim: %w", ErrUnauthorized)
 	}
+	i := slices.IndexFunc(c.OIDCProviders, func(p notificationv1.OIDCProvider) bool { return p.IssuerURL == iss })
 	if i < 0 {
 		return Verdict{}, fmt.Errorf("header Authorization: no spec.oidcProviders entry has the token's issuer %q: %w", iss, ErrUnauthorized)
 	}
 	provider := &c.OIDCProviders[i]
-	programs, err := compileOIDC(s.exprs, c.OIDCProviders)
-	if err != nil {
-		// The handler checks the spec first; this is a spec changed since.
-		return Verdict{}, fmt.Errorf("%w: %w", err, errUnavailable)
-	}
-	claims, err := s.issuers.verifyOIDCToken(ctx, raw, provider.IssuerURL, provider.GetAudience(), c.Now)
+	claims, err := s.issuers.verifyOIDCToken(ctx, tok, provider.IssuerURL, provider.GetAudience(), c.Now)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("header Authorization: %w", err)
 	}
-	if err := programs[i].check(ctx, i, claims); err != nil {
+	if err := c.oidc[i].check(ctx, i, claims); err != nil {
 		return Verdict{}, err
 	}
 	return Verdict{Trigger: true, Claims: claims}, nil

@@ -82,18 +82,21 @@ type Handler struct {
 	// HTTPClient fetches Google's keys and, for generic-oidc, the
 	// issuers' discovery documents and keys; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Exprs holds the compiled CEL expressions of the specs (the resource
+	// filters and the OIDC providers' variables and validations), shared
+	// with the Reconciler, which compiles the same ones; nil means one of
+	// the Handler's own.
+	Exprs *celexpr.Cache
 
-	googleOnce sync.Once
-	google     *googleKeys
-	oidc       *oidcIssuers
-	// exprs holds the compiled CEL expressions of the specs: the resource
-	// filters and the OIDC providers' variables and validations.
-	exprs celexpr.Cache
+	once   sync.Once
+	google *googleKeys
+	oidc   *oidcIssuers
+	exprs  *celexpr.Cache
 }
 
-// deps returns what the senders need, the key cache made once.
-func (h *Handler) deps() deps {
-	h.googleOnce.Do(func() {
+// init makes the key caches and picks the expression cache, once.
+func (h *Handler) init() {
+	h.once.Do(func() {
 		url, c := h.GoogleCertsURL, h.HTTPClient
 		if url == "" {
 			url = GoogleCertsURL
@@ -103,8 +106,11 @@ func (h *Handler) deps() deps {
 		}
 		h.google = newGoogleKeys(url, c)
 		h.oidc = newOIDCIssuers(c)
+		h.exprs = h.Exprs
+		if h.exprs == nil {
+			h.exprs = &celexpr.Cache{}
+		}
 	})
-	return deps{google: h.google, oidc: h.oidc, exprs: &h.exprs}
 }
 
 func (h *Handler) now() time.Time {
@@ -121,6 +127,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "only POST is served", http.StatusMethodNotAllowed)
 		return
 	}
+	h.init()
 	ctx := req.Context()
 	rcv, secret, err := h.receiver(ctx, req.URL.Path)
 	if err != nil {
@@ -146,13 +153,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// The Receiver is not Ready until its spec is fixed, as in Flux. The
 	// caller, not yet verified (and a generic-oidc path is no secret), is
 	// not told the spec; its status and Events are.
-	if err := compileSpec(&h.exprs, rcv); err != nil {
+	// Compiled once here, the expressions go on to the check and the
+	// filter.
+	spec, err := compileSpec(h.exprs, rcv)
+	if err != nil {
 		log.Info("webhook call refused", "reason", err.Error())
 		http.Error(w, "receiver is not ready: an expression of its spec does not compile", http.StatusServiceUnavailable)
 		return
 	}
-	call := &Call{Header: req.Header, Body: body, Secret: secret, Events: rcv.Spec.Events, OIDCProviders: rcv.Spec.OIDCProviders, Now: h.now()}
-	verdict, err := verify(ctx, h.deps(), rcv.Spec.Type, call)
+	call := &Call{Header: req.Header, Body: body, Secret: secret, Events: rcv.Spec.Events, OIDCProviders: rcv.Spec.OIDCProviders, oidc: spec.oidc, Now: h.now()}
+	verdict, err := verify(ctx, deps{google: h.google, oidc: h.oidc}, rcv.Spec.Type, call)
 	switch {
 	case errors.Is(err, ErrUnauthorized):
 		log.Info("webhook call refused", "reason", err.Error())
@@ -171,15 +181,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		_, _ = fmt.Fprintln(w, verdict.Reason)
 		return
 	}
-	f, err := h.newResourceFilter(rcv, req.Header, body, verdict.Claims)
-	if malformed := (errMalformed{}); errors.As(err, &malformed) {
+	f, err := newResourceFilter(spec, rcv.Spec.Type, req.Header, body, verdict)
+	if err != nil {
 		log.Info("webhook call refused", "reason", err.Error())
 		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	} else if err != nil {
-		// The Receiver is not Ready until its spec is fixed, as in Flux.
-		log.Info("webhook call refused", "reason", err.Error())
-		http.Error(w, "receiver is not ready: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
 	done, err := h.request(ctx, rcv, f)
@@ -261,7 +266,7 @@ func (h *Handler) request(ctx context.Context, rcv *notificationv1.Receiver, f *
 		}
 		for _, obj := range objs {
 			id := ref.Kind + " " + client.ObjectKeyFromObject(obj).String()
-			if f != nil {
+			if f.applies(i) {
 				keep, err := h.filtered(ctx, f, i, ref, obj)
 				if err != nil {
 					errs = append(errs, fmt.Errorf("spec.resources[%d]: %s: %w", i, id, err))
@@ -282,9 +287,10 @@ func (h *Handler) request(ctx context.Context, rcv *notificationv1.Receiver, f *
 	return done, errors.Join(errs...)
 }
 
-// filtered evaluates f on obj, matched by spec.resources[i]. An object
-// named in the reference is read first, so that the filter sees its labels
-// and annotations; one matched by labels was listed with them.
+// filtered evaluates f on obj, matched by spec.resources[i], which a
+// filter applies to. An object named in the reference is read first, so
+// that the filter sees its labels and annotations; one matched by labels
+// was listed with them.
 func (h *Handler) filtered(ctx context.Context, f *resourceFilter, i int, ref notificationv1.CrossNamespaceObjectReference, obj client.Object) (bool, error) {
 	gvk := obj.GetObjectKind().GroupVersionKind()
 	if ref.Name != "*" {

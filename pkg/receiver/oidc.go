@@ -2,12 +2,14 @@ package receiver
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,13 +18,23 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
+// Bounds of the signing key caches, Google's and the OIDC issuers'.
+const (
+	// keysRetry is how soon an unknown key id or a failed fetch may fetch
+	// an issuer's keys again: a forged key id must not make every call
+	// fetch.
+	keysRetry = time.Minute
+	// keysMaxAge is how long fetched keys are used when the answer sets
+	// no max-age.
+	keysMaxAge = time.Hour
+	// maxIssuers bounds the OIDC issuer cache: the issuers come from
+	// specs, and an edited spec leaves its old issuer behind.
+	maxIssuers = 256
+)
+
 // oidcLeeway is how far a generic-oidc token's exp, nbf and iat may be off
 // our clock.
 const oidcLeeway = time.Minute
-
-// maxIssuers bounds the issuer cache: the issuers come from specs, and an
-// edited spec leaves its old issuer behind.
-const maxIssuers = 256
 
 // oidcAlgorithms are the signature algorithms a generic-oidc token may
 // use: those of go-oidc, which Flux verifies with. HMAC and "none" are
@@ -34,55 +46,37 @@ var oidcAlgorithms = []jose.SignatureAlgorithm{
 	jose.EdDSA,
 }
 
-// oidcIssuers fetches and caches the signing keys of OIDC issuers, found
-// by discovery. It is safe for concurrent use.
-type oidcIssuers struct {
-	client *http.Client
-
-	mu      sync.Mutex
-	issuers map[string]*issuerKeys
-}
-
-// newOIDCIssuers returns an issuer cache that fetches with client.
-func newOIDCIssuers(client *http.Client) *oidcIssuers {
-	return &oidcIssuers{client: client, issuers: map[string]*issuerKeys{}}
-}
-
-// issuerKeys are one issuer's keys, as last fetched.
+// issuerKeys are one issuer's signing keys, as last fetched: those of an
+// OIDC issuer, whose discovery document names its key set, or Google's,
+// whose key set is at a fixed URL. It is safe for concurrent use.
 type issuerKeys struct {
-	url string
+	// name is how errors name the issuer.
+	name string
+	// issuer is the URL discovery starts from; empty when jwksURL is
+	// fixed.
+	issuer string
+	// jwksURL is the key set's URL when it is fixed: no discovery.
+	jwksURL string
+	// fixedAlgs are the algorithms an issuer without discovery signs
+	// with.
+	fixedAlgs []jose.SignatureAlgorithm
+	client    *http.Client
 
 	mu   sync.Mutex
 	keys jose.JSONWebKeySet
-	// algs are the algorithms the issuer says it signs ID tokens with.
+	// algs are the algorithms the issuer signs ID tokens with.
 	algs    []jose.SignatureAlgorithm
 	expires time.Time
 	tried   time.Time
 	err     error
 }
 
-// issuer returns the cache entry of an issuer URL.
-func (o *oidcIssuers) issuer(url string) *issuerKeys {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if k, ok := o.issuers[url]; ok {
-		return k
-	}
-	if len(o.issuers) >= maxIssuers {
-		o.issuers = map[string]*issuerKeys{}
-	}
-	k := &issuerKeys{url: url}
-	o.issuers[url] = k
-	return k
-}
-
-// keys returns the issuer's keys with the id (all of them when kid is
+// get returns the issuer's keys with the id (all of them when kid is
 // empty) and the algorithms it signs with. The keys are fetched when
 // stale or when the id is unknown, which is how a rotated key is picked
 // up, but at most once per keysRetry: a forged key id must not make every
 // call fetch.
-func (o *oidcIssuers) keys(ctx context.Context, url, kid string, now time.Time) ([]jose.JSONWebKey, []jose.SignatureAlgorithm, error) {
-	k := o.issuer(url)
+func (k *issuerKeys) get(ctx context.Context, kid string, now time.Time) ([]jose.JSONWebKey, []jose.SignatureAlgorithm, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	fresh := now.Before(k.expires)
@@ -91,14 +85,14 @@ func (o *oidcIssuers) keys(ctx context.Context, url, kid string, now time.Time) 
 	}
 	if now.Sub(k.tried) >= keysRetry || !fresh && k.err == nil {
 		k.tried = now
-		k.err = k.fetch(ctx, o.client, now)
+		k.err = k.fetch(ctx, now)
 	}
 	if k.err != nil {
-		return nil, nil, fmt.Errorf("fetch the signing keys of issuer %s: %w: %w", url, k.err, errUnavailable)
+		return nil, nil, fmt.Errorf("fetch the signing keys of %s: %w: %w", k.name, k.err, errUnavailable)
 	}
 	found := k.find(kid)
 	if len(found) == 0 || !now.Before(k.expires) {
-		return nil, nil, fmt.Errorf("key id %q is not one of the signing keys of issuer %s: %w", kid, url, ErrUnauthorized)
+		return nil, nil, fmt.Errorf("key id %q is not one of the signing keys of %s: %w", kid, k.name, ErrUnauthorized)
 	}
 	return found, k.algs, nil
 }
@@ -121,35 +115,38 @@ type discovery struct {
 	Algs    []string `json:"id_token_signing_alg_values_supported"`
 }
 
-// fetch reads the issuer's discovery document, then its key set, and
-// replaces the keys.
-func (k *issuerKeys) fetch(ctx context.Context, client *http.Client, now time.Time) error {
+// fetch reads the key set, from the fixed URL or the one the issuer's
+// discovery document names, and replaces the keys.
+func (k *issuerKeys) fetch(ctx context.Context, now time.Time) error {
 	// One caller's hang-up must not fail the fetch for all the others.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	var doc discovery
-	if _, err := getJSON(ctx, client, strings.TrimSuffix(k.url, "/")+"/.well-known/openid-configuration", &doc); err != nil {
-		return fmt.Errorf("discovery: %w", err)
-	}
-	// As OIDC discovery requires and go-oidc checks: a document that
-	// names another issuer is not this issuer's.
-	if doc.Issuer != k.url {
-		return fmt.Errorf("discovery: the document's issuer is %q, not %q", doc.Issuer, k.url)
-	}
-	if doc.JWKSURI == "" {
-		return errors.New("discovery: the document has no jwks_uri")
+	jwksURL, algs := k.jwksURL, k.fixedAlgs
+	if jwksURL == "" {
+		var doc discovery
+		if _, err := getJSON(ctx, k.client, strings.TrimSuffix(k.issuer, "/")+"/.well-known/openid-configuration", &doc); err != nil {
+			return fmt.Errorf("discovery: %w", err)
+		}
+		// As OIDC discovery requires and go-oidc checks: a document that
+		// names another issuer is not this issuer's.
+		if doc.Issuer != k.issuer {
+			return fmt.Errorf("discovery: the document's issuer is %q, not %q", doc.Issuer, k.issuer)
+		}
+		if doc.JWKSURI == "" {
+			return errors.New("discovery: the document has no jwks_uri")
+		}
+		jwksURL, algs = doc.JWKSURI, oidcAlgorithms
+		if len(doc.Algs) > 0 {
+			algs = slices.DeleteFunc(slices.Clone(oidcAlgorithms), func(a jose.SignatureAlgorithm) bool { return !slices.Contains(doc.Algs, string(a)) })
+		}
 	}
 	var set jose.JSONWebKeySet
-	header, err := getJSON(ctx, client, doc.JWKSURI, &set)
+	header, err := getJSON(ctx, k.client, jwksURL, &set)
 	if err != nil {
-		return fmt.Errorf("JWK set %s: %w", doc.JWKSURI, err)
+		return fmt.Errorf("JWK set %s: %w", jwksURL, err)
 	}
 	if len(set.Keys) == 0 {
-		return fmt.Errorf("JWK set %s has no key", doc.JWKSURI)
-	}
-	algs := oidcAlgorithms
-	if len(doc.Algs) > 0 {
-		algs = slices.DeleteFunc(slices.Clone(oidcAlgorithms), func(a jose.SignatureAlgorithm) bool { return !slices.Contains(doc.Algs, string(a)) })
+		return fmt.Errorf("JWK set %s has no key", jwksURL)
 	}
 	k.keys, k.algs = set, algs
 	k.expires = now.Add(maxAge(header.Get("Cache-Control")))
@@ -177,65 +174,115 @@ func getJSON(ctx context.Context, client *http.Client, url string, v any) (http.
 	return resp.Header, nil
 }
 
-// unverifiedIssuer reads a JWT's iss claim without checking anything: it
-// only picks the provider that then verifies the token.
-func unverifiedIssuer(raw string) (string, error) {
-	tok, err := jwt.ParseSigned(raw, oidcAlgorithms)
+// maxAge reads max-age from a Cache-Control header.
+func maxAge(cacheControl string) time.Duration {
+	for directive := range strings.SplitSeq(cacheControl, ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(directive), "max-age="); ok {
+			if s, err := strconv.Atoi(v); err == nil && s > 0 {
+				return time.Duration(s) * time.Second
+			}
+		}
+	}
+	return keysMaxAge
+}
+
+// expected is what a token's standard claims must say.
+type expected struct {
+	// issuers lists the iss values accepted.
+	issuers []string
+	// audience must be one of the token's aud.
+	audience string
+	// leeway is how far exp, nbf and iat may be off our clock.
+	leeway time.Duration
+}
+
+// verify checks a parsed JWT as go-oidc does: signed by a key of k under
+// the header's key id, with an algorithm k signs with; issued by one of
+// want's issuers for its audience; with an exp that has not passed, and
+// an nbf and iat that have. The claims are decoded into each of out
+// besides.
+func (k *issuerKeys) verify(ctx context.Context, tok *jwt.JSONWebToken, want expected, now time.Time, out ...any) error {
+	head := tok.Headers[0]
+	keys, algs, err := k.get(ctx, head.KeyID, now)
 	if err != nil {
-		return "", fmt.Errorf("the bearer token is not a signed JWT: %w", err)
+		return err
+	}
+	if !slices.Contains(algs, jose.SignatureAlgorithm(head.Algorithm)) {
+		return fmt.Errorf("the token's algorithm %s is not one %s signs with: %w", head.Algorithm, k.name, ErrUnauthorized)
+	}
+	var std jwt.Claims
+	dest := append([]any{&std}, out...)
+	if !slices.ContainsFunc(keys, func(key jose.JSONWebKey) bool { return tok.Claims(key.Key, dest...) == nil }) {
+		return fmt.Errorf("the token's signature does not match a key of %s: %w", k.name, ErrUnauthorized)
+	}
+	if !slices.ContainsFunc(want.issuers, func(iss string) bool { return subtle.ConstantTimeCompare([]byte(iss), []byte(std.Issuer)) == 1 }) {
+		return fmt.Errorf("the token's issuer %q is not %s: %w", std.Issuer, strings.Join(want.issuers, " or "), ErrUnauthorized)
+	}
+	if std.Expiry == nil {
+		return fmt.Errorf("the token has no exp claim: %w", ErrUnauthorized)
+	}
+	err = std.ValidateWithLeeway(jwt.Expected{AnyAudience: jwt.Audience{want.audience}, Time: now}, want.leeway)
+	switch {
+	case errors.Is(err, jwt.ErrInvalidAudience):
+		return fmt.Errorf("the token's audience %q does not name %q: %w", []string(std.Audience), want.audience, ErrUnauthorized)
+	case errors.Is(err, jwt.ErrExpired):
+		return fmt.Errorf("the token expired at %s: %w", std.Expiry.Time().UTC().Format(time.RFC3339), ErrUnauthorized)
+	case err != nil:
+		return fmt.Errorf("the token's claims: %w: %w", err, ErrUnauthorized)
+	}
+	return nil
+}
+
+// oidcIssuers caches the signing keys of the OIDC issuers the specs name,
+// each found by discovery. It is safe for concurrent use.
+type oidcIssuers struct {
+	client *http.Client
+
+	mu      sync.Mutex
+	issuers map[string]*issuerKeys
+}
+
+// newOIDCIssuers returns an issuer cache that fetches with client.
+func newOIDCIssuers(client *http.Client) *oidcIssuers {
+	return &oidcIssuers{client: client, issuers: map[string]*issuerKeys{}}
+}
+
+// issuer returns the cache entry of an issuer URL.
+func (o *oidcIssuers) issuer(url string) *issuerKeys {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if k, ok := o.issuers[url]; ok {
+		return k
+	}
+	if len(o.issuers) >= maxIssuers {
+		o.issuers = map[string]*issuerKeys{}
+	}
+	k := &issuerKeys{name: "issuer " + url, issuer: url, client: o.client}
+	o.issuers[url] = k
+	return k
+}
+
+// parseBearer parses a bearer token as a signed JWT with one of algs,
+// and reads its iss claim without checking anything: the issuer only
+// picks the keys that then verify the token.
+func parseBearer(raw string, algs []jose.SignatureAlgorithm) (*jwt.JSONWebToken, string, error) {
+	tok, err := jwt.ParseSigned(raw, algs)
+	if err != nil {
+		return nil, "", fmt.Errorf("the bearer token is not a signed JWT: %w", err)
 	}
 	var c jwt.Claims
 	if err := tok.UnsafeClaimsWithoutVerification(&c); err != nil {
-		return "", fmt.Errorf("the bearer token's claims: %w", err)
+		return nil, "", fmt.Errorf("the bearer token's claims: %w", err)
 	}
-	if c.Issuer == "" {
-		return "", errors.New("the bearer token has no iss claim")
-	}
-	return c.Issuer, nil
+	return tok, c.Issuer, nil
 }
 
-// verifyOIDCToken checks a JWT as go-oidc does for Flux: signed by a key
-// the issuer publishes with an algorithm it signs with, issued by issuer
-// for audience, with an exp that has not passed and an nbf that has. It
-// returns all the token's claims.
-func (o *oidcIssuers) verifyOIDCToken(ctx context.Context, raw, issuer, audience string, now time.Time) (map[string]any, error) {
-	tok, err := jwt.ParseSigned(raw, oidcAlgorithms)
-	if err != nil {
-		return nil, fmt.Errorf("the bearer token is not a signed JWT: %w: %w", err, ErrUnauthorized)
-	}
-	head := tok.Headers[0]
-	keys, algs, err := o.keys(ctx, issuer, head.KeyID, now)
-	if err != nil {
-		return nil, err
-	}
-	if !slices.Contains(algs, jose.SignatureAlgorithm(head.Algorithm)) {
-		return nil, fmt.Errorf("the token's algorithm %s is not one issuer %s signs with: %w", head.Algorithm, issuer, ErrUnauthorized)
-	}
-	var std jwt.Claims
+// verifyOIDCToken checks a parsed JWT against the keys of issuer, for
+// audience, and returns all the token's claims.
+func (o *oidcIssuers) verifyOIDCToken(ctx context.Context, tok *jwt.JSONWebToken, issuer, audience string, now time.Time) (map[string]any, error) {
 	var all map[string]any
-	verified := false
-	for _, key := range keys {
-		if tok.Claims(key.Key, &std, &all) == nil {
-			verified = true
-			break
-		}
-	}
-	if !verified {
-		return nil, fmt.Errorf("the token's signature does not match a key of issuer %s: %w", issuer, ErrUnauthorized)
-	}
-	if std.Expiry == nil {
-		return nil, fmt.Errorf("the token has no exp claim: %w", ErrUnauthorized)
-	}
-	err = std.ValidateWithLeeway(jwt.Expected{Issuer: issuer, AnyAudience: jwt.Audience{audience}, Time: now}, oidcLeeway)
-	switch {
-	case errors.Is(err, jwt.ErrInvalidIssuer):
-		return nil, fmt.Errorf("the token's issuer %q is not %q: %w", std.Issuer, issuer, ErrUnauthorized)
-	case errors.Is(err, jwt.ErrInvalidAudience):
-		return nil, fmt.Errorf("the token's audience %q does not name %q: %w", []string(std.Audience), audience, ErrUnauthorized)
-	case errors.Is(err, jwt.ErrExpired):
-		return nil, fmt.Errorf("the token expired at %s: %w", std.Expiry.Time().UTC().Format(time.RFC3339), ErrUnauthorized)
-	case err != nil:
-		return nil, fmt.Errorf("the token's claims: %w: %w", err, ErrUnauthorized)
+	if err := o.issuer(issuer).verify(ctx, tok, expected{issuers: []string{issuer}, audience: audience, leeway: oidcLeeway}, now, &all); err != nil {
+		return nil, err
 	}
 	if all == nil {
 		all = map[string]any{}

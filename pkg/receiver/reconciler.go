@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,9 +38,24 @@ const secretField = "spec.secretRef.name"
 type Reconciler struct {
 	Client client.Client
 	Events clientevents.EventRecorder
+	// Exprs holds the compiled CEL expressions of the specs, shared with
+	// the Handler, which compiles the same ones; nil means one of the
+	// Reconciler's own.
+	Exprs *celexpr.Cache
 
-	// exprs holds the compiled CEL expressions of the specs.
-	exprs celexpr.Cache
+	once  sync.Once
+	exprs *celexpr.Cache
+}
+
+// cache is Exprs, or the Reconciler's own cache.
+func (r *Reconciler) cache() *celexpr.Cache {
+	r.once.Do(func() {
+		r.exprs = r.Exprs
+		if r.exprs == nil {
+			r.exprs = &celexpr.Cache{}
+		}
+	})
+	return r.exprs
 }
 
 // SetupWithManager registers the indexes the Handler and the Secret watch
@@ -95,7 +111,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	before := rcv.DeepCopy()
 	ready := metav1.Condition{Type: "Ready", ObservedGeneration: rcv.Generation}
 	fields := status.Fields{ObservedGeneration: &rcv.Status.ObservedGeneration, LastHandledReconcileAt: &rcv.Status.LastHandledReconcileAt, Conditions: &rcv.Status.Conditions}
-	if err := compileSpec(&r.exprs, rcv); err != nil {
+	if _, err := compileSpec(r.cache(), rcv); err != nil {
 		// Only a change of the spec can fix it: Stalled, and the Warning,
 		// which names the expression's field, once for each generation.
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, notificationv1.ReasonInvalidCELExpression, err.Error()

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -111,5 +114,67 @@ func TestAReconcileRequestOnTheReceiverIsRecordedAsHandled(t *testing.T) {
 	}
 	if !meta.IsStatusConditionTrue(rcv.Status.Conditions, "Ready") || rcv.Status.WebhookPath != WebhookPath(hookToken, "ready", e.ns) {
 		t.Fatalf("status %+v, want Ready at its path", rcv.Status)
+	}
+}
+
+// readCounter counts the reads of objects as metadata, by name, through
+// the manager's client: the reads a resource filter makes.
+type readCounter struct {
+	client.Client
+
+	mu    sync.Mutex
+	reads map[string]int
+}
+
+func (c *readCounter) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		c.mu.Lock()
+		c.reads[key.Name]++
+		c.mu.Unlock()
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+func (c *readCounter) count(name string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reads[name]
+}
+
+// TestOnlyTheResourcesAFilterAppliesToAreReadForIt calls a Receiver
+// whose first entry has a filter and whose second has none, with no
+// spec.resourceFilter: the filtered resource is read so that its filter
+// sees its labels, the other is annotated without a read.
+func TestOnlyTheResourcesAFilterAppliesToAreReadForIt(t *testing.T) {
+	t.Parallel()
+	e := start(t, "rcv-filter-reads")
+	webSecret, web := e.git.Source(e.ns, "web", time.Hour)
+	create(t, webSecret, web)
+	path := e.receiverWith(t, "reads", notificationv1.ReceiverSpec{Type: notificationv1.GenericReceiver, Resources: []notificationv1.CrossNamespaceObjectReference{
+		{Kind: "GitRepository", Name: "app", Filter: "res.metadata.labels['team'] == 'shop'"},
+		{Kind: "GitRepository", Name: "web"},
+	}})
+	reads := &readCounter{Client: e.mgr.GetClient(), reads: map[string]int{}}
+	hook := httptest.NewServer(&Handler{Client: reads, Log: logr.Discard()})
+	t.Cleanup(hook.Close)
+	before := map[string]string{"app": requestedAt(t, e.ns, "app"), "web": requestedAt(t, e.ns, "web")}
+	resp, err := http.Post(hook.URL+path, "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200", resp.StatusCode)
+	}
+	for _, name := range []string{"app", "web"} {
+		if requestedAt(t, e.ns, name) == before[name] {
+			t.Errorf("GitRepository %s was not asked to reconcile", name)
+		}
+	}
+	if n := reads.count("app"); n != 1 {
+		t.Errorf("app, which a filter reads, was read %d times, want 1", n)
+	}
+	if n := reads.count("web"); n != 0 {
+		t.Errorf("web, which no filter reads, was read %d times, want 0", n)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	notificationv1 "sluice.dev/sluice/api/notification/v1"
-	"sluice.dev/sluice/pkg/sync/celexpr"
 )
 
 // ErrUnauthorized is a call whose signature or token does not match.
@@ -42,6 +41,10 @@ type Verdict struct {
 	// Claims are the verified token's claims of a generic-oidc call, which
 	// the resource filters read as claims; nil for the other types.
 	Claims map[string]any
+	// Request is what the resource filters read as req in place of the
+	// body: the registry notification inside a gcr push, as in Flux; nil
+	// for the other types.
+	Request map[string]any
 }
 
 // Call is one webhook call, its body already read within the size cap,
@@ -58,6 +61,9 @@ type Call struct {
 	Events []string
 	// OIDCProviders is the Receiver's spec.oidcProviders.
 	OIDCProviders []notificationv1.OIDCProvider
+	// oidc are the providers' variables and validations, aligned with
+	// OIDCProviders, compiled once for the call.
+	oidc []oidcProgram
 	// Now is when the call came, for checks that expire.
 	Now time.Time
 }
@@ -86,8 +92,6 @@ type deps struct {
 	google *googleKeys
 	// oidc holds the OIDC issuers' signing keys, for generic-oidc.
 	oidc *oidcIssuers
-	// exprs compiles the CEL expressions of generic-oidc providers.
-	exprs *celexpr.Cache
 }
 
 // senders maps each Receiver type to its check. Adding a type is a file
@@ -96,7 +100,7 @@ func senders(d deps) map[string]sender {
 	return map[string]sender{
 		notificationv1.GenericReceiver:     genericSender{},
 		notificationv1.GenericHMACReceiver: genericHMACSender{},
-		notificationv1.GenericOIDCReceiver: genericOIDCSender{issuers: d.oidc, exprs: d.exprs},
+		notificationv1.GenericOIDCReceiver: genericOIDCSender{issuers: d.oidc},
 		notificationv1.GitHubReceiver:      githubSender{},
 		notificationv1.GitLabReceiver:      gitlabSender{},
 		notificationv1.BitbucketReceiver:   bitbucketSender{},

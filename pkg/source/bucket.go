@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"maps"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -31,7 +30,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
-	"sluice.dev/sluice/pkg/image/registry"
 	"sluice.dev/sluice/pkg/source/git"
 	"sluice.dev/sluice/pkg/source/oci"
 	"sluice.dev/sluice/pkg/sync/status"
@@ -129,7 +127,7 @@ func (r *BucketReconciler) fetch(ctx context.Context, b *sourcev1.Bucket) (metav
 	// not changed since it was made: a new prefix or ignore rule makes
 	// new content even from the same objects.
 	if stored, ok := r.Store.Get(key); ok && b.Status.Artifact != nil && b.Status.ObservedGeneration == b.Generation && stored.Revision == revision {
-		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "stored artifact for revision '" + revision + "'"}, false
+		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: index.stored(revision)}, false
 	}
 	limit := r.MaxSize
 	if limit <= 0 {
@@ -152,7 +150,7 @@ func (r *BucketReconciler) fetch(ctx context.Context, b *sourcev1.Bucket) (metav
 		r.Events.Eventf(b, nil, corev1.EventTypeNormal, "NewArtifact", "Fetch", "stored artifact with %d fetched files from '%s' bucket", len(files), b.Spec.BucketName)
 		b.Status.Artifact = &sourcev1.Artifact{Revision: artifact.Revision, Digest: artifact.Digest, LastUpdateTime: metav1.NewTime(now())}
 	}
-	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "stored artifact for revision '" + revision + "'"}, false
+	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: index.stored(revision)}, false
 }
 
 // errEndpoint marks a spec.endpoint no client can be made for.
@@ -179,28 +177,18 @@ func (r *BucketReconciler) client(ctx context.Context, b *sourcev1.Bucket) (c *m
 	if err != nil {
 		return nil, nil, fmt.Errorf("make the HTTP transport: %w", err)
 	}
-	if ref := b.Spec.CertSecretRef; ref != nil {
-		secret, err := readSecret(ctx, r.Client, b.Namespace, ref.Name)
-		if err != nil {
-			return nil, nil, fmt.Errorf("spec.certSecretRef: Secret %s: %w", ref.Name, err)
-		}
-		d := secret.Data
-		if len(d["ca.crt"]) == 0 && len(d["tls.crt"]) == 0 && len(d["tls.key"]) == 0 {
-			return nil, nil, fmt.Errorf("spec.certSecretRef: Secret %s holds none of ca.crt, tls.crt and tls.key", ref.Name)
-		}
-		if transport.TLSClientConfig, err = registry.TLSConfig(d["ca.crt"], d["tls.crt"], d["tls.key"]); err != nil {
-			return nil, nil, fmt.Errorf("spec.certSecretRef: Secret %s: %w", ref.Name, err)
-		}
+	certs, err := certTLS(ctx, r.Client, b.Namespace, b.Spec.CertSecretRef)
+	if err != nil {
+		return nil, nil, err
 	}
-	if ref := b.Spec.ProxySecretRef; ref != nil {
-		secret, err := readSecret(ctx, r.Client, b.Namespace, ref.Name)
-		if err != nil {
-			return nil, nil, fmt.Errorf("spec.proxySecretRef: Secret %s: %w", ref.Name, err)
-		}
-		proxy, err := proxyURL(secret)
-		if err != nil {
-			return nil, nil, fmt.Errorf("spec.proxySecretRef: Secret %s: %w", ref.Name, err)
-		}
+	if certs != nil {
+		transport.TLSClientConfig = certs
+	}
+	proxy, err := proxyFrom(ctx, r.Client, b.Namespace, b.Spec.ProxySecretRef)
+	if err != nil {
+		return nil, nil, err
+	}
+	if proxy != nil {
 		transport.Proxy = http.ProxyURL(proxy)
 	}
 	opts.Transport = transport
@@ -212,28 +200,6 @@ func (r *BucketReconciler) client(ctx context.Context, b *sourcev1.Bucket) (c *m
 	return c, transport.CloseIdleConnections, nil
 }
 
-// proxyURL reads a proxy Secret as Flux does: address, and optionally
-// username and password.
-func proxyURL(secret *corev1.Secret) (*url.URL, error) {
-	address := string(secret.Data["address"])
-	if address == "" {
-		return nil, errors.New("holds no address")
-	}
-	u, err := url.Parse(address)
-	if err != nil {
-		return nil, fmt.Errorf("address: %w", err)
-	}
-	if u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("address %q is not a URL such as http://proxy:3128", address)
-	}
-	user, hasUser := secret.Data["username"]
-	pass, hasPass := secret.Data["password"]
-	if hasUser || hasPass {
-		u.User = url.UserPassword(string(user), string(pass))
-	}
-	return u, nil
-}
-
 // bucketIndex is the key and etag of each object the artifact is made
 // of: Flux's revision is its digest.
 type bucketIndex struct {
@@ -241,6 +207,35 @@ type bucketIndex struct {
 	etags map[string]string
 	// size is the sum of the listed sizes.
 	size int64
+	// leftOut are the keys that are no relative path, in listing order.
+	leftOut []string
+}
+
+// leftOutShown bounds the keys a Ready message names.
+const leftOutShown = 5
+
+// stored is the Ready message of an artifact made from the index: the
+// revision, and the objects left out for their keys, which kubectl get
+// then shows, since nothing else would tell that they are missing.
+func (x *bucketIndex) stored(revision string) string {
+	msg := "stored artifact for revision '" + revision + "'"
+	if len(x.leftOut) == 0 {
+		return msg
+	}
+	shown := x.leftOut[:min(len(x.leftOut), leftOutShown)]
+	msg += fmt.Sprintf("; %d objects left out, as their keys are no relative path: %s", len(x.leftOut), strings.Join(quotedKeys(shown), ", "))
+	if more := len(x.leftOut) - len(shown); more > 0 {
+		msg += fmt.Sprintf(" and %d more", more)
+	}
+	return msg
+}
+
+func quotedKeys(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = fmt.Sprintf("%q", k)
+	}
+	return out
 }
 
 // revision is Flux's: sha256:<hex> over "<key> <etag>\n" in key order.
@@ -277,9 +272,11 @@ func (x *bucketIndex) keys() []string {
 // and the patterns of the bucket's root .sourceignore, with spec.ignore
 // last so that it can re-include what .sourceignore leaves out. Folder
 // markers and keys that are no relative slash path (a leading slash, an
-// empty, . or .. element) cannot be files of a tree and are left out.
+// empty, . or .. element) cannot be files of a tree and are left out,
+// and named in the Ready message.
 func (r *BucketReconciler) index(ctx context.Context, storage *minio.Client, b *sourcev1.Bucket) (*bucketIndex, error) {
 	listed := map[string]minio.ObjectInfo{}
+	var leftOut []string
 	opts := minio.ListObjectsOptions{Prefix: b.Spec.Prefix, Recursive: true, UseV1: s3utils.IsGoogleEndpoint(*storage.EndpointURL())}
 	for o := range storage.ListObjectsIter(ctx, b.Spec.BucketName, opts) {
 		if o.Err != nil {
@@ -288,7 +285,7 @@ func (r *BucketReconciler) index(ctx context.Context, storage *minio.Client, b *
 		switch {
 		case strings.HasSuffix(o.Key, "/"), o.Key == bucketIgnoreFile:
 		case !fs.ValidPath(o.Key):
-			ctrl.LoggerFrom(ctx).Info("object left out: its key is no relative path", "key", o.Key)
+			leftOut = append(leftOut, o.Key)
 		default:
 			listed[o.Key] = o
 		}
@@ -305,7 +302,7 @@ func (r *BucketReconciler) index(ctx context.Context, storage *minio.Client, b *
 		tree[k] = nil
 	}
 	tree[bucketIgnoreFile] = ignore
-	x := &bucketIndex{etags: map[string]string{}}
+	x := &bucketIndex{etags: map[string]string{}, leftOut: leftOut}
 	for k := range oci.Filter(tree, b.Spec.Ignore) {
 		if o, ok := listed[k]; ok {
 			x.etags[k] = o.ETag

@@ -160,6 +160,33 @@ func TestABucketIsFetchedOnlyWhenItsObjectsChange(t *testing.T) {
 	}
 }
 
+func TestABucketNamesTheObjectsItLeavesOutInItsReadyMessage(t *testing.T) {
+	t.Parallel()
+	const ns = "bucket-left-out"
+	s := s3server.New(t)
+	s.CreateBucket(t, "manifests")
+	s.Put(t, "manifests", "deploy/app.yaml", "kind: ConfigMap\n")
+	for _, k := range []string{"deploy/../escape.yaml", "deploy/./dot.yaml", "deploy//1.yaml", "deploy//2.yaml", "deploy//3.yaml", "deploy//4.yaml"} {
+		s.Put(t, "manifests", k, "kind: Secret\n")
+	}
+	b := bucket(ns, "app", s, func(spec *sourcev1.BucketSpec) { spec.Prefix = "deploy/" })
+	create(t, ns, keys(ns), b)
+	r := &BucketReconciler{Client: cp.Client, Events: &eventLog{}, Store: NewStore()}
+	// The first look downloads, the second finds the revision unchanged:
+	// both say what was left out.
+	for _, pass := range []string{"first", "unchanged"} {
+		got := reconcileBucket(t, r, b)
+		ready := meta.FindStatusCondition(got.Status.Conditions, "Ready")
+		if ready == nil || ready.Status != metav1.ConditionTrue || ready.Reason != sourcev1.ReasonSucceeded ||
+			!strings.Contains(ready.Message, `; 6 objects left out, as their keys are no relative path: "deploy/../escape.yaml", "deploy/./dot.yaml", "deploy//1.yaml", "deploy//2.yaml", "deploy//3.yaml" and 1 more`) {
+			t.Fatalf("%s pass: Ready is %s, want True naming the keys left out", pass, readyOf(got.Status.Conditions))
+		}
+		if names := fileNames(r, b); fmt.Sprint(names) != "[deploy/app.yaml]" {
+			t.Fatalf("%s pass: the artifact holds %v", pass, names)
+		}
+	}
+}
+
 func TestABucketsIgnoreReplacesTheDefaultsAndOverridesSourceignore(t *testing.T) {
 	t.Parallel()
 	const ns = "bucket-ignore"
@@ -476,11 +503,5 @@ func TestAHelmChartFromABucketIsPackagedFromItsArtifact(t *testing.T) {
 	if got.Status.ObservedSourceArtifactRevision != revision || string(stored.Chart.Templates[0].Data) != "kind: ConfigMap\nsays: hello\n" {
 		t.Fatalf("loaded %q from %s", stored.Chart.Templates[0].Data, got.Status.ObservedSourceArtifactRevision)
 	}
-	var enqueued []string
-	for _, req := range r.bySource("Bucket")(t.Context(), b) {
-		enqueued = append(enqueued, req.String())
-	}
-	if fmt.Sprint(enqueued) != "["+ns+"/app]" {
-		t.Fatalf("the Bucket enqueued %v, want the HelmChart built from it", enqueued)
-	}
+	enqueued(t, indexedReader(t), "Bucket", b, "["+ns+"/app]")
 }

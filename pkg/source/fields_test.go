@@ -18,7 +18,6 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
@@ -169,13 +168,7 @@ func TestAnArtifactsLastUpdateTimeIsWhenItsContentWasFetched(t *testing.T) {
 		r := &OCIRepositoryReconciler{Client: cp.Client, Events: &eventLog{}, Store: NewStore(), Now: c.Now}
 		fetch := func() *sourcev1.OCIRepository {
 			t.Helper()
-			if _, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(repo)}); err != nil {
-				t.Fatal(err)
-			}
-			got := &sourcev1.OCIRepository{}
-			if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(repo), got); err != nil {
-				t.Fatal(err)
-			}
+			got := reconcileOCI(t, r, repo)
 			// status.artifact.digest is the digest of the files in
 			// memory, as Flux's is of its tarball.
 			stored, ok := r.Store.Get(client.ObjectKeyFromObject(repo))
@@ -267,13 +260,7 @@ func TestAFetchGivesUpAtItsSpecTimeout(t *testing.T) {
 			}}
 			create(t, ns, repo)
 			r := &OCIRepositoryReconciler{Client: cp.Client, Events: &eventLog{}, Store: NewStore()}
-			if _, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(repo)}); err != nil {
-				t.Fatal(err)
-			}
-			got := &sourcev1.OCIRepository{}
-			if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(repo), got); err != nil {
-				t.Fatal(err)
-			}
+			got := reconcileOCI(t, r, repo)
 			return got.Status.Conditions
 		}},
 		{"a Bucket", func(t *testing.T, ns, url string) []metav1.Condition {
@@ -338,13 +325,7 @@ func TestAnOCIRepositoryUsesPlainHTTPOnlyWhenInsecure(t *testing.T) {
 			}}
 			createAll(t, repo)
 			r := &OCIRepositoryReconciler{Client: cp.Client, Events: &eventLog{}, Store: NewStore()}
-			if _, err := r.Reconcile(t.Context(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(repo)}); err != nil {
-				t.Fatal(err)
-			}
-			got := &sourcev1.OCIRepository{}
-			if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(repo), got); err != nil {
-				t.Fatal(err)
-			}
+			got := reconcileOCI(t, r, repo)
 			ready := meta.FindStatusCondition(got.Status.Conditions, "Ready")
 			if tt.insecure {
 				if got.Status.Artifact == nil || got.Status.Artifact.Revision != "1.0.0@"+digest {

@@ -131,7 +131,14 @@ func (r *GitRepositoryReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		Fields: status.Fields{ObservedGeneration: &repo.Status.ObservedGeneration, LastHandledReconcileAt: &repo.Status.LastHandledReconcileAt, Conditions: &repo.Status.Conditions},
 		Gone:   r.Store.forget,
 		Pass:   func(ctx context.Context) (metav1.Condition, bool) { return r.fetch(ctx, repo) },
-		Next:   status.Every(&repo.Spec.Suspend, &repo.Spec.Interval.Duration),
+		Next: func(ready metav1.Condition) time.Duration {
+			if repo.Spec.Suspend {
+				return 0
+			}
+			// An include's artifact that reaches the Store without
+			// changing its status (after a restart) sends no watch event.
+			return soonerOn(ready, sourcev1.ReasonIncludeNoArtifact, repo.Spec.Interval.Duration)
+		},
 	}.Reconcile(ctx, req.NamespacedName)
 }
 
@@ -157,9 +164,10 @@ func (r *GitRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.GitR
 		ctrl.LoggerFrom(ctx).Info("fetch failed", "reason", f.reason, "error", f.err.Error())
 		return metav1.Condition{Type: "Ready", Status: metav1.ConditionFalse, Reason: f.reason, Message: f.err.Error()}, f.stalled
 	}
-	// A refused signature is checked again on the next try.
-	if c := meta.FindStatusCondition(repo.Status.Conditions, sourcev1.SourceVerifiedCondition); c != nil && c.Status == metav1.ConditionFalse {
-		meta.RemoveStatusCondition(&repo.Status.Conditions, sourcev1.SourceVerifiedCondition)
+	// SourceVerified stays from one fetch to the next while spec.verify
+	// is set, so that a refusal that repeats writes nothing new.
+	if repo.Spec.Verification == nil {
+		r.setVerified(repo, "", "", "")
 	}
 	timeout := 60 * time.Second
 	if repo.Spec.Timeout != nil {
@@ -183,14 +191,18 @@ func (r *GitRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.GitR
 	meta.RemoveStatusCondition(&repo.Status.Conditions, sourcev1.IncludeUnavailableCondition)
 	// The short-circuit needs the artifact in memory, and the settings
 	// that shape its content as they were when it was made.
-	if stored, ok := r.Store.Get(key); ok && repo.Status.Artifact != nil && stored.Revision == repo.Status.Artifact.Revision && !contentChanged(repo, includes) {
+	stored, ok := r.Store.Get(key)
+	if ok && repo.Status.Artifact != nil && stored.Revision == repo.Status.Artifact.Revision && !contentChanged(repo, includes) {
 		opts.LastRevision = stored.Revision
 	}
 	artifact, err := git.Fetch(ctx, opts)
 	switch {
 	case errors.Is(err, git.ErrUnchanged):
-		if repo.Spec.Verification == nil {
-			r.setVerified(repo, "", "", "")
+		// The stored artifact was verified as spec.verify asks, or
+		// contentChanged would have made it again: a refusal since
+		// (of a commit that went away, of a Secret that is fixed) ends.
+		if repo.Spec.Verification != nil {
+			r.setVerified(repo, metav1.ConditionTrue, sourcev1.ReasonSucceeded, stored.Verified)
 		}
 		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "stored artifact for revision '" + opts.LastRevision + "'"}, false
 	case err != nil:
@@ -217,10 +229,8 @@ func (r *GitRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.GitR
 		repo.Status.Artifact = &sourcev1.Artifact{Revision: artifact.Revision, Digest: digest, LastUpdateTime: metav1.NewTime(now())}
 	}
 	r.observe(repo, includes, now())
-	if v := repo.Spec.Verification; v != nil {
+	if repo.Spec.Verification != nil {
 		r.setVerified(repo, metav1.ConditionTrue, sourcev1.ReasonSucceeded, artifact.Verified)
-	} else {
-		r.setVerified(repo, "", "", "")
 	}
 	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "stored artifact for revision '" + artifact.Revision + "'"}, false
 }
@@ -314,15 +324,11 @@ func (r *GitRepositoryReconciler) options(ctx context.Context, repo *sourcev1.Gi
 			return opts, authFailed(fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err))
 		}
 	}
-	var proxy *url.URL
-	if ref := repo.Spec.ProxySecretRef; ref != nil {
-		secret, err := readSecret(ctx, r.Client, repo.Namespace, ref.Name)
-		if err != nil {
-			return opts, authFailed(fmt.Errorf("spec.proxySecretRef: Secret %s: %w", ref.Name, err))
-		}
-		if proxy, err = proxyURL(secret); err != nil {
-			return opts, authFailed(fmt.Errorf("spec.proxySecretRef: Secret %s: %w", ref.Name, err))
-		}
+	proxy, err := proxyFrom(ctx, r.Client, repo.Namespace, repo.Spec.ProxySecretRef)
+	if err != nil {
+		return opts, authFailed(err)
+	}
+	if proxy != nil {
 		opts.Proxy = transport.ProxyOptions{URL: (&url.URL{Scheme: proxy.Scheme, Host: proxy.Host, Path: proxy.Path}).String()}
 		if proxy.User != nil {
 			opts.Proxy.Username = proxy.User.Username()

@@ -30,6 +30,7 @@ import (
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	"sluice.dev/sluice/pkg/source/git"
 	"sluice.dev/sluice/pkg/source/helm"
+	"sluice.dev/sluice/pkg/sync/index"
 	"sluice.dev/sluice/pkg/sync/status"
 )
 
@@ -40,6 +41,15 @@ import (
 // tried again: an artifact that reaches the Store without changing the
 // GitRepository's status (after a restart) sends no watch event.
 const sourceWait = 5 * time.Second
+
+// soonerOn is when to look again: after interval, or after sourceWait
+// when ready's reason is waiting for a source and that is sooner.
+func soonerOn(ready metav1.Condition, waiting string, interval time.Duration) time.Duration {
+	if ready.Reason == waiting && (interval == 0 || sourceWait < interval) {
+		return sourceWait
+	}
+	return interval
+}
 
 // HelmChartReconciler loads HelmCharts into a ChartStore: from a
 // HelmRepository, the highest version in spec.version's range; from a
@@ -68,35 +78,54 @@ type HelmChartReconciler struct {
 	Now func() time.Time
 }
 
-// SetupWithManager registers the controller: a HelmChart is loaded when
-// its spec changes, when its source changes, and at its interval.
-func (r *HelmChartReconciler) SetupWithManager(_ context.Context, mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).
-		Named("helmchart").
-		For(&sourcev1.HelmChart{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(r.bySource("GitRepository"))).
-		Watches(&sourcev1.HelmRepository{}, handler.EnqueueRequestsFromMapFunc(r.bySource("HelmRepository"))).
-		Watches(&sourcev1.Bucket{}, handler.EnqueueRequestsFromMapFunc(r.bySource("Bucket"))).
-		Complete(r)
+// helmChartSourceIndex is the field index of the HelmCharts whose
+// spec.sourceRef names a source of kind, by the source's
+// namespace/name: a source's update finds its HelmCharts in the cache's
+// index rather than by listing and copying every HelmChart of the
+// namespace.
+func helmChartSourceIndex(kind string) string { return ".spec.sourceRef." + kind }
+
+// helmChartSourceKinds are the kinds a HelmChart's spec.sourceRef may
+// name.
+var helmChartSourceKinds = []string{"GitRepository", "HelmRepository", "Bucket"}
+
+// addHelmChartIndexes registers the source indexes of HelmCharts, one a
+// kind.
+func addHelmChartIndexes(ctx context.Context, indexer client.FieldIndexer) error {
+	for _, kind := range helmChartSourceKinds {
+		err := index.Add(ctx, indexer, &sourcev1.HelmChart{}, helmChartSourceIndex(kind), func(hc *sourcev1.HelmChart) []types.NamespacedName {
+			if hc.Spec.SourceRef.Kind != kind {
+				return nil
+			}
+			return []types.NamespacedName{{Namespace: hc.Namespace, Name: hc.Spec.SourceRef.Name}}
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // bySource maps a source of the given kind to the HelmCharts whose
-// spec.sourceRef names it.
-func (r *HelmChartReconciler) bySource(kind string) handler.MapFunc {
-	return func(ctx context.Context, o client.Object) []ctrl.Request {
-		var list sourcev1.HelmChartList
-		if err := r.Client.List(ctx, &list, client.InNamespace(o.GetNamespace())); err != nil {
-			ctrl.LoggerFrom(ctx).Error(err, "list HelmCharts")
-			return nil
-		}
-		var out []ctrl.Request
-		for i := range list.Items {
-			if ref := list.Items[i].Spec.SourceRef; ref.Kind == kind && ref.Name == o.GetName() {
-				out = append(out, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-			}
-		}
-		return out
+// spec.sourceRef names it, read from c's index.
+func bySource(c client.Reader, kind string) handler.MapFunc {
+	return index.Mapper(c, func() client.ObjectList { return &sourcev1.HelmChartList{} }, helmChartSourceIndex(kind))
+}
+
+// SetupWithManager registers the controller: a HelmChart is loaded when
+// its spec changes, when its source changes, and at its interval.
+func (r *HelmChartReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	if err := addHelmChartIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+		return err
 	}
+	c := mgr.GetClient()
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("helmchart").
+		For(&sourcev1.HelmChart{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(bySource(c, "GitRepository"))).
+		Watches(&sourcev1.HelmRepository{}, handler.EnqueueRequestsFromMapFunc(bySource(c, "HelmRepository"))).
+		Watches(&sourcev1.Bucket{}, handler.EnqueueRequestsFromMapFunc(bySource(c, "Bucket"))).
+		Complete(r)
 }
 
 // Reconcile loads one HelmChart and writes its status once.
@@ -111,11 +140,7 @@ func (r *HelmChartReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			if hc.Spec.Suspend {
 				return 0
 			}
-			after := hc.Spec.Interval.Duration
-			if ready.Reason == sourcev1.ReasonArtifactFailed && (after == 0 || sourceWait < after) {
-				after = sourceWait
-			}
-			return after
+			return soonerOn(ready, sourcev1.ReasonArtifactFailed, hc.Spec.Interval.Duration)
 		},
 	}.Reconcile(ctx, req.NamespacedName)
 }

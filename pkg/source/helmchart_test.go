@@ -1,6 +1,7 @@
 package source
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	"sluice.dev/sluice/pkg/source/git"
 	"sluice.dev/sluice/pkg/source/helm"
+	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/gitserver"
 	"sluice.dev/sluice/test/helmrepo"
 )
@@ -358,6 +360,31 @@ func TestAHelmChartThatCannotBeLoadedSaysWhy(t *testing.T) {
 	}
 }
 
+// indexedReader is the cache of a manager with the HelmChart source
+// indexes SetupWithManager registers, so that a test reads through them
+// as the watches do.
+func indexedReader(t *testing.T) client.Reader {
+	t.Helper()
+	mgr := cp.StartManager(t, func(mgr ctrl.Manager) error { return addHelmChartIndexes(t.Context(), mgr.GetFieldIndexer()) })
+	if !mgr.GetCache().WaitForCacheSync(t.Context()) {
+		t.Fatal("the manager's cache did not sync")
+	}
+	return mgr.GetClient()
+}
+
+// enqueued is what a source's update enqueues, through the index, once
+// the cache holds what it should: it is waited for until it is want.
+func enqueued(t *testing.T, c client.Reader, kind string, source client.Object, want string) {
+	t.Helper()
+	controlplane.Eventually(t, 10*time.Second, kind+" "+source.GetName()+" enqueues "+want, func(ctx context.Context) (bool, string) {
+		var got []string
+		for _, req := range bySource(c, kind)(ctx, source) {
+			got = append(got, req.String())
+		}
+		return fmt.Sprint(got) == want, fmt.Sprintf("enqueued %v", got)
+	})
+}
+
 func TestAHelmChartIsEnqueuedByTheSourceItNames(t *testing.T) {
 	t.Parallel()
 	const ns = "helmchart-watch"
@@ -365,7 +392,7 @@ func TestAHelmChartIsEnqueuedByTheSourceItNames(t *testing.T) {
 		helmChart(ns, "from-git", "charts/app", "", "GitRepository", "app"),
 		helmChart(ns, "from-other-git", "charts/app", "", "GitRepository", "other"),
 		helmChart(ns, "from-helm", "app", "", "HelmRepository", "app"))
-	r := newHelmChartReconciler(&events{})
+	c := indexedReader(t)
 	source := metav1.ObjectMeta{Name: "app", Namespace: ns}
 	tests := []struct {
 		name   string
@@ -379,13 +406,7 @@ func TestAHelmChartIsEnqueuedByTheSourceItNames(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			for _, req := range r.bySource(tt.kind)(t.Context(), tt.source) {
-				got = append(got, req.String())
-			}
-			if fmt.Sprint(got) != tt.want {
-				t.Fatalf("enqueued %v, want %s", got, tt.want)
-			}
+			enqueued(t, c, tt.kind, tt.source, tt.want)
 		})
 	}
 }

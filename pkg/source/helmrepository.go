@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -53,8 +52,8 @@ func HelmOptions(ctx context.Context, c client.Reader, repo *sourcev1.HelmReposi
 		opts.Timeout = repo.Spec.Timeout.Duration
 	}
 	secret := func(field string, ref *sourcev1.LocalObjectReference) (map[string][]byte, error) {
-		s := &corev1.Secret{}
-		if err := c.Get(ctx, types.NamespacedName{Namespace: repo.Namespace, Name: ref.Name}, s); err != nil {
+		s, err := readSecret(ctx, c, repo.Namespace, ref.Name)
+		if err != nil {
 			return nil, fmt.Errorf("%s: Secret %s: %w", field, ref.Name, err)
 		}
 		return s.Data, nil

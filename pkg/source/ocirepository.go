@@ -7,11 +7,9 @@ import (
 	"maps"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -109,10 +107,10 @@ func (r *OCIRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.OCIR
 	switch {
 	case errors.Is(err, oci.ErrUnchanged):
 		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "stored artifact for digest '" + opts.LastRevision + "'"}, false
-	case errors.Is(err, oci.ErrAuth) && repo.Spec.SecretRef == nil:
-		return failed(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("the registry asks for credentials and spec.secretRef is not set: %w", err)), false
+	case errors.Is(err, oci.ErrAuth) && remote.Auth == nil:
+		return failed(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("the registry asks for credentials and %s: %w", noCredentials(repo), err)), false
 	case errors.Is(err, oci.ErrAuth):
-		return failed(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("the registry refused the credentials of spec.secretRef (Secret %s): %w", repo.Spec.SecretRef.Name, err)), false
+		return failed(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("the registry refused the credentials of %s: %w", pullSecrets(repo, "").Source(), err)), false
 	case errors.Is(err, oci.ErrNoMatch), errors.Is(err, oci.ErrInvalid):
 		return failed(sourcev1.ReasonReadOperationFailed, fmt.Errorf("spec.ref: %w", err)), false
 	case errors.Is(err, oci.ErrLayer):
@@ -134,86 +132,44 @@ func (r *OCIRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.OCIR
 	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "stored artifact for digest '" + artifact.Revision + "'"}, false
 }
 
-// remote is how to reach the registry: the credentials of
-// spec.secretRef and the TLS material of spec.certSecretRef. Its errors
-// name the field and the Secret.
+// remote is how to reach the registry: the credentials of spec.secretRef
+// and of spec.serviceAccountName's imagePullSecrets, merged as Flux
+// merges them, the TLS material of spec.certSecretRef and the proxy of
+// spec.proxySecretRef. Its errors name the field and the Secret.
 func (r *OCIRepositoryReconciler) remote(ctx context.Context, repo *sourcev1.OCIRepository, reg name.Registry) (oci.Remote, error) {
 	remote := oci.Remote{Insecure: repo.Spec.Insecure}
-	if ref := repo.Spec.SecretRef; ref != nil {
-		secret, err := readSecret(ctx, r.Client, repo.Namespace, ref.Name)
-		if err != nil {
-			return remote, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err)
-		}
-		if remote.Auth, err = credentials(secret, reg); err != nil {
-			return remote, fmt.Errorf("spec.secretRef: Secret %s: %w", ref.Name, err)
-		}
-	} else if sa := repo.Spec.ServiceAccountName; sa != "" {
-		auth, err := r.pullSecretAuth(ctx, repo.Namespace, sa, reg)
-		if err != nil {
-			return remote, fmt.Errorf("spec.serviceAccountName: ServiceAccount %s: %w", sa, err)
-		}
-		remote.Auth = auth
+	pull := pullSecrets(repo, reg.RegistryStr())
+	config, err := pull.DockerConfigJSON(ctx, r.Client)
+	if err != nil {
+		return remote, err
 	}
-	if ref := repo.Spec.ProxySecretRef; ref != nil {
-		secret, err := readSecret(ctx, r.Client, repo.Namespace, ref.Name)
-		if err != nil {
-			return remote, fmt.Errorf("spec.proxySecretRef: Secret %s: %w", ref.Name, err)
-		}
-		if remote.Proxy, err = proxyURL(secret); err != nil {
-			return remote, fmt.Errorf("spec.proxySecretRef: Secret %s: %w", ref.Name, err)
+	if config != nil {
+		if remote.Auth, err = registry.Authenticator(config, reg); err != nil {
+			return remote, fmt.Errorf("%s: %w", pull.Source(), err)
 		}
 	}
-	if ref := repo.Spec.CertSecretRef; ref != nil {
-		secret, err := readSecret(ctx, r.Client, repo.Namespace, ref.Name)
-		if err != nil {
-			return remote, fmt.Errorf("spec.certSecretRef: Secret %s: %w", ref.Name, err)
-		}
-		d := secret.Data
-		if len(d["ca.crt"]) == 0 && len(d["tls.crt"]) == 0 && len(d["tls.key"]) == 0 {
-			return remote, fmt.Errorf("spec.certSecretRef: Secret %s holds none of ca.crt, tls.crt and tls.key", ref.Name)
-		}
-		if remote.TLS, err = registry.TLSConfig(d["ca.crt"], d["tls.crt"], d["tls.key"]); err != nil {
-			return remote, fmt.Errorf("spec.certSecretRef: Secret %s: %w", ref.Name, err)
-		}
+	if remote.Proxy, err = proxyFrom(ctx, r.Client, repo.Namespace, repo.Spec.ProxySecretRef); err != nil {
+		return remote, err
+	}
+	if remote.TLS, err = certTLS(ctx, r.Client, repo.Namespace, repo.Spec.CertSecretRef); err != nil {
+		return remote, err
 	}
 	return remote, nil
 }
 
-// pullSecretAuth reads the credentials for reg from the image pull
-// secrets of a ServiceAccount, as the kubelet would: the first
-// kubernetes.io/dockerconfigjson Secret with an entry for the registry.
-// With none, access is anonymous.
-func (r *OCIRepositoryReconciler) pullSecretAuth(ctx context.Context, namespace, name string, reg name.Registry) (authn.Authenticator, error) {
-	sa := &corev1.ServiceAccount{}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, sa); err != nil {
-		return nil, err
+// pullSecrets names where an OCIRepository's registry credentials are.
+func pullSecrets(repo *sourcev1.OCIRepository, host string) registry.PullSecrets {
+	pull := registry.PullSecrets{Namespace: repo.Namespace, ServiceAccountName: repo.Spec.ServiceAccountName, BasicAuthHost: host}
+	if ref := repo.Spec.SecretRef; ref != nil {
+		pull.SecretRef = ref.Name
 	}
-	for _, ref := range sa.ImagePullSecrets {
-		secret, err := readSecret(ctx, r.Client, namespace, ref.Name)
-		if err != nil {
-			return nil, fmt.Errorf("imagePullSecrets: Secret %s: %w", ref.Name, err)
-		}
-		config, ok := secret.Data[corev1.DockerConfigJsonKey]
-		if !ok {
-			continue
-		}
-		if auth, err := registry.Authenticator(config, reg); err == nil {
-			return auth, nil
-		}
-	}
-	return nil, nil
+	return pull
 }
 
-// credentials reads a registry Secret as Flux does: a
-// kubernetes.io/dockerconfigjson Secret's entry for host, or username and
-// password.
-func credentials(secret *corev1.Secret, reg name.Registry) (authn.Authenticator, error) {
-	if config, ok := secret.Data[corev1.DockerConfigJsonKey]; ok {
-		return registry.Authenticator(config, reg)
+// noCredentials says why a request went without credentials.
+func noCredentials(repo *sourcev1.OCIRepository) string {
+	if sa := repo.Spec.ServiceAccountName; sa != "" {
+		return "no imagePullSecret of spec.serviceAccountName (ServiceAccount " + sa + ") has any, and spec.secretRef is not set"
 	}
-	user, pass := string(secret.Data["username"]), string(secret.Data["password"])
-	if user == "" || pass == "" {
-		return nil, fmt.Errorf("holds neither %s nor username and password", corev1.DockerConfigJsonKey)
-	}
-	return &authn.Basic{Username: user, Password: pass}, nil
+	return "spec.secretRef is not set"
 }

@@ -40,7 +40,7 @@ func OCIChart(a *git.Artifact) (*StoredChart, error) {
 	}
 	revision := withBuildMetadata(ch.Metadata.Version, hex[:12])
 	ch.Metadata.Version = revision
-	return &StoredChart{Chart: ch, Revision: revision, Digest: a.Digest}, nil
+	return &StoredChart{Chart: ch, Revision: revision, Digest: a.Digest, OCIDigest: digest}, nil
 }
 
 // chartDir is where Chart.yaml is: the root, or the one top folder that

@@ -13,14 +13,17 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	syncv1 "sluice.dev/sluice/api/sync/v1"
 	"sluice.dev/sluice/test/controlplane"
 )
 
@@ -53,14 +56,6 @@ var controllers = []controller{
 	{module: "github.com/fluxcd/notification-controller@v1.9.3", docs: "docs/spec/v1", version: "v1", kinds: map[string]string{"Receiver": "receivers.md"}},
 }
 
-// Groups maps each Flux API group to Sluice's. The version stays.
-var Groups = map[string]string{
-	"source.toolkit.fluxcd.io":       "source.sluice.dev",
-	"kustomize.toolkit.fluxcd.io":    "sync.sluice.dev",
-	"helm.toolkit.fluxcd.io":         "sync.sluice.dev",
-	"notification.toolkit.fluxcd.io": "notification.sluice.dev",
-}
-
 // Kind is one of Flux's kinds at the version Sluice serves.
 type Kind struct {
 	Name    string
@@ -75,8 +70,16 @@ type Kind struct {
 }
 
 // Kinds downloads Flux's controllers (once, into the Go module cache) and
-// returns the kinds Sluice serves, sorted by name.
+// returns the kinds Sluice serves, sorted by name. They are read once per
+// process; the caller gets its own slice.
 func Kinds() ([]Kind, error) {
+	kinds, err := readKinds()
+	return slices.Clone(kinds), err
+}
+
+// readKinds reads the kinds once: a test binary asks in TestMain and in
+// each test.
+var readKinds = sync.OnceValues(func() ([]Kind, error) {
 	var kinds []Kind
 	for _, c := range controllers {
 		dir, err := controlplane.DownloadModule(c.module)
@@ -96,7 +99,7 @@ func Kinds() ([]Kind, error) {
 			if !ok {
 				continue
 			}
-			schema := Schema(crd, c.version)
+			schema := schemaOf(crd, c.version)
 			if schema == nil {
 				return nil, fmt.Errorf("%s: no version %s", f, c.version)
 			}
@@ -112,7 +115,7 @@ func Kinds() ([]Kind, error) {
 		return nil, fmt.Errorf("found %d of Flux's kinds, want %d", len(kinds), want)
 	}
 	return kinds, nil
-}
+})
 
 // CRDFiles are the CRD files of the kinds, to install Flux's own API
 // beside Sluice's: what Flux's API server refuses is no manifest to hold
@@ -142,8 +145,8 @@ func readCRD(path string) (*apiextensionsv1.CustomResourceDefinition, error) {
 	return crd, nil
 }
 
-// Schema is the openAPIV3Schema of one version of a CRD, or nil.
-func Schema(crd *apiextensionsv1.CustomResourceDefinition, version string) *apiextensionsv1.JSONSchemaProps {
+// schemaOf is the openAPIV3Schema of one version of a CRD, or nil.
+func schemaOf(crd *apiextensionsv1.CustomResourceDefinition, version string) *apiextensionsv1.JSONSchemaProps {
 	for _, v := range crd.Spec.Versions {
 		if v.Name == version && v.Schema != nil {
 			return v.Schema.OpenAPIV3Schema
@@ -309,15 +312,16 @@ func DecodeFile(path string) ([]*unstructured.Unstructured, error) {
 	return objs, nil
 }
 
-// ToSluice changes an object's API group from Flux's to Sluice's, and
-// nothing else. It reports false for an object of no Flux group.
+// ToSluice changes an object's API group from Flux's to Sluice's, as
+// syncv1.SluiceGroup maps them, and nothing else. It reports false for an
+// object of no Flux group, which it leaves as it is.
 func ToSluice(o *unstructured.Unstructured) bool {
 	group, version, ok := strings.Cut(o.GetAPIVersion(), "/")
 	if !ok {
 		return false
 	}
-	to, ok := Groups[group]
-	if !ok {
+	to := syncv1.SluiceGroup(group)
+	if to == group {
 		return false
 	}
 	o.SetAPIVersion(to + "/" + version)

@@ -6,15 +6,13 @@
 package githubapp
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +23,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 )
 
 // The App and its installation, as the Secret of a GitRepository names
@@ -46,7 +47,6 @@ type Server struct {
 	// it out), for githubAppPrivateKey.
 	PrivateKey []byte
 
-	t   testing.TB
 	key *rsa.PrivateKey
 	ttl time.Duration
 
@@ -66,7 +66,7 @@ func New(t testing.TB, upstream, user, pass string, ttl time.Duration) *Server {
 		t.Fatalf("generate the App key: %v", err)
 	}
 	s := &Server{
-		t: t, key: key, ttl: ttl, tokens: map[string]time.Time{},
+		key: key, ttl: ttl, tokens: map[string]time.Time{},
 		PrivateKey: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}),
 	}
 	api := httptest.NewServer(http.HandlerFunc(s.serveAPI))
@@ -150,12 +150,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnsupportedMediaType, fmt.Sprintf("Accept %q, want application/vnd.github+json", accept))
 		return
 	}
-	jwt, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		fail(http.StatusUnauthorized, "no Authorization: Bearer <JWT>")
 		return
 	}
-	if err := s.checkJWT(jwt); err != nil {
+	if err := s.checkJWT(token); err != nil {
 		fail(http.StatusUnauthorized, "A JSON web token could not be decoded: "+err.Error())
 		return
 	}
@@ -177,9 +177,9 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		reply(http.StatusCreated, map[string]any{"token": token, "expires_at": expires.Format(time.RFC3339), "repository_selection": "all", "permissions": map[string]string{"contents": "read"}})
 	case r.Method == http.MethodGet && r.URL.Path == "/orgs/"+Owner+"/installation":
 		reply(http.StatusOK, map[string]any{"id": InstallationID, "app_id": AppID, "account": map[string]string{"login": Owner, "type": "Organization"}})
-	case r.Method == http.MethodGet && (strings.HasPrefix(r.URL.Path, "/orgs/") || strings.HasPrefix(r.URL.Path, "/users/")):
-		fail(http.StatusNotFound, "Not Found")
 	default:
+		// Another owner, as an organization or a user, has no
+		// installation of the App.
 		fail(http.StatusNotFound, "Not Found")
 	}
 }
@@ -187,55 +187,34 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 // checkJWT checks the App's JWT as GitHub does: RS256 signed by the
 // App's key, issued by the App's ID, already valid and for at most ten
 // minutes.
-func (s *Server) checkJWT(jwt string) error {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return fmt.Errorf("%d parts, want 3", len(parts))
-	}
-	var header struct {
-		Alg string `json:"alg"`
-	}
-	if err := decodePart(parts[0], &header); err != nil {
-		return fmt.Errorf("header: %w", err)
-	}
-	if header.Alg != "RS256" {
-		return fmt.Errorf("alg %q, want RS256", header.Alg)
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+func (s *Server) checkJWT(raw string) error {
+	tok, err := jwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
-		return fmt.Errorf("signature: %w", err)
-	}
-	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if err := rsa.VerifyPKCS1v15(&s.key.PublicKey, crypto.SHA256, digest[:], sig); err != nil {
-		return fmt.Errorf("not signed by the App's key: %w", err)
+		return fmt.Errorf("not an RS256 JWT: %w", err)
 	}
 	var claims struct {
-		Iss json.RawMessage `json:"iss"`
-		Iat int64           `json:"iat"`
-		Exp int64           `json:"exp"`
+		// Iss is the App ID, which GitHub takes as a number or a string.
+		Iss      json.RawMessage  `json:"iss"`
+		IssuedAt *jwt.NumericDate `json:"iat"`
+		Expiry   *jwt.NumericDate `json:"exp"`
 	}
-	if err := decodePart(parts[1], &claims); err != nil {
-		return fmt.Errorf("claims: %w", err)
+	if err := tok.Claims(&s.key.PublicKey, &claims); err != nil {
+		return fmt.Errorf("not signed by the App's key: %w", err)
 	}
 	if iss := strings.Trim(string(claims.Iss), `"`); iss != strconv.Itoa(AppID) {
 		return fmt.Errorf("iss %s, want the App ID %d", claims.Iss, AppID)
 	}
-	now := time.Now().Unix()
+	if claims.IssuedAt == nil || claims.Expiry == nil {
+		return errors.New("iat and exp are required")
+	}
+	now, iat, exp := time.Now(), claims.IssuedAt.Time(), claims.Expiry.Time()
 	switch {
-	case claims.Iat > now+60:
-		return fmt.Errorf("iat %d is in the future", claims.Iat)
-	case claims.Exp <= now:
-		return fmt.Errorf("exp %d has passed", claims.Exp)
-	case claims.Exp-claims.Iat > 600:
-		return fmt.Errorf("exp is %ds after iat, more than ten minutes", claims.Exp-claims.Iat)
+	case iat.After(now.Add(time.Minute)):
+		return fmt.Errorf("iat %s is in the future", iat.UTC().Format(time.RFC3339))
+	case !exp.After(now):
+		return fmt.Errorf("exp %s has passed", exp.UTC().Format(time.RFC3339))
+	case exp.Sub(iat) > 10*time.Minute:
+		return fmt.Errorf("exp is %s after iat, more than ten minutes", exp.Sub(iat))
 	}
 	return nil
-}
-
-func decodePart(part string, into any) error {
-	raw, err := base64.RawURLEncoding.DecodeString(part)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(raw, into)
 }

@@ -7,9 +7,14 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,12 +37,31 @@ const (
 	YAML   = formats.Yaml
 	JSON   = formats.Json
 	Dotenv = formats.Dotenv
-	Binary = formats.Binary
 )
 
+// sopsModule is the module whose version the metadata names.
+const sopsModule = "github.com/getsops/sops/v3"
+
 // sopsVersion is written in the metadata, as the sops binary of the
-// module's version would (its version package pulls in more modules).
-const sopsVersion = "3.12.2"
+// module's version would: the version go.mod requires (sops's version
+// package pulls in more modules, and a test binary's build information
+// lists no modules), read once.
+var sopsVersion = sync.OnceValues(func() (string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Version}}", sopsModule)
+	// This file's folder is in the module, wherever the test runs.
+	if _, file, _, ok := runtime.Caller(0); ok {
+		cmd.Dir = filepath.Dir(file)
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return "", fmt.Errorf("go list -m %s: %w: %s", sopsModule, err, bytes.TrimSpace(exit.Stderr))
+		}
+		return "", fmt.Errorf("go list -m %s: %w", sopsModule, err)
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "v"), nil
+})
 
 // AgeKey is an age identity made for a test.
 type AgeKey struct {
@@ -185,10 +209,14 @@ func Encrypt(t testing.TB, plain []byte, f formats.Format, opts Options) []byte 
 	if opts.KMSARN != "" {
 		group = append(group, &kms.MasterKey{Arn: opts.KMSARN, EncryptedKey: "AQICAHhtZXJlbHkgYSB0ZXN0", CreationDate: time.Now().UTC()})
 	}
+	version, err := sopsVersion()
+	if err != nil {
+		t.Fatalf("the sops version to write: %v", err)
+	}
 	tree := sops.Tree{Branches: branches, Metadata: sops.Metadata{
 		KeyGroups:      []sops.KeyGroup{group},
 		EncryptedRegex: opts.EncryptedRegex,
-		Version:        sopsVersion,
+		Version:        version,
 	}}
 	cipher := aes.NewCipher()
 	mac, err := tree.Encrypt(dataKey, cipher)

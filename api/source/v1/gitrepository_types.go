@@ -117,6 +117,7 @@ type GitRepositoryList struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.serviceAccountName)",message="spec.serviceAccountName is not supported: cloud identities are out of scope; give credentials in spec.secretRef",fieldPath=".serviceAccountName"
 // +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'github' || has(self.secretRef)",message="spec.provider github needs spec.secretRef with the GitHub App's githubAppID, githubAppInstallationID (or githubAppInstallationOwner) and githubAppPrivateKey",fieldPath=".provider"
+// +kubebuilder:validation:XValidation:rule="!has(self.provider) || self.provider != 'github' || self.url.startsWith('https://') || self.url.startsWith('http://')",message="spec.provider github needs an https spec.url: a GitHub App's installation token is sent as HTTPS basic auth, not over ssh",fieldPath=".provider"
 // +kubebuilder:validation:XValidation:rule="!has(self.verify) || !has(self.verify.mode) || !(self.verify.mode in ['Tag', 'TagAndHEAD']) || (has(self.ref) && !has(self.ref.commit) && (has(self.ref.tag) || has(self.ref.semver) || (has(self.ref.name) && self.ref.name.startsWith('refs/tags/'))))",message="spec.verify.mode Tag and TagAndHEAD need spec.ref.tag, spec.ref.semver or a spec.ref.name under refs/tags/, and no spec.ref.commit",fieldPath=".verify.mode"
 type GitRepositorySpec struct {
 	// URL of the repository: http, https or ssh.

@@ -41,6 +41,10 @@ const (
 	ReasonRollbackFailed     = "RollbackFailed"
 	ReasonUninstallSucceeded = "UninstallSucceeded"
 	ReasonUninstallFailed    = "UninstallFailed"
+	// ReasonUninstallSkipped: a deleted HelmRelease went without its
+	// release uninstalled, because what the uninstall needs (the
+	// kubeConfig Secret, the ServiceAccount) is gone, as Flux lets it go.
+	ReasonUninstallSkipped   = "UninstallSkipped"
 	ReasonRetriesExceeded    = "RetriesExceeded"
 	ReasonArtifactFailed     = "ArtifactFailed"
 	ReasonValuesFailed       = "ValuesError"
@@ -133,6 +137,17 @@ const (
 	WaitStrategyLegacy = "legacy"
 )
 
+// Policies of install.crds and upgrade.crds for the chart's crds/
+// folder, as in Flux.
+const (
+	// CRDsSkip leaves the CRDs alone.
+	CRDsSkip = "Skip"
+	// CRDsCreate creates the CRDs that are missing and leaves the others.
+	CRDsCreate = "Create"
+	// CRDsCreateReplace creates the missing CRDs and updates the others.
+	CRDsCreateReplace = "CreateReplace"
+)
+
 // Strategies of upgrade.chartNameChangeStrategy, as in Flux.
 const (
 	// ChartNameChangeReinstall uninstalls the release and installs the
@@ -197,23 +212,33 @@ type HelmReleaseSpec struct {
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
-	// ReleaseName defaults to [<targetNamespace>-]<name>.
+	// ReleaseName defaults to [<targetNamespace>-]<name>, shortened as
+	// Flux shortens it when longer than 53 characters.
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=53
 	// +optional
 	ReleaseName string `json:"releaseName,omitempty"`
 
 	// TargetNamespace is where the release's objects go; defaults to the
 	// HelmRelease's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	TargetNamespace string `json:"targetNamespace,omitempty"`
 
 	// StorageNamespace is where Helm keeps the release Secrets; defaults
-	// to the target namespace.
+	// to the HelmRelease's namespace, wherever targetNamespace puts the
+	// objects, as in Flux.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	StorageNamespace string `json:"storageNamespace,omitempty"`
 
-	// MaxHistory is the number of release revisions Helm keeps.
+	// MaxHistory is the number of release revisions Helm keeps, and
+	// status.history shows; 0 keeps every revision in Helm's storage, and
+	// status.history then shows the newest 5, as Flux's does.
 	// +kubebuilder:default=5
+	// +kubebuilder:validation:Minimum=0
 	// +optional
 	MaxHistory *int `json:"maxHistory,omitempty"`
 
@@ -457,6 +482,8 @@ type ValuesReference struct {
 	// TargetPath, when set, puts the key's whole content at this dotted
 	// path, as helm --set path=content does (a quoted content is a
 	// string), instead of merging it as YAML.
+	// +kubebuilder:validation:MaxLength=250
+	// +kubebuilder:validation:Pattern=`^([a-zA-Z0-9_\-.\\\/]|\[[0-9]{1,5}\])+$`
 	// +optional
 	TargetPath string `json:"targetPath,omitempty"`
 
@@ -472,26 +499,46 @@ type ValuesReference struct {
 	Literal bool `json:"literal,omitempty"`
 }
 
-// Remediation says what to do after a failed install or upgrade.
-type Remediation struct {
-	// Retries is how many times a failed action is retried after being
+// InstallRemediation says what to do after a failed install: uninstall
+// it, as Flux's install remediation always does, and retry. It has no
+// strategy, as in Flux, so the API server refuses
+// spec.install.remediation.strategy under strict field validation.
+type InstallRemediation struct {
+	// Retries is how many times a failed install is retried after being
+	// uninstalled; negative retries forever.
+	// +optional
+	Retries int `json:"retries,omitempty"`
+
+	// RemediateLastFailure uninstalls the failure that exhausts the
+	// retries too; false by default, as in Flux.
+	// +optional
+	RemediateLastFailure *bool `json:"remediateLastFailure,omitempty"`
+
+	// IgnoreTestFailures does not count failed tests as failures of the
+	// install; defaults to test.ignoreFailures.
+	// +optional
+	IgnoreTestFailures *bool `json:"ignoreTestFailures,omitempty"`
+}
+
+// UpgradeRemediation says what to do after a failed upgrade.
+type UpgradeRemediation struct {
+	// Retries is how many times a failed upgrade is retried after being
 	// remediated; negative retries forever.
 	// +optional
 	Retries int `json:"retries,omitempty"`
 
 	// RemediateLastFailure remediates the failure that exhausts the
-	// retries too. Defaults to false for an install and, for an upgrade,
-	// to true when retries > 0, as in Flux.
+	// retries too; true by default when retries > 0, as in Flux.
 	// +optional
 	RemediateLastFailure *bool `json:"remediateLastFailure,omitempty"`
 
-	// Strategy of an upgrade's remediation: rollback or uninstall.
+	// Strategy of the remediation: rollback (the default) or uninstall.
 	// +kubebuilder:validation:Enum=rollback;uninstall
 	// +optional
 	Strategy string `json:"strategy,omitempty"`
 
-	// IgnoreTestFailures does not count failed tests as failures of this
-	// action; defaults to test.ignoreFailures.
+	// IgnoreTestFailures does not count failed tests as failures of the
+	// upgrade; defaults to test.ignoreFailures.
 	// +optional
 	IgnoreTestFailures *bool `json:"ignoreTestFailures,omitempty"`
 }
@@ -561,7 +608,7 @@ type Install struct {
 
 	// Remediation of a failed install: uninstall, then retry.
 	// +optional
-	Remediation *Remediation `json:"remediation,omitempty"`
+	Remediation *InstallRemediation `json:"remediation,omitempty"`
 
 	// CreateNamespace creates the target namespace.
 	// +optional
@@ -611,7 +658,7 @@ type Upgrade struct {
 	// Remediation of a failed upgrade: rollback (default) or uninstall,
 	// then retry.
 	// +optional
-	Remediation *Remediation `json:"remediation,omitempty"`
+	Remediation *UpgradeRemediation `json:"remediation,omitempty"`
 
 	// ActionOptions are the switches install and upgrade share.
 	ActionOptions `json:",inline"`
@@ -766,23 +813,11 @@ type DriftDetection struct {
 	// +optional
 	Mode string `json:"mode,omitempty"`
 
-	// Ignore leaves fields out of the comparison and of the correction.
+	// Ignore leaves fields out of the comparison and of the correction:
+	// the JSON pointers of paths, on the objects target selects (all of
+	// the release's when unset), as a Kustomization's spec.ignore does.
 	// +optional
-	Ignore []IgnoreRule `json:"ignore,omitempty"`
-}
-
-// IgnoreRule leaves the fields at Paths out of drift detection, on the
-// objects Target selects (all of the release's when unset).
-type IgnoreRule struct {
-	// Paths are JSON pointers (RFC 6901), such as /spec/replicas; "" is
-	// the whole object.
-	Paths []string `json:"paths"`
-
-	// Target selects the objects, with regular expressions for group,
-	// version, kind, name and namespace, and label selector expressions
-	// for annotationSelector and labelSelector.
-	// +optional
-	Target *syncv1.Selector `json:"target,omitempty"`
+	Ignore []syncv1.IgnoreRule `json:"ignore,omitempty"`
 }
 
 // PostRenderer changes rendered manifests.
@@ -817,7 +852,8 @@ type HelmReleaseStatus struct {
 	// +optional
 	HelmChart string `json:"helmChart,omitempty"`
 
-	// StorageNamespace is where the release records are.
+	// StorageNamespace is where the release records are: the storage
+	// namespace the history was released to.
 	// +optional
 	StorageNamespace string `json:"storageNamespace,omitempty"`
 
@@ -829,7 +865,8 @@ type HelmReleaseStatus struct {
 	// +optional
 	LastAttemptedRevision string `json:"lastAttemptedRevision,omitempty"`
 
-	// LastAttemptedValuesChecksum is the sha256 of the values last tried.
+	// LastAttemptedValuesChecksum is deprecated in Flux for
+	// lastAttemptedConfigDigest, and left empty, as Flux leaves it.
 	// +optional
 	LastAttemptedValuesChecksum string `json:"lastAttemptedValuesChecksum,omitempty"`
 
@@ -868,8 +905,10 @@ type HelmReleaseStatus struct {
 	UpgradeFailures int64 `json:"upgradeFailures,omitempty"`
 
 	// Failures counts every failed Helm action (install, upgrade, test,
-	// rollback, uninstall) since the desired state last changed or was
-	// last released; reset with the other counters.
+	// rollback, uninstall) against the latest desired state: it starts
+	// again, with installFailures and upgradeFailures, when the spec, the
+	// chart or the values change, when a resetAt request is handled, and
+	// when the release target changes.
 	// +optional
 	Failures int64 `json:"failures,omitempty"`
 

@@ -171,13 +171,25 @@ func (g *InstallationTokens) Auth(ctx context.Context, app *AppInstallation) (*g
 	if err != nil {
 		return nil, err
 	}
+	g.store(app.cacheKey, minted, time.Now())
+	return &githttp.BasicAuth{Username: GitHubAccessTokenUsername, Password: minted.token}, nil
+}
+
+// store keeps a new token and drops those that expired: the tokens of an
+// App whose Secret changed, or that no GitRepository uses any more, would
+// otherwise stay for the life of the process.
+func (g *InstallationTokens) store(key string, token gitHubToken, now time.Time) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.tokens == nil {
 		g.tokens = map[string]gitHubToken{}
 	}
-	g.tokens[app.cacheKey] = minted
-	g.mu.Unlock()
-	return &githttp.BasicAuth{Username: GitHubAccessTokenUsername, Password: minted.token}, nil
+	for k, t := range g.tokens {
+		if !now.Before(t.expiresAt) {
+			delete(g.tokens, k)
+		}
+	}
+	g.tokens[key] = token
 }
 
 // mint asks GitHub for an installation token, as an App authenticates:

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,6 +61,26 @@ func TestAGitHubAppTokenClonesAndIsCachedUntilShortlyBeforeItExpires(t *testing.
 	time.Sleep(3*time.Second - time.Since(minted) + 100*time.Millisecond)
 	if third := fetch(); third == first || gh.Minted() != 2 {
 		t.Fatalf("%d tokens minted once the first was within %s of its expiry, want a new one", gh.Minted(), gitHubTokenMargin)
+	}
+}
+
+func TestStoringATokenDropsTheExpiredOnes(t *testing.T) {
+	now := time.Now()
+	tokens := &InstallationTokens{}
+	tokens.store("expired", gitHubToken{token: "a", expiresAt: now.Add(-time.Minute)}, now.Add(-2*time.Hour))
+	tokens.store("expiring-now", gitHubToken{token: "b", expiresAt: now}, now.Add(-time.Hour))
+	tokens.store("valid", gitHubToken{token: "c", expiresAt: now.Add(time.Hour)}, now.Add(-time.Hour))
+	if len(tokens.tokens) != 3 {
+		t.Fatalf("%d tokens before any expired, want 3", len(tokens.tokens))
+	}
+	tokens.store("new", gitHubToken{token: "d", expiresAt: now.Add(time.Hour)}, now)
+	var kept []string
+	for k := range tokens.tokens {
+		kept = append(kept, k)
+	}
+	slices.Sort(kept)
+	if strings.Join(kept, ",") != "new,valid" {
+		t.Fatalf("kept %v, want the new and the valid token", kept)
 	}
 }
 

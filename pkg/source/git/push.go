@@ -67,6 +67,13 @@ type UpdateOptions struct {
 	// Backoff is the wait before the first retry, doubled before each
 	// next one up to 5s. Zero means 200ms.
 	Backoff time.Duration
+	// CreateBranch starts the checkout branch when the repository is
+	// empty or has no such branch: the edit gets no files, and its commit
+	// is the branch's first, pushed without force. When someone creates
+	// the branch meanwhile, the push is not a fast-forward and the retry
+	// commits on top of theirs. It needs a branch checkout, with no
+	// PushBranch of another name and no PushRefspec.
+	CreateBranch bool
 }
 
 // Edit changes a checkout. It gets every regular file of the tree, by
@@ -87,6 +94,9 @@ type Pushed struct {
 	Branch string
 	// Attempts counts the clones it took: 1 unless the branch moved.
 	Attempts int
+	// Created is set when the commit is the first of a branch that
+	// CreateBranch started; Parent is empty then.
+	Created bool
 }
 
 // The errors an update can fail with besides those of a fetch (ErrAuth,
@@ -193,6 +203,9 @@ func (o UpdateOptions) plan() (plan, error) {
 	if p.branch == "" && p.refspec == "" {
 		return plan{}, errors.New("update: a tag, semver or commit checkout needs a push branch or refspec")
 	}
+	if ref := o.CheckoutRef; o.CreateBranch && (ref.Branch == "" || ref.Commit != "" || ref.Tag != "" || ref.SemVer != "" || ref.Name != "" || p.branch != ref.Branch || p.refspec != "") {
+		return plan{}, errors.New("update: only a branch checkout, pushed to itself, may create its branch")
+	}
 	return p, nil
 }
 
@@ -211,12 +224,20 @@ func (p plan) sources(o UpdateOptions) []string {
 // try is one attempt: clone, edit, commit, push.
 func (p plan) try(ctx context.Context, o UpdateOptions, edit Edit) (Pushed, error) {
 	repo, fs, err := p.clone(ctx, o)
+	created := o.CreateBranch && (errors.Is(err, ErrRefNotFound) || errors.Is(err, transport.ErrEmptyRemoteRepository))
+	if created {
+		repo, fs, err = p.start(o)
+	}
 	if err != nil {
 		return Pushed{}, err
 	}
-	head, err := repo.Head()
-	if err != nil {
-		return Pushed{}, fmt.Errorf("clone %s: head: %w", o.URL, err)
+	parent, at := "", "the new branch "+p.branch
+	if !created {
+		head, err := repo.Head()
+		if err != nil {
+			return Pushed{}, fmt.Errorf("clone %s: head: %w", o.URL, err)
+		}
+		parent, at = head.Hash().String(), head.Hash().String()
 	}
 	files, err := readTree(fs)
 	if err != nil {
@@ -224,7 +245,7 @@ func (p plan) try(ctx context.Context, o UpdateOptions, edit Edit) (Pushed, erro
 	}
 	changed, message, err := edit(files)
 	if err != nil {
-		return Pushed{}, fmt.Errorf("edit %s at %s: %w", o.URL, head.Hash(), err)
+		return Pushed{}, fmt.Errorf("edit %s at %s: %w", o.URL, at, err)
 	}
 	wt, err := repo.Worktree()
 	if err != nil {
@@ -252,7 +273,25 @@ func (p plan) try(ctx context.Context, o UpdateOptions, edit Edit) (Pushed, erro
 	if err := push(ctx, repo, o, specs); err != nil {
 		return Pushed{}, err
 	}
-	return Pushed{Commit: commit.String(), Parent: head.Hash().String(), Branch: p.branch}, nil
+	return Pushed{Commit: commit.String(), Parent: parent, Branch: p.branch, Created: created}, nil
+}
+
+// start is the checkout of a branch that is not there yet: an empty
+// repository whose HEAD names the branch, so that the commit is its
+// first, with the remote to push to.
+func (p plan) start(o UpdateOptions) (*gogit.Repository, billy.Filesystem, error) {
+	fs := memfs.New()
+	repo, err := gogit.Init(memory.NewStorage(), fs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start branch %q: %w", p.branch, err)
+	}
+	if err := repo.Storer.SetReference(plumbing.NewSymbolicReference(plumbing.HEAD, plumbing.NewBranchReferenceName(p.branch))); err != nil {
+		return nil, nil, fmt.Errorf("start branch %q: %w", p.branch, err)
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{o.URL}}); err != nil {
+		return nil, nil, fmt.Errorf("start branch %q: %w", p.branch, err)
+	}
+	return repo, fs, nil
 }
 
 // clone checks out what the commit goes on top of: the push branch when
@@ -301,18 +340,28 @@ func (p plan) clone(ctx context.Context, o UpdateOptions) (*gogit.Repository, bi
 
 // hasBranch tells whether the remote has branch, with an ls-remote.
 func hasBranch(ctx context.Context, o UpdateOptions, branch string) (bool, error) {
-	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{o.URL}})
-	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: o.Auth})
+	head, err := BranchHead(ctx, o.URL, o.Auth, branch)
+	return head != "", err
+}
+
+// BranchHead is the commit a branch of the remote at url points at, read
+// with an ls-remote; "" when the remote has no such branch.
+func BranchHead(ctx context.Context, url string, auth transport.AuthMethod, branch string) (string, error) {
+	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{url}})
+	refs, err := remote.ListContext(ctx, &gogit.ListOptions{Auth: auth})
+	if errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return "", nil
+	}
 	if err != nil {
-		return false, remoteError("list refs", err)
+		return "", remoteError("list the refs of "+url, err)
 	}
 	name := plumbing.NewBranchReferenceName(branch)
 	for _, r := range refs {
 		if r.Name() == name {
-			return true, nil
+			return r.Hash().String(), nil
 		}
 	}
-	return false, nil
+	return "", nil
 }
 
 // readTree reads every regular file of the checkout.

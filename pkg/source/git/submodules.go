@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net/url"
 	"os"
 	"path"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 	"github.com/go-git/go-git/v5/storage/memory"
 )
 
@@ -111,31 +111,61 @@ func checkoutSubmodule(ctx context.Context, opts Options, commit plumbing.Hash, 
 
 // submoduleURL resolves a .gitmodules URL: a relative one (../lib.git)
 // against the parent's URL, as git does. Only http, https and ssh URLs
-// are taken: a file:// one would read the controller's own disk.
+// are taken, an scp-like one (git@host:org/lib.git) being ssh, as go-git
+// reads them: a file:// URL or a local path would read the controller's
+// own disk.
 func submoduleURL(parent, raw string) (string, error) {
 	if strings.HasPrefix(raw, "./") || strings.HasPrefix(raw, "../") {
-		base, err := url.Parse(parent)
+		base, err := transport.NewEndpoint(parent)
 		if err != nil {
 			return "", fmt.Errorf("parse the parent URL: %w", err)
 		}
-		base.Path = path.Join(base.Path, raw)
-		raw = base.String()
+		if !remoteProtocols[base.Protocol] || base.Host == "" {
+			return "", fmt.Errorf("URL %q is relative to %q, which is not an http, https or ssh URL", raw, parent)
+		}
+		if isSCPLike(parent) {
+			// An scp-like path is relative to the login's home: it stays
+			// scp-like, or it would become absolute.
+			raw = scpLike(base.User, base.Host, path.Join(base.Path, raw))
+		} else {
+			base.Path = path.Join(base.Path, raw)
+			raw = base.String()
+		}
 	}
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ssh") || u.Host == "" {
+	ep, err := transport.NewEndpoint(raw)
+	if err != nil || !remoteProtocols[ep.Protocol] || ep.Host == "" {
 		return "", fmt.Errorf("URL %q is not an http, https or ssh URL", raw)
 	}
 	return raw, nil
 }
 
-// sameHost tells whether two URLs name the same host and the same kind
-// of transport, so that credentials for one fit the other. The port may
-// differ: it is the same machine and the same operator.
+// remoteProtocols are the transports a submodule may use.
+var remoteProtocols = map[string]bool{"http": true, "https": true, "ssh": true}
+
+// isSCPLike tells whether a URL is scp-like, user@host:path, which has
+// no scheme.
+func isSCPLike(raw string) bool {
+	ep, err := transport.NewEndpoint(raw)
+	return err == nil && ep.Protocol == "ssh" && !strings.Contains(raw, "://")
+}
+
+func scpLike(user, host, p string) string {
+	if user != "" {
+		host = user + "@" + host
+	}
+	return host + ":" + p
+}
+
+// sameHost tells whether two URLs name the same host over the same
+// transport, so that credentials for one fit the other: an ssh key for
+// ssh, and for https neither a plain-HTTP URL, which would send them in
+// the clear, nor another host. The port may differ: it is the same
+// machine and the same operator. An scp-like URL is ssh.
 func sameHost(a, b string) bool {
-	ua, errA := url.Parse(a)
-	ub, errB := url.Parse(b)
+	ea, errA := transport.NewEndpoint(a)
+	eb, errB := transport.NewEndpoint(b)
 	if errA != nil || errB != nil {
 		return false
 	}
-	return strings.EqualFold(ua.Hostname(), ub.Hostname()) && (ua.Scheme == "ssh") == (ub.Scheme == "ssh")
+	return ea.Host != "" && strings.EqualFold(ea.Host, eb.Host) && ea.Protocol == eb.Protocol
 }

@@ -100,7 +100,10 @@ func TestSubmoduleURLs(t *testing.T) {
 		{"a sibling is resolved against the parent's URL", "https://git.example.com/org/app.git", "../lib.git", "https://git.example.com/org/lib.git"},
 		{"so is a relative URL of an ssh parent", "ssh://git@git.example.com/org/app.git", "../../other/lib.git", "ssh://git@git.example.com/other/lib.git"},
 		{"a file URL is refused", "https://git.example.com/org/app.git", "file:///etc", ""},
-		{"an scp-like URL is refused", "https://git.example.com/org/app.git", "git@git.example.com:org/lib.git", ""},
+		{"an scp-like URL is ssh, and kept", "https://git.example.com/org/app.git", "git@git.example.com:org/lib.git", "git@git.example.com:org/lib.git"},
+		{"a relative URL of an scp-like parent stays scp-like", "git@git.example.com:org/app.git", "../lib.git", "git@git.example.com:org/lib.git"},
+		{"a local path is refused", "https://git.example.com/org/app.git", "/srv/git/lib.git", ""},
+		{"a URL of another scheme is refused", "https://git.example.com/org/app.git", "git://git.example.com/lib.git", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +116,27 @@ func TestSubmoduleURLs(t *testing.T) {
 			}
 			if err != nil || got != tt.want {
 				t.Fatalf("got %s, %v, want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSubmodulesGetTheParentsCredentialsOnlyOnItsHostAndScheme(t *testing.T) {
+	tests := []struct {
+		name, parent, sub string
+		want              bool
+	}{
+		{"the same https host", "https://git.example.com/org/app.git", "https://git.example.com/org/lib.git", true},
+		{"the same host on another port", "https://git.example.com/org/app.git", "https://git.example.com:8443/org/lib.git", true},
+		{"another host", "https://git.example.com/org/app.git", "https://other.example.com/org/lib.git", false},
+		{"plain HTTP on the host of an https parent", "https://git.example.com/org/app.git", "http://git.example.com/org/lib.git", false},
+		{"ssh on the host of an https parent", "https://git.example.com/org/app.git", "ssh://git@git.example.com/org/lib.git", false},
+		{"an scp-like URL on the host of an ssh parent", "ssh://git@git.example.com/org/app.git", "git@git.example.com:org/lib.git", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sameHost(tt.parent, tt.sub); got != tt.want {
+				t.Fatalf("sameHost(%s, %s) = %v, want %v", tt.parent, tt.sub, got, tt.want)
 			}
 		})
 	}

@@ -96,11 +96,7 @@ func (v *Verify) check(repo *gogit.Repository, t target) (string, error) {
 		if tag.PGPSignature == "" {
 			return "", fmt.Errorf("%w: tag %s", ErrTagUnsigned, name)
 		}
-		payload, err := encodedWithoutSignature(tag.EncodeWithoutSignature)
-		if err != nil {
-			return "", fmt.Errorf("encode tag %s: %w", name, err)
-		}
-		key, err := v.signedBy(tag.PGPSignature, payload)
+		key, err := v.signedBy(tag.PGPSignature, tag)
 		if err != nil {
 			return "", fmt.Errorf("%w: tag %s: %w", ErrTagSignature, name, err)
 		}
@@ -114,11 +110,7 @@ func (v *Verify) check(repo *gogit.Repository, t target) (string, error) {
 		if commit.PGPSignature == "" {
 			return "", fmt.Errorf("%w: commit %s is not signed", ErrCommitSignature, t.commit)
 		}
-		payload, err := encodedWithoutSignature(commit.EncodeWithoutSignature)
-		if err != nil {
-			return "", fmt.Errorf("encode commit %s: %w", t.commit, err)
-		}
-		key, err := v.signedBy(commit.PGPSignature, payload)
+		key, err := v.signedBy(commit.PGPSignature, commit)
 		if err != nil {
 			return "", fmt.Errorf("%w: commit %s: %w", ErrCommitSignature, t.commit, err)
 		}
@@ -127,11 +119,19 @@ func (v *Verify) check(repo *gogit.Repository, t target) (string, error) {
 	return "verified signature of " + strings.Join(said, " and "), nil
 }
 
+// signedObject is a commit or an annotated tag: go-git checks its
+// OpenPGP signature (refusing a commit that carries more than one), and
+// its encoding without the signature is what an SSH signature signs.
+type signedObject interface {
+	Verify(armoredKeyRing string) (*openpgp.Entity, error)
+	EncodeWithoutSignature(o plumbing.EncodedObject) error
+}
+
 // encodedWithoutSignature is the object as it was signed: its encoding
 // without the signature.
-func encodedWithoutSignature(encode func(plumbing.EncodedObject) error) ([]byte, error) {
+func encodedWithoutSignature(obj signedObject) ([]byte, error) {
 	o := &plumbing.MemoryObject{}
-	if err := encode(o); err != nil {
+	if err := obj.EncodeWithoutSignature(o); err != nil {
 		return nil, err
 	}
 	r, err := o.Reader()
@@ -145,13 +145,18 @@ func encodedWithoutSignature(encode func(plumbing.EncodedObject) error) ([]byte,
 // sshSignatureArmor starts an SSH signature, as Git stores it.
 const sshSignatureArmor = "-----BEGIN SSH SIGNATURE-----"
 
-// signedBy checks signature over payload with the keys of its kind and
-// names the key that made it: an OpenPGP key ID or an SSH key's SHA256
-// fingerprint.
-func (v *Verify) signedBy(signature string, payload []byte) (string, error) {
+// signedBy checks obj's signature with the keys of its kind and names the
+// key that made it: an OpenPGP key ID or an SSH key's SHA256
+// fingerprint. OpenPGP signatures are go-git's to check; SSH ones, which
+// go-git does not read, are checked here.
+func (v *Verify) signedBy(signature string, obj signedObject) (string, error) {
 	if strings.HasPrefix(strings.TrimSpace(signature), sshSignatureArmor) {
 		if len(v.AuthorizedKeys) == 0 {
 			return "", errors.New("it is an SSH signature and the Secret holds no .sshpub key")
+		}
+		payload, err := encodedWithoutSignature(obj)
+		if err != nil {
+			return "", fmt.Errorf("encode the signed object: %w", err)
 		}
 		return verifySSH(signature, payload, v.AuthorizedKeys)
 	}
@@ -160,12 +165,7 @@ func (v *Verify) signedBy(signature string, payload []byte) (string, error) {
 	}
 	var errs []error
 	for _, ring := range v.KeyRings {
-		keyring, err := openpgp.ReadArmoredKeyRing(strings.NewReader(ring))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("read an armored key ring: %w", err))
-			continue
-		}
-		signer, err := openpgp.CheckArmoredDetachedSignature(keyring, bytes.NewReader(payload), strings.NewReader(signature), nil)
+		signer, err := obj.Verify(ring)
 		if err == nil {
 			return signer.PrimaryKey.KeyIdString(), nil
 		}

@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"golang.org/x/crypto/ssh"
 
 	"sluice.dev/sluice/test/gitserver"
@@ -219,6 +221,35 @@ func TestSSHSignaturesOfSSHKeygenAreCheckedForTheirPayloadKeyAndNamespace(t *tes
 				t.Fatalf("error %v, want one with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestACommitWithMoreThanOneOpenPGPSignatureIsRefused(t *testing.T) {
+	trusted, ring := pgpKey(t, "trusted")
+	when := time.Unix(1700000000, 0)
+	commit := &object.Commit{
+		Author:    object.Signature{Name: "t", Email: "t@example.com", When: when},
+		Committer: object.Signature{Name: "t", Email: "t@example.com", When: when},
+		Message:   "signed\n",
+	}
+	payload, err := encodedWithoutSignature(commit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sig bytes.Buffer
+	if err := openpgp.ArmoredDetachSign(&sig, trusted, bytes.NewReader(payload), nil); err != nil {
+		t.Fatal(err)
+	}
+	v := &Verify{Mode: VerifyHEAD, KeyRings: []string{ring}}
+	commit.PGPSignature = sig.String()
+	if key, err := v.signedBy(commit.PGPSignature, commit); err != nil || key != trusted.PrimaryKey.KeyIdString() {
+		t.Fatalf("one signature: key %q, %v; want it verified", key, err)
+	}
+	// A second signature block after a good one: git would show only
+	// one of them, so the commit is refused whatever they say.
+	commit.PGPSignature = sig.String() + "\n" + sig.String()
+	if _, err := v.signedBy(commit.PGPSignature, commit); !errors.Is(err, object.ErrMultipleSignatures) {
+		t.Fatalf("two signatures: error %v, want %v", err, object.ErrMultipleSignatures)
 	}
 }
 

@@ -158,7 +158,7 @@ func applyOptions(opts Options) ssa.ApplyOptions {
 	return o
 }
 
-// ErrWaitTimeout: what Delete deleted was still there when its wait ended.
+// ErrWaitTimeout is returned when what Delete deleted was still there when its wait ended.
 var ErrWaitTimeout = errors.New("the deleted objects are not gone")
 
 // Delete deletes the objects of an inventory that carry the owner's

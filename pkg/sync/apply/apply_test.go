@@ -112,11 +112,33 @@ func TestPruneDeletesWhatLeftTheSourceButWhatOptsOut(t *testing.T) {
 	if got := actions(res.Pruned); got["ConfigMap/prune/extra"] != "deleted" {
 		t.Fatalf("pruned %v", got)
 	}
+
 	for name, wantGone := range map[string]bool{"extra": true, "kept": false, "settings": false} {
 		err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: name}, &corev1.ConfigMap{})
 		if gone := apierrors.IsNotFound(err); gone != wantGone {
 			t.Errorf("ConfigMap %s gone=%v, want %v (%v)", name, gone, wantGone, err)
 		}
+	}
+
+	// An object marked reconcile: disabled in the cluster is not
+	// pruned either, as in Flux.
+	first, err = a.Apply(t.Context(), objects(t, ns, namespace, settings, extra), Options{Owner: owner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := &corev1.ConfigMap{}
+	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "extra"}, live); err != nil {
+		t.Fatal(err)
+	}
+	live.Annotations = map[string]string{ReconcileAnnotation: ReconcileDisabled}
+	if err := cp.Client.Update(t.Context(), live); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Apply(t.Context(), objects(t, ns, namespace, settings), Options{Owner: owner, Prune: true, Previous: first.Inventory}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "extra"}, &corev1.ConfigMap{}); err != nil {
+		t.Fatalf("an object whose reconcile is disabled was pruned: %v", err)
 	}
 }
 

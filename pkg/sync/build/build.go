@@ -14,7 +14,9 @@ import (
 	"sort"
 	"strings"
 
+	ssautil "github.com/fluxcd/pkg/ssa/utils"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/konfig"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/api/types"
@@ -137,20 +139,14 @@ func run(files map[string][]byte, opts Options) ([]*unstructured.Unstructured, e
 		}
 	}
 	overlay := types.Kustomization{
-		TypeMeta:  types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind},
-		Resources: []string{".." + root},
-		Namespace: opts.TargetNamespace,
-		Patches:   opts.Patches,
-		Images:    opts.Images,
-		// As Flux's commonMetadata: selectors and pod templates stay
-		// as they are, so that no Deployment rolls out for a label.
-		CommonAnnotations: opts.Annotations,
-		NamePrefix:        opts.NamePrefix,
-		NameSuffix:        opts.NameSuffix,
-		BuildMetadata:     opts.BuildMetadata,
-	}
-	if len(opts.Labels) > 0 {
-		overlay.Labels = []types.Label{{Pairs: opts.Labels}}
+		TypeMeta:      types.TypeMeta{APIVersion: types.KustomizationVersion, Kind: types.KustomizationKind},
+		Resources:     []string{".." + root},
+		Namespace:     opts.TargetNamespace,
+		Patches:       opts.Patches,
+		Images:        opts.Images,
+		NamePrefix:    opts.NamePrefix,
+		NameSuffix:    opts.NameSuffix,
+		BuildMetadata: opts.BuildMetadata,
 	}
 	for _, c := range components {
 		overlay.Components = append(overlay.Components, path.Join("..", root, c))
@@ -200,6 +196,10 @@ func run(files map[string][]byte, opts Options) ([]*unstructured.Unstructured, e
 		originFromPath(obj, root)
 		out = append(out, obj)
 	}
+	// commonMetadata goes on each object's own metadata after the
+	// substitution, as in Flux, and not through kustomize, whose
+	// commonAnnotations reach pod templates and would roll workloads.
+	ssautil.SetCommonMetadata(out, opts.Labels, opts.Annotations)
 	return out, nil
 }
 
@@ -220,12 +220,9 @@ func originFromPath(obj *unstructured.Unstructured, root string) {
 	obj.SetAnnotations(ann)
 }
 
-// kustomizationFiles are the names kustomize reads a kustomization from.
-var kustomizationFiles = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
-
 // hasKustomization tells whether dir holds a kustomization file.
 func hasKustomization(fs filesys.FileSystem, dir string) bool {
-	for _, name := range kustomizationFiles {
+	for _, name := range konfig.RecognizedKustomizationFileNames() {
 		if p := path.Join(dir, name); fs.Exists(p) && !fs.IsDir(p) {
 			return true
 		}

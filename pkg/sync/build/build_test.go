@@ -130,7 +130,7 @@ func TestBuildProducesWhatAFluxKustomizationWould(t *testing.T) {
 				}
 			}
 		}},
-		{"commonMetadata labels and annotates every object but leaves selectors alone", plain, Options{Path: "apps/podinfo", Labels: map[string]string{"team": "web"}, Annotations: map[string]string{"owner": "sre"}}, func(t *testing.T, objs []*unstructured.Unstructured) {
+		{"commonMetadata labels and annotates every object but leaves selectors and pod templates alone", plain, Options{Path: "apps/podinfo", Labels: map[string]string{"team": "web"}, Annotations: map[string]string{"owner": "sre"}}, func(t *testing.T, objs []*unstructured.Unstructured) {
 			for _, o := range objs {
 				if o.GetLabels()["team"] != "web" || o.GetAnnotations()["owner"] != "sre" {
 					t.Errorf("%s has labels %v and annotations %v", o.GetKind(), o.GetLabels(), o.GetAnnotations())
@@ -143,6 +143,14 @@ func TestBuildProducesWhatAFluxKustomizationWould(t *testing.T) {
 			svcSel, _, _ := unstructured.NestedStringMap(find(t, objs, "Service").Object, "spec", "selector")
 			if _, ok := svcSel["team"]; ok {
 				t.Errorf("the Service's selector %v got the label", svcSel)
+			}
+			// A pod template that changed would roll the Deployment out.
+			tpl, _, _ := unstructured.NestedMap(find(t, objs, "Deployment").Object, "spec", "template", "metadata")
+			if labels, _ := tpl["labels"].(map[string]any); labels["team"] != nil {
+				t.Errorf("the pod template got the label: %v", tpl)
+			}
+			if annotations, _ := tpl["annotations"].(map[string]any); annotations["owner"] != nil {
+				t.Errorf("the pod template got the annotation: %v", tpl)
 			}
 		}},
 		{"a sub-folder with its own kustomization.yaml is one resource, built by its kustomization, as Flux lists it", map[string][]byte{

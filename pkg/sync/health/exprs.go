@@ -45,7 +45,8 @@ func CompileExprs(cache *celexpr.Cache, field string, checks []syncv1.CustomHeal
 		if err != nil {
 			return nil, fmt.Errorf("%s.apiVersion: %w", at, err)
 		}
-		gk := schema.GroupKind{Group: gv.Group, Kind: hc.Kind}
+		// A migrated entry may name Flux's group of Sluice's kind.
+		gk := schema.GroupKind{Group: syncv1.SluiceGroup(gv.Group), Kind: hc.Kind}
 		k := &KindExprs{field: at}
 		for _, e := range []struct {
 			name string

@@ -94,6 +94,18 @@ func TestAHealthCheckExprThatDoesNotCompileIsNamed(t *testing.T) {
 	}
 }
 
+func TestAHealthCheckExprNamingFluxsGroupJudgesSluicesKind(t *testing.T) {
+	var cache celexpr.Cache
+	x, err := health.CompileExprs(&cache, "spec.healthCheckExprs", []syncv1.CustomHealthCheck{{APIVersion: "helm.toolkit.fluxcd.io/v2", Kind: "HelmRelease", Current: "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hr := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "sync.sluice.dev/v2", "kind": "HelmRelease", "metadata": map[string]any{"name": "app", "generation": int64(1)}}}
+	if res, custom := x.Status(t.Context(), hr); !custom || res.Status != status.CurrentStatus {
+		t.Fatalf("custom %v, result %+v: want Sluice's HelmRelease judged by the entry of Flux's group", custom, res)
+	}
+}
+
 func TestAHealthCheckExprWithoutAKindJudgesEveryKindOfItsGroupBelowANamedKind(t *testing.T) {
 	checks := []syncv1.CustomHealthCheck{
 		// The group's entry holds every object Current...

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"strings"
 
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -111,13 +110,37 @@ func (r *Reconciler) ociChart(ctx context.Context, key types.NamespacedName) (*s
 	if err != nil {
 		return nil, &unusableChartError{fmt.Errorf("spec.chartRef: OCIRepository %s: %w", key, err)}
 	}
-	// The revision is <tag>@sha256:<hex>, or the digest alone.
-	if i := strings.LastIndex(a.Revision, "@"); i >= 0 {
-		stored.OCIDigest = a.Revision[i+1:]
-	} else if strings.HasPrefix(a.Revision, "sha256:") {
-		stored.OCIDigest = a.Revision
-	}
 	return stored, nil
+}
+
+// chartLabels are the labels of the HelmChart made from spec.chart:
+// spec.chart.metadata's, as Flux sets them, so that one taken out of the
+// template goes, and the owner labels, which win.
+func chartLabels(hr *syncv2.HelmRelease) map[string]string {
+	labels := map[string]string{}
+	if m := hr.Spec.Chart.ObjectMeta; m != nil {
+		maps.Copy(labels, m.Labels)
+	}
+	labels[OwnerNameLabel], labels[OwnerNamespaceLabel] = hr.Name, hr.Namespace
+	return labels
+}
+
+// chartAnnotations are the annotations of the HelmChart made from
+// spec.chart: spec.chart.metadata's, as Flux sets them, and the
+// reconcile request that a Receiver or sluicectl set on the HelmChart
+// itself, unless the template sets one.
+func chartAnnotations(hr *syncv2.HelmRelease, current map[string]string) map[string]string {
+	out := map[string]string{}
+	if v, ok := current[sourcev1.ReconcileRequestAnnotation]; ok {
+		out[sourcev1.ReconcileRequestAnnotation] = v
+	}
+	if m := hr.Spec.Chart.ObjectMeta; m != nil {
+		maps.Copy(out, m.Annotations)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // ensureChart makes or updates the HelmChart of spec.chart.
@@ -145,25 +168,8 @@ func (r *Reconciler) ensureChart(ctx context.Context, hr *syncv2.HelmRelease) er
 		if hc.Spec.ReconcileStrategy == "" {
 			hc.Spec.ReconcileStrategy = sourcev1.ReconcileStrategyChartVersion
 		}
-		// spec.chart.metadata is merged in, so that what others set on
-		// the HelmChart (a reconcile request, say) stays; the owner
-		// labels win.
-		labels, annotations := hc.GetLabels(), hc.GetAnnotations()
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		if m := hr.Spec.Chart.ObjectMeta; m != nil {
-			maps.Copy(labels, m.Labels)
-			if len(m.Annotations) > 0 {
-				if annotations == nil {
-					annotations = map[string]string{}
-				}
-				maps.Copy(annotations, m.Annotations)
-			}
-		}
-		labels[OwnerNameLabel], labels[OwnerNamespaceLabel] = hr.Name, hr.Namespace
-		hc.SetLabels(labels)
-		hc.SetAnnotations(annotations)
+		hc.SetLabels(chartLabels(hr))
+		hc.SetAnnotations(chartAnnotations(hr, hc.GetAnnotations()))
 		return nil
 	})
 	if err != nil {

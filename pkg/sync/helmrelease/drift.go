@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/fluxcd/pkg/ssa"
-	"github.com/fluxcd/pkg/ssa/jsondiff"
 	"github.com/fluxcd/pkg/ssa/utils"
 	"helm.sh/helm/v4/pkg/kube"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
@@ -18,7 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	syncv1 "sluice.dev/sluice/api/sync/v1"
 	syncv2 "sluice.dev/sluice/api/sync/v2"
+	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/handoff"
 )
 
@@ -64,7 +65,7 @@ func manifestObjects(c client.Client, rel *releasev1.Release, namespace string) 
 // labelled or annotated helm.toolkit.fluxcd.io/driftDetection: disabled
 // (in the manifest or in the cluster) is left out entirely, as in Flux.
 // With correct, the drifted objects are applied again.
-func drift(ctx context.Context, c client.Client, guard handoff.Guard, rel *releasev1.Release, namespace string, correct bool, ignore []syncv2.IgnoreRule) ([]string, error) {
+func drift(ctx context.Context, c client.Client, guard handoff.Guard, rel *releasev1.Release, namespace string, correct bool, ignore []syncv1.IgnoreRule) ([]string, error) {
 	objs, err := manifestObjects(c, rel, namespace)
 	if err != nil {
 		return nil, err
@@ -93,7 +94,7 @@ func drift(ctx context.Context, c client.Client, guard handoff.Guard, rel *relea
 	}
 	manager := ssa.NewResourceManager(c, nil, ssa.Owner{Field: helmFieldManager()})
 	exclusions := map[string]string{syncv2.DriftDetectionMetadataKey: syncv2.DriftDetectionDisabledValue}
-	rules := ignoreRules(ignore)
+	rules := apply.IgnoreRules(ignore)
 	diffOpts := ssa.DefaultDiffOptions()
 	diffOpts.Exclusions, diffOpts.DriftIgnoreRules = exclusions, rules
 	var drifted []string
@@ -118,23 +119,6 @@ func drift(ctx context.Context, c client.Client, guard handoff.Guard, rel *relea
 		}
 	}
 	return drifted, nil
-}
-
-// ignoreRules turns spec.driftDetection.ignore into ssa's rules; a rule
-// without a target applies to every object.
-func ignoreRules(ignore []syncv2.IgnoreRule) []jsondiff.IgnoreRule {
-	var out []jsondiff.IgnoreRule
-	for _, r := range ignore {
-		rule := jsondiff.IgnoreRule{Paths: r.Paths}
-		if t := r.Target; t != nil {
-			rule.Selector = &jsondiff.Selector{
-				Group: t.Group, Version: t.Version, Kind: t.Kind, Name: t.Name, Namespace: t.Namespace,
-				AnnotationSelector: t.AnnotationSelector, LabelSelector: t.LabelSelector,
-			}
-		}
-		out = append(out, rule)
-	}
-	return out
 }
 
 // detectDrift compares the cluster with the release as

@@ -88,7 +88,7 @@ func TestEachHelmActionWaitsAsLongAsItsTimeoutSaysUnlessItsWaitIsDisabled(t *tes
 	startControllers(t)
 	short := &metav1.Duration{Duration: 2 * time.Second}
 	long := &metav1.Duration{Duration: 10 * time.Minute}
-	retryOnce := &syncv2.Remediation{Retries: 1}
+	retryOnce := &syncv2.UpgradeRemediation{Retries: 1}
 	tests := []struct {
 		name      string
 		templates map[string]string
@@ -126,7 +126,7 @@ func TestEachHelmActionWaitsAsLongAsItsTimeoutSaysUnlessItsWaitIsDisabled(t *tes
 		}, true, conditionReason(syncv2.RemediatedCondition, syncv2.ReasonRollbackSucceeded)},
 		{"uninstall.timeout bounds the uninstall", map[string]string{"deploy.yaml": neverReady, "held.yaml": held}, func(s *syncv2.HelmReleaseSpec) {
 			yes := true
-			s.Install = &syncv2.Install{Timeout: short, Remediation: &syncv2.Remediation{Retries: 1, RemediateLastFailure: &yes}}
+			s.Install = &syncv2.Install{Timeout: short, Remediation: &syncv2.InstallRemediation{Retries: 1, RemediateLastFailure: &yes}}
 			s.Uninstall = &syncv2.Uninstall{Timeout: short}
 		}, false, conditionReason(syncv2.RemediatedCondition, syncv2.ReasonUninstallFailed)},
 	}
@@ -198,8 +198,8 @@ func TestTheStatusSaysWhatWasReleasedWhereAndKeepsMaxHistoryRevisions(t *testing
 		if st.LastAttemptedReleaseAction != action || st.LastAttemptedRevision != revision || st.StorageNamespace != storage {
 			t.Fatalf("last attempted %s of %s, storage namespace %q; want %s of %s in %s", st.LastAttemptedReleaseAction, st.LastAttemptedRevision, st.StorageNamespace, action, revision, storage)
 		}
-		if !strings.HasPrefix(st.LastAttemptedValuesChecksum, "sha256:") || st.LastAttemptedValuesChecksum != st.LastAttemptedConfigDigest {
-			t.Fatalf("lastAttemptedValuesChecksum %q, want the config digest %q", st.LastAttemptedValuesChecksum, st.LastAttemptedConfigDigest)
+		if st.LastAttemptedValuesChecksum != "" || !strings.HasPrefix(st.LastAttemptedConfigDigest, "sha256:") {
+			t.Fatalf("lastAttemptedValuesChecksum %q and lastAttemptedConfigDigest %q, want the deprecated checksum left empty, as Flux leaves it, and the config digest", st.LastAttemptedValuesChecksum, st.LastAttemptedConfigDigest)
 		}
 		rels := releases(t, storage)
 		if len(rels) != 1 {
@@ -238,8 +238,8 @@ func TestTheStatusSaysWhatWasReleasedWhereAndKeepsMaxHistoryRevisions(t *testing
 	if h := third.Status.History; len(h) != 2 || h[1].Version != 2 || h[0].ConfigDigest == h[1].ConfigDigest || h[1].ConfigDigest != installed.Status.History[0].ConfigDigest {
 		t.Fatalf("history %+v, want revisions 3 and 2 only, 3 with new values", h)
 	}
-	if third.Status.LastAttemptedValuesChecksum == installed.Status.LastAttemptedValuesChecksum {
-		t.Fatalf("lastAttemptedValuesChecksum %s did not follow the new values", third.Status.LastAttemptedValuesChecksum)
+	if third.Status.LastAttemptedConfigDigest == installed.Status.LastAttemptedConfigDigest {
+		t.Fatalf("lastAttemptedConfigDigest %s did not follow the new values", third.Status.LastAttemptedConfigDigest)
 	}
 	if versions := storedRevisions(t, storage); !slices.Equal(versions, []string{"2", "3"}) {
 		t.Fatalf("Helm keeps revisions %v, want 2 and 3 (maxHistory 2)", versions)

@@ -1,9 +1,7 @@
 package helmrelease
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
+	"maps"
 	"strings"
 
 	"helm.sh/helm/v4/pkg/release/common"
@@ -13,34 +11,49 @@ import (
 	syncv2 "sluice.dev/sluice/api/sync/v2"
 )
 
-// recordHistory writes the release's revisions into status, newest first.
-func (r *Reconciler) recordHistory(hr *syncv2.HelmRelease, run *runner) {
-	history, err := run.history()
-	if err != nil {
-		return
+// recordHistory writes the release's revisions into status, newest
+// first: history, when fresh says no action changed Helm's storage since
+// the reconcile read it, or else what Helm's storage holds now. While
+// the release target changed and the release of the old one is not
+// uninstalled yet, the status keeps naming the old one, so that it is
+// not forgotten.
+func (r *Reconciler) recordHistory(hr *syncv2.HelmRelease, run *runner, history []*releasev1.Release, fresh bool) error {
+	if targetChange(hr) != "" {
+		return nil
+	}
+	if !fresh {
+		var err error
+		if history, err = run.history(); err != nil {
+			return err
+		}
 	}
 	_, _, storage := names(hr)
 	hr.Status.StorageNamespace = storage
-	// Helm keeps no OCI digest: each revision keeps the one it was
-	// recorded with, and a new one gets the digest last attempted.
-	ociDigests := map[int]string{}
+	previous := map[int]syncv2.Snapshot{}
 	for _, s := range hr.Status.History {
-		ociDigests[s.Version] = s.OCIDigest
+		previous[s.Version] = s
 	}
 	hr.Status.History = nil
-	for _, rel := range history[:min(len(history), maxHistory(hr))] {
-		s := snapshot(rel)
-		if d, ok := ociDigests[rel.Version]; ok {
-			s.OCIDigest = d
+	for _, rel := range history[:min(len(history), statusHistory(hr))] {
+		s := snapshot(rel, previous[rel.Version])
+		// Helm keeps no OCI digest: each revision keeps the one it was
+		// recorded with, and a new one gets the digest last attempted.
+		if p, ok := previous[rel.Version]; ok {
+			s.OCIDigest = p.OCIDigest
 		} else if s.ChartVersion == hr.Status.LastAttemptedRevision {
 			s.OCIDigest = hr.Status.LastAttemptedRevisionDigest
 		}
 		hr.Status.History = append(hr.Status.History, s)
 	}
+	return nil
 }
 
-func snapshot(rel *releasev1.Release) syncv2.Snapshot {
-	s := syncv2.Snapshot{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version, ConfigDigest: valuesDigest(rel.Config), Digest: releaseDigest(rel)}
+// snapshot is rel as status.history shows it. The digests of the record
+// and of its values are those of previous, the same revision as status
+// showed it, when nothing a change of the record shows in moved: digesting
+// whole releases at every reconcile would cost more than the release.
+func snapshot(rel *releasev1.Release, previous syncv2.Snapshot) syncv2.Snapshot {
+	s := syncv2.Snapshot{Name: rel.Name, Namespace: rel.Namespace, Version: rel.Version}
 	if rel.Info != nil {
 		s.Status = string(rel.Info.Status)
 		s.FirstDeployed, s.LastDeployed = metav1.NewTime(rel.Info.FirstDeployed), metav1.NewTime(rel.Info.LastDeployed)
@@ -60,18 +73,25 @@ func snapshot(rel *releasev1.Release) syncv2.Snapshot {
 			s.TestHooks[h.Name] = string(h.LastRun.Phase)
 		}
 	}
+	if unchanged(s, previous) {
+		s.Digest, s.ConfigDigest = previous.Digest, previous.ConfigDigest
+	} else {
+		s.Digest, s.ConfigDigest = jsonDigest(rel), valuesDigest(rel.Config)
+	}
 	return s
 }
 
-// releaseDigest is sha256:<hex> of the release record's JSON, as Helm
-// stores it.
-func releaseDigest(rel *releasev1.Release) string {
-	data, err := json.Marshal(rel)
-	if err != nil {
-		return ""
+// unchanged tells whether previous shows the same record as s: the same
+// revision, status, deployment and deletion times (to the second, as the
+// API server keeps them) and test runs.
+func unchanged(s, previous syncv2.Snapshot) bool {
+	sameTime := func(a, b *metav1.Time) bool {
+		return (a == nil) == (b == nil) && (a == nil || a.Unix() == b.Unix())
 	}
-	sum := sha256.Sum256(data)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return previous.Digest != "" && previous.Name == s.Name && previous.Namespace == s.Namespace &&
+		previous.Version == s.Version && previous.Status == s.Status && previous.ChartVersion == s.ChartVersion &&
+		previous.LastDeployed.Unix() == s.LastDeployed.Unix() && sameTime(previous.Deleted, s.Deleted) &&
+		maps.Equal(previous.TestHooks, s.TestHooks)
 }
 
 // postRenderersLabel, on a release record, holds the digest of the
@@ -101,6 +121,7 @@ func observe(hr *syncv2.HelmRelease, rel *releasev1.Release, history []*releasev
 		TestEnabled: hr.Spec.Test != nil && hr.Spec.Test.Enable, IgnoreTests: ignoreTests(hr),
 		PostRenderersDigest: postRenderersDigest(hr), ObservedPostRenderersDigest: hr.Status.ObservedPostRenderersDigest,
 		InPlaceChartNameChange: hr.Spec.Upgrade != nil && hr.Spec.Upgrade.ChartNameChangeStrategy == syncv2.ChartNameChangeInPlaceUpdate,
+		TargetChange:           targetChange(hr),
 	}
 	var filters []syncv2.TestFilter
 	if hr.Spec.Test != nil {
@@ -112,8 +133,13 @@ func observe(hr *syncv2.HelmRelease, rel *releasev1.Release, history []*releasev
 	// A record made by this version says what it was rendered with; an
 	// older one leaves the status to say it.
 	if got, ok := rel.Labels[postRenderersLabel]; ok {
-		o.ObservedPostRenderersDigest = o.PostRenderersDigest
-		if got != labelDigest(o.PostRenderersDigest) {
+		switch {
+		case got == labelDigest(o.PostRenderersDigest):
+			o.ObservedPostRenderersDigest = o.PostRenderersDigest
+		case got == "":
+			// Made without post-renderers or commonMetadata.
+			o.ObservedPostRenderersDigest = ""
+		default:
 			o.ObservedPostRenderersDigest = "sha256:" + got
 		}
 	}
@@ -146,9 +172,25 @@ func observe(hr *syncv2.HelmRelease, rel *releasev1.Release, history []*releasev
 	return o
 }
 
+// defaultMaxHistory is spec.maxHistory when unset, and how many
+// revisions status.history shows when it is 0 (Helm then keeps them
+// all), as Flux's status keeps at most 5.
+const defaultMaxHistory = 5
+
+// maxHistory is how many revisions Helm keeps: spec.maxHistory, 0 for
+// all of them, as Helm reads it.
 func maxHistory(hr *syncv2.HelmRelease) int {
 	if hr.Spec.MaxHistory != nil {
-		return *hr.Spec.MaxHistory
+		return max(*hr.Spec.MaxHistory, 0)
 	}
-	return 5
+	return defaultMaxHistory
+}
+
+// statusHistory is how many revisions status.history shows: as many as
+// Helm keeps, and never all of an unlimited history.
+func statusHistory(hr *syncv2.HelmRelease) int {
+	if n := maxHistory(hr); n > 0 {
+		return n
+	}
+	return defaultMaxHistory
 }

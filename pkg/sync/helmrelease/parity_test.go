@@ -22,6 +22,7 @@ import (
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/source/oci"
+	"sluice.dev/sluice/pkg/sync/helmrelease"
 	"sluice.dev/sluice/test/controlplane"
 	"sluice.dev/sluice/test/helmrepo"
 )
@@ -48,19 +49,6 @@ func annotate(t *testing.T, hr *syncv2.HelmRelease, annotations map[string]strin
 	if err := cp.Client.Patch(t.Context(), hr, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// update changes the HelmRelease's spec, retrying on conflicts.
-func update(t *testing.T, hr *syncv2.HelmRelease, mutate func(*syncv2.HelmRelease)) {
-	t.Helper()
-	controlplane.Eventually(t, 10*time.Second, "HelmRelease "+hr.Name+" updated", func(ctx context.Context) (bool, string) {
-		if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(hr), hr); err != nil {
-			return false, err.Error()
-		}
-		mutate(hr)
-		err := cp.Client.Update(ctx, hr)
-		return err == nil, fmt.Sprint(err)
-	})
 }
 
 func values(js string) *apiextensionsv1.JSON { return &apiextensionsv1.JSON{Raw: []byte(js)} }
@@ -103,7 +91,7 @@ func TestRetryOnFailureRetriesAFailedInstallAndUpgradeWithoutRemediating(t *test
 	}
 
 	// A failed upgrade is not rolled back either.
-	update(t, hr, func(hr *syncv2.HelmRelease) { hr.Spec.Values = values(`{"elsewhere": "helm-retry-b"}`) })
+	change(t, hr, func(hr *syncv2.HelmRelease) { hr.Spec.Values = values(`{"elsewhere": "helm-retry-b"}`) })
 	got = waitFor(t, hr, "a failed upgrade, with a retry coming", readyFor(syncv2.ReasonUpgradeFailed, "RetryOnFailure retries in 1s"))
 	if c := condition(got, "Remediated"); c != nil {
 		t.Fatalf("RetryOnFailure remediated the failed upgrade: %+v", c)
@@ -191,7 +179,7 @@ func TestDriftIgnoreRulesAndTheDisabledMarkKeepChangesFromBeingCorrected(t *test
 	namespaceWithRepo(t, ns, chartOf("1.0.0", map[string]string{"settings.yaml": settings, "marked.yaml": marked, "plain.yaml": plain}))
 	startControllers(t)
 	hr := helmRelease(ns, "web", "*", func(hr *syncv2.HelmRelease) {
-		hr.Spec.DriftDetection = &syncv2.DriftDetection{Mode: syncv2.DriftDetectionEnabled, Ignore: []syncv2.IgnoreRule{
+		hr.Spec.DriftDetection = &syncv2.DriftDetection{Mode: syncv2.DriftDetectionEnabled, Ignore: []syncv1.IgnoreRule{
 			{Paths: []string{"/data/greeting"}, Target: &syncv1.Selector{Kind: "ConfigMap", Name: ".*-settings"}},
 		}}
 	})
@@ -260,7 +248,7 @@ func TestTestFiltersPickTheTestsAndIgnoreTestFailuresDefaultsToTheTests(t *testi
 	no := false
 	counted := helmRelease(ns, "counted", "*", func(hr *syncv2.HelmRelease) {
 		withTests(func(test *syncv2.Test) { test.IgnoreFailures = true })(hr)
-		hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.Remediation{IgnoreTestFailures: &no}}
+		hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.InstallRemediation{IgnoreTestFailures: &no}}
 	})
 	create(t, filtered, ignored, counted)
 
@@ -344,7 +332,7 @@ func TestTheChartTemplatesFieldsAndCommonMetadataReachWhatTheReleaseMakes(t *tes
 	}
 
 	// Common metadata alone changing is a new release.
-	update(t, hr, func(hr *syncv2.HelmRelease) { hr.Spec.CommonMetadata.Labels["env"] = "staging" })
+	change(t, hr, func(hr *syncv2.HelmRelease) { hr.Spec.CommonMetadata.Labels["env"] = "staging" })
 	waitFor(t, hr, "upgraded for the new label", func(hr *syncv2.HelmRelease) bool {
 		return readyWith("1.0.0")(hr) && hr.Status.History[0].Version == 2
 	})
@@ -353,6 +341,25 @@ func TestTheChartTemplatesFieldsAndCommonMetadataReachWhatTheReleaseMakes(t *tes
 	}
 	if cm.Labels["env"] != "staging" {
 		t.Errorf("after the upgrade the ConfigMap is labelled env=%s", cm.Labels["env"])
+	}
+
+	// Metadata taken out of the template leaves the HelmChart, as in
+	// Flux; a reconcile request set on the HelmChart itself stays.
+	chartKey := client.ObjectKeyFromObject(hc)
+	if err := cp.Client.Patch(t.Context(), hc, client.RawPatch("application/merge-patch+json", []byte(`{"metadata":{"annotations":{"reconcile.fluxcd.io/requestedAt":"kept"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	change(t, hr, func(hr *syncv2.HelmRelease) { hr.Spec.Chart.ObjectMeta = nil })
+	controlplane.Eventually(t, 30*time.Second, "the template's metadata gone from the HelmChart", func(ctx context.Context) (bool, string) {
+		if err := cp.Client.Get(ctx, chartKey, hc); err != nil {
+			return false, err.Error()
+		}
+		_, team := hc.Labels["team"]
+		_, note := hc.Annotations["note"]
+		return !team && !note, fmt.Sprintf("labels %v, annotations %v", hc.Labels, hc.Annotations)
+	})
+	if hc.Annotations[sourcev1.ReconcileRequestAnnotation] != "kept" || hc.Labels[helmrelease.OwnerNameLabel] != "web" {
+		t.Errorf("the HelmChart lost the reconcile request or its owner: labels %v, annotations %v", hc.Labels, hc.Annotations)
 	}
 }
 

@@ -13,8 +13,10 @@ const (
 	stepRollback  step = "rollback"
 	stepUninstall step = "uninstall"
 	stepUnlock    step = "unlock"
-	// stepReinstall uninstalls a release whose chart has another name
-	// now, so that the chart of the new name is installed afresh.
+	// stepReinstall uninstalls the release of another target (storage
+	// namespace, release namespace or name) than the HelmRelease names
+	// now, or one whose chart has another name now, so that the chart is
+	// installed afresh where the HelmRelease says.
 	stepReinstall step = "reinstall"
 	// stepStalled: retries are spent; nothing runs until the chart, the
 	// values or the spec change, or a reset is requested.
@@ -99,6 +101,11 @@ type observation struct {
 	// InPlaceUpdate) upgrades it in place.
 	ChartName              string
 	InPlaceChartNameChange bool
+	// TargetChange names what moved of the release target the status
+	// records (its storage namespace, release namespace or release name):
+	// the release there is uninstalled, as Flux does, before the chart is
+	// installed at the new one, whatever chartNameChangeStrategy says.
+	TargetChange string
 }
 
 // chartRenamed is true when the release holds a chart of another name
@@ -113,6 +120,10 @@ func (o observation) chartRenamed() bool {
 func next(o observation) step {
 	rel := o.Release
 	switch {
+	case o.TargetChange != "":
+		// The release of the old target is elsewhere: what is at the new
+		// one does not matter until it is gone.
+		return stepReinstall
 	case !rel.Exists || rel.Status == "uninstalled":
 		// A release uninstalled with its history kept is installed
 		// again, as Flux does (with install.replace, or Helm refuses the

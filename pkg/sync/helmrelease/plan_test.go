@@ -10,9 +10,9 @@ import (
 )
 
 func TestNext(t *testing.T) {
-	deployed := releaseState{Exists: true, Status: "deployed", ChartRevision: "1.0.0", ValuesDigest: "v1", EverDeployed: true, Tested: true, LastAction: "install"}
+	deployed := releaseState{Exists: true, Status: "deployed", ChartName: "app", ChartRevision: "1.0.0", ValuesDigest: "v1", EverDeployed: true, Tested: true, LastAction: "install"}
 	with := func(mutate func(*observation)) observation {
-		o := observation{Release: deployed, ChartRevision: "1.0.0", ValuesDigest: "v1",
+		o := observation{Release: deployed, ChartName: "app", ChartRevision: "1.0.0", ValuesDigest: "v1",
 			Install: remediation{retries: 2, remediateLast: true}, Upgrade: remediation{retries: 1, remediateLast: true, strategy: "rollback"}}
 		mutate(&o)
 		return o
@@ -82,6 +82,40 @@ func TestNext(t *testing.T) {
 			o.Release = releaseState{}
 			o.Install, o.InstallFailures = remediation{retries: -1}, 50
 		}), stepInstall},
+
+		// upgrade.chartNameChangeStrategy
+		{"a chart of another name is reinstalled by default, even at the same version", with(func(o *observation) { o.ChartName = "other" }), stepReinstall},
+		{"a failed release of the old chart is reinstalled too", with(func(o *observation) {
+			o.ChartName, o.Release.Status, o.UpgradeFailures = "other", "failed", 1
+		}), stepReinstall},
+		{"a forced release of the old chart is reinstalled, not upgraded", with(func(o *observation) { o.ChartName, o.Force = "other", true }), stepReinstall},
+		{"a release of the old chart left pending is unlocked first", with(func(o *observation) {
+			o.ChartName, o.Release.Status, o.Release.Pending = "other", "pending-upgrade", true
+		}), stepUnlock},
+		{"InPlaceUpdate upgrades to the chart of another name at the same version", with(func(o *observation) {
+			o.ChartName, o.InPlaceChartNameChange = "other", true
+		}), stepUpgrade},
+		{"InPlaceUpdate leaves a release of the same chart alone", with(func(o *observation) { o.InPlaceChartNameChange = true }), stepNone},
+		{"after the reinstall's uninstall, the chart is installed", with(func(o *observation) {
+			o.ChartName, o.Release = "other", releaseState{}
+		}), stepInstall},
+		{"an uninstall that kept the history is installed again, not reinstalled forever", with(func(o *observation) {
+			o.ChartName, o.Release.Status = "other", "uninstalled"
+		}), stepInstall},
+
+		// A changed release target (Flux's ReleaseTargetChanged).
+		{"a release whose target namespace changed is reinstalled where it now goes", with(func(o *observation) {
+			o.Release, o.TargetChange = releaseState{}, targetReleaseNamespace
+		}), stepReinstall},
+		{"a changed storage namespace is reinstalled though a release of the new name is there", with(func(o *observation) {
+			o.TargetChange = targetStorageNamespace
+		}), stepReinstall},
+		{"a changed release name is reinstalled whatever chartNameChangeStrategy says", with(func(o *observation) {
+			o.Release, o.TargetChange, o.InPlaceChartNameChange = releaseState{}, targetReleaseName, true
+		}), stepReinstall},
+		{"a changed target is reinstalled though installs are spent", with(func(o *observation) {
+			o.Release, o.TargetChange, o.InstallFailures = releaseState{}, targetReleaseName, 9
+		}), stepReinstall},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,16 +237,16 @@ func TestTheStrategyAndRemediationDefaultsAreFluxs(t *testing.T) {
 		want remediation
 	}{
 		{"an install with retries does not remediate its last failure", installRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
-			s.Install = &syncv2.Install{Remediation: &syncv2.Remediation{Retries: 3}}
+			s.Install = &syncv2.Install{Remediation: &syncv2.InstallRemediation{Retries: 3}}
 		})), remediation{retries: 3, strategy: "uninstall"}},
 		{"an install remediates its last failure when asked", installRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
-			s.Install = &syncv2.Install{Remediation: &syncv2.Remediation{Retries: 3, RemediateLastFailure: &yes}}
+			s.Install = &syncv2.Install{Remediation: &syncv2.InstallRemediation{Retries: 3, RemediateLastFailure: &yes}}
 		})), remediation{retries: 3, remediateLast: true, strategy: "uninstall"}},
 		{"an upgrade with retries remediates its last failure", upgradeRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
-			s.Upgrade = &syncv2.Upgrade{Remediation: &syncv2.Remediation{Retries: 1}}
+			s.Upgrade = &syncv2.Upgrade{Remediation: &syncv2.UpgradeRemediation{Retries: 1}}
 		})), remediation{retries: 1, remediateLast: true, strategy: "rollback"}},
 		{"an upgrade is told not to remediate its last failure", upgradeRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
-			s.Upgrade = &syncv2.Upgrade{Remediation: &syncv2.Remediation{Retries: 1, RemediateLastFailure: &no, Strategy: "uninstall"}}
+			s.Upgrade = &syncv2.Upgrade{Remediation: &syncv2.UpgradeRemediation{Retries: 1, RemediateLastFailure: &no, Strategy: "uninstall"}}
 		})), remediation{retries: 1, strategy: "uninstall"}},
 		{"no upgrade settings roll back", upgradeRemediation(spec(func(*syncv2.HelmReleaseSpec) {})), remediation{strategy: "rollback"}},
 		{"RetryOnFailure retries every 5m by default", installRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
@@ -222,7 +256,7 @@ func TestTheStrategyAndRemediationDefaultsAreFluxs(t *testing.T) {
 			s.Upgrade = &syncv2.Upgrade{Strategy: &syncv2.ActionStrategy{Name: syncv2.StrategyRetryOnFailure, RetryInterval: &metav1.Duration{Duration: time.Second}}}
 		})), remediation{strategy: "rollback", retry: true, retryInterval: time.Second}},
 		{"RemediateOnFailure is the remediation as it was", upgradeRemediation(spec(func(s *syncv2.HelmReleaseSpec) {
-			s.Upgrade = &syncv2.Upgrade{Strategy: &syncv2.ActionStrategy{Name: syncv2.StrategyRemediateOnFailure}, Remediation: &syncv2.Remediation{Retries: -1}}
+			s.Upgrade = &syncv2.Upgrade{Strategy: &syncv2.ActionStrategy{Name: syncv2.StrategyRemediateOnFailure}, Remediation: &syncv2.UpgradeRemediation{Retries: -1}}
 		})), remediation{retries: -1, strategy: "rollback"}},
 	}
 	for _, tt := range tests {
@@ -253,8 +287,8 @@ func TestIgnoreTestFailuresDefaultsToTestIgnoreFailures(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			hr := &syncv2.HelmRelease{}
 			hr.Spec.Test = &syncv2.Test{Enable: true, IgnoreFailures: tt.test}
-			rem := &syncv2.Remediation{IgnoreTestFailures: tt.rem}
-			hr.Spec.Install, hr.Spec.Upgrade = &syncv2.Install{Remediation: rem}, &syncv2.Upgrade{Remediation: rem}
+			hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.InstallRemediation{IgnoreTestFailures: tt.rem}}
+			hr.Spec.Upgrade = &syncv2.Upgrade{Remediation: &syncv2.UpgradeRemediation{IgnoreTestFailures: tt.rem}}
 			hr.Status.LastAttemptedReleaseAction = tt.action
 			if got := ignoreTests(hr); got != tt.want {
 				t.Fatalf("ignoreTests = %v, want %v", got, tt.want)
@@ -307,6 +341,38 @@ func TestTheFailureCountersStartAgainAsFluxResetsThem(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, got := resetFailures(last, tt.now, tt.reset); got != tt.want {
 				t.Fatalf("resetFailures = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAChangedReleaseTargetIsFoundAsFluxFindsIt(t *testing.T) {
+	released := func(mutate func(*syncv2.HelmRelease)) *syncv2.HelmRelease {
+		hr := &syncv2.HelmRelease{}
+		hr.Name, hr.Namespace = "web", "apps"
+		hr.Status.StorageNamespace = "apps"
+		hr.Status.History = []syncv2.Snapshot{{Name: "web", Namespace: "apps", Version: 2, ChartName: "app"}, {Name: "old", Namespace: "old", Version: 1}}
+		mutate(hr)
+		return hr
+	}
+	tests := []struct {
+		name string
+		hr   *syncv2.HelmRelease
+		want string
+	}{
+		{"the same target has not changed", released(func(*syncv2.HelmRelease) {}), ""},
+		{"nothing released has no target to change", released(func(hr *syncv2.HelmRelease) { hr.Status.History = nil }), ""},
+		{"no storage namespace recorded has none either", released(func(hr *syncv2.HelmRelease) { hr.Status.StorageNamespace = "" }), ""},
+		{"a new storageNamespace moves the storage", released(func(hr *syncv2.HelmRelease) { hr.Spec.StorageNamespace = "helm" }), targetStorageNamespace},
+		{"a new targetNamespace moves the release namespace first", released(func(hr *syncv2.HelmRelease) { hr.Spec.TargetNamespace = "prod" }), targetReleaseNamespace},
+		{"a new releaseName renames it", released(func(hr *syncv2.HelmRelease) { hr.Spec.ReleaseName = "shop" }), targetReleaseName},
+		{"the latest revision counts, not an older one", released(func(hr *syncv2.HelmRelease) { hr.Spec.ReleaseName = "old" }), targetReleaseName},
+		{"a new chart name is left to chartNameChangeStrategy", released(func(hr *syncv2.HelmRelease) { hr.Status.History[0].ChartName = "other" }), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := targetChange(tt.hr); got != tt.want {
+				t.Fatalf("targetChange = %q, want %q", got, tt.want)
 			}
 		})
 	}

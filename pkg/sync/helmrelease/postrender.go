@@ -3,9 +3,6 @@ package helmrelease
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 
@@ -115,15 +112,10 @@ func postRenderersDigest(hr *syncv2.HelmRelease) string {
 	if len(hr.Spec.PostRenderers) == 0 && hr.Spec.CommonMetadata == nil {
 		return ""
 	}
-	data, err := json.Marshal(struct {
+	return jsonDigest(struct {
 		PostRenderers  []syncv2.PostRenderer  `json:"postRenderers,omitempty"`
 		CommonMetadata *syncv1.CommonMetadata `json:"commonMetadata,omitempty"`
 	}{hr.Spec.PostRenderers, hr.Spec.CommonMetadata})
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(data)
-	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // readManifest parses a release manifest. The kinds the hand-off looks

@@ -9,6 +9,8 @@ package helmrelease
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +21,7 @@ import (
 	"github.com/go-logr/logr"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -97,6 +100,9 @@ type Reconciler struct {
 	live    client.Client
 	// exprs holds the compiled CEL expressions of the specs.
 	exprs celexpr.Cache
+	// writes are the reconciles' own writes, which the cache may not
+	// show yet.
+	writes ownWrites
 }
 
 func (r *Reconciler) guard() handoff.Guard {
@@ -146,7 +152,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		For(&syncv2.HelmRelease{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&sourcev1.HelmChart{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
-		Watches(&syncv2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
+		Watches(&syncv2.HelmRelease{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn)), builder.WithPredicates(index.DependencyChanged())).
 		// A new or rotated kubeconfig is used at once.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, kubeconfig.Index))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), OwnerNameLabel, OwnerNamespaceLabel))).
@@ -163,14 +169,24 @@ func names(hr *syncv2.HelmRelease) (release, namespace, storage string) {
 		if hr.Spec.TargetNamespace != "" {
 			release = hr.Spec.TargetNamespace + "-" + hr.Name
 		}
-		// Helm's limit; Flux shortens the same way.
-		if len(release) > 53 {
-			release = release[:53]
-		}
 	}
+	release = shortenName(release)
 	// Helm's records stay beside the HelmRelease, as in Flux, wherever
 	// targetNamespace puts the objects.
 	return release, namespace, index.NamespaceOr(hr.Spec.StorageNamespace, hr.Namespace)
+}
+
+// shortenName fits a release name into Helm's 53 characters as Flux's
+// release.ShortenName does: the first 40 characters, a dash, and the
+// first 12 hex of the whole name's sha256, so that two long names that
+// share a beginning stay apart.
+func shortenName(name string) string {
+	const helmMax, hashLen = 53, 12
+	if len(name) <= helmMax {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:helmMax-hashLen-1] + "-" + hex.EncodeToString(sum[:])[:hashLen]
 }
 
 // verdict is what one reconcile earns.
@@ -185,8 +201,16 @@ type verdict struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	hr := &syncv2.HelmRelease{}
 	if err := r.Client.Get(ctx, req.NamespacedName, hr); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.writes.forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if r.writes.stale(req.NamespacedName, hr.ResourceVersion, time.Now()) {
+		return ctrl.Result{RequeueAfter: cacheLagPoll}, nil
+	}
+	read := hr.ResourceVersion
+	defer func() { r.writes.wrote(req.NamespacedName, read, hr.ResourceVersion, time.Now()) }()
 	if !hr.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, hr)
 	}
@@ -202,8 +226,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	before := hr.DeepCopy()
 	v := r.reconcile(ctx, hr)
-	fields := status.Fields{ObservedGeneration: &hr.Status.ObservedGeneration, LastHandledReconcileAt: &hr.Status.LastHandledReconcileAt, Conditions: &hr.Status.Conditions}
-	if err := status.Write(ctx, r.Client, "HelmRelease", hr, before, fields, v.ready, v.stalled); err != nil {
+	if err := r.writeStatus(ctx, hr, before, v); err != nil {
 		return ctrl.Result{}, err
 	}
 	if v.after > 0 {
@@ -212,8 +235,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{RequeueAfter: hr.Spec.Interval.Duration}, nil
 }
 
+// writeStatus writes the status the verdict earns, changed from before.
+func (r *Reconciler) writeStatus(ctx context.Context, hr, before *syncv2.HelmRelease, v verdict) error {
+	fields := status.Fields{ObservedGeneration: &hr.Status.ObservedGeneration, LastHandledReconcileAt: &hr.Status.LastHandledReconcileAt, Conditions: &hr.Status.Conditions}
+	return status.Write(ctx, r.Client, "HelmRelease", hr, before, fields, v.ready, v.stalled)
+}
+
 // reconcile runs the steps and returns the verdict they earn.
-func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verdict {
+func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) (out verdict) {
 	waiting := func(reason, msg string) verdict {
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: msg}}
 	}
@@ -282,13 +311,21 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verd
 	ch := versioned(stored)
 	_, namespace, _ := names(hr)
 	post := &postRenderer{ctx: ctx, hr: hr, namespace: namespace, guard: run.cluster.guard}
-	defer r.recordHistory(hr, run)
+	// history is Helm's storage as the loop last read it; fresh is false
+	// once an action may have changed it since.
+	var history []*releasev1.Release
+	fresh := false
+	defer func() {
+		if err := r.recordHistory(hr, run, history, fresh); err != nil {
+			out = r.historyFailed(ctx, hr, out, err)
+		}
+	}()
 	// Each pass runs one Helm action; a release needs at most an unlock,
 	// an install or upgrade, and a test in one reconcile.
 	for range 4 {
 		// One read of Helm's storage serves both: the latest revision is
 		// the first of the history.
-		history, err := run.history()
+		history, err = run.history()
 		if err != nil {
 			return fail(syncv2.ReasonInitFailed, err)
 		}
@@ -299,6 +336,8 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verd
 		obs := observe(hr, rel, history, stored.Revision, preservedDigest(hr, rel, values, digest))
 		obs.Force, obs.ChartName = force, ch.Name()
 		s := next(obs)
+		// Drift correction and a stall leave Helm's storage as read.
+		fresh = s == stepNone || s == stepStalled
 		switch s {
 		case stepNone:
 			if err := r.detectDrift(ctx, hr, run, rel, namespace); err != nil {
@@ -338,7 +377,7 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verd
 		case stepRollback, stepUninstall:
 			return r.remediate(hr, run, s)
 		case stepReinstall:
-			if v, stop := r.reinstall(hr, run, rel, ch); stop {
+			if v, stop := r.reinstall(hr, run, rel, ch, obs.TargetChange); stop {
 				return v
 			}
 		}
@@ -346,29 +385,66 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) verd
 	return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: "release did not settle"}, after: remediationDelay}
 }
 
+// canaryPoll is how soon a HelmRelease whose remote Canaries are still
+// progressing looks at them again: they are not watched, as a
+// Kustomization's are not.
+const canaryPoll = 5 * time.Second
+
 // released checks the Canaries of what the release installed.
 func (r *Reconciler) released(ctx context.Context, hr *syncv2.HelmRelease, run *runner, rel *releasev1.Release, namespace string) verdict {
 	msg := fmt.Sprintf("Helm release %s/%s.v%d with chart %s@%s is deployed", rel.Namespace, rel.Name, rel.Version, rel.Chart.Name(), rel.Chart.Metadata.Version)
+	initFailed := func(err error) verdict {
+		err = fmt.Errorf("the Canaries of release %s/%s.v%d: %w", rel.Namespace, rel.Name, rel.Version, err)
+		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv2.ReasonInitFailed, "Release", "%v", err)
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: err.Error()}}
+	}
 	objs, err := readManifest(rel.Manifest, namespace)
 	if err != nil {
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: err.Error()}}
+		return initFailed(err)
 	}
 	guard := run.cluster.guard
 	targets, err := guard.Targets(ctx, objs)
 	if err != nil {
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: err.Error()}}
+		return initFailed(err)
 	}
 	progressing, failed, err := guard.Health(ctx, objs, targets)
 	switch {
 	case err != nil:
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: err.Error()}}
+		return initFailed(err)
 	case failed != "":
 		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, handoff.ReasonCanaryFailed, "Release", "%s", failed)
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: handoff.ReasonCanaryFailed, Message: failed}, stalled: true}
 	case progressing != "":
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: msg + "; " + progressing}}
+		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: msg + "; " + progressing}, after: progressingPoll(hr)}
 	}
 	return verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: syncv2.ReasonSucceeded, Message: msg}}
+}
+
+// progressingPoll is when a HelmRelease waiting on its Canaries looks
+// again: a Canary's change wakes it here, while a remote cluster's
+// Canaries are looked at every canaryPoll.
+func progressingPoll(hr *syncv2.HelmRelease) time.Duration {
+	if hr.Spec.KubeConfig != nil {
+		return canaryPoll
+	}
+	return 0
+}
+
+// historyFailed is the verdict of a reconcile whose status.history could
+// not be read from Helm's storage: logged, and when the reconcile
+// otherwise succeeded, Ready=False with a Warning Event. The history is
+// read again soon.
+func (r *Reconciler) historyFailed(ctx context.Context, hr *syncv2.HelmRelease, v verdict, err error) verdict {
+	err = fmt.Errorf("status.history: %w", err)
+	ctrl.LoggerFrom(ctx).Error(err, "status.history not updated")
+	if v.ready.Status == metav1.ConditionTrue {
+		r.Events.Eventf(hr, nil, corev1.EventTypeWarning, syncv2.ReasonInitFailed, "Release", "%v", err)
+		v.ready = metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonInitFailed, Message: err.Error()}
+	}
+	if v.after == 0 || v.after > remediationDelay {
+		v.after = remediationDelay
+	}
+	return v
 }
 
 // timeout is an action's own timeout, or spec.timeout, or 5 minutes.

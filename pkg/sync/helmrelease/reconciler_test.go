@@ -192,13 +192,7 @@ func TestAReleaseIsInstalledAndUpgradedOnANewChartAndOnNewValues(t *testing.T) {
 	}
 
 	// New values are released by an upgrade too.
-	if err := cp.Client.Get(t.Context(), client.ObjectKeyFromObject(hr), hr); err != nil {
-		t.Fatal(err)
-	}
-	hr.Spec.Values = &apiextensionsv1.JSON{Raw: []byte(`{"greeting": "bonjour"}`)}
-	if err := cp.Client.Update(t.Context(), hr); err != nil {
-		t.Fatal(err)
-	}
+	change(t, hr, func(hr *syncv2.HelmRelease) { hr.Spec.Values = greeting("bonjour") })
 	got = waitFor(t, hr, "upgraded with new values", func(hr *syncv2.HelmRelease) bool {
 		return readyWith("1.1.0")(hr) && hr.Status.History[0].Version == 3
 	})
@@ -233,12 +227,12 @@ func TestAFailingInstallIsRetriedThenUninstalled(t *testing.T) {
 	startControllers(t)
 	remediateLast := true
 	hr := helmRelease(ns, "web", "*", func(hr *syncv2.HelmRelease) {
-		hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.Remediation{Retries: 2, RemediateLastFailure: &remediateLast}}
+		hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.InstallRemediation{Retries: 2, RemediateLastFailure: &remediateLast}}
 	})
 	// Flux's default for an install: the last failure stays, to be
 	// looked at.
 	kept := helmRelease(ns, "kept", "*", func(hr *syncv2.HelmRelease) {
-		hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.Remediation{Retries: 1}}
+		hr.Spec.Install = &syncv2.Install{Remediation: &syncv2.InstallRemediation{Retries: 1}}
 	})
 	create(t, hr, kept)
 	waitFor(t, kept, "stalled", func(hr *syncv2.HelmRelease) bool {
@@ -268,7 +262,7 @@ func TestAFailingUpgradeIsRolledBackToTheLastGoodRevision(t *testing.T) {
 	repo := namespaceWithRepo(t, ns, chartOf("1.0.0", map[string]string{"settings.yaml": settings}))
 	startControllers(t)
 	hr := helmRelease(ns, "web", "*", func(hr *syncv2.HelmRelease) {
-		hr.Spec.Upgrade = &syncv2.Upgrade{Remediation: &syncv2.Remediation{Retries: 1}}
+		hr.Spec.Upgrade = &syncv2.Upgrade{Remediation: &syncv2.UpgradeRemediation{Retries: 1}}
 	})
 	create(t, hr)
 	waitFor(t, hr, "installed", readyWith("1.0.0"))

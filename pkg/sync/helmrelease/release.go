@@ -100,7 +100,9 @@ func beginAttempt(hr *syncv2.HelmRelease, stored *source.StoredChart, digest str
 		st.Failures, st.InstallFailures, st.UpgradeFailures = 0, 0, 0
 	}
 	st.LastAttemptedGeneration, st.LastAttemptedRevision, st.LastAttemptedRevisionDigest = now.Generation, now.ChartRevision, stored.OCIDigest
-	st.LastAttemptedConfigDigest, st.LastAttemptedValuesChecksum = digest, digest
+	// lastAttemptedValuesChecksum is deprecated for the config digest,
+	// and Flux clears it.
+	st.LastAttemptedConfigDigest, st.LastAttemptedValuesChecksum = digest, ""
 	return force
 }
 

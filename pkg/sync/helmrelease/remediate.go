@@ -46,9 +46,13 @@ func (r *Reconciler) remediate(hr *syncv2.HelmRelease, run *runner, s step) verd
 // installRemediation is spec.install's strategy and remediation, with
 // Flux's defaults: no retries, and the last failure left in place.
 func installRemediation(hr *syncv2.HelmRelease) remediation {
+	// An install is only ever remediated by uninstalling.
 	out := remediation{strategy: syncv2.RemediationUninstall}
 	if in := hr.Spec.Install; in != nil {
-		out = resolve(in.Remediation, false, syncv2.RemediationUninstall)
+		if rem := in.Remediation; rem != nil {
+			out.retries = rem.Retries
+			out.remediateLast = rem.RemediateLastFailure != nil && *rem.RemediateLastFailure
+		}
 		withStrategy(&out, in.Strategy)
 	}
 	return out
@@ -60,29 +64,17 @@ func installRemediation(hr *syncv2.HelmRelease) remediation {
 func upgradeRemediation(hr *syncv2.HelmRelease) remediation {
 	out := remediation{strategy: syncv2.RemediationRollback}
 	if up := hr.Spec.Upgrade; up != nil {
-		out = resolve(up.Remediation, true, syncv2.RemediationRollback)
+		if rem := up.Remediation; rem != nil {
+			out.retries = rem.Retries
+			out.remediateLast = rem.Retries > 0
+			if rem.RemediateLastFailure != nil {
+				out.remediateLast = *rem.RemediateLastFailure
+			}
+			if rem.Strategy != "" {
+				out.strategy = rem.Strategy
+			}
+		}
 		withStrategy(&out, up.Strategy)
-	}
-	return out
-}
-
-// resolve applies a remediation's defaults: remediateLastFailure is
-// false for an install and, for an upgrade (lastWithRetries), true when
-// there are retries; ignoreTestFailures defaults to test.ignoreFailures,
-// which ignoreTests applies.
-func resolve(rem *syncv2.Remediation, lastWithRetries bool, strategy string) remediation {
-	out := remediation{strategy: strategy}
-	if rem == nil {
-		return out
-	}
-	out.retries = rem.Retries
-	out.remediateLast = lastWithRetries && rem.Retries > 0
-	if rem.RemediateLastFailure != nil {
-		out.remediateLast = *rem.RemediateLastFailure
-	}
-	// An install is only ever remediated by uninstalling.
-	if rem.Strategy != "" && strategy == syncv2.RemediationRollback {
-		out.strategy = rem.Strategy
 	}
 	return out
 }

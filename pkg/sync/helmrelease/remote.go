@@ -3,11 +3,11 @@ package helmrelease
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	syncv2 "sluice.dev/sluice/api/sync/v2"
 	"sluice.dev/sluice/pkg/sync/handoff"
 	"sluice.dev/sluice/pkg/sync/health"
+	"sluice.dev/sluice/pkg/sync/kubeconfig"
 )
 
 // remoteTarget releases to the cluster of spec.kubeConfig, as Flux does:
@@ -23,7 +23,7 @@ func (r *Reconciler) remoteTarget(ctx context.Context, hr *syncv2.HelmRelease) (
 	if err != nil {
 		return nil, cluster{}, err
 	}
-	v, err := remote.Memo("helmrelease", func() (any, error) {
+	cl, err := kubeconfig.Memo(remote, "helmrelease", func() (cluster, error) {
 		c := remote.Client
 		return cluster{
 			live:   c,
@@ -33,10 +33,6 @@ func (r *Reconciler) remoteTarget(ctx context.Context, hr *syncv2.HelmRelease) (
 	})
 	if err != nil {
 		return nil, cluster{}, err
-	}
-	cl, ok := v.(cluster)
-	if !ok {
-		return nil, cluster{}, fmt.Errorf("spec.kubeConfig: cached %T is not a cluster", v)
 	}
 	return sharedGetter(remote.Config, remote.Discovery, remote.Mapper), cl, nil
 }

@@ -18,6 +18,7 @@ import (
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
 	"helm.sh/helm/v4/pkg/storage/driver"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	syncv2 "sluice.dev/sluice/api/sync/v2"
@@ -32,6 +33,10 @@ type runner struct {
 	cfg       *action.Configuration
 	name      string
 	namespace string
+	// getter and log made cfg; a runner of another release of the same
+	// HelmRelease (at) shares them.
+	getter *getter
+	log    *slog.Logger
 	// cluster reads the released objects where Helm released them.
 	cluster cluster
 	// legacyWait is spec.waitStrategy.name legacy: every action waits
@@ -62,7 +67,19 @@ func newRunner(g *getter, name, namespace, storageNamespace string, log *slog.Lo
 	if kc, ok := cfg.KubeClient.(*kube.Client); ok {
 		kc.Namespace = namespace
 	}
-	return &runner{cfg: cfg, name: name, namespace: namespace}, nil
+	return &runner{cfg: cfg, name: name, namespace: namespace, getter: g, log: log}, nil
+}
+
+// at is a runner of release name, in namespace, stored in storage, as
+// the same identity on the same cluster: the release a HelmRelease made
+// before its target changed.
+func (r *runner) at(name, namespace, storage string) (*runner, error) {
+	out, err := newRunner(r.getter, name, namespace, storage, r.log)
+	if err != nil {
+		return nil, err
+	}
+	out.cluster, out.legacyWait = r.cluster, r.legacyWait
+	return out, nil
 }
 
 // last is the latest revision, nil when there is none.
@@ -176,6 +193,14 @@ type actionOptions struct {
 }
 
 func (r *runner) install(ctx context.Context, ch *chart.Chart, values map[string]any, o actionOptions) error {
+	// Helm's install creates only the CRDs that are missing; Sluice
+	// applies them itself under CreateReplace, as Flux does, and Helm
+	// then skips them (newInstall).
+	if o.install.CRDs == syncv2.CRDsCreateReplace && !o.install.SkipCRDs {
+		if err := r.applyCRDs(ch, syncv2.CRDsCreateReplace); err != nil {
+			return err
+		}
+	}
 	_, err := r.newInstall(o).RunWithContext(ctx, ch, values)
 	return err
 }
@@ -199,12 +224,12 @@ func (r *runner) newInstall(o actionOptions) *action.Install {
 	// Flux's defaults: adopt objects no release owns, wait for Jobs.
 	install.TakeOwnership = !in.DisableTakeOwnership
 	install.WaitForJobs = !o.disableWait && !in.DisableWaitForJobs
-	install.SkipCRDs = in.SkipCRDs || in.CRDs == crdsSkip
+	install.SkipCRDs = in.SkipCRDs || in.CRDs == syncv2.CRDsSkip || in.CRDs == syncv2.CRDsCreateReplace
 	return install
 }
 
 func (r *runner) upgrade(ctx context.Context, ch *chart.Chart, values map[string]any, o actionOptions) error {
-	if err := r.upgradeCRDs(ch, o.upgrade.CRDs); err != nil {
+	if err := r.applyCRDs(ch, o.upgrade.CRDs); err != nil {
 		return err
 	}
 	_, err := r.newUpgrade(o).RunWithContext(ctx, r.name, ch, values)
@@ -236,20 +261,19 @@ func (r *runner) newUpgrade(o actionOptions) *action.Upgrade {
 	return upgrade
 }
 
-// What HelmRelease install.crds and upgrade.crds ask of the chart's crds/
-// folder.
-const (
-	crdsSkip          = "Skip"
-	crdsCreate        = "Create"
-	crdsCreateReplace = "CreateReplace"
-)
+// crdEstablished is how long the CRDs applied are waited for, as Helm's
+// install waits for those it creates.
+const crdEstablished = time.Minute
 
-// upgradeCRDs creates the chart's CRDs that are missing (Create), or
-// creates and updates them all (CreateReplace), before an upgrade, which
-// in Helm never touches them. It goes through the release's Helm client,
-// so under the HelmRelease's service account.
-func (r *runner) upgradeCRDs(ch *chart.Chart, policy string) error {
-	if policy != crdsCreate && policy != crdsCreateReplace {
+// applyCRDs creates the chart's CRDs that are missing (Create), or
+// creates and updates them all (CreateReplace): before an upgrade, which
+// in Helm never touches them, and before an install under CreateReplace,
+// where Helm would only create the missing ones. It goes through the
+// release's Helm client, so under the HelmRelease's service account, and
+// waits for what it created or changed to be established, so that the
+// objects of those kinds in the same release can be applied.
+func (r *runner) applyCRDs(ch *chart.Chart, policy string) error {
+	if policy != syncv2.CRDsCreate && policy != syncv2.CRDsCreateReplace {
 		return nil
 	}
 	var all kube.ResourceList
@@ -263,19 +287,46 @@ func (r *runner) upgradeCRDs(ch *chart.Chart, policy string) error {
 	if len(all) == 0 {
 		return nil
 	}
-	if policy == crdsCreate {
+	var changed kube.ResourceList
+	switch policy {
+	case syncv2.CRDsCreate:
 		for _, res := range all {
-			if _, err := r.cfg.KubeClient.Create(kube.ResourceList{res}); err != nil && !apierrors.IsAlreadyExists(err) {
+			_, err := r.cfg.KubeClient.Create(kube.ResourceList{res})
+			switch {
+			case apierrors.IsAlreadyExists(err):
+			case err != nil:
 				return fmt.Errorf("create CRD %s: %w", res.Name, err)
+			default:
+				changed = append(changed, res)
 			}
 		}
+	default:
+		// Applying the list over itself creates what is missing and
+		// updates the rest, deleting nothing.
+		if _, err := r.cfg.KubeClient.Update(all, all, kube.ClientUpdateOptionServerSideApply(true, true)); err != nil {
+			return fmt.Errorf("create or replace the CRDs of chart %s: %w", ch.Name(), err)
+		}
+		changed = all
+	}
+	if len(changed) == 0 {
 		return nil
 	}
-	// Applying the list over itself creates what is missing and updates
-	// the rest, deleting nothing.
-	if _, err := r.cfg.KubeClient.Update(all, all, kube.ClientUpdateOptionServerSideApply(true, true)); err != nil {
-		return fmt.Errorf("create or replace the CRDs of chart %s: %w", ch.Name(), err)
+	return r.established(ch, changed)
+}
+
+// established waits for the CRDs to be served, then forgets what the
+// API offered before, as Helm does after creating CRDs: discovery and
+// the REST mapper learn the new kinds.
+func (r *runner) established(ch *chart.Chart, crds kube.ResourceList) error {
+	waiter, err := r.cfg.KubeClient.GetWaiter(r.waitStrategy(false))
+	if err != nil {
+		return fmt.Errorf("wait for the CRDs of chart %s: %w", ch.Name(), err)
 	}
+	if err := waiter.Wait(crds, crdEstablished); err != nil {
+		return fmt.Errorf("wait for the CRDs of chart %s to be established: %w", ch.Name(), err)
+	}
+	r.getter.discovery.Invalidate()
+	meta.MaybeResetRESTMapper(r.getter.mapper)
 	return nil
 }
 

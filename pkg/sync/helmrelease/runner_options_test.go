@@ -1,6 +1,7 @@
 package helmrelease
 
 import (
+	"cmp"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,10 +12,12 @@ import (
 	"helm.sh/helm/v4/pkg/kube"
 	"helm.sh/helm/v4/pkg/release/common"
 	releasev1 "helm.sh/helm/v4/pkg/release/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	syncv2 "sluice.dev/sluice/api/sync/v2"
+	"sluice.dev/sluice/pkg/sync/apply"
 )
 
 // TestTheHelmReleasesOptionsReachHelmsActions checks that each Flux
@@ -50,6 +53,7 @@ func TestTheHelmReleasesOptionsReachHelmsActions(t *testing.T) {
 		{"install.replace reuses a name", install(syncv2.Install{Replace: true}).Replace},
 		{"install.crds Skip skips the CRDs", install(syncv2.Install{CRDs: "Skip"}).SkipCRDs},
 		{"install.skipCRDs skips the CRDs", install(syncv2.Install{SkipCRDs: true}).SkipCRDs},
+		{"install.crds CreateReplace leaves the CRDs to Sluice, which applies them before Helm installs", install(syncv2.Install{CRDs: "CreateReplace"}).SkipCRDs && !install(syncv2.Install{CRDs: "Create"}).SkipCRDs},
 		{"an upgrade resets the values to the HelmRelease's by default", upgrade(syncv2.Upgrade{}).ResetValues && !upgrade(syncv2.Upgrade{}).ReuseValues},
 		{"upgrade.preserveValues reuses the last release's", upgrade(syncv2.Upgrade{PreserveValues: true}).ReuseValues && !upgrade(syncv2.Upgrade{PreserveValues: true}).ResetValues},
 		{"upgrade.cleanupOnFail cleans up", upgrade(syncv2.Upgrade{CleanupOnFail: true}).CleanupOnFail},
@@ -91,20 +95,27 @@ func TestTheHelmReleasesOptionsReachHelmsActions(t *testing.T) {
 }
 
 func TestAReleaseIsNamedAndStoredAsFluxDoes(t *testing.T) {
+	// Flux's own example of a shortened name (helm-controller's
+	// internal/release TestShortName).
+	const long = "release-name-with-very-long-name-which-is-longer-than-53"
 	tests := []struct {
-		name                        string
+		name string
+		// hrName is the HelmRelease's; web when empty.
+		hrName                      string
 		spec                        syncv2.HelmReleaseSpec
 		release, namespace, storage string
 	}{
-		{"a plain release is named after the HelmRelease, in its namespace", syncv2.HelmReleaseSpec{}, "web", "apps", "apps"},
-		{"targetNamespace prefixes the name and moves the objects, not Helm's records", syncv2.HelmReleaseSpec{TargetNamespace: "prod"}, "prod-web", "prod", "apps"},
-		{"storageNamespace moves Helm's records", syncv2.HelmReleaseSpec{TargetNamespace: "prod", StorageNamespace: "helm"}, "prod-web", "prod", "helm"},
-		{"releaseName wins", syncv2.HelmReleaseSpec{ReleaseName: "shop", TargetNamespace: "prod"}, "shop", "prod", "apps"},
+		{"a plain release is named after the HelmRelease, in its namespace", "", syncv2.HelmReleaseSpec{}, "web", "apps", "apps"},
+		{"targetNamespace prefixes the name and moves the objects, not Helm's records", "", syncv2.HelmReleaseSpec{TargetNamespace: "prod"}, "prod-web", "prod", "apps"},
+		{"storageNamespace moves Helm's records", "", syncv2.HelmReleaseSpec{TargetNamespace: "prod", StorageNamespace: "helm"}, "prod-web", "prod", "helm"},
+		{"releaseName wins", "", syncv2.HelmReleaseSpec{ReleaseName: "shop", TargetNamespace: "prod"}, "shop", "prod", "apps"},
+		{"a name longer than Helm's 53 characters is cut to 40 and a hash of the whole, as Flux's ShortenName does", "characters",
+			syncv2.HelmReleaseSpec{TargetNamespace: long}, "release-name-with-very-long-name-which-i-788ca0d0d7b0", long, "apps"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			hr := &syncv2.HelmRelease{Spec: tt.spec}
-			hr.Name, hr.Namespace = "web", "apps"
+			hr.Name, hr.Namespace = cmp.Or(tt.hrName, "web"), "apps"
 			release, namespace, storage := names(hr)
 			if release != tt.release || namespace != tt.namespace || storage != tt.storage {
 				t.Fatalf("release %s in %s stored in %s, want %s in %s stored in %s", release, namespace, storage, tt.release, tt.namespace, tt.storage)
@@ -199,11 +210,15 @@ func TestCommonMetadataSetsTheObjectsOwnMetadataOnly(t *testing.T) {
 	}
 }
 
+// TestDriftIgnoreRulesBecomeSSAs: driftDetection.ignore is a
+// Kustomization's spec.ignore, and becomes fluxcd/pkg/ssa's rules as
+// drift detection passes it on.
 func TestDriftIgnoreRulesBecomeSSAs(t *testing.T) {
-	got := ignoreRules([]syncv2.IgnoreRule{
+	spec := syncv2.DriftDetection{Ignore: []syncv1.IgnoreRule{
 		{Paths: []string{"/spec/replicas"}},
 		{Paths: []string{"/data/a", "/data/b"}, Target: &syncv1.Selector{Group: "apps", Version: "v1", Kind: "Deployment", Name: "web.*", Namespace: "prod", AnnotationSelector: "a=b", LabelSelector: "c=d"}},
-	})
+	}}
+	got := apply.IgnoreRules(spec.Ignore)
 	want := []jsondiff.IgnoreRule{
 		{Paths: []string{"/spec/replicas"}},
 		{Paths: []string{"/data/a", "/data/b"}, Selector: &jsondiff.Selector{Group: "apps", Version: "v1", Kind: "Deployment", Name: "web.*", Namespace: "prod", AnnotationSelector: "a=b", LabelSelector: "c=d"}},
@@ -216,16 +231,60 @@ func TestDriftIgnoreRulesBecomeSSAs(t *testing.T) {
 func TestASnapshotRecordsTheReleasesDigestAndWhenItWasDeleted(t *testing.T) {
 	deployed := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	rel := &releasev1.Release{Name: "web", Namespace: "apps", Version: 3, Info: &releasev1.Info{Status: common.StatusDeployed, LastDeployed: deployed}}
-	live := snapshot(rel)
+	live := snapshot(rel, syncv2.Snapshot{})
 	if !strings.HasPrefix(live.Digest, "sha256:") || live.Deleted != nil {
 		t.Fatalf("snapshot of a deployed release: digest %q, deleted %v", live.Digest, live.Deleted)
 	}
-	if again := snapshot(rel); again.Digest != live.Digest {
+	if again := snapshot(rel, syncv2.Snapshot{}); again.Digest != live.Digest {
 		t.Fatalf("the same record has digests %s and %s", live.Digest, again.Digest)
 	}
 	rel.Info.Status, rel.Info.Deleted = common.StatusUninstalled, deployed.Add(time.Hour)
-	gone := snapshot(rel)
+	gone := snapshot(rel, live)
 	if gone.Deleted == nil || !gone.Deleted.Time.Equal(deployed.Add(time.Hour)) || gone.Digest == live.Digest {
 		t.Fatalf("snapshot of an uninstalled release: deleted %v, digest %s (was %s)", gone.Deleted, gone.Digest, live.Digest)
+	}
+}
+
+// TestASnapshotDigestsARecordOnlyWhenItChanged: the digests of a
+// revision status.history shows already are kept while nothing a change
+// of the record shows in moved, as the API server keeps it (times to the
+// second); any such change digests it again.
+func TestASnapshotDigestsARecordOnlyWhenItChanged(t *testing.T) {
+	deployed := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
+	record := func(mutate func(*releasev1.Release)) *releasev1.Release {
+		rel := &releasev1.Release{Name: "web", Namespace: "apps", Version: 3, Config: map[string]any{"a": 1},
+			Info:  &releasev1.Info{Status: common.StatusDeployed, LastDeployed: deployed},
+			Hooks: []*releasev1.Hook{{Name: "check", Events: []releasev1.HookEvent{releasev1.HookTest}}}}
+		if mutate != nil {
+			mutate(rel)
+		}
+		return rel
+	}
+	// shown is the revision as status.history shows it after a round
+	// trip through the API server, with digests made earlier.
+	shown := snapshot(record(nil), syncv2.Snapshot{})
+	shown.LastDeployed = metav1.NewTime(deployed.Truncate(time.Second))
+	shown.Digest, shown.ConfigDigest = "sha256:kept", "sha256:kept-config"
+	tests := []struct {
+		name string
+		rel  *releasev1.Release
+		kept bool
+	}{
+		{"the same record keeps its digests", record(nil), true},
+		{"a new status digests it again", record(func(r *releasev1.Release) { r.Info.Status = common.StatusSuperseded }), false},
+		{"a new deployment digests it again", record(func(r *releasev1.Release) { r.Info.LastDeployed = deployed.Add(time.Minute) }), false},
+		{"a test run digests it again", record(func(r *releasev1.Release) { r.Hooks[0].LastRun.Phase = releasev1.HookPhaseSucceeded }), false},
+		{"another revision digests it again", record(func(r *releasev1.Release) { r.Version = 4 }), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := snapshot(tt.rel, shown)
+			if kept := got.Digest == shown.Digest && got.ConfigDigest == shown.ConfigDigest; kept != tt.kept {
+				t.Fatalf("digest %s and config digest %s, kept %v; want kept %v", got.Digest, got.ConfigDigest, kept, tt.kept)
+			}
+			if !tt.kept && (got.Digest != jsonDigest(tt.rel) || got.ConfigDigest != valuesDigest(tt.rel.Config)) {
+				t.Fatalf("digest %s and config digest %s, want the record's", got.Digest, got.ConfigDigest)
+			}
+		})
 	}
 }

@@ -68,15 +68,15 @@ func isTestHook(h *releasev1.Hook) bool {
 // when set, else test.ignoreFailures, as in Flux.
 func ignoreTests(hr *syncv2.HelmRelease) bool {
 	ignore := hr.Spec.Test != nil && hr.Spec.Test.IgnoreFailures
-	var rem *syncv2.Remediation
+	var own *bool
 	switch {
-	case hr.Status.LastAttemptedReleaseAction == stepUpgrade.String() && hr.Spec.Upgrade != nil:
-		rem = hr.Spec.Upgrade.Remediation
-	case hr.Status.LastAttemptedReleaseAction != stepUpgrade.String() && hr.Spec.Install != nil:
-		rem = hr.Spec.Install.Remediation
+	case hr.Status.LastAttemptedReleaseAction == stepUpgrade.String() && hr.Spec.Upgrade != nil && hr.Spec.Upgrade.Remediation != nil:
+		own = hr.Spec.Upgrade.Remediation.IgnoreTestFailures
+	case hr.Status.LastAttemptedReleaseAction != stepUpgrade.String() && hr.Spec.Install != nil && hr.Spec.Install.Remediation != nil:
+		own = hr.Spec.Install.Remediation.IgnoreTestFailures
 	}
-	if rem != nil && rem.IgnoreTestFailures != nil {
-		return *rem.IgnoreTestFailures
+	if own != nil {
+		return *own
 	}
 	return ignore
 }

@@ -2,8 +2,6 @@ package helmrelease
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -104,9 +102,7 @@ func valuesDigest(values map[string]any) string {
 		// Helm stores no values as nil, and none given as an empty map.
 		values = map[string]any{}
 	}
-	data, _ := json.Marshal(values)
-	sum := sha256.Sum256(data)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return jsonDigest(values)
 }
 
 // preservedDigest is the digest of the values an upgrade with

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	"sluice.dev/sluice/pkg/sync/celexpr"
@@ -102,4 +106,33 @@ func (r Readiness[T]) toMap(o T) (map[string]any, error) {
 		m["apiVersion"], m["kind"] = gvk.GroupVersion().String(), gvk.Kind
 	}
 	return m, nil
+}
+
+// DependencyChanged passes the updates of a dependency that its
+// dependents may care about: a readyExpr may read any field, so every
+// change counts, except the bookkeeping every reconcile writes
+// (status.history's times and counts, lastHandledReconcileAt, and the
+// object's resourceVersion and managed fields). Without this, each
+// reconcile of a dependency would re-apply every dependent.
+func DependencyChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		old, updated := bookkeepingless(e.ObjectOld), bookkeepingless(e.ObjectNew)
+		return old == nil || updated == nil || !equality.Semantic.DeepEqual(old, updated)
+	}}
+}
+
+// bookkeepingless is obj as unstructured without what DependencyChanged
+// ignores; nil when it does not convert, which counts as a change.
+func bookkeepingless(obj client.Object) map[string]any {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		return nil
+	}
+	for _, path := range [][]string{
+		{"metadata", "resourceVersion"}, {"metadata", "managedFields"},
+		{"status", "history"}, {"status", "lastHandledReconcileAt"},
+	} {
+		unstructured.RemoveNestedField(u, path...)
+	}
+	return u
 }

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	"sluice.dev/sluice/pkg/sync/celexpr"
@@ -99,5 +100,37 @@ func TestAReadyExprThatDoesNotCompileIsNamed(t *testing.T) {
 	_, err := ReadyExprs(&cache, []syncv1.DependencyReference{{Name: "a"}, {Name: "b", ReadyExpr: "self.metadata.name +"}})
 	if err == nil || !strings.HasPrefix(err.Error(), "spec.dependsOn[1].readyExpr: invalid CEL expression") {
 		t.Fatalf("error %v, want the readyExpr named", err)
+	}
+}
+
+func TestOnlyAChangeADependentMayReadWakesIt(t *testing.T) {
+	base := func() *syncv1.Kustomization {
+		ks := dependency("v1", true)("apps")
+		ks.ResourceVersion = "1"
+		ks.Status.LastAppliedRevision = "main@sha1:a"
+		return ks
+	}
+	tests := []struct {
+		name   string
+		change func(*syncv1.Kustomization)
+		wakes  bool
+	}{
+		{"a reconcile that only counts itself in the history wakes nothing", func(ks *syncv1.Kustomization) {
+			ks.ResourceVersion = "2"
+			ks.Status.History.Upsert("sha256:x", time.Now(), time.Second, "ReconciliationSucceeded", nil)
+			ks.Status.LastHandledReconcileAt = "now"
+		}, false},
+		{"a new revision applied wakes the dependents", func(ks *syncv1.Kustomization) { ks.Status.LastAppliedRevision = "main@sha1:b" }, true},
+		{"a Ready that turns False wakes them", func(ks *syncv1.Kustomization) { ks.Status.Conditions[0].Status = metav1.ConditionFalse }, true},
+		{"a label a readyExpr may read wakes them", func(ks *syncv1.Kustomization) { ks.Labels["app/version"] = "v2" }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old, updated := base(), base()
+			tt.change(updated)
+			if got := DependencyChanged().Update(event.UpdateEvent{ObjectOld: old, ObjectNew: updated}); got != tt.wakes {
+				t.Fatalf("wakes %v, want %v", got, tt.wakes)
+			}
+		})
 	}
 }

@@ -180,6 +180,21 @@ func (r *Remote) Memo(key string, build func() (any, error)) (any, error) {
 	return v, nil
 }
 
+// Memo is Remote.Memo for a value of type T, so that a controller keeps
+// its own typed value per Remote without asserting it.
+func Memo[T any](r *Remote, key string, build func() (T, error)) (T, error) {
+	var zero T
+	v, err := r.Memo(key, func() (any, error) { return build() })
+	if err != nil {
+		return zero, err
+	}
+	t, ok := v.(T)
+	if !ok {
+		return zero, fmt.Errorf("%s: what is kept as %q is a %T, not a %T", Field, key, v, zero)
+	}
+	return t, nil
+}
+
 // Clusters makes and keeps the Remotes of the kubeconfigs that objects
 // name.
 type Clusters struct {

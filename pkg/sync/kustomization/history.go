@@ -13,11 +13,8 @@ import (
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
+	"sluice.dev/sluice/pkg/source/oci"
 )
-
-// originRevisionKey is the artifact metadata key of the revision an OCI
-// artifact was built from, which Flux reports as the origin revision.
-const originRevisionKey = "org.opencontainers.image.revision"
 
 // snapshot is what one apply was, for status.history: the digest of the
 // objects built, the revisions they came from, and when it began.
@@ -29,7 +26,7 @@ type snapshot struct {
 // newSnapshot digests the built objects, in a stable order, and reads the
 // origin revision from an OCIRepository's artifact.
 func (r *Reconciler) newSnapshot(ctx context.Context, ks *syncv1.Kustomization, revision string, objs []*unstructured.Unstructured) *snapshot {
-	return &snapshot{digest: digestOf(objs), revision: revision, origin: r.originRevision(ctx, ks), started: time.Now()}
+	return &snapshot{digest: digestOf(objs), revision: revision, origin: r.originRevision(ctx, ks, revision), started: time.Now()}
 }
 
 // digestOf is sha256 over the objects' JSON, sorted by kind, namespace
@@ -55,10 +52,11 @@ func digestOf(objs []*unstructured.Unstructured) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
-// originRevision is the origin revision of the Kustomization's
-// OCIRepository artifact, or empty for other sources and artifacts
-// without one.
-func (r *Reconciler) originRevision(ctx context.Context, ks *syncv1.Kustomization) string {
+// originRevision is the origin revision, from its manifest annotation, of
+// the Kustomization's OCIRepository artifact at revision: empty for other
+// sources, for artifacts without one, and when the OCIRepository's status
+// is of another artifact than the one built.
+func (r *Reconciler) originRevision(ctx context.Context, ks *syncv1.Kustomization, revision string) string {
 	ref := ks.Spec.SourceRef
 	if ref.Kind != "OCIRepository" {
 		return ""
@@ -68,10 +66,10 @@ func (r *Reconciler) originRevision(ctx context.Context, ks *syncv1.Kustomizatio
 	if ns == "" {
 		ns = ks.Namespace
 	}
-	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, repo); err != nil || repo.Status.Artifact == nil {
+	if err := r.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: ref.Name}, repo); err != nil || repo.Status.Artifact == nil || repo.Status.Artifact.Revision != revision {
 		return ""
 	}
-	return repo.Status.Artifact.Metadata[originRevisionKey]
+	return repo.Status.Artifact.Metadata[oci.RevisionAnnotation]
 }
 
 // record counts a finished reconciliation in status.history, and a

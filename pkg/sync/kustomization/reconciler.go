@@ -140,7 +140,7 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) err
 		Watches(&sourcev1.GitRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&sourcev1.OCIRepository{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
 		Watches(&sourcev1.Bucket{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.Source))).
-		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn))).
+		Watches(&syncv1.Kustomization{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, index.DependsOn)), builder.WithPredicates(index.DependencyChanged())).
 		// A new or rotated kubeconfig is used at once.
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(index.Mapper(mgr.GetClient(), list, kubeconfig.Index))).
 		Watches(&sluicev1beta1.Canary{}, handler.EnqueueRequestsFromMapFunc(handoff.ByCanary(mgr.GetClient(), apply.OwnerGroup+"/name", apply.OwnerGroup+"/namespace"))).
@@ -201,6 +201,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.finalize(ctx, ks)
 	}
 	if err := r.holdDeletion(ctx, ks); err != nil {
+		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, syncv1.ReasonFailed, "Apply", "%v", err)
 		return ctrl.Result{}, err
 	}
 	if ks.Spec.Suspend {
@@ -239,11 +240,10 @@ func (r *Reconciler) reconcile(ctx context.Context, ks *syncv1.Kustomization) ve
 	// An expression that does not compile fails the same way until the
 	// spec changes: nothing is applied.
 	healthExprs, err := health.CompileExprs(&r.exprs, "spec.healthCheckExprs", ks.Spec.HealthCheckExprs)
-	if err != nil {
-		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, syncv1.ReasonInvalidCELExpression, "Apply", "%v", err)
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInvalidCELExpression, Message: err.Error()}, stalled: true}
+	var readyExprs []*celexpr.Expression
+	if err == nil {
+		readyExprs, err = index.ReadyExprs(&r.exprs, ks.Spec.DependsOn)
 	}
-	readyExprs, err := index.ReadyExprs(&r.exprs, ks.Spec.DependsOn)
 	if err != nil {
 		r.Events.Eventf(ks, nil, corev1.EventTypeWarning, syncv1.ReasonInvalidCELExpression, "Apply", "%v", err)
 		return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv1.ReasonInvalidCELExpression, Message: err.Error()}, stalled: true}
@@ -384,8 +384,13 @@ func (r *Reconciler) judge(ctx context.Context, ks *syncv1.Kustomization, w *wai
 		v.after = min(w.nextPoll(), time.Until(w.deadline)+time.Millisecond)
 		return v
 	case progressing != "":
-		// The Canary's status changes wake this Kustomization.
-		return verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: applied + "; " + progressing}}
+		// The Canary's status changes wake this Kustomization; a remote
+		// cluster's Canaries are not watched, so those are looked at again.
+		v := verdict{ready: metav1.Condition{Status: metav1.ConditionUnknown, Reason: handoff.ReasonProgressing, Message: applied + "; " + progressing}}
+		if ks.Spec.KubeConfig != nil {
+			v.after = healthPoll
+		}
+		return v
 	}
 	return end(verdict{ready: metav1.Condition{Status: metav1.ConditionTrue, Reason: syncv1.ReasonSucceeded, Message: "Applied revision: " + w.revision}})
 }

@@ -62,21 +62,6 @@ func Ready(o Object) bool {
 	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == o.GetGeneration()
 }
 
-// DependencyNotReady says why the first of keys is not Ready, reading
-// each into a new object from newObject; it is "" when all are.
-func DependencyNotReady[T Object](ctx context.Context, c client.Reader, keys []types.NamespacedName, newObject func() T) string {
-	for _, key := range keys {
-		dep := newObject()
-		if err := c.Get(ctx, key, dep); err != nil {
-			return fmt.Sprintf("dependency %s: %v", key, err)
-		}
-		if !Ready(dep) {
-			return fmt.Sprintf("dependency %s is not ready", key)
-		}
-	}
-	return ""
-}
-
 // Fields are the status fields every sync-core kind has, that Write
 // fills in.
 type Fields struct {

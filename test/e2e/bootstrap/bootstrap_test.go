@@ -358,4 +358,21 @@ func TestBootstrapGit(t *testing.T) {
 			t.Errorf("%d push requests reached the server", n)
 		}
 	})
+
+	t.Run("a first push to an empty repository that the server refuses fails with its reason and creates nothing", func(t *testing.T) {
+		empty := gitserver.New(t)
+		empty.AllowPush()
+		empty.ProtectBranch("main")
+		secret := get(t, &corev1.Secret{}, namespace)
+		_, err := bootstrap(t, "--url", empty.URL, "--allow-insecure-http", "--path", clusterPath, "--username", "sluice", "--password", "s3cret")
+		if err == nil || !strings.Contains(err.Error(), "branch main is protected") {
+			t.Fatalf("error %v, want the server's refusal", err)
+		}
+		if empty.HasBranch("main") {
+			t.Error("the refused push created main")
+		}
+		if got := get(t, &corev1.Secret{}, namespace); got.ResourceVersion != secret.ResourceVersion {
+			t.Errorf("the Secret changed: keys %q", slices.Sorted(maps.Keys(got.Data)))
+		}
+	})
 }

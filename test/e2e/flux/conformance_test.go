@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -167,19 +168,14 @@ func TestFluxsDocumentedExamplesAreAcceptedWithOnlyTheGroupChanged(t *testing.T)
 	ctx := context.Background()
 	accepted, refused, fragments := 0, 0, 0
 	for _, k := range f.kinds {
-		examples, err := k.Examples()
-		if err != nil {
-			t.Fatalf("read %s: %v", k.Doc, err)
-		}
+		examples := fluxExamples(t)[k.Name]
 		if len(examples) == 0 {
 			t.Errorf("%s has no example of %s", k.Doc, k.Name)
 		}
 		for _, ex := range examples {
-			// Status is the controller's, not the user's.
-			unstructured.RemoveNestedField(ex.Object.Object, "status")
 			// A spec of only "# ...omitted for brevity" is a fragment,
 			// though Flux's CRDs, which do not require a spec, take it.
-			if spec, _, _ := unstructured.NestedMap(ex.Object.Object, "spec"); len(spec) == 0 || f.dryRunAsFlux(ctx, t, ex.Object) != nil {
+			if spec, _, _ := unstructured.NestedMap(ex.Object.Object, "spec"); len(spec) == 0 || !ex.fluxAccepts {
 				fragments++
 				continue
 			}
@@ -224,13 +220,8 @@ func TestManifestsUsingEverySupportedFieldAreAcceptedWithOnlyTheGroupChanged(t *
 		}
 	}
 	for _, k := range f.kinds {
-		examples, err := k.Examples()
-		if err != nil {
-			t.Fatalf("read %s: %v", k.Doc, err)
-		}
-		for _, ex := range examples {
-			unstructured.RemoveNestedField(ex.Object.Object, "status")
-			if f.dryRunAsFlux(context.Background(), t, ex.Object) != nil {
+		for _, ex := range fluxExamples(t)[k.Name] {
+			if !ex.fluxAccepts {
 				continue
 			}
 			if paths := fluxapi.Used(k.Schema, ex.Object.Object); len(f.refusedIn(k.Name, paths)) == 0 {
@@ -382,7 +373,7 @@ func (f *flux) manifests(t *testing.T, folder string) []*unstructured.Unstructur
 			if f.kind(o.GetKind()).Name == "" {
 				t.Fatalf("%s: %s is not one of Flux's kinds that Sluice serves", file, o.GetKind())
 			}
-			if _, ok := fluxapi.Groups[strings.Split(o.GetAPIVersion(), "/")[0]]; !ok {
+			if !fluxapi.ToSluice(o.DeepCopy()) {
 				t.Fatalf("%s: %s %s is not in a Flux group: %s", file, o.GetKind(), o.GetName(), o.GetAPIVersion())
 			}
 			out = append(out, o)
@@ -397,15 +388,69 @@ func (f *flux) dryRun(ctx context.Context, t *testing.T, obj *unstructured.Unstr
 	return cp.Client.Create(ctx, o, client.DryRunAll)
 }
 
+// example is one manifest of Flux's spec documents, without its status,
+// which is the controller's, not the user's.
+type example struct {
+	fluxapi.Example
+	// fluxAccepts is set when Flux's own CRDs take it, as a server-side
+	// dry run: one they refuse, such as a fragment of a document, holds
+	// Sluice to nothing.
+	fluxAccepts bool
+}
+
+// fluxExamples are the examples of each kind, read and put to Flux's CRDs
+// once for the tests that use them. A test must not change them.
+var fluxExamples = func() func(t *testing.T) map[string][]example {
+	var (
+		once   sync.Once
+		byKind map[string][]example
+		err    error
+	)
+	return func(t *testing.T) map[string][]example {
+		t.Helper()
+		once.Do(func() { byKind, err = readExamples(context.Background()) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return byKind
+	}
+}()
+
+func readExamples(ctx context.Context) (map[string][]example, error) {
+	kinds, err := fluxapi.Kinds()
+	if err != nil {
+		return nil, fmt.Errorf("read Flux's APIs: %w", err)
+	}
+	out := map[string][]example{}
+	for _, k := range kinds {
+		examples, err := k.Examples()
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", k.Doc, err)
+		}
+		for _, ex := range examples {
+			unstructured.RemoveNestedField(ex.Object.Object, "status")
+			accepted, err := dryRunAsFlux(ctx, ex.Object)
+			if err != nil {
+				return nil, err
+			}
+			out[k.Name] = append(out[k.Name], example{Example: ex, fluxAccepts: accepted})
+		}
+	}
+	return out, nil
+}
+
 // dryRunAsFlux creates obj, in Flux's group, as a server-side dry run
-// against Flux's own CRDs.
-func (f *flux) dryRunAsFlux(ctx context.Context, t *testing.T, obj *unstructured.Unstructured) error {
+// against Flux's own CRDs, and tells whether they take it.
+func dryRunAsFlux(ctx context.Context, obj *unstructured.Unstructured) (bool, error) {
 	o := obj.DeepCopy()
 	if o.GetNamespace() == "" {
 		o.SetNamespace("default")
 	}
-	ensureNamespace(ctx, t, o.GetNamespace())
-	return cp.Client.Create(ctx, o, client.DryRunAll)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.GetNamespace()}}
+	if err := cp.Client.Create(ctx, ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		return false, fmt.Errorf("create namespace %s: %w", ns.Name, err)
+	}
+	return cp.Client.Create(ctx, o, client.DryRunAll) == nil, nil
 }
 
 // apply server-side applies a copy of obj, in Sluice's group.
