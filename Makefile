@@ -100,13 +100,54 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 # make test is what CI runs (.ci/run): checks, then every test against a real
 # control plane. Each prerequisite builds what it needs on first use.
 .PHONY: test
-test: verify vet lint unit ## Run all checks and tests.
+test: verify vet lint unit fuzz-short ## Run all checks and tests.
 
 # The tests mostly wait on the API server and on analysis intervals, so
-# more of them run at once than go test's default of one per core.
+# more of them run at once than go test's default of one per core. The
+# packages that hold concurrent code run under the race detector, which
+# needs cgo for that run only (the release binaries stay CGO_ENABLED=0);
+# the rest run without it, each package once.
 .PHONY: unit
-unit: controlplane dataplane test-packages ## Run the Go tests only.
-	$(SLUICE_TEST_ENV) $(GO) test -count=1 -parallel 8 -timeout 30m ./...
+unit: controlplane dataplane test-packages ## Run the Go tests only: RACE_PKGS with -race, the rest without.
+	$(SLUICE_TEST_ENV) CGO_ENABLED=1 $(GO) test -race -count=1 -parallel 8 -timeout 30m $(RACE_PKGS)
+	$(SLUICE_TEST_ENV) $(GO) test -count=1 -parallel 8 -timeout 30m $$($(GO) list ./... | grep -vxF -f <($(GO) list $(RACE_PKGS)))
+
+# The canary engine, the checks in flight, notifications, the sync
+# controllers and the operator's assembly.
+RACE_PKGS ?= ./pkg/canary/... ./pkg/analysis/... ./pkg/hook/... ./metrics/... ./pkg/notify/... ./pkg/alert/... \
+	./pkg/sync/... ./pkg/source/... ./pkg/image/... ./pkg/receiver/... ./pkg/operator/...
+
+# Each Fuzz target of the module in turn, FUZZTIME each. A crasher stays
+# where go test writes it, in its package's testdata/fuzz/<target>/, to
+# be committed as a regression seed that every go test runs; the run
+# lists the new ones and fails.
+FUZZTIME ?= 30s
+FUZZ_GUIDED ?= 1
+.PHONY: fuzz
+fuzz: ## Fuzz every Fuzz target for FUZZTIME (30s) each; crashers stay in testdata/fuzz as seeds.
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ_GUIDED=$(FUZZ_GUIDED) hack/fuzz.sh
+
+# make test fuzzes each target for a few seconds, past the seeds that
+# unit ran, without coverage guidance: in the -race test binaries unit
+# built, so that it costs no second build of every dependency with
+# coverage counters.
+CI_FUZZTIME ?= 3s
+.PHONY: fuzz-short
+fuzz-short:
+	$(MAKE) fuzz FUZZTIME=$(CI_FUZZTIME) FUZZ_GUIDED=0
+
+# A seeded chaos run of the sluice binary (test/chaos): CHAOS_ROLLOUTS
+# rollouts of every kind while the operator is SIGKILLed CHAOS_KILLS times,
+# the API server restarts, webhook gates hang and Prometheus stops for 30s;
+# it prints a table and the seed. CHAOS_SEED=<seed> replays a run. make
+# test runs a short one (10 rollouts, 5 kills) within unit.
+CHAOS_ROLLOUTS ?= 100
+CHAOS_KILLS ?= 12
+CHAOS_SEED ?=
+.PHONY: chaos
+chaos: controlplane test-packages ## Run the chaos run: 100 rollouts under kills and faults (about 10 minutes).
+	$(SLUICE_TEST_ENV) SLUICE_CHAOS_ROLLOUTS=$(CHAOS_ROLLOUTS) SLUICE_CHAOS_KILLS=$(CHAOS_KILLS) SLUICE_CHAOS_SEED=$(CHAOS_SEED) \
+		$(GO) test -count=1 -v -timeout 45m -run '^TestChaos$$' ./test/chaos/
 
 # One package at a time: on 2 cores, benchmarks running side by side
 # measure each other.

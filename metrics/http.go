@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+
+	"sluice.dev/sluice/pkg/egress"
 )
 
 // Secret keys for TLS to a backend, shared by the HTTP providers (the
@@ -40,11 +42,13 @@ func httpClient(cfg Config) (*http.Client, error) {
 		}
 		tlsConfig.Certificates = []tls.Certificate{pair}
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport := cfg.Egress.Transport(http.DefaultTransport.(*http.Transport).Clone())
 	transport.TLSClientConfig = tlsConfig
 	return &http.Client{
-		Timeout:   cfg.timeout(),
-		Transport: &headerTransport{headers: cfg.Headers, next: transport},
+		Timeout: cfg.timeout(),
+		// Client libraries (Prometheus', Datadog's) read answers whole:
+		// the cap is on the transport, so that it holds for them too.
+		Transport: &headerTransport{headers: cfg.Headers, next: egress.LimitAnswers(transport, maxBody)},
 	}, nil
 }
 
@@ -88,7 +92,8 @@ func classify(status int, err error) error {
 	return nil
 }
 
-// maxBody bounds what is read of a backend's answer.
+// maxBody bounds what is read of a backend's answer: httpClient's
+// transport fails a longer one with egress.ErrAnswerTooLarge.
 const maxBody = 8 << 20
 
 // doJSON sends req and decodes a 2xx JSON answer into out. A non-2xx
@@ -99,7 +104,7 @@ func doJSON(c *http.Client, req *http.Request, out any) error {
 		return classify(0, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := readAnswer(resp.Body)
 	if err != nil {
 		return classify(0, err)
 	}
@@ -110,6 +115,18 @@ func doJSON(c *http.Client, req *http.Request, out any) error {
 		return fmt.Errorf("decode answer: %w: %s", err, snippet(body))
 	}
 	return nil
+}
+
+// readAnswer reads a whole answer of at most maxBody bytes; a longer one
+// fails with egress.ErrAnswerTooLarge rather than being cut, so that the
+// failure says why. httpClient's transport caps answers too, for the
+// client libraries that read them themselves.
+func readAnswer(body io.Reader) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(body, maxBody+1))
+	if err == nil && len(data) > maxBody {
+		err = fmt.Errorf("%w: more than %d bytes", egress.ErrAnswerTooLarge, maxBody)
+	}
+	return data, err
 }
 
 // snippet is the start of a body, for error messages.

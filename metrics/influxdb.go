@@ -98,7 +98,7 @@ func (i *InfluxDB) run(ctx context.Context, flux string) ([]byte, error) {
 		return nil, classify(0, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	body, err := readAnswer(resp.Body)
 	if err != nil {
 		return nil, classify(0, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/egress"
 )
 
 // Provider runs a metric's query against a metrics backend.
@@ -73,6 +74,9 @@ type Config struct {
 	// Kubernetes is the operator's own client, for providers that read
 	// the cluster's API (keptn).
 	Kubernetes client.Client
+	// Egress keeps queries off the operator's own listeners, also through
+	// a redirect; nil keeps them off nothing.
+	Egress *egress.Guard
 }
 
 // DefaultTimeout bounds a query whose template sets no timeout.

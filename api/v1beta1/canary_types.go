@@ -610,11 +610,13 @@ type CanaryMetric struct {
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
 
-	// Interval is the query window, as a duration.
+	// Interval is the query window, as a duration. A window of zero
+	// renders queries such as rate(x[0s]) that no backend answers.
 	// +optional
 	// +kubebuilder:default="1m"
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="interval must be longer than zero"
 	Interval string `json:"interval,omitempty"`
 
 	// Threshold is the highest accepted value.
@@ -766,11 +768,13 @@ type CanaryWebhook struct {
 	// +optional
 	MuteAlert bool `json:"muteAlert,omitempty"`
 
-	// Timeout of one call, as a duration.
+	// Timeout of one call, as a duration. A timeout of zero would fail
+	// every call before it is sent.
 	// +optional
 	// +kubebuilder:default="10s"
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') || duration(self) > duration('0s')",message="timeout must be longer than zero"
 	Timeout string `json:"timeout,omitempty"`
 
 	// Retries is how many times a failed call is retried.

@@ -28,7 +28,10 @@ type StringMatch struct {
 }
 
 // HTTPMatchRequest selects requests by their attributes. All conditions of
-// one match must hold.
+// one match must hold, and a match needs one: an empty A/B match would
+// send every request to the canary.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.uri) || has(self.scheme) || has(self.method) || has(self.authority) || has(self.headers) || has(self.port) || has(self.sourceLabels) || has(self.gateways) || has(self.queryParams) || has(self.withoutHeaders) || has(self.sourceNamespace)",message="a match needs at least one condition (headers, uri, queryParams, ...): an empty match selects every request"
 type HTTPMatchRequest struct {
 	// Name of the match.
 	// +optional

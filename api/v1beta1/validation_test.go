@@ -329,7 +329,7 @@ func TestInvalidSpecsAreRejectedNamingTheField(t *testing.T) {
 		t.Run(tt.name+" is rejected", func(t *testing.T) {
 			obj := patched(t, tt.base, tt.patch)
 			obj.SetNamespace(ns)
-			err := cp.Client.Create(t.Context(), obj, client.DryRunAll)
+			err := cp.Client.Create(t.Context(), obj, client.DryRunAll, client.FieldValidation("Strict"))
 			if err == nil {
 				t.Fatal("accepted")
 			}

@@ -19,6 +19,7 @@ import (
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/metrics"
 	"sluice.dev/sluice/pkg/canary/plan"
+	"sluice.dev/sluice/pkg/egress"
 	"sluice.dev/sluice/pkg/traffic"
 )
 
@@ -40,6 +41,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// ProbeTimeout bounds a provider's health probe; zero means 5s.
 	ProbeTimeout time.Duration
+	// Egress keeps queries off the operator's own listeners; nil keeps
+	// them off nothing.
+	Egress *egress.Guard
 }
 
 // Checker evaluates Canary metrics. It caches one provider per
@@ -137,13 +141,14 @@ func (ch *Checker) resolveOne(ctx context.Context, c *sluicev1beta1.Canary, m sl
 	out := metric{spec: m, query: metrics.Query{Window: window}}
 	text := m.Query //nolint:staticcheck // the deprecated inline query still runs, as in Flagger
 	var cfg metrics.Config
-	var key, version string
+	var key, version, template string
 	switch {
 	case m.TemplateRef != nil:
 		tpl, secret, err := ch.template(ctx, c, m.TemplateRef)
 		if err != nil {
 			return metric{}, err
 		}
+		template = "MetricTemplate " + tpl.Namespace + "/" + tpl.Name + ": "
 		text = tpl.Spec.Query
 		cfg = configFor(tpl, secret)
 		cfg.Kubernetes = ch.opts.Client
@@ -180,9 +185,12 @@ func (ch *Checker) resolveOne(ctx context.Context, c *sluicev1beta1.Canary, m sl
 		return metric{}, &fieldError{reason: "TemplateRenderFailed", field: ".templateRef", msg: fmt.Sprintf("the query does not render: %v", err)}
 	}
 	cfg.Now = ch.opts.Now
+	cfg.Egress = ch.opts.Egress
 	out.provider, err = ch.provider(key, version, cfg)
 	if err != nil {
-		return metric{}, &fieldError{reason: "MetricProviderInvalid", field: ".templateRef", msg: err.Error()}
+		// The template is where the fix goes, such as a key its Secret
+		// lacks.
+		return metric{}, &fieldError{reason: "MetricProviderInvalid", field: ".templateRef", msg: template + err.Error()}
 	}
 	return out, nil
 }
@@ -309,25 +317,26 @@ func (ch *Checker) Check(ctx context.Context, c *sluicev1beta1.Canary) plan.Resu
 		go func() {
 			defer wg.Done()
 			value, err := m.provider.provider.Query(ctx, m.query)
-			results[i] = ch.judge(c, m.spec, value, err)
+			results[i] = ch.judge(c, m.spec, m.field, value, err)
 		}()
 	}
 	wg.Wait()
 	return Decide(c, results)
 }
 
-// judge turns one query's answer into a metric result.
-func (ch *Checker) judge(c *sluicev1beta1.Canary, m sluicev1beta1.CanaryMetric, value float64, err error) sluicev1beta1.CanaryMetricStatus {
+// judge turns one query's answer into a metric result. A query that
+// failed or had no value names the metric's field, field.
+func (ch *Checker) judge(c *sluicev1beta1.Canary, m sluicev1beta1.CanaryMetric, field string, value float64, err error) sluicev1beta1.CanaryMetricStatus {
 	r := sluicev1beta1.CanaryMetricStatus{Name: m.Name, LastCheckTime: metav1.NewTime(ch.opts.Now())}
 	switch {
 	case errors.Is(err, metrics.ErrNoValues):
-		r.Outcome, r.Message = sluicev1beta1.MetricNoData, fmt.Sprintf("%s: %v", m.Name, err)
+		r.Outcome, r.Message = sluicev1beta1.MetricNoData, fmt.Sprintf("%s: %v", field, err)
 		if policy(c, m) == sluicev1beta1.NoDataSkip {
 			r.Outcome = sluicev1beta1.MetricSkipped
 		}
 		return r
 	case err != nil:
-		r.Outcome, r.Message = sluicev1beta1.MetricError, fmt.Sprintf("%s: %v", m.Name, err)
+		r.Outcome, r.Message = sluicev1beta1.MetricError, fmt.Sprintf("%s: %v", field, err)
 		return r
 	}
 	ch.gauge.WithLabelValues(c.Name, c.Namespace, m.Name).Set(value)

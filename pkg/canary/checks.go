@@ -140,7 +140,7 @@ func (r *Reconciler) hookCheck(ctx context.Context, c *sluicev1beta1.Canary, che
 	muted := true
 	for i, res := range results {
 		if !res.OK() {
-			failed = append(failed, fmt.Sprintf("%s hook %s: %v", check, res.Hook, res.Err))
+			failed = append(failed, fmt.Sprintf("%s hook %s (%s): %v", check, res.Hook, webhookField(c, hooks[i]), res.Err))
 			muted = muted && hooks[i].MuteAlert
 		}
 	}
@@ -148,6 +148,17 @@ func (r *Reconciler) hookCheck(ctx context.Context, c *sluicev1beta1.Canary, che
 		return plan.Result{Outcome: plan.Fail, Message: strings.Join(failed, "; "), Muted: muted}
 	}
 	return plan.Result{Outcome: plan.Pass}
+}
+
+// webhookField is the path of h in the Canary's spec, for messages that
+// must say which entry to fix.
+func webhookField(c *sluicev1beta1.Canary, h sluicev1beta1.CanaryWebhook) string {
+	for i, w := range c.Spec.Analysis.Webhooks {
+		if w.Name == h.Name && w.Type == h.Type && w.URL == h.URL {
+			return fmt.Sprintf("spec.analysis.webhooks[%d]", i)
+		}
+	}
+	return "spec.analysis.webhooks"
 }
 
 func hooksOfType(c *sluicev1beta1.Canary, t sluicev1beta1.HookType) []sluicev1beta1.CanaryWebhook {

@@ -2,8 +2,6 @@ package canary
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -225,20 +223,13 @@ func threshold(p *int) int {
 	return *p
 }
 
-// requestOf reads the Canary's manual request annotation. An annotation
-// that does not parse is still a request, refused with the reason, and
-// named by its digest: its text may be anything.
+// requestOf reads the Canary's manual request annotation, if it has one.
 func requestOf(c *sluicev1beta1.Canary) *plan.Request {
 	value, ok := c.Annotations[sluicev1beta1.RequestAnnotation]
 	if !ok {
 		return nil
 	}
-	r, err := sluicev1beta1.ParseRequest(value)
-	if err != nil {
-		sum := sha256.Sum256([]byte(value))
-		return &plan.Request{Request: sluicev1beta1.Request{ID: "sha256:" + hex.EncodeToString(sum[:6])}, Invalid: err.Error()}
-	}
-	return &plan.Request{Request: r}
+	return plan.RequestFromAnnotation(value)
 }
 
 // blockOn blocks the Canary on a router error its author must fix, and

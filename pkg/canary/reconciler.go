@@ -20,6 +20,7 @@ import (
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/canary/plan"
+	"sluice.dev/sluice/pkg/egress"
 	"sluice.dev/sluice/pkg/hook"
 	"sluice.dev/sluice/router"
 )
@@ -79,6 +80,9 @@ type Options struct {
 	Workers                  int
 	Metrics                  MetricChecker
 	Notifier                 Notifier
+	// Egress keeps webhook calls off the operator's own listeners; nil
+	// keeps them off nothing.
+	Egress *egress.Guard
 }
 
 // Reconcile moves one Canary a step forward.

@@ -64,7 +64,7 @@ func New(mgr manager.Manager, recorder *Recorder, opts Options) *Reconciler {
 		Scheme:               mgr.GetScheme(),
 		Events:               opts.Events,
 		RouterDeps:           router.Deps{Client: mgr.GetClient(), Scheme: mgr.GetScheme(), IngressAnnotationsPrefix: opts.IngressAnnotationsPrefix},
-		Hooks:                hook.NewCaller(),
+		Hooks:                hook.NewCaller(opts.Egress),
 		Metrics:              opts.Metrics,
 		Notifier:             opts.Notifier,
 		Recorder:             recorder,

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/egress"
 )
 
 // Result is the answer of one hook.
@@ -43,13 +44,23 @@ type Caller struct {
 	backoff time.Duration
 }
 
+// MaxAnswer is how much of a hook's answer is read. An answer is a
+// status and, at most, a short message: a longer one fails the hook
+// rather than fill the operator's memory.
+const MaxAnswer = 1 << 20
+
 // NewCaller returns a Caller whose requests verify TLS, except for hooks
-// that set disableTLS.
-func NewCaller() *Caller {
-	base := http.DefaultTransport.(*http.Transport).Clone()
+// that set disableTLS, and never connect to the operator's own listeners
+// that guard names (nil: no guard), directly or through a redirect.
+func NewCaller(guard *egress.Guard) *Caller {
+	base := guard.Transport(http.DefaultTransport.(*http.Transport).Clone())
 	insecure := base.Clone()
 	insecure.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only for hooks that ask for it with disableTLS
-	return &Caller{client: &http.Client{Transport: base}, insecure: &http.Client{Transport: insecure}, backoff: time.Second}
+	return &Caller{
+		client:   &http.Client{Transport: egress.LimitAnswers(base, MaxAnswer)},
+		insecure: &http.Client{Transport: egress.LimitAnswers(insecure, MaxAnswer)},
+		backoff:  time.Second,
+	}
 }
 
 // Call posts the payload, with each hook's metadata, to every hook at
@@ -130,14 +141,23 @@ func post(ctx context.Context, client *http.Client, url string, body []byte, tim
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			return 0, true, fmt.Errorf("POST %s: no answer within %s", url, timeout)
+		case errors.Is(err, egress.ErrOwnEndpoint), errors.Is(err, egress.ErrAnswerTooLarge):
+			// Asking again gets the same redirect or the same answer.
+			return 0, false, fmt.Errorf("POST %s: %w", url, err)
 		}
 		return 0, true, fmt.Errorf("POST %s: %w", url, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode >= http.StatusOK && resp.StatusCode <= http.StatusAccepted {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		// The answer is read whole, within the cap, so that one too long
+		// fails the hook rather than pass unread. The status is the
+		// answer: a connection that drops after it does not fail it.
+		if _, err := io.Copy(io.Discard, resp.Body); errors.Is(err, egress.ErrAnswerTooLarge) {
+			return resp.StatusCode, false, fmt.Errorf("POST %s: read the answer: %w", url, err)
+		}
 		return resp.StatusCode, false, nil
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))

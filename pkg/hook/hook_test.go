@@ -3,6 +3,8 @@ package hook
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"time"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/egress"
 )
 
 func payload() sluicev1beta1.CanaryWebhookPayload {
@@ -19,7 +22,7 @@ func payload() sluicev1beta1.CanaryWebhookPayload {
 }
 
 func newCaller() *Caller {
-	c := NewCaller()
+	c := NewCaller(nil)
 	c.backoff = time.Millisecond
 	return c
 }
@@ -152,5 +155,53 @@ func TestEventMetadataIsFlaggers(t *testing.T) {
 	m := EventMetadata("Advance podinfo canary weight 10", true, time.UnixMilli(1700000000123))
 	if m["eventMessage"] != "Advance podinfo canary weight 10" || m["eventType"] != "Warning" || m["timestamp"] != "1700000000123" {
 		t.Fatalf("metadata %v", m)
+	}
+}
+
+func TestAnAnswerOverTheCapFailsTheHookOnce(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		// In chunks, so that only reading finds the answer too long.
+		chunk := []byte(strings.Repeat(" ", 64<<10))
+		for n := 0; n <= MaxAnswer; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer srv.Close()
+	res := newCaller().Call(t.Context(), []sluicev1beta1.CanaryWebhook{{Name: "chatty", URL: srv.URL, Retries: 3}}, payload())
+	if res[0].OK() || !strings.Contains(res[0].Err.Error(), "answer too large") {
+		t.Fatalf("result %+v, want a failure saying the answer is too large", res[0])
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d calls: the same answer was asked for again", n)
+	}
+}
+
+func TestARedirectToTheOperatorsOwnEndpointFailsTheHookOnce(t *testing.T) {
+	var own, calls atomic.Int32
+	operator := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { own.Add(1) }))
+	defer operator.Close()
+	_, port, _ := net.SplitHostPort(operator.Listener.Addr().String())
+	guard, err := egress.NewGuard(":" + port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		http.Redirect(w, r, operator.URL+"/metrics", http.StatusTemporaryRedirect)
+	}))
+	defer srv.Close()
+	c := NewCaller(guard)
+	c.backoff = time.Millisecond
+	res := c.Call(t.Context(), []sluicev1beta1.CanaryWebhook{{Name: "smoke", URL: srv.URL, Retries: 3}}, payload())
+	if res[0].OK() || !errors.Is(res[0].Err, egress.ErrOwnEndpoint) {
+		t.Fatalf("result %+v, want a failure for the operator's own endpoint", res[0])
+	}
+	if calls.Load() != 1 || own.Load() != 0 {
+		t.Fatalf("%d calls to the hook and %d to the operator's listener, want 1 and 0", calls.Load(), own.Load())
 	}
 }

@@ -34,6 +34,7 @@ import (
 	notificationv1beta3 "sluice.dev/sluice/api/notification/v1beta3"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/alert"
+	"sluice.dev/sluice/pkg/egress"
 )
 
 // Route sends the alerts of at least Severity to an AlertProvider.
@@ -108,6 +109,9 @@ type Options struct {
 	Clock func() time.Time
 	// Log receives one line for each alert dropped.
 	Log logr.Logger
+	// Egress keeps posts off the operator's own listeners, also through
+	// a redirect; nil keeps them off nothing.
+	Egress *egress.Guard
 }
 
 // Dispatcher sends Canary alerts. It implements canary.Notifier, and Start

@@ -253,6 +253,9 @@ func (d *Dispatcher) client(proxy, tlsKey string, tlsConfig *tls.Config) (*http.
 		t.TLSClientConfig = tlsConfig
 		rt = t
 	}
+	if t, ok := rt.(*http.Transport); ok {
+		rt = d.opts.Egress.Transport(t)
+	}
 	c := &http.Client{Transport: rt}
 	d.clients[key] = c
 	return c, nil

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"sluice.dev/sluice/pkg/egress"
 )
 
 // maxAnswerBytes is how much of an answer is read: enough for the JSON
@@ -151,6 +153,11 @@ func (d *Dispatcher) send(ctx context.Context, dl delivery) (retryAfter time.Dur
 	req.Header.Set("User-Agent", "sluice")
 	resp, err := dl.client.Do(req)
 	if err != nil {
+		if errors.Is(err, egress.ErrOwnEndpoint) {
+			// The address, or its redirect, is the operator itself:
+			// asking again gets the same answer.
+			return 0, &permanentError{redact(err)}
+		}
 		return 0, redact(err)
 	}
 	defer func() { _ = resp.Body.Close() }()

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	clientevents "k8s.io/client-go/tools/events"
+	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,6 +33,7 @@ import (
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/analysis"
 	"sluice.dev/sluice/pkg/canary"
+	"sluice.dev/sluice/pkg/egress"
 	sluiceevents "sluice.dev/sluice/pkg/events"
 	"sluice.dev/sluice/pkg/image"
 	"sluice.dev/sluice/pkg/notify"
@@ -39,6 +41,7 @@ import (
 	sluicescheme "sluice.dev/sluice/pkg/scheme"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/source/helm"
+	"sluice.dev/sluice/pkg/source/verify"
 	"sluice.dev/sluice/pkg/sync/apply"
 	"sluice.dev/sluice/pkg/sync/celexpr"
 	"sluice.dev/sluice/pkg/sync/health"
@@ -99,6 +102,17 @@ type Options struct {
 	LeaderElectionNamespace string
 	// LeaderElectionID names the lease.
 	LeaderElectionID string
+	// LeaseDuration is how long a lease that is not renewed keeps the
+	// other replicas waiting: after a crash, the longest a standby waits
+	// before it takes over.
+	LeaseDuration time.Duration
+	// RenewDeadline is how long the leader keeps retrying a renewal
+	// before it stops acting; shorter than LeaseDuration, so that it
+	// stops before a standby may take over.
+	RenewDeadline time.Duration
+	// RetryPeriod is the time between two attempts to take or renew
+	// the lease.
+	RetryPeriod time.Duration
 
 	// GracefulShutdownTimeout bounds the wait for running reconciles on
 	// shutdown.
@@ -122,6 +136,9 @@ func DefaultOptions() Options {
 		ReceiverBindAddress:      ":9292",
 		LeaderElection:           true,
 		LeaderElectionID:         "sluice-leader-election",
+		LeaseDuration:            15 * time.Second, // controller-runtime's defaults
+		RenewDeadline:            10 * time.Second,
+		RetryPeriod:              2 * time.Second,
 		GracefulShutdownTimeout:  30 * time.Second,
 		Version:                  "dev",
 	}
@@ -135,6 +152,9 @@ func (o Options) Validate() error {
 	}
 	if o.LeaderElection && o.LeaderElectionID == "" {
 		errs = append(errs, errors.New("leader election needs a lease name"))
+	}
+	if o.LeaderElection {
+		errs = append(errs, o.validateLeaseTimings()...)
 	}
 	if o.DefaultAlertProvider != "" {
 		if _, err := notify.ParseRoute(o.DefaultAlertProvider, o.DefaultAlertSeverity); err != nil {
@@ -150,6 +170,38 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
+// validateLeaseTimings refuses lease timings under which two replicas
+// could act at once: a leader must give up (RenewDeadline) before its
+// lease runs out (LeaseDuration), and must be able to retry within that
+// deadline (RetryPeriod, stretched by client-go's jitter).
+func (o Options) validateLeaseTimings() []error {
+	var errs []error
+	for _, d := range []struct {
+		flag  string
+		value time.Duration
+	}{
+		{"--leader-election-lease-duration", o.LeaseDuration},
+		{"--leader-election-renew-deadline", o.RenewDeadline},
+		{"--leader-election-retry-period", o.RetryPeriod},
+	} {
+		if d.value <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", d.flag, d.value))
+		}
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	if o.RenewDeadline >= o.LeaseDuration {
+		errs = append(errs, fmt.Errorf("--leader-election-renew-deadline (%s) must be shorter than --leader-election-lease-duration (%s): a leader must stop acting before another replica may take the lease", o.RenewDeadline, o.LeaseDuration))
+	}
+	// client-go waits up to JitterFactor retry periods more between
+	// attempts, and refuses a deadline that leaves no room for a retry.
+	if o.RenewDeadline <= time.Duration(leaderelection.JitterFactor*float64(o.RetryPeriod)) {
+		errs = append(errs, fmt.Errorf("--leader-election-renew-deadline (%s) must be more than %g times --leader-election-retry-period (%s): the leader must get to retry a renewal before it gives up", o.RenewDeadline, leaderelection.JitterFactor, o.RetryPeriod))
+	}
+	return errs
+}
+
 // New checks that the API server serves Sluice's kinds and builds the
 // manager with its controllers. Start it with Start; ctx bounds the
 // controllers' background work.
@@ -158,6 +210,12 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		return nil, err
 	}
 	if err := checkCRDs(cfg); err != nil {
+		return nil, err
+	}
+	// The calls to addresses that specs give (webhooks, metric and alert
+	// providers) may not reach the operator's own listeners.
+	guard, err := egress.NewGuard(opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.ReceiverBindAddress)
+	if err != nil {
 		return nil, err
 	}
 	scheme, err := sluicescheme.New()
@@ -176,13 +234,18 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		Cache:  cacheOpts,
 		// Routing objects without Go types (TraefikService, TrafficSplit)
 		// are read from the cache too.
-		Client:                        client.Options{Cache: &client.CacheOptions{Unstructured: true}},
-		Metrics:                       metricsserver.Options{BindAddress: opts.MetricsBindAddress},
-		HealthProbeBindAddress:        opts.HealthProbeBindAddress,
+		Client: client.Options{Cache: &client.CacheOptions{Unstructured: true}},
+		// /metrics and the probes are served by addEndpoints, with
+		// tighter limits than the manager's own servers have.
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:        "0",
 		LeaderElection:                opts.LeaderElection,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
 		LeaderElectionID:              opts.LeaderElectionID,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &opts.LeaseDuration,
+		RenewDeadline:                 &opts.RenewDeadline,
+		RetryPeriod:                   &opts.RetryPeriod,
 		GracefulShutdownTimeout:       &opts.GracefulShutdownTimeout,
 		// Tests and the demo run several managers in one process; the
 		// binary runs one.
@@ -191,11 +254,11 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return nil, fmt.Errorf("add health check: %w", err)
-	}
-	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr.GetCache())); err != nil {
-		return nil, fmt.Errorf("add readiness check: %w", err)
+	probe := newProbes()
+	probe.healthz.Checks["ping"] = healthz.Ping
+	probe.readyz.Checks["informers"] = cacheSynced(mgr.GetCache())
+	if err := addEndpoints(mgr, opts, probe); err != nil {
+		return nil, err
 	}
 	if err := registerInfo(opts); err != nil {
 		return nil, err
@@ -210,11 +273,12 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		MetricsServer: opts.MetricsServer,
 		Signals:       goldenSignals(mgr, opts),
 		Registerer:    ctrlmetrics.Registry,
+		Egress:        guard,
 	})
 	if err != nil {
 		return nil, err
 	}
-	dispatcher, err := alertDispatcher(mgr, opts, log)
+	dispatcher, err := alertDispatcher(mgr, opts, guard, log)
 	if err != nil {
 		return nil, err
 	}
@@ -235,6 +299,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		IncludeLabelPrefixes:     opts.IncludeLabelPrefixes,
 		ConfigTracking:           opts.ConfigTracking,
 		Workers:                  opts.Workers,
+		Egress:                   guard,
 	})
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Canary controller: %w", err)
@@ -248,7 +313,10 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		return nil, fmt.Errorf("set up the GitRepository controller: %w", err)
 	}
 	ociStore := source.NewStore()
-	ociRepos := &source.OCIRepositoryReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Store: ociStore}
+	// One set of signature verifiers for OCIRepositories and HelmCharts:
+	// the public Sigstore root is fetched once for both.
+	verifiers := verify.New()
+	ociRepos := &source.OCIRepositoryReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Store: ociStore, Verifiers: verifiers}
 	if err := ociRepos.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the OCIRepository controller: %w", err)
 	}
@@ -262,7 +330,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := helmRepos.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmRepository controller: %w", err)
 	}
-	helmCharts := &source.HelmChartReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Fetcher: fetcher, Charts: charts, Sources: store, BucketSources: bucketStore}
+	helmCharts := &source.HelmChartReconciler{Client: mgr.GetClient(), Events: recorder("sluice-source"), Fetcher: fetcher, Charts: charts, Sources: store, BucketSources: bucketStore, Verifiers: verifiers}
 	if err := helmCharts.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmChart controller: %w", err)
 	}
@@ -464,7 +532,7 @@ func setupNotifications(ctx context.Context, mgr manager.Manager, d *notify.Disp
 }
 
 // alertDispatcher builds the alert sender and runs it with the manager.
-func alertDispatcher(mgr manager.Manager, opts Options, log logr.Logger) (*notify.Dispatcher, error) {
+func alertDispatcher(mgr manager.Manager, opts Options, guard *egress.Guard, log logr.Logger) (*notify.Dispatcher, error) {
 	var defaults []notify.Route
 	if opts.DefaultAlertProvider != "" {
 		route, err := notify.ParseRoute(opts.DefaultAlertProvider, opts.DefaultAlertSeverity)
@@ -479,6 +547,7 @@ func alertDispatcher(mgr manager.Manager, opts Options, log logr.Logger) (*notif
 		Defaults:    defaults,
 		ClusterName: opts.ClusterName,
 		Log:         log.WithName("notify"),
+		Egress:      guard,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build the alert dispatcher: %w", err)

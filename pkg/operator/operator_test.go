@@ -18,6 +18,14 @@ func TestOptionsValidate(t *testing.T) {
 		{"leader election without a lease name is refused", func(o *Options) { o.LeaderElectionID = "" }, "needs a lease name"},
 		{"no lease name is fine without leader election", func(o *Options) { o.LeaderElection, o.LeaderElectionID = false, "" }, ""},
 		{"a negative shutdown timeout is refused", func(o *Options) { o.GracefulShutdownTimeout = -time.Second }, "must not be negative"},
+		{"short lease timings in order are valid", func(o *Options) {
+			o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 4*time.Second, 3*time.Second, time.Second
+		}, ""},
+		{"a renew deadline as long as the lease is refused", func(o *Options) { o.RenewDeadline = o.LeaseDuration }, "--leader-election-renew-deadline (15s) must be shorter than --leader-election-lease-duration (15s)"},
+		{"a retry period as long as the renew deadline is refused", func(o *Options) { o.RetryPeriod = o.RenewDeadline }, "--leader-election-renew-deadline (10s) must be more than 1.2 times --leader-election-retry-period (10s)"},
+		{"a renew deadline with no room for a jittered retry is refused", func(o *Options) { o.RetryPeriod = 9 * time.Second }, "must be more than 1.2 times --leader-election-retry-period (9s)"},
+		{"a zero lease duration is refused", func(o *Options) { o.LeaseDuration = 0 }, "--leader-election-lease-duration must be positive"},
+		{"lease timings are not checked without leader election", func(o *Options) { o.LeaderElection, o.LeaseDuration = false, 0 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -143,6 +143,23 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{RequeueAfter: interval}, nil
 }
 
+// The limits of the webhook receiver's server, which anyone who can reach
+// it may call. A caller has ReadHeaderTimeout to send its headers and
+// ReadTimeout to send its whole call: a push's body is at most maxBody,
+// which any sender delivers in well under that, so a client that drips
+// bytes to hold a connection open is cut off.
+const (
+	// ReadHeaderTimeout is how long a caller has to send its headers.
+	ReadHeaderTimeout = 5 * time.Second
+	// ReadTimeout is how long a caller has to send its whole call.
+	ReadTimeout = 15 * time.Second
+	// writeTimeout bounds the answer, which waits for the annotations'
+	// patches to the API server.
+	writeTimeout   = 30 * time.Second
+	idleTimeout    = 60 * time.Second
+	maxHeaderBytes = 64 << 10
+)
+
 // Server serves a Handler on an address for the manager's lifetime. It
 // runs on every replica, not only the leader: a call only writes an
 // annotation, which any replica may do.
@@ -160,7 +177,14 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen for webhook receivers on %s: %w", s.Addr, err)
 	}
-	srv := &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           s.Handler,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"helm.sh/helm/v4/pkg/chart/common"
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/chart/v2/loader"
@@ -30,6 +32,8 @@ import (
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	"sluice.dev/sluice/pkg/source/git"
 	"sluice.dev/sluice/pkg/source/helm"
+	"sluice.dev/sluice/pkg/source/oci"
+	"sluice.dev/sluice/pkg/source/verify"
 	"sluice.dev/sluice/pkg/sync/index"
 	"sluice.dev/sluice/pkg/sync/status"
 )
@@ -74,6 +78,8 @@ type HelmChartReconciler struct {
 	// BucketSources holds the Buckets' artifacts; nil leaves a HelmChart
 	// of a Bucket waiting for one.
 	BucketSources *Store
+	// Verifiers check spec.verify; nil means verify.New().
+	Verifiers verify.Verifiers
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -167,6 +173,8 @@ type loaded struct {
 	sourceRevision string
 	// lookup finds a values file outside the chart; nil if none can be.
 	lookup func(name string) ([]byte, bool)
+	// verified is what spec.verify found; nil without it.
+	verified *verify.Result
 }
 
 // load loads one HelmChart and returns the Ready condition it earns. The
@@ -201,7 +209,19 @@ func (r *HelmChartReconciler) load(ctx context.Context, hc *sourcev1.HelmChart) 
 		err = withReason(sourcev1.ReasonArtifactFailed, fmt.Errorf("spec.sourceRef: kind %q: want HelmRepository, GitRepository or Bucket", kind))
 	}
 	if err != nil {
+		var refused *verificationError
+		if errors.As(err, &refused) {
+			setSourceVerified(&hc.Status.Conditions, hc.Generation, metav1.ConditionFalse, sourcev1.ReasonVerificationError, err.Error())
+		}
 		return failed(err)
+	}
+	switch {
+	case hc.Spec.Verify == nil, l.verified == nil || !l.verified.Verified:
+		// Without spec.verify, or let through unverified by notation's
+		// trust policy: nothing says it was verified.
+		setSourceVerified(&hc.Status.Conditions, hc.Generation, "", "", "")
+	default:
+		setSourceVerified(&hc.Status.Conditions, hc.Generation, metav1.ConditionTrue, sourcev1.ReasonSucceeded, verifiedMessage("version", l.version, *l.verified))
 	}
 
 	ch, digest := l.chart, l.digest
@@ -260,18 +280,52 @@ func (r *HelmChartReconciler) fromHelmRepository(ctx context.Context, hc *source
 		return nil, withReason(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("HelmRepository %s: %w", name, err))
 	}
 	opts.Chart, opts.Version = hc.Spec.Chart, hc.Spec.Version
+	var verified *verify.Result
+	if v := hc.Spec.Verify; v != nil {
+		opts.Verify = func(ctx context.Context, ref string) error {
+			res, err := r.verifyChart(ctx, hc, opts, ref)
+			verified = &res
+			return err
+		}
+	}
 	c, err := r.Fetcher.Fetch(ctx, opts)
+	var refused *verificationError
 	switch {
+	case errors.As(err, &refused):
+		return nil, withReason(sourcev1.ReasonVerificationError, &verificationError{fmt.Errorf("HelmRepository %s: %w", name, err)})
+	case errors.Is(err, helm.ErrVerification):
+		// A repository whose charts cannot be verified (not OCI).
+		return nil, withReason(sourcev1.ReasonVerificationError, &verificationError{fmt.Errorf("spec.verify: HelmRepository %s: %w", name, err)})
 	case errors.Is(err, helm.ErrAuth):
 		return nil, withReason(sourcev1.ReasonAuthenticationFailed, fmt.Errorf("HelmRepository %s: %w", name, err))
 	case err != nil:
 		return nil, withReason(sourcev1.ReasonChartPullError, fmt.Errorf("HelmRepository %s: %w", name, err))
 	}
-	l := &loaded{chart: c.Chart, version: c.Version, digest: c.Digest}
+	l := &loaded{chart: c.Chart, version: c.Version, digest: c.Digest, verified: verified}
 	if repo.Status.Artifact != nil {
 		l.sourceRevision = repo.Status.Artifact.Revision
 	}
 	return l, nil
+}
+
+// verifyChart checks the signature of the chart at ref (pinned to its
+// manifest digest) as spec.verify asks, reaching the registry as the
+// HelmRepository's opts do.
+func (r *HelmChartReconciler) verifyChart(ctx context.Context, hc *sourcev1.HelmChart, opts helm.Options, ref string) (verify.Result, error) {
+	var nameOpts []name.Option
+	if opts.PlainHTTP {
+		nameOpts = append(nameOpts, name.Insecure)
+	}
+	pinned, err := name.NewDigest(ref, nameOpts...)
+	if err != nil {
+		return verify.Result{}, &verificationError{fmt.Errorf("spec.verify: chart reference %s: %w", ref, err)}
+	}
+	remote := oci.Remote{Insecure: opts.PlainHTTP, TLS: opts.TLS}
+	if opts.Username != "" || opts.Password != "" {
+		remote.Auth = &authn.Basic{Username: opts.Username, Password: opts.Password}
+	}
+	v := hc.Spec.Verify
+	return checkSignature(ctx, r.Client, r.Verifiers, hc.Namespace, verifySpec{provider: v.Provider, secretRef: v.SecretRef, identities: v.MatchOIDCIdentity, noTrustedRootField: true}, pinned, remote)
 }
 
 // fromArtifact loads the chart at path spec.chart of the artifact of

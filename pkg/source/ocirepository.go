@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,6 +21,7 @@ import (
 	"sluice.dev/sluice/pkg/image/registry"
 	"sluice.dev/sluice/pkg/source/git"
 	"sluice.dev/sluice/pkg/source/oci"
+	"sluice.dev/sluice/pkg/source/verify"
 	"sluice.dev/sluice/pkg/sync/status"
 )
 
@@ -35,6 +37,8 @@ type OCIRepositoryReconciler struct {
 	Client client.Client
 	Events clientevents.EventRecorder
 	Store  *Store
+	// Verifiers check spec.verify; nil means verify.New().
+	Verifiers verify.Verifiers
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -91,6 +95,13 @@ func (r *OCIRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.OCIR
 	if sel := repo.Spec.LayerSelector; sel != nil {
 		opts.MediaType = sel.MediaType
 	}
+	if repo.Spec.Verify == nil {
+		setSourceVerified(&repo.Status.Conditions, repo.Generation, "", "", "")
+	} else {
+		opts.Verify = func(ctx context.Context, ref name.Digest, revision string) error {
+			return r.verify(ctx, repo, ref, revision, remote)
+		}
+	}
 	// The short-circuit needs the artifact in memory and a spec that has
 	// not changed since it was made: a new layer selector or ignore rule
 	// makes new content from the same revision.
@@ -104,7 +115,10 @@ func (r *OCIRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.OCIR
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	artifact, err := oci.Fetch(ctx, opts)
+	var refused *verificationError
 	switch {
+	case errors.As(err, &refused):
+		return failed(sourcev1.ReasonVerificationError, err), false
 	case errors.Is(err, oci.ErrUnchanged):
 		return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "stored artifact for digest '" + opts.LastRevision + "'"}, false
 	case errors.Is(err, oci.ErrAuth) && remote.Auth == nil:
@@ -130,6 +144,34 @@ func (r *OCIRepositoryReconciler) fetch(ctx context.Context, repo *sourcev1.OCIR
 		repo.Status.Artifact = &sourcev1.Artifact{Revision: artifact.Revision, Digest: artifact.Digest, LastUpdateTime: metav1.NewTime(now()), Metadata: maps.Clone(artifact.Annotations)}
 	}
 	return metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: sourcev1.ReasonSucceeded, Message: "stored artifact for digest '" + artifact.Revision + "'"}, false
+}
+
+// verify checks the signature of revision, pinned as ref, as spec.verify
+// asks, and writes SourceVerified. As Flux, a revision that verified is
+// not checked again until the spec changes, and a refusal is checked
+// again at every look; a new artifact is only checked once it is also
+// in memory, so that what is stored after a restart was checked too.
+func (r *OCIRepositoryReconciler) verify(ctx context.Context, repo *sourcev1.OCIRepository, ref name.Digest, revision string, remote oci.Remote) error {
+	c := meta.FindStatusCondition(repo.Status.Conditions, sourcev1.SourceVerifiedCondition)
+	stored, ok := r.Store.Get(client.ObjectKeyFromObject(repo))
+	if ok && stored.Revision == revision && c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == repo.Generation {
+		return nil
+	}
+	v := repo.Spec.Verify
+	spec := verifySpec{provider: v.Provider, secretRef: v.SecretRef, identities: v.MatchOIDCIdentity, trustedRoot: v.TrustedRootSecretRef}
+	res, err := checkSignature(ctx, r.Client, r.Verifiers, repo.Namespace, spec, ref, remote)
+	switch {
+	case err != nil:
+		setSourceVerified(&repo.Status.Conditions, repo.Generation, metav1.ConditionFalse, sourcev1.ReasonVerificationError, err.Error())
+		return err
+	case res.Verified:
+		setSourceVerified(&repo.Status.Conditions, repo.Generation, metav1.ConditionTrue, sourcev1.ReasonSucceeded, verifiedMessage("revision", revision, res))
+	default:
+		// Let through unverified by the trust policy: nothing was
+		// verified, so nothing says it was.
+		setSourceVerified(&repo.Status.Conditions, repo.Generation, "", "", "")
+	}
+	return nil
 }
 
 // remote is how to reach the registry: the credentials of spec.secretRef

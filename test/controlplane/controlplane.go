@@ -112,6 +112,9 @@ type ControlPlane struct {
 	env      *envtest.Environment
 	procs    []*process
 	watchdog *watchdog
+	// restarted is the kube-apiserver RestartAPIServer started in place
+	// of envtest's; nil until then.
+	restarted *process
 }
 
 // Start starts a control plane. On error everything it started is stopped
@@ -234,6 +237,14 @@ func (cp *ControlPlane) Stop() error {
 		}
 	}
 	cp.procs = nil
+	if cp.restarted != nil {
+		// Before etcd, which envtest stops next; envtest finds its own
+		// kube-apiserver gone and skips it.
+		if err := cp.restarted.stop(); err != nil {
+			errs = append(errs, err)
+		}
+		cp.restarted = nil
+	}
 	if cp.env != nil {
 		if err := cp.env.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stop etcd and kube-apiserver: %w", err))

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,7 +23,15 @@ import (
 // Each extra runs once the control plane is up, to start what the package
 // shares (proxies, backends); its cleanup runs before the control plane
 // stops.
+//
+// A fuzzing run that runs no test (go test -run '^$' -fuzz X, as make fuzz
+// does) and each fuzz worker process start no control plane: a fuzz
+// target is a pure function, and a control plane in every worker would
+// spend the fuzzing time starting API servers. *into stays nil then.
 func RunTests(m *testing.M, opts Options, into **ControlPlane, extras ...func(*ControlPlane) (cleanup func(), err error)) int {
+	if fuzzingOnly() {
+		return m.Run()
+	}
 	cp, err := Start(context.Background(), opts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "start the control plane: %v\n", err)
@@ -64,4 +73,20 @@ func RunTests(m *testing.M, opts Options, into **ControlPlane, extras ...func(*C
 		}
 	}
 	return code
+}
+
+// fuzzingOnly reports whether the test binary runs a fuzz target and no
+// test: it is a fuzz worker, or it fuzzes with -run '^$'. TestMain may
+// read the testing flags once they are parsed, which m.Run would do.
+func fuzzingOnly() bool {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	value := func(name string) string {
+		if f := flag.Lookup(name); f != nil {
+			return f.Value.String()
+		}
+		return ""
+	}
+	return value("test.fuzzworker") == "true" || value("test.fuzz") != "" && value("test.run") == "^$"
 }

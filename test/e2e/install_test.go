@@ -82,6 +82,26 @@ func TestInstallManifests(t *testing.T) {
 		noWildcard(t, find(charted, "Role").Object["rules"])
 	})
 
+	t.Run("both grant Secrets exactly the verbs the code needs, and only cluster-wide", func(t *testing.T) {
+		// Why each verb: get, list and watch feed the informer that reads
+		// the credentials of MetricTemplates, AlertProviders, Providers,
+		// Receivers and sources, and a target's tracked Secrets; create
+		// and patch copy a tracked Secret to its -primary copy
+		// (controllerutil.CreateOrPatch) and server-side apply the Secrets
+		// of a Kustomization; update is Helm's storage driver writing a
+		// release's record; delete prunes a Kustomization's Secrets and
+		// Helm's records of uninstalled or expired releases.
+		want := []string{"create", "delete", "get", "list", "patch", "update", "watch"}
+		for name, objs := range map[string][]*unstructured.Unstructured{"kustomize": kustomized, "helm": charted} {
+			if got := verbsOn(find(objs, "ClusterRole").Object["rules"], "", "secrets"); !slices.Equal(got, want) {
+				t.Errorf("%s: the ClusterRole grants secrets %v, want %v", name, got, want)
+			}
+			if got := verbsOn(find(objs, "Role").Object["rules"], "", "secrets"); len(got) > 0 {
+				t.Errorf("%s: the Role grants secrets %v besides", name, got)
+			}
+		}
+	})
+
 	t.Run("the Helm chart grants the external metrics it is given, by name", func(t *testing.T) {
 		objs := helmTemplate(t, chartNamespace, map[string]any{"rbac": map[string]any{"externalMetrics": []any{"s0-prometheus-http_requests"}}})
 		var role *unstructured.Unstructured
@@ -163,6 +183,16 @@ func TestInstallManifests(t *testing.T) {
 				t.Errorf("args %v lack %s", args, want)
 			}
 		}
+		if slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--leader-election-") }) {
+			t.Errorf("args %v set lease timings with leader election off", args)
+		}
+		leased := helmTemplate(t, chartNamespace, map[string]any{"leaderElection": map[string]any{"leaseDuration": "8s", "renewDeadline": "6s", "retryPeriod": "1s"}})
+		args = toStrings(find(leased, "Deployment").Object["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["args"])
+		for _, want := range []string{"--leader-elect=true", "--leader-election-lease-duration=8s", "--leader-election-renew-deadline=6s", "--leader-election-retry-period=1s"} {
+			if !slices.Contains(args, want) {
+				t.Errorf("args %v lack %s", args, want)
+			}
+		}
 		if find(objs, "ClusterRole") != nil || find(objs, "Role") != nil {
 			t.Errorf("rbac.create=false still renders roles")
 		}
@@ -192,6 +222,27 @@ func noWildcard(t *testing.T, rules any) {
 			}
 		}
 	}
+}
+
+// verbsOn lists, sorted, the verbs that rules grant on resource of group,
+// by name or as a wildcard.
+func verbsOn(rules any, group, resource string) []string {
+	verbs := map[string]bool{}
+	for _, r := range rules.([]any) {
+		rule := r.(map[string]any)
+		groups, _ := rule["apiGroups"].([]any)
+		resources, _ := rule["resources"].([]any)
+		if !slices.ContainsFunc(groups, func(g any) bool { return g == group || g == "*" }) ||
+			!slices.ContainsFunc(resources, func(r any) bool { return r == resource || r == "*" }) {
+			continue
+		}
+		for _, v := range toStrings(rule["verbs"]) {
+			verbs[v] = true
+		}
+	}
+	out := slices.Collect(maps.Keys(verbs))
+	slices.Sort(out)
+	return out
 }
 
 func toStrings(v any) []string {

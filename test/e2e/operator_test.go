@@ -195,6 +195,9 @@ func TestOperatorRejectsBadFlags(t *testing.T) {
 		{"an unknown log level", []string{"--log-level=loud"}, `log level "loud"`},
 		{"an unknown flag", []string{"--mesh=istio"}, "flag provided but not defined: -mesh"},
 		{"a stray argument", []string{"start"}, "unexpected arguments [start]"},
+		{"a renew deadline longer than the lease", []string{"--leader-election-lease-duration=4s", "--leader-election-renew-deadline=5s"}, "--leader-election-renew-deadline (5s) must be shorter than --leader-election-lease-duration (4s)"},
+		{"a retry period as long as the renew deadline", []string{"--leader-election-renew-deadline=3s", "--leader-election-retry-period=3s"}, "--leader-election-renew-deadline (3s) must be more than 1.2 times --leader-election-retry-period (3s)"},
+		{"a lease duration that is no duration", []string{"--leader-election-lease-duration=soon"}, `invalid value "soon" for flag -leader-election-lease-duration`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" exits 2 and says why", func(t *testing.T) {

@@ -285,3 +285,19 @@ func (r *OCIRepo) Push(t testing.TB, ch *chart.Chart) string {
 	}
 	return Digest(data)
 }
+
+// Image is where chart name is, host:port/charts/<name>, as an OCI
+// reference names it without its scheme.
+func (r *OCIRepo) Image(name string) string { return r.host + "/charts/" + name }
+
+// ManifestDigest is the digest of the OCI manifest of chart name at
+// version, what a signature of the chart signs.
+func (r *OCIRepo) ManifestDigest(t testing.TB, name, version string) string {
+	t.Helper()
+	ref := r.Image(name) + ":" + version
+	desc, err := r.client.Resolve(ref)
+	if err != nil {
+		t.Fatalf("resolve %s: %v", ref, err)
+	}
+	return desc.Digest.String()
+}

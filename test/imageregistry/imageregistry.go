@@ -36,6 +36,8 @@ type Registry struct {
 	// CAPEM is the server's certificate, PEM-encoded, when serving TLS.
 	CAPEM []byte
 	tls   bool
+	// referrers serves the OCI 1.1 referrers API.
+	referrers bool
 	// transport trusts CAPEM, for pushes.
 	transport http.RoundTripper
 }
@@ -53,6 +55,11 @@ func WithBasicAuth() Option {
 // CAPEM holds it.
 func WithTLS() Option { return func(r *Registry) { r.tls = true } }
 
+// WithReferrers serves the OCI 1.1 referrers API, where signatures are
+// found as artifacts whose subject is the image; without it clients
+// fall back to the sha256-<digest> tag schema.
+func WithReferrers() Option { return func(r *Registry) { r.referrers = true } }
+
 // New starts a registry until the test ends.
 func New(t testing.TB, opts ...Option) *Registry {
 	t.Helper()
@@ -61,7 +68,7 @@ func New(t testing.TB, opts ...Option) *Registry {
 		o(r)
 	}
 	// The registry logs every request to stderr unless told otherwise.
-	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(r.referrers))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if r.Auth != nil {
 			user, pass, _ := req.BasicAuth()

@@ -103,8 +103,11 @@ type ImagePolicyChoice struct {
 // SemVerPolicy picks the highest version within a range.
 type SemVerPolicy struct {
 	// Range of versions, in Masterminds/semver syntax: "^1.x",
-	// ">=1.0.0 <2.0.0", "5.0.x".
+	// ">=1.0.0 <2.0.0", "5.0.x". The API server refuses a range that
+	// does not parse; 512 is the semver library's own bound.
 	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[[:space:]]*(!=|>=|=>|<=|=<|~>|[=<>~^])?[[:space:]]*v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?([[:space:]]+-[[:space:]]+v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)?(([[:space:]]*(,|[|][|])[[:space:]]*|[[:space:]]+)(!=|>=|=>|<=|=<|~>|[=<>~^])?[[:space:]]*v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?([[:space:]]+-[[:space:]]+v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)?)*[[:space:]]*$')",message="spec.policy.semver.range must be a semver range, such as >=1.0.0 <2.0.0, 1.2.x or ~1.2.3"
 	Range string `json:"range"`
 }
 

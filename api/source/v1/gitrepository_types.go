@@ -38,8 +38,9 @@ const (
 // Condition types of a GitRepository besides Ready, as Flux names them.
 const (
 	// SourceVerifiedCondition is True when spec.verify checked the
-	// signatures of the artifact's commit or tag, False when it refused
-	// them; absent without spec.verify.
+	// signatures of the artifact's commit or tag (of an OCIRepository's
+	// or HelmChart's manifest digest), False when it refused them;
+	// absent without spec.verify.
 	SourceVerifiedCondition = "SourceVerified"
 	// IncludeUnavailableCondition is True while a GitRepository of
 	// spec.include does not exist or has no artifact; absent otherwise.
@@ -63,7 +64,8 @@ const (
 	// spec.ref names none.
 	ReasonInvalidVerificationMode = "InvalidVerificationMode"
 	// ReasonVerificationError: the keys of spec.verify.secretRef cannot be
-	// read.
+	// read; for an OCIRepository or a HelmChart, also that no cosign or
+	// notation signature verified.
 	ReasonVerificationError = "VerificationError"
 	// ReasonInvalidProviderConfiguration: spec.provider and the Secret of
 	// spec.secretRef do not fit: github without the App's keys, or the
@@ -280,7 +282,11 @@ type GitRepositoryRef struct {
 	Tag string `json:"tag,omitempty"`
 
 	// SemVer is a range over the tags; the highest match is checked out.
+	// The API server refuses a range that does not parse, rather than a
+	// fetch failing on it; 512 is the semver library's own bound.
 	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[[:space:]]*(!=|>=|=>|<=|=<|~>|[=<>~^])?[[:space:]]*v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?([[:space:]]+-[[:space:]]+v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)?(([[:space:]]*(,|[|][|])[[:space:]]*|[[:space:]]+)(!=|>=|=>|<=|=<|~>|[=<>~^])?[[:space:]]*v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?([[:space:]]+-[[:space:]]+v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)?)*[[:space:]]*$')",message="spec.ref.semver must be a semver range, such as >=1.0.0 <2.0.0, 1.2.x or ~1.2.3"
 	SemVer string `json:"semver,omitempty"`
 
 	// Commit is a full commit hash: 40 hex digits (SHA-1) or 64

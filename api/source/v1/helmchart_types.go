@@ -45,7 +45,8 @@ type HelmChartList struct {
 
 // HelmChartSpec names a chart and where it comes from.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.verify)",message="spec.verify is not supported: verifying cosign or notation signatures needs the sigstore and notation libraries (and for keyless cosign, Fulcio and Rekor on the internet), which Sluice does not carry; remove the field",fieldPath=".verify"
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || self.sourceRef.kind == 'HelmRepository'",message="spec.verify is only supported when spec.sourceRef.kind is 'HelmRepository': signatures are checked on charts from an OCI registry",fieldPath=".verify"
+// +kubebuilder:validation:XValidation:rule="self.sourceRef.kind != 'HelmRepository' || !has(self.version) || size(self.version) == 0 || self.version.matches('^[[:space:]]*(!=|>=|=>|<=|=<|~>|[=<>~^])?[[:space:]]*v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?([[:space:]]+-[[:space:]]+v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)?(([[:space:]]*(,|[|][|])[[:space:]]*|[[:space:]]+)(!=|>=|=>|<=|=<|~>|[=<>~^])?[[:space:]]*v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?([[:space:]]+-[[:space:]]+v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)?)*[[:space:]]*$')",message="spec.version must be a semver range, such as 6.x, >=6.0.0 <7.0.0 or 6.5.0",fieldPath=".version"
 type HelmChartSpec struct {
 	// Chart is the chart's name in a HelmRepository, or its path in a
 	// GitRepository.
@@ -53,8 +54,11 @@ type HelmChartSpec struct {
 	Chart string `json:"chart"`
 
 	// Version is a semver range over a HelmRepository's versions;
-	// ignored for a GitRepository.
+	// ignored for a GitRepository. The API server refuses a range that
+	// does not parse (see the type's rule); 512 is the semver library's
+	// own bound.
 	// +kubebuilder:default="*"
+	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	Version string `json:"version,omitempty"`
 
@@ -95,8 +99,9 @@ type HelmChartSpec struct {
 	// +optional
 	AccessFrom *AccessFrom `json:"accessFrom,omitempty"`
 
-	// Verify is Flux's signature verification of an OCI chart; refused by
-	// the CRD, see the type's rule.
+	// Verify checks the signature of a chart from an OCI HelmRepository
+	// (type oci) with cosign or notation before it is stored, as Flux
+	// does; a chart from any other repository fails verification.
 	// +optional
 	Verify *HelmChartVerification `json:"verify,omitempty"`
 
@@ -105,29 +110,34 @@ type HelmChartSpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 }
 
-// HelmChartVerification is Flux's verification of a chart's signature,
-// kept in the schema so that the refusal names it.
+// HelmChartVerification says how to check a chart's signature.
+//
+// +kubebuilder:validation:XValidation:rule="self.provider != 'notation' || has(self.secretRef)",message="spec.verify.secretRef is required with provider notation: its Secret holds trustpolicy.json and the CA certificates",fieldPath=".secretRef"
 type HelmChartVerification struct {
 	// Provider is cosign or notation.
 	// +kubebuilder:validation:Enum=cosign;notation
 	// +kubebuilder:default=cosign
 	Provider string `json:"provider"`
 
-	// SecretRef names the Secret with the trusted keys.
+	// SecretRef names a Secret in the same namespace: for cosign, the
+	// trusted public keys (*.pub); for notation, trustpolicy.json and
+	// the CA certificates (*.crt, *.pem). Without it cosign verifies
+	// keyless signatures against the public Sigstore root.
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 
-	// MatchOIDCIdentity matches the identity of a keyless signature.
+	// MatchOIDCIdentity are the identities a cosign keyless signature
+	// may carry: one whose issuer and subject both match is enough.
 	// +optional
 	MatchOIDCIdentity []OIDCIdentityMatch `json:"matchOIDCIdentity,omitempty"`
 }
 
 // OIDCIdentityMatch matches the issuer and subject of a keyless
-// signature, as regular expressions.
+// signature's Fulcio certificate, as Go regular expressions.
 type OIDCIdentityMatch struct {
-	// Issuer of the OIDC token.
+	// Issuer is a regular expression over the OIDC issuer.
 	Issuer string `json:"issuer"`
-	// Subject of the certificate.
+	// Subject is a regular expression over the certificate's identity.
 	Subject string `json:"subject"`
 }
 

@@ -63,8 +63,6 @@ type OCIRepositoryList struct {
 }
 
 // OCIRepositorySpec is which artifact to fetch, how and how often.
-//
-// +kubebuilder:validation:XValidation:rule="!has(self.verify)",message="spec.verify is not supported: Sluice does not carry cosign's or notation's verifiers; verify artifacts before they are pushed",fieldPath=".verify"
 type OCIRepositorySpec struct {
 	// URL of the repository, oci://<registry>/<path>, without a tag or
 	// digest: spec.ref selects the artifact.
@@ -141,29 +139,38 @@ type OCIRepositorySpec struct {
 	// +optional
 	ProxySecretRef *LocalObjectReference `json:"proxySecretRef,omitempty"`
 
-	// Verify is Flux's cosign or notation signature check: refused.
+	// Verify checks the signature of the artifact's manifest digest with
+	// cosign or notation before the artifact is stored, as Flux does.
 	// +optional
 	Verify *OCIRepositoryVerification `json:"verify,omitempty"`
 }
 
-// OCIRepositoryVerification is Flux's signature verification, kept so
-// that the API server can refuse it by name rather than as an unknown
-// field.
+// OCIRepositoryVerification says how to check an artifact's signature.
+//
+// +kubebuilder:validation:XValidation:rule="self.provider != 'notation' || has(self.secretRef)",message="spec.verify.secretRef is required with provider notation: its Secret holds trustpolicy.json and the CA certificates",fieldPath=".secretRef"
 type OCIRepositoryVerification struct {
 	// Provider is cosign or notation.
 	// +kubebuilder:validation:Enum=cosign;notation
 	// +kubebuilder:default=cosign
 	Provider string `json:"provider"`
 
-	// SecretRef names the Secret of the public keys.
+	// SecretRef names a Secret in the same namespace: for cosign, the
+	// trusted public keys, each in an entry ending in .pub; for notation,
+	// trustpolicy.json and the CA certificates (*.crt, *.pem). Without it
+	// cosign verifies keyless signatures.
 	// +optional
 	SecretRef *LocalObjectReference `json:"secretRef,omitempty"`
 
-	// MatchOIDCIdentity are cosign keyless identities.
+	// MatchOIDCIdentity are the identities a cosign keyless signature
+	// may carry: one whose issuer and subject regular expressions both
+	// match is enough.
 	// +optional
 	MatchOIDCIdentity []OIDCIdentityMatch `json:"matchOIDCIdentity,omitempty"`
 
-	// TrustedRootSecretRef names the Secret of a Sigstore trusted root.
+	// TrustedRootSecretRef names a Secret in the same namespace whose
+	// trusted_root.json is the Sigstore trusted root (Fulcio, Rekor,
+	// timestamp authorities) of cosign keyless signatures; without it
+	// the public Sigstore root is fetched over TUF.
 	// +optional
 	TrustedRootSecretRef *LocalObjectReference `json:"trustedRootSecretRef,omitempty"`
 }
@@ -179,8 +186,12 @@ type OCIRepositoryRef struct {
 	// +optional
 	Digest string `json:"digest,omitempty"`
 
-	// SemVer is a range over the tags; the highest match is pulled.
+	// SemVer is a range over the tags; the highest match is pulled. The
+	// API server refuses a range that does not parse, rather than a pull
+	// failing on it; 512 is the semver library's own bound.
 	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[[:space:]]*(!=|>=|=>|<=|=<|~>|[=<>~^])?[[:space:]]*v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?([[:space:]]+-[[:space:]]+v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)?(([[:space:]]*(,|[|][|])[[:space:]]*|[[:space:]]+)(!=|>=|=>|<=|=<|~>|[=<>~^])?[[:space:]]*v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?([[:space:]]+-[[:space:]]+v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)?)*[[:space:]]*$')",message="spec.ref.semver must be a semver range, such as >=1.0.0 <2.0.0, 1.2.x or ~1.2.3"
 	SemVer string `json:"semver,omitempty"`
 
 	// SemverFilter is a regular expression a tag must match to be

@@ -384,14 +384,18 @@ type HelmChartTemplateObjectMeta struct {
 // HelmChartTemplateSpec mirrors HelmChart's spec, with a source that may
 // be in another namespace.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.verify)",message="spec.chart.spec.verify is not supported: verifying cosign or notation signatures needs the sigstore and notation libraries (and for keyless cosign, Fulcio and Rekor on the internet), which Sluice does not carry; remove the field",fieldPath=".verify"
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || self.sourceRef.kind == 'HelmRepository'",message="spec.chart.spec.verify is only supported when spec.chart.spec.sourceRef.kind is 'HelmRepository', as the HelmChart's spec.verify",fieldPath=".verify"
+// +kubebuilder:validation:XValidation:rule="self.sourceRef.kind != 'HelmRepository' || !has(self.version) || size(self.version) == 0 || self.version.matches('^[[:space:]]*(!=|>=|=>|<=|=<|~>|[=<>~^])?[[:space:]]*v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?([[:space:]]+-[[:space:]]+v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)?(([[:space:]]*(,|[|][|])[[:space:]]*|[[:space:]]+)(!=|>=|=>|<=|=<|~>|[=<>~^])?[[:space:]]*v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?([[:space:]]+-[[:space:]]+v?[0-9xX*]+([.][0-9xX*]+){0,2}(-[0-9A-Za-z.-]+)?([+][0-9A-Za-z.-]+)?)?)*[[:space:]]*$')",message="spec.chart.spec.version must be a semver range, such as 6.x, >=6.0.0 <7.0.0 or 6.5.0",fieldPath=".version"
 type HelmChartTemplateSpec struct {
 	// Chart is a name in a HelmRepository or a path in a GitRepository.
 	// +kubebuilder:validation:MinLength=1
 	Chart string `json:"chart"`
 
-	// Version is a semver range.
+	// Version is a semver range over a HelmRepository's versions; the API
+	// server refuses one that does not parse (see the type's rule), and
+	// 512 is the semver library's own bound.
 	// +kubebuilder:default="*"
+	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	Version string `json:"version,omitempty"`
 
@@ -427,21 +431,26 @@ type HelmChartTemplateSpec struct {
 	// +optional
 	IgnoreMissingValuesFiles bool `json:"ignoreMissingValuesFiles,omitempty"`
 
-	// Verify is Flux's signature verification of an OCI chart; refused by
-	// the CRD, see the type's rule.
+	// Verify is copied to the HelmChart's spec.verify: the signature of
+	// a chart from an OCI HelmRepository is checked before it is stored.
 	// +optional
 	Verify *HelmChartTemplateVerification `json:"verify,omitempty"`
 }
 
-// HelmChartTemplateVerification is Flux's verification of a chart's
-// signature, kept in the schema so that the refusal names it.
+// HelmChartTemplateVerification says how the HelmChart checks the
+// chart's signature.
+//
+// +kubebuilder:validation:XValidation:rule="self.provider != 'notation' || has(self.secretRef)",message="spec.chart.spec.verify.secretRef is required with provider notation: its Secret holds trustpolicy.json and the CA certificates",fieldPath=".secretRef"
 type HelmChartTemplateVerification struct {
 	// Provider is cosign or notation.
 	// +kubebuilder:validation:Enum=cosign;notation
 	// +kubebuilder:default=cosign
 	Provider string `json:"provider"`
 
-	// SecretRef names the Secret with the trusted keys.
+	// SecretRef names a Secret in the HelmChart's namespace with the
+	// trusted keys (cosign *.pub) or trustpolicy.json and CA
+	// certificates (notation); without it cosign verifies keyless
+	// signatures against the public Sigstore root.
 	// +optional
 	SecretRef *syncv1.LocalObjectReference `json:"secretRef,omitempty"`
 }

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,6 +16,20 @@ type Request struct {
 	// Invalid, when set, says why the annotation could not be read; the
 	// request is refused with it.
 	Invalid string
+}
+
+// RequestFromAnnotation reads a sluice.dev/request annotation value. A
+// value that does not parse is still a request, refused with the reason,
+// and named by its digest: its text may be anything, and the digest is
+// an id that the status can hold and that stays the same while the
+// annotation does, so that it is answered once.
+func RequestFromAnnotation(value string) *Request {
+	r, err := sluicev1beta1.ParseRequest(value)
+	if err != nil {
+		sum := sha256.Sum256([]byte(value))
+		return &Request{Request: sluicev1beta1.Request{ID: "sha256:" + hex.EncodeToString(sum[:6])}, Invalid: err.Error()}
+	}
+	return &Request{Request: r}
 }
 
 // Event reasons of manual requests.

@@ -54,7 +54,7 @@ func (s *stepper) run() {
 	case in.Blocked != nil:
 		s.problem = in.Blocked
 	case !in.Target.Exists:
-		s.problem = &Problem{Reason: ReasonTargetNotFound, Message: fmt.Sprintf("target %s not found", s.target())}
+		s.problem = &Problem{Reason: ReasonTargetNotFound, Message: fmt.Sprintf("spec.targetRef: target %s not found", s.target())}
 	}
 	if s.problem != nil {
 		if s.st.Phase == "" {

@@ -199,21 +199,10 @@ type target struct {
 }
 
 // resolve lists the remote's refs (one round trip, no objects) and picks
-// the commit opts.Ref names.
+// the commit opts.Ref names. A commit needs no listing.
 func resolve(ctx context.Context, opts Options) (target, error) {
-	ref := opts.Ref
-	if ref.Commit != "" {
-		if len(ref.Commit) == 64 && isHex(ref.Commit) {
-			return target{}, fmt.Errorf("ref.commit %s: %w", ref.Commit, ErrSHA256)
-		}
-		if !plumbing.IsHash(ref.Commit) {
-			return target{}, fmt.Errorf("ref.commit %q is not a full SHA-1", ref.Commit)
-		}
-		t := target{commit: plumbing.NewHash(ref.Commit), exact: true, revision: "sha1:" + ref.Commit}
-		if ref.Branch != "" {
-			t.ref, t.revision = plumbing.NewBranchReferenceName(ref.Branch), ref.Branch+"@sha1:"+ref.Commit
-		}
-		return t, nil
+	if opts.Ref.Commit != "" {
+		return choose(opts.Ref, nil)
 	}
 	remote := gogit.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{opts.URL}})
 	refs, err := remote.ListContext(ctx, &gogit.ListOptions{
@@ -222,6 +211,29 @@ func resolve(ctx context.Context, opts Options) (target, error) {
 	})
 	if err != nil {
 		return target{}, remoteError("list refs", err)
+	}
+	return choose(opts.Ref, refs)
+}
+
+// choose picks the commit ref names among a remote's refs, listed with
+// the peeled refs of annotated tags appended (name^{}). The choice does
+// not depend on the order of refs.
+func choose(ref Ref, refs []*plumbing.Reference) (target, error) {
+	if ref.Commit != "" {
+		if len(ref.Commit) == 64 && isHex(ref.Commit) {
+			return target{}, fmt.Errorf("ref.commit %s: %w", ref.Commit, ErrSHA256)
+		}
+		if !plumbing.IsHash(ref.Commit) {
+			return target{}, fmt.Errorf("ref.commit %q is not a full SHA-1", ref.Commit)
+		}
+		// The revision spells the hash as Git does, in lower case, so that
+		// it names the same commit as the one the fetch records.
+		h := plumbing.NewHash(ref.Commit)
+		t := target{commit: h, exact: true, revision: "sha1:" + h.String()}
+		if ref.Branch != "" {
+			t.ref, t.revision = plumbing.NewBranchReferenceName(ref.Branch), ref.Branch+"@sha1:"+h.String()
+		}
+		return t, nil
 	}
 	byName := map[plumbing.ReferenceName]plumbing.Hash{}
 	for _, r := range refs {
@@ -263,7 +275,12 @@ func resolve(ctx context.Context, opts Options) (target, error) {
 			if err != nil || !constraint.Check(v) {
 				continue
 			}
-			if best == nil || v.GreaterThan(best) {
+			// Tags of equal versions (1.0.0 and v1.0.0, or builds
+			// 1.0.0+a and 1.0.0+b) are told apart by name, the larger
+			// string winning, as image policies do: the map's order
+			// must not pick a different commit from one fetch to the
+			// next.
+			if c := compareVersions(v, best); c > 0 || c == 0 && name.Short() > bestTag {
 				best, bestTag = v, name.Short()
 			}
 		}
@@ -290,6 +307,17 @@ func resolve(ctx context.Context, opts Options) (target, error) {
 		return target{}, fmt.Errorf("%w: branch %q", ErrRefNotFound, branch)
 	}
 	return target{ref: plumbing.NewBranchReferenceName(branch), commit: h, revision: branch + "@sha1:" + h.String()}, nil
+}
+
+// compareVersions compares two versions, nil ranking below any.
+func compareVersions(a, b *semver.Version) int {
+	switch {
+	case b == nil:
+		return 1
+	case a == nil:
+		return -1
+	}
+	return a.Compare(b)
 }
 
 // checkout clones the target into memory: one commit deep when a ref

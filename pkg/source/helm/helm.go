@@ -55,6 +55,9 @@ var (
 	ErrAuth = errors.New("authentication failed")
 	// ErrNotFound: no chart of that name, or no version in the range.
 	ErrNotFound = errors.New("chart not found")
+	// ErrVerification: Options.Verify refused the chart, or the chart
+	// comes from a repository whose charts cannot be verified.
+	ErrVerification = errors.New("chart verification failed")
 )
 
 // Options say which chart to fetch and from where.
@@ -83,6 +86,12 @@ type Options struct {
 	PlainHTTP bool
 	// Timeout bounds the whole fetch; zero leaves it to ctx.
 	Timeout time.Duration
+	// Verify, when set, checks the chart's signature before it is pulled:
+	// it gets the chart's OCI reference pinned to the manifest digest
+	// (host/path/name@sha256:<hex>), which is then what is pulled. Only
+	// TypeOCI charts can be verified; with TypeDefault the fetch fails
+	// with ErrVerification, as Flux fails it.
+	Verify func(ctx context.Context, ref string) error
 }
 
 // Chart is a fetched, loaded chart.
@@ -95,6 +104,9 @@ type Chart struct {
 	// URL is where the archive came from: an http(s) URL, or an OCI
 	// reference oci://host/path/name:tag.
 	URL string
+	// ManifestDigest is the OCI manifest's digest of a chart from a
+	// registry; empty for TypeDefault.
+	ManifestDigest string
 }
 
 // Fetcher fetches charts and keeps each repository's last parsed index,
@@ -146,6 +158,11 @@ func (f *Fetcher) Fetch(ctx context.Context, opts Options) (*Chart, error) {
 		}
 		return fetchOCI(ctx, transport, opts, constraint)
 	case TypeDefault, "":
+		if opts.Verify != nil {
+			// As Flux: a chart repository's charts have no signatures it
+			// can check.
+			return nil, fmt.Errorf("%w: signatures can only be verified for charts from an OCI repository (type oci)", ErrVerification)
+		}
 		return f.fetchHTTP(ctx, &http.Client{Transport: transport}, opts, constraint)
 	default:
 		return nil, fmt.Errorf("repository type %q: want %s or %s", opts.Type, TypeDefault, TypeOCI)
@@ -338,11 +355,32 @@ func fetchOCI(ctx context.Context, transport http.RoundTripper, opts Options, co
 		return nil, fmt.Errorf("%w: no tag of %s in range %q", ErrNotFound, ref, opts.Version)
 	}
 	tagged := ref + ":" + tags[i]
-	res, err := client.Pull(tagged, registry.PullOptWithChart(true))
+	// Pinned to the digest, so that what is verified is what is pulled
+	// even if the tag moves in between. Resolve takes the tag as the
+	// registry holds it, with Helm's _ for +.
+	desc, err := client.Resolve(ref + ":" + strings.ReplaceAll(tags[i], "+", "_"))
+	if err != nil {
+		return nil, ociError("resolve "+tagged, err)
+	}
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, fmt.Errorf("resolve %s: digest %q: %w", tagged, desc.Digest, err)
+	}
+	pinned := ref + "@" + desc.Digest.String()
+	if opts.Verify != nil {
+		if err := opts.Verify(ctx, pinned); err != nil {
+			return nil, fmt.Errorf("%w: %s: %w", ErrVerification, tagged, err)
+		}
+	}
+	res, err := client.Pull(pinned, registry.PullOptWithChart(true))
 	if err != nil {
 		return nil, ociError("pull "+tagged, err)
 	}
-	return load(res.Chart.Data, tags[i], registry.OCIScheme+"://"+tagged)
+	c, err := load(res.Chart.Data, tags[i], registry.OCIScheme+"://"+tagged)
+	if err != nil {
+		return nil, err
+	}
+	c.ManifestDigest = desc.Digest.String()
+	return c, nil
 }
 
 // contextTransport puts the fetch's context on every request: Helm's

@@ -104,6 +104,21 @@ func (r Remote) options(ctx context.Context) (opts []remote.Option, done func())
 	if r.TLS == nil && r.Proxy == nil {
 		return opts, func() {}
 	}
+	tr, done := r.Transport()
+	return append(opts, remote.WithTransport(tr)), done
+}
+
+// Options are the go-containerregistry options of one operation, for a
+// library that talks to the registry itself, such as a signature
+// verifier. done releases the connections of a transport made for it.
+func (r Remote) Options(ctx context.Context) (opts []remote.Option, done func()) {
+	return r.options(ctx)
+}
+
+// Transport is an HTTP transport with r's TLS configuration and proxy,
+// for a client other than go-containerregistry's. done closes its idle
+// connections.
+func (r Remote) Transport() (tr *http.Transport, done func()) {
 	// A transport of its own, since the shared one trusts the system
 	// roots only and takes its proxy from the environment; its idle
 	// connections are closed when done, so that repeated fetches do not
@@ -112,14 +127,14 @@ func (r Remote) options(ctx context.Context) (opts []remote.Option, done func())
 	if !ok {
 		base = http.DefaultTransport.(*http.Transport)
 	}
-	tr := base.Clone()
+	tr = base.Clone()
 	if r.TLS != nil {
 		tr.TLSClientConfig = r.TLS
 	}
 	if r.Proxy != nil {
 		tr.Proxy = http.ProxyURL(r.Proxy)
 	}
-	return append(opts, remote.WithTransport(tr)), tr.CloseIdleConnections
+	return tr, tr.CloseIdleConnections
 }
 
 func (r Remote) nameOptions() []name.Option {

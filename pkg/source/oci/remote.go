@@ -136,6 +136,11 @@ type FetchOptions struct {
 	LastRevision string
 	// MaxSize bounds the unpacked layer; 0 means DefaultMaxSize.
 	MaxSize int64
+	// Verify, when set, is called with the reference pinned to the
+	// manifest digest, and the revision, once the reference is resolved
+	// and before anything is pulled or LastRevision is compared: an
+	// error it returns is Fetch's, as it is.
+	Verify func(ctx context.Context, ref name.Digest, revision string) error
 }
 
 // Artifact is a fetched artifact.
@@ -168,6 +173,11 @@ func Fetch(ctx context.Context, o FetchOptions) (*Artifact, error) {
 	revision, pinned, err := revisionOf(ref, opts)
 	if err != nil {
 		return nil, err
+	}
+	if o.Verify != nil {
+		if err := o.Verify(ctx, pinned, revision); err != nil {
+			return nil, err
+		}
 	}
 	if revision == o.LastRevision {
 		return nil, ErrUnchanged

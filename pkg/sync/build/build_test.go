@@ -234,18 +234,6 @@ func TestABadBuildSaysWhere(t *testing.T) {
 	}
 }
 
-func FuzzSubstitute(f *testing.F) {
-	for _, seed := range []string{"replicas: ${N:=2}", "a: ${A}", "${", "${:=}", "$${X}", "${X:-y}"} {
-		f.Add(seed)
-	}
-	f.Fuzz(func(t *testing.T, in string) {
-		out := substitute([]byte(in), map[string]string{"A": "a", "N": "3"})
-		if !strings.Contains(in, "${") && string(out) != in {
-			t.Fatalf("text without variables changed: %q -> %q", in, out)
-		}
-	})
-}
-
 func resID(kind string) resid.ResId {
 	return resid.ResId{Gvk: resid.Gvk{Kind: kind}, Name: "podinfo"}
 }

@@ -168,6 +168,13 @@ func (r *Reconciler) ensureChart(ctx context.Context, hr *syncv2.HelmRelease) er
 		if hc.Spec.ReconcileStrategy == "" {
 			hc.Spec.ReconcileStrategy = sourcev1.ReconcileStrategyChartVersion
 		}
+		// As Flux copies it: the provider and the Secret of the keys.
+		if v := tpl.Verify; v != nil {
+			hc.Spec.Verify = &sourcev1.HelmChartVerification{Provider: v.Provider}
+			if v.SecretRef != nil {
+				hc.Spec.Verify.SecretRef = &sourcev1.LocalObjectReference{Name: v.SecretRef.Name}
+			}
+		}
 		hc.SetLabels(chartLabels(hr))
 		hc.SetAnnotations(chartAnnotations(hr, hc.GetAnnotations()))
 		return nil

@@ -402,26 +402,37 @@ func TestFieldsSluiceCannotHonourAreRefusedByTheAPIServer(t *testing.T) {
 		name   string
 		obj    client.Object
 		naming string
+		says   string
 	}{
-		{"a HelmRelease's chart signature verification", helmRelease("default", "verify", "*", func(hr *syncv2.HelmRelease) {
+		{"a HelmRelease's chart signature verification of a chart from Git", helmRelease("default", "verify", "*", func(hr *syncv2.HelmRelease) {
+			hr.Spec.Chart.Spec.SourceRef.Kind = "GitRepository"
 			hr.Spec.Chart.Spec.Verify = &syncv2.HelmChartTemplateVerification{Provider: "cosign"}
-		}), "spec.chart.spec.verify"},
-		{"a HelmChart's signature verification", &sourcev1.HelmChart{
+		}), "spec.chart.spec.verify", "only supported when spec.chart.spec.sourceRef.kind is 'HelmRepository'"},
+		{"a HelmRelease's notation chart signature verification without a Secret", helmRelease("default", "verify", "*", func(hr *syncv2.HelmRelease) {
+			hr.Spec.Chart.Spec.Verify = &syncv2.HelmChartTemplateVerification{Provider: "notation"}
+		}), "spec.chart.spec.verify.secretRef", "is required with provider notation"},
+		{"a HelmChart's notation signature verification without a Secret", &sourcev1.HelmChart{
 			ObjectMeta: metav1.ObjectMeta{Name: "verify", Namespace: "default"},
 			Spec: sourcev1.HelmChartSpec{Chart: "app", Interval: metav1.Duration{Duration: time.Hour},
 				SourceRef: sourcev1.LocalHelmChartSourceReference{Kind: "HelmRepository", Name: "charts"},
 				Verify:    &sourcev1.HelmChartVerification{Provider: "notation"}},
-		}, "spec.verify"},
+		}, "spec.verify.secretRef", "is required with provider notation"},
+		{"a HelmChart's signature verification of a chart from a Bucket", &sourcev1.HelmChart{
+			ObjectMeta: metav1.ObjectMeta{Name: "verify-bucket", Namespace: "default"},
+			Spec: sourcev1.HelmChartSpec{Chart: "./app", Interval: metav1.Duration{Duration: time.Hour},
+				SourceRef: sourcev1.LocalHelmChartSourceReference{Kind: "Bucket", Name: "charts"},
+				Verify:    &sourcev1.HelmChartVerification{Provider: "cosign"}},
+		}, "spec.verify", "only supported when spec.sourceRef.kind is 'HelmRepository'"},
 		{"a HelmRepository's cloud provider", &sourcev1.HelmRepository{
 			ObjectMeta: metav1.ObjectMeta{Name: "cloud", Namespace: "default"},
 			Spec:       sourcev1.HelmRepositorySpec{URL: "oci://registry.example/charts", Type: sourcev1.HelmRepositoryTypeOCI, Provider: "aws"},
-		}, "spec.provider"},
+		}, "spec.provider", "not supported"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := cp.Client.Create(t.Context(), tt.obj)
-			if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tt.naming) || !strings.Contains(err.Error(), "not supported") {
-				t.Fatalf("create gave %v, want a refusal naming %s", err, tt.naming)
+			if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tt.naming) || !strings.Contains(err.Error(), tt.says) {
+				t.Fatalf("create gave %v, want a refusal naming %s that says %q", err, tt.naming, tt.says)
 			}
 		})
 	}

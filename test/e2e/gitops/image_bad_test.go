@@ -57,9 +57,12 @@ func TestBadImageAutomationInputIsNamedAndNothingIsPushed(t *testing.T) {
 		repository("unreachable", "127.0.0.1:1/app", ""),
 		repository("wrong-creds", locked.Image("app"), "wrong-creds"),
 		repository("app", open.Image("app"), ""),
-		&imagev1.ImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "bad-range", Namespace: namespace}, Spec: imagev1.ImagePolicySpec{
+		// A semver range that does not parse is refused by the API server
+		// (test/e2e/validation); a tag pattern is not, and is reported.
+		&imagev1.ImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "bad-pattern", Namespace: namespace}, Spec: imagev1.ImagePolicySpec{
 			ImageRepositoryRef: imagev1.NamespacedObjectReference{Name: "app"},
-			Policy:             imagev1.ImagePolicyChoice{SemVer: &imagev1.SemVerPolicy{Range: "newest"}},
+			Policy:             imagev1.ImagePolicyChoice{SemVer: &imagev1.SemVerPolicy{Range: "^1.x"}},
+			FilterTags:         &imagev1.TagFilter{Pattern: "^1.(["},
 		}},
 		&imagev1.ImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: namespace}, Spec: imagev1.ImagePolicySpec{
 			ImageRepositoryRef: imagev1.NamespacedObjectReference{Name: "app"},
@@ -103,7 +106,7 @@ func TestBadImageAutomationInputIsNamedAndNothingIsPushed(t *testing.T) {
 		{"an unreachable registry", &imagev1.ImageRepository{ObjectMeta: metav1.ObjectMeta{Name: "unreachable"}}, imagev1.ReasonUnreachable, []string{"127.0.0.1:1"}},
 		{"a registry whose certificate is not trusted", &imagev1.ImageRepository{ObjectMeta: metav1.ObjectMeta{Name: "untrusted"}}, imagev1.ReasonUnreachable, []string{"certificate"}},
 		{"wrong registry credentials", &imagev1.ImageRepository{ObjectMeta: metav1.ObjectMeta{Name: "wrong-creds"}}, imagev1.ReasonAuthenticationFailed, []string{"spec.secretRef (Secret wrong-creds)"}},
-		{"a bad semver range", &imagev1.ImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "bad-range"}}, imagev1.ReasonInvalidSpec, []string{"spec.policy.semver.range"}},
+		{"a tag pattern that does not parse", &imagev1.ImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "bad-pattern"}}, imagev1.ReasonInvalidSpec, []string{"spec.filterTags.pattern"}},
 		{"a marker naming a missing policy", &imagev1.ImageUpdateAutomation{ObjectMeta: metav1.ObjectMeta{Name: "missing-policy"}}, imagev1.ReasonPolicyNotFound, []string{"deploy.yaml", namespace + ":nope"}},
 		{"a file that is not YAML", &imagev1.ImageUpdateAutomation{ObjectMeta: metav1.ObjectMeta{Name: "not-yaml"}}, imagev1.ReasonInvalidFile, []string{"broken.yaml"}},
 		{"a branch the credentials cannot push to", &imagev1.ImageUpdateAutomation{ObjectMeta: metav1.ObjectMeta{Name: "protected"}}, imagev1.ReasonPushRejected, []string{protected}},
