@@ -237,3 +237,28 @@ func TestABadBuildSaysWhere(t *testing.T) {
 func resID(kind string) resid.ResId {
 	return resid.ResId{Gvk: resid.Gvk{Kind: kind}, Name: "podinfo"}
 }
+
+// Substitution works on the YAML kustomize writes from JSON, where the
+// quotes of "${VAR}" are gone, so YAML types the value, as in Flux.
+func TestASubstitutedValueIsTypedByYAMLAsFluxTypesIt(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  any
+	}{
+		{"eu-1", "eu-1"},
+		{"Y", true},
+		{"no", false},
+		{"42", int64(42)},
+	} {
+		t.Run(tc.value, func(t *testing.T) {
+			files := map[string][]byte{"app/cm.yaml": []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  cluster: \"${CLUSTER}\"\n")}
+			objs, err := Build(files, Options{Path: "app", Substitute: map[string]string{"CLUSTER": tc.value}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := objs[0].Object["data"].(map[string]any)["cluster"]; got != tc.want {
+				t.Fatalf("%q landed as %#v, want %#v", tc.value, got, tc.want)
+			}
+		})
+	}
+}
