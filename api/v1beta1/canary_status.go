@@ -182,6 +182,18 @@ type CanaryStatus struct {
 	// +optional
 	LastRequest *RequestStatus `json:"lastRequest,omitempty"`
 
+	// Admission records the new revision as the ReleasePolicies that
+	// limit or freeze the Canary see it: when it arrived, which orders
+	// their queues, and when it was let start.
+	// +optional
+	Admission *AdmissionStatus `json:"admission,omitempty"`
+
+	// FrozenSince is when a ReleasePolicy's freeze began to hold the
+	// release in flight at its weight. The step it held counts as taken:
+	// the next one analyses, and it is cleared when one advances.
+	// +optional
+	FrozenSince *metav1.Time `json:"frozenSince,omitempty"`
+
 	// Metrics are the results of the last analysis step, one per metric.
 	// +optional
 	// +listType=map

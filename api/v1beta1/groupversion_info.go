@@ -1,6 +1,8 @@
-// Package v1beta1 holds the sluice.dev/v1beta1 API: Canary, MetricTemplate and
-// AlertProvider. Field names and meanings follow Flagger's flagger.app/v1beta1,
-// so a Flagger manifest is migrated by changing its apiVersion.
+// Package v1beta1 holds the sluice.dev/v1beta1 API: Canary, MetricTemplate,
+// AlertProvider and ReleasePolicy. Field names and meanings follow Flagger's
+// flagger.app/v1beta1, so a Flagger manifest is migrated by changing its
+// apiVersion; ReleasePolicy, which Flagger has no counterpart of, governs
+// when Canaries may release.
 //
 // +kubebuilder:object:generate=true
 // +groupName=sluice.dev
@@ -28,6 +30,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&Canary{}, &CanaryList{},
 		&MetricTemplate{}, &MetricTemplateList{},
 		&AlertProvider{}, &AlertProviderList{},
+		&ReleasePolicy{}, &ReleasePolicyList{},
 	)
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil

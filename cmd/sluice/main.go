@@ -10,6 +10,10 @@ import (
 	"os"
 	"strings"
 
+	// The time zones of ReleasePolicy freeze windows are read from Go's
+	// embedded database, so that a scratch image knows them.
+	_ "time/tzdata"
+
 	"github.com/go-logr/logr"
 	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/tools/clientcmd"
@@ -18,6 +22,7 @@ import (
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	"sluice.dev/sluice/pkg/operator"
+	"sluice.dev/sluice/pkg/sharding"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -42,15 +47,17 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	f := flags{Options: operator.DefaultOptions()}
 	f.Version = version
 	f.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")
-	var provider, labelPrefixes, alertSeverity, featureGates string
+	var provider, labelPrefixes, alertSeverity, featureGates, shardKey string
 
 	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
 	fs.SetOutput(out)
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "Path to a kubeconfig; defaults to $KUBECONFIG, ~/.kube/config, then the in-cluster config.")
 	fs.StringVar(&f.kubeContext, "context", "", "Kubeconfig context to use.")
-	fs.Float64Var(&f.qps, "kube-api-qps", 50, "Requests per second to the API server.")
-	fs.IntVar(&f.burst, "kube-api-burst", 100, "Request burst to the API server.")
+	fs.Float64Var(&f.qps, "kube-api-qps", 100, "Requests per second to the API server; -1 leaves it to the API server's priority and fairness.")
+	fs.IntVar(&f.burst, "kube-api-burst", 250, "Request burst to the API server.")
 	fs.StringVar(&f.Namespace, "namespace", "", "Watch only this namespace; empty watches all.")
+	fs.StringVar(&shardKey, "shard-key", "", "Own only the Canaries and sync objects labelled "+sharding.KeyLabel+"=<key>, with a lease of the shard's own: --watch-label-selector="+sharding.KeyLabel+"=<key>.")
+	fs.StringVar(&f.WatchLabelSelector, "watch-label-selector", "", "Own only the Canaries and sync objects whose labels match this selector, as Flux's controllers take it; '"+sharding.Unsharded+"' for a replica beside the shards. Empty owns all.")
 	fs.StringVar(&provider, "default-provider", string(f.DefaultProvider), fmt.Sprintf("Traffic provider of Canaries that set no spec.provider, one of %v.", sluicev1beta1.Providers()))
 	fs.StringVar(&f.MetricsServer, "metrics-server", f.MetricsServer, "Prometheus address for the built-in metrics of Canaries that set no spec.metricsServer.")
 	fs.StringVar(&f.DefaultAlertProvider, "default-alert-provider", "", "AlertProvider (namespace/name, or name in each Canary's namespace) that receives the alerts of Canaries with no analysis.alerts.")
@@ -62,6 +69,7 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 	fs.IntVar(&f.Workers, "concurrent", f.Workers, "Number of Canaries, and of Kustomizations, reconciled at once.")
 	fs.StringVar(&f.MetricsBindAddress, "metrics-bind-address", f.MetricsBindAddress, "Address of the /metrics endpoint; 0 turns it off.")
 	fs.StringVar(&f.HealthProbeBindAddress, "health-probe-bind-address", f.HealthProbeBindAddress, "Address of the /healthz and /readyz endpoints.")
+	fs.StringVar(&f.PprofBindAddress, "pprof-bind-address", f.PprofBindAddress, "Address of Go's /debug/pprof/ profiles, such as 127.0.0.1:6060; 0, the default, turns it off.")
 	fs.StringVar(&f.DefaultServiceAccount, "default-service-account", f.DefaultServiceAccount, "ServiceAccount, in each Kustomization's namespace, impersonated when spec.serviceAccountName is empty (multi-tenancy lockdown); empty means the operator's own.")
 	fs.StringVar(&featureGates, "feature-gates", "", "Flux feature gates of the sync kinds, as Name=true,Other=false: AdditiveCELDependencyCheck (check a dependency's Ready condition as well as its readyExpr).")
 	fs.StringVar(&f.ReceiverBindAddress, "receiver-bind-address", f.ReceiverBindAddress, "Address of the webhook receiver (Receiver webhook paths); \"0\" disables it.")
@@ -86,6 +94,16 @@ func parseFlags(args []string, out io.Writer) (flags, error) {
 		return f, err
 	}
 	f.FeatureGates = gates
+	if shardKey != "" {
+		if f.WatchLabelSelector != "" {
+			return f, fmt.Errorf("--shard-key and --watch-label-selector exclude each other: --shard-key=%s is --watch-label-selector=%s=%s", shardKey, sharding.KeyLabel, shardKey)
+		}
+		sel, err := sharding.ForKey(shardKey)
+		if err != nil {
+			return f, fmt.Errorf("--shard-key: %w", err)
+		}
+		f.WatchLabelSelector = sel.String()
+	}
 	f.DefaultProvider = sluicev1beta1.Provider(provider)
 	f.DefaultAlertSeverity = sluicev1beta1.AlertSeverity(alertSeverity)
 	for _, p := range strings.Split(labelPrefixes, ",") {

@@ -48,6 +48,11 @@ func (r *Reconciler) observe(ctx context.Context, c *sluicev1beta1.Canary) (*obs
 		return o
 	}
 	o.in.Request = requestOf(c)
+	// What ReleasePolicies say is shown whatever else is wrong, and a
+	// freeze is honoured whatever the Canary's state.
+	if err := r.observeRelease(ctx, c, o); err != nil {
+		return nil, err
+	}
 	// Whether alerts reach people is reported whatever else is wrong.
 	if r.Notifier != nil && len(r.Notifier.Providers(c)) > 0 {
 		o.in.Alerts = &plan.AlertsState{Unready: r.Notifier.Unready(ctx, c)}

@@ -54,6 +54,9 @@ type Reconciler struct {
 	ConfigTracking bool
 	// Workers is the number of Canaries reconciled at once.
 	Workers int
+	// Admissions decides, one at a time, which new revisions may start
+	// under the ReleasePolicies that limit concurrent releases.
+	Admissions *Admissions
 
 	inflight *inflight
 	// written holds, per Canary, the resource versions of the objects its
@@ -83,6 +86,9 @@ type Options struct {
 	// Egress keeps webhook calls off the operator's own listeners; nil
 	// keeps them off nothing.
 	Egress *egress.Guard
+	// Admissions is shared with the ReleasePolicy controller; nil makes
+	// one of its own.
+	Admissions *Admissions
 }
 
 // Reconcile moves one Canary a step forward.
@@ -93,6 +99,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			r.inflight.forget(req.NamespacedName)
 			r.written.Delete(req.NamespacedName)
 			r.Recorder.forget(req.NamespacedName)
+			r.forgetRelease(ctx, req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("get Canary: %w", err)
@@ -132,23 +139,33 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 
-	out, ready := r.decide(c, o)
+	out, ready, err := r.decide(ctx, c, o)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if !ready {
 		// Checks are running; their end wakes this Canary. The requeue only
 		// covers a lost wake-up.
 		return ctrl.Result{RequeueAfter: r.checkTimeout(o.in.Spec) + 5*time.Second}, nil
 	}
+	before := summarize(&c.Status)
 	if err := r.execute(ctx, c, o, out); err != nil {
 		if !o.blockOn(err) {
+			r.settle(ctx, c, o, before, false)
 			return retryConflict(ctx, err)
 		}
 		// The router met a field it cannot work with: decide again as
 		// blocked, which moves nothing and says which field.
-		out, _ = r.decide(c, o)
+		r.settle(ctx, c, o, before, false)
+		if out, _, err = r.decide(ctx, c, o); err != nil {
+			return ctrl.Result{}, err
+		}
 		if err := r.execute(ctx, c, o, out); err != nil {
+			r.settle(ctx, c, o, before, false)
 			return retryConflict(ctx, err)
 		}
 	}
+	r.settle(ctx, c, o, before, true)
 	if o.in.Blocked != nil && o.in.Blocked.Reason == plan.ReasonRoutingInvalid {
 		// What the field names (an ApisixRoute, an Upstream) is not
 		// watched: look again each interval.
@@ -169,21 +186,36 @@ func retryConflict(ctx context.Context, err error) (ctrl.Result, error) {
 	return ctrl.Result{RequeueAfter: staleRetry}, nil
 }
 
-// decide runs the state machine, gathering the checks it asks for. It
-// reports false while checks are still running.
-func (r *Reconciler) decide(c *sluicev1beta1.Canary, o *observed) (plan.Output, bool) {
+// decide runs the state machine, gathering the checks it asks for and,
+// for a new revision that policies limit, its admission. It reports false
+// while checks are still running.
+func (r *Reconciler) decide(ctx context.Context, c *sluicev1beta1.Canary, o *observed) (plan.Output, bool, error) {
 	in := o.in
 	snapshot := c.DeepCopy()
 	for {
 		out := plan.Step(in)
 		if out.Need == nil {
-			return out, true
+			return out, true, nil
+		}
+		if out.Need.Admission {
+			if in.Release == nil || in.Release.Admission != nil {
+				// Step asks once, and only under a policy that limits.
+				return plan.Output{}, false, fmt.Errorf("canary %s: the state machine asked for an admission twice, or with no ReleasePolicy", client.ObjectKeyFromObject(c))
+			}
+			a, err := r.admit(ctx, c, in)
+			if err != nil {
+				return plan.Output{}, false, err
+			}
+			gate := *in.Release
+			gate.Admission = &a
+			in.Release = &gate
+			continue
 		}
 		results, ok := r.inflight.checks(c, out.Need.Step, out.Need.Checks, r.checkTimeout(in.Spec), func(ctx context.Context, checks []plan.Check) plan.Checks {
 			return r.runChecks(ctx, snapshot, checks)
 		})
 		if !ok {
-			return plan.Output{}, false
+			return plan.Output{}, false, nil
 		}
 		in.Checks = results
 	}

@@ -59,6 +59,10 @@ func New(mgr manager.Manager, recorder *Recorder, opts Options) *Reconciler {
 	if workers <= 0 {
 		workers = 8
 	}
+	admissions := opts.Admissions
+	if admissions == nil {
+		admissions = NewAdmissions()
+	}
 	return &Reconciler{
 		Client:               mgr.GetClient(),
 		Scheme:               mgr.GetScheme(),
@@ -73,6 +77,7 @@ func New(mgr manager.Manager, recorder *Recorder, opts Options) *Reconciler {
 		IncludeLabelPrefixes: opts.IncludeLabelPrefixes,
 		ConfigTracking:       opts.ConfigTracking,
 		Workers:              workers,
+		Admissions:           admissions,
 		inflight:             newInflight(),
 	}
 }
@@ -85,6 +90,10 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) 
 		r.inflight = newInflight()
 	}
 	r.inflight.base = ctx
+	if r.Admissions == nil {
+		r.Admissions = NewAdmissions()
+	}
+	r.Admissions.base = ctx
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &sluicev1beta1.Canary{}, targetIndex, func(o client.Object) []string {
 		ref := o.(*sluicev1beta1.Canary).Spec.TargetRef
@@ -138,6 +147,14 @@ func (r *Reconciler) SetupWithManager(ctx context.Context, mgr manager.Manager) 
 		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.byConfig(configtrack.ConfigMap))).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.byConfig(configtrack.Secret))).
 		WatchesRawSource(source.Channel(r.inflight.done, &handler.EnqueueRequestForObject{})).
+		// A ReleasePolicy's spec (a freeze, a stop, a limit) reaches the
+		// Canaries it matches at once; its status, which changes with
+		// theirs, does not.
+		Watches(&sluicev1beta1.ReleasePolicy{}, handler.EnqueueRequestsFromMapFunc(r.byReleasePolicy), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(source.Channel(r.Admissions.wake, &handler.EnqueueRequestForObject{})).
+		// A namespace relabelled may come into, or go out of, the reach
+		// of a ReleasePolicy's namespaceSelector.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.byNamespace), builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.Workers})
 	// KEDA's ScaledObjects are watched where KEDA is installed: a watch of
 	// a kind the API server does not serve would keep the controller from

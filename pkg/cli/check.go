@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
 	"github.com/spf13/cobra"
@@ -41,7 +42,14 @@ Without --pre it checks an installation: the Kubernetes version, that
 each Sluice CRD is installed and Established, and that the operator
 Deployment is Ready. The Deployment is looked up in the namespace the
 install manifests name (sluice-system) unless --namespace names another,
-as when the Helm chart installed it there.`,
+as when the Helm chart installed it there.
+
+It then reads the leases in that namespace: each operator replica records
+on its lease the label selector of the objects it owns (--shard-key,
+--watch-label-selector). When one is there, it lists the Canaries, the
+sync objects and the notification objects of every namespace, and fails
+naming each that no replica holding a live lease owns, and each that more
+than one owns.`,
 		Example: "  sluicectl check --pre\n  sluicectl check",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -170,8 +178,9 @@ func checkAccess(ctx context.Context, c client.Client, cs *checks, objs []*unstr
 }
 
 // checkInstallation checks the CRDs and the operator Deployments of the
-// install manifests.
+// install manifests, then which objects the running replicas own.
 func (g *globals) checkInstallation(ctx context.Context, c client.Client, cs *checks, objs []*unstructured.Unstructured) error {
+	operatorNamespace := g.namespace
 	for _, o := range objs {
 		var err error
 		switch o.GetKind() {
@@ -183,13 +192,14 @@ func (g *globals) checkInstallation(ctx context.Context, c client.Client, cs *ch
 			if g.namespace != "" {
 				ns = g.namespace
 			}
+			operatorNamespace = ns
 			err = checkDeployment(ctx, c, cs, ns, o.GetName())
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return nil
+	return checkShards(ctx, c, cs, operatorNamespace, time.Now())
 }
 
 func checkCRD(ctx context.Context, c client.Client, cs *checks, name string) error {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
@@ -83,10 +84,19 @@ func targetImage(ctx context.Context, c client.Client, cn *sluicev1beta1.Canary)
 	return tmpl.Spec.Containers[0].Image
 }
 
-// phaseColumn is the phase, marked when a manual pause holds it.
+// phaseColumn is the phase, marked when a manual pause holds it, or a
+// ReleasePolicy queues or freezes it.
 func phaseColumn(cn *sluicev1beta1.Canary) string {
 	if cn.Status.Paused != nil {
 		return string(cn.Status.Phase) + " (paused)"
+	}
+	if ready := meta.FindStatusCondition(cn.Status.Conditions, sluicev1beta1.ReadyCondition); ready != nil {
+		switch ready.Reason {
+		case sluicev1beta1.ReasonQueued:
+			return string(cn.Status.Phase) + " (queued)"
+		case sluicev1beta1.ReasonFrozen:
+			return string(cn.Status.Phase) + " (frozen)"
+		}
 	}
 	return string(cn.Status.Phase)
 }

@@ -18,7 +18,7 @@ import (
 )
 
 func TestInstall(t *testing.T) {
-	t.Run("--export prints the namespace, the 16 CRDs, the RBAC and the operator", func(t *testing.T) {
+	t.Run("--export prints the namespace, the 17 CRDs, the RBAC and the operator", func(t *testing.T) {
 		r := run(t, "install", "--export").mustSucceed(t)
 		objs, err := manifests.SplitYAML(r.out)
 		if err != nil {
@@ -28,7 +28,7 @@ func TestInstall(t *testing.T) {
 		for _, o := range objs {
 			kinds[o.GetKind()]++
 		}
-		want := map[string]int{"Namespace": 1, "CustomResourceDefinition": 16, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 2}
+		want := map[string]int{"Namespace": 1, "CustomResourceDefinition": 17, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 2}
 		for kind, n := range want {
 			if kinds[kind] != n {
 				t.Errorf("got %d %s, want %d; all: %v", kinds[kind], kind, n, kinds)
@@ -84,8 +84,8 @@ func TestInstall(t *testing.T) {
 				t.Errorf("CRD %s has labels %v, want the install's", crd.Name, crd.Labels)
 			}
 		}
-		if sluice != 16 {
-			t.Errorf("got %d Sluice CRDs, want 16", sluice)
+		if sluice != 17 {
+			t.Errorf("got %d Sluice CRDs, want 17", sluice)
 		}
 		deploy := &appsv1.Deployment{}
 		if err := cp.Client.Get(t.Context(), client.ObjectKey{Namespace: "sluice-system", Name: "sluice"}, deploy); err != nil {

@@ -74,6 +74,9 @@ func printStatus(out io.Writer, cn *sluicev1beta1.Canary, now time.Time) error {
 	if p := cn.Status.Paused; p != nil {
 		field("Paused", "by "+p.By+", "+age(p.Since.Time, now)+" ago")
 	}
+	if cond := meta.FindStatusCondition(cn.Status.Conditions, sluicev1beta1.FrozenCondition); cond != nil {
+		field("Frozen", cond.Message)
+	}
 	if r := cn.Status.LastRequest; r != nil {
 		field("Last request", fmt.Sprintf("%s (%s, %s ago): %s", r.Action, r.Outcome, age(r.Time.Time, now), r.Message))
 	}

@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -31,6 +32,9 @@ type AlertReconciler struct {
 	Client     client.Client
 	Events     clientevents.EventRecorder
 	Dispatcher *Dispatcher
+	// Shard picks the objects whose status this replica writes, those of
+	// its shard; nil writes every one's. Every replica reads them all.
+	Shard labels.Selector
 }
 
 // SetupWithManager registers the controller. It runs when an Alert
@@ -54,6 +58,9 @@ func (r *AlertReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl
 	a := &notificationv1beta3.Alert{}
 	if err := r.Client.Get(ctx, req.NamespacedName, a); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !owns(r.Shard, a) {
+		return ctrl.Result{}, nil
 	}
 	ready, stalled, err := r.readiness(ctx, a)
 	if err != nil {

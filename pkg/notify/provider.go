@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -44,6 +45,9 @@ type AlertProviderReconciler struct {
 	Client     client.Client
 	Events     clientevents.EventRecorder
 	Dispatcher *Dispatcher
+	// Shard picks the objects whose status this replica writes, those of
+	// its shard; nil writes every one's. Every replica reads them all.
+	Shard labels.Selector
 }
 
 // SetupWithManager registers the controller.
@@ -60,6 +64,9 @@ func (r *AlertProviderReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if !owns(r.Shard, p) {
+		return ctrl.Result{}, nil
+	}
 	fields := status.Fields{ObservedGeneration: &p.Status.ObservedGeneration, Conditions: &p.Status.Conditions}
 	return ctrl.Result{}, writeReadiness(ctx, r.Client, r.Events, r.Dispatcher, p, fromAlertProvider(p), fields)
 }
@@ -70,6 +77,9 @@ type ProviderReconciler struct {
 	Client     client.Client
 	Events     clientevents.EventRecorder
 	Dispatcher *Dispatcher
+	// Shard picks the objects whose status this replica writes, those of
+	// its shard; nil writes every one's. Every replica reads them all.
+	Shard labels.Selector
 }
 
 // SetupWithManager registers the controller.
@@ -86,8 +96,17 @@ func (r *ProviderReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.Client.Get(ctx, req.NamespacedName, p); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if !owns(r.Shard, p) {
+		return ctrl.Result{}, nil
+	}
 	fields := status.Fields{ObservedGeneration: &p.Status.ObservedGeneration, Conditions: &p.Status.Conditions}
 	return ctrl.Result{}, writeReadiness(ctx, r.Client, r.Events, r.Dispatcher, p, fromProvider(p), fields)
+}
+
+// owns reports whether shard (nil for all) picks obj: another shard's
+// replica writes the status of those it does not.
+func owns(shard labels.Selector, obj client.Object) bool {
+	return shard == nil || shard.Matches(labels.Set(obj.GetLabels()))
 }
 
 // setupReadiness registers a readiness controller for a provider kind: it

@@ -3,6 +3,7 @@ package operator
 import (
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -56,10 +57,10 @@ func newProbes() *probes {
 }
 
 // addEndpoints adds the servers of /metrics (the controller-runtime
-// registry, which holds Sluice's metrics too) and of the health probes
-// to mgr. They run on every replica, leader or not, and start before the
-// caches, so that a probe answers while they sync. An address of "0" or
-// "" turns a server off.
+// registry, which holds Sluice's metrics too), of the health probes and,
+// when asked for, of /debug/pprof/ to mgr. They run on every replica,
+// leader or not, and start before the caches, so that a probe answers
+// while they sync. An address of "0" or "" turns a server off.
 func addEndpoints(mgr manager.Manager, opts Options, p *probes) error {
 	if on(opts.MetricsBindAddress) {
 		mux := http.NewServeMux()
@@ -81,7 +82,33 @@ func addEndpoints(mgr manager.Manager, opts Options, p *probes) error {
 			return fmt.Errorf("add the health probe server: %w", err)
 		}
 	}
+	if on(opts.PprofBindAddress) {
+		if err := mgr.Add(pprofServer(opts.PprofBindAddress)); err != nil {
+			return fmt.Errorf("add the pprof server: %w", err)
+		}
+	}
 	return nil
+}
+
+// pprofWriteTimeout bounds a profile's answer. A CPU or trace profile
+// answers only after the seconds it was asked for, and net/http/pprof
+// refuses a duration as long as the server's write timeout: profiles of
+// up to ten minutes are served.
+const pprofWriteTimeout = 10*time.Minute + 30*time.Second
+
+// pprofServer serves net/http/pprof's handlers under /debug/pprof/, on
+// its own listener: with the other endpoints' limits, except that an
+// answer may take as long as the profile asked for.
+func pprofServer(addr string) *manager.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	s := endpointServer("pprof", addr, mux)
+	s.Server.WriteTimeout = pprofWriteTimeout
+	return s
 }
 
 // on reports whether a bind address turns its server on.

@@ -39,6 +39,7 @@ import (
 	"sluice.dev/sluice/pkg/notify"
 	"sluice.dev/sluice/pkg/receiver"
 	sluicescheme "sluice.dev/sluice/pkg/scheme"
+	"sluice.dev/sluice/pkg/sharding"
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/source/helm"
 	"sluice.dev/sluice/pkg/source/verify"
@@ -57,6 +58,10 @@ import (
 type Options struct {
 	// Namespace limits the operator to one namespace; empty watches all.
 	Namespace string
+	// WatchLabelSelector limits the Canaries and sync objects the replica
+	// owns to those whose labels match (Flux's --watch-label-selector;
+	// see pkg/sharding); empty owns all.
+	WatchLabelSelector string
 	// DefaultProvider routes Canaries that name no spec.provider.
 	DefaultProvider sluicev1beta1.Provider
 	// IngressAnnotationsPrefix is the prefix of the NGINX canary
@@ -86,6 +91,10 @@ type Options struct {
 	MetricsBindAddress string
 	// HealthProbeBindAddress serves /healthz and /readyz.
 	HealthProbeBindAddress string
+	// PprofBindAddress serves Go's profiles under /debug/pprof/; "0" or
+	// empty, the default, turns it off. Profiles show the operator's
+	// code paths and stacks, so it is meant for a loopback address.
+	PprofBindAddress string
 	// DefaultServiceAccount is impersonated by Kustomizations that name
 	// no spec.serviceAccountName; empty means the operator's account.
 	DefaultServiceAccount string
@@ -133,6 +142,7 @@ func DefaultOptions() Options {
 		Workers:                  8,
 		MetricsBindAddress:       ":8080",
 		HealthProbeBindAddress:   ":8081",
+		PprofBindAddress:         "0",
 		ReceiverBindAddress:      ":9292",
 		LeaderElection:           true,
 		LeaderElectionID:         "sluice-leader-election",
@@ -163,6 +173,9 @@ func (o Options) Validate() error {
 	}
 	if o.Workers < 1 {
 		errs = append(errs, errors.New("workers must be at least 1"))
+	}
+	if _, err := sharding.Parse(o.WatchLabelSelector); err != nil {
+		errs = append(errs, fmt.Errorf("--watch-label-selector: %w", err))
 	}
 	if o.GracefulShutdownTimeout < 0 {
 		errs = append(errs, errors.New("graceful shutdown timeout must not be negative"))
@@ -214,7 +227,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	}
 	// The calls to addresses that specs give (webhooks, metric and alert
 	// providers) may not reach the operator's own listeners.
-	guard, err := egress.NewGuard(opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.ReceiverBindAddress)
+	guard, err := egress.NewGuard(opts.MetricsBindAddress, opts.HealthProbeBindAddress, opts.ReceiverBindAddress, opts.PprofBindAddress)
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +240,20 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	cacheOpts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if opts.Namespace != "" {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{opts.Namespace: {}}
+	}
+	shard, err := sharding.Parse(opts.WatchLabelSelector)
+	if err != nil {
+		return nil, fmt.Errorf("--watch-label-selector: %w", err)
+	}
+	if err := shardCache(&cacheOpts, scheme, shard); err != nil {
+		return nil, err
+	}
+	// Each shard elects its own leader.
+	leaseName := shard.LeaseName(opts.LeaderElectionID)
+	if ns := leaseNamespace(opts); opts.LeaderElection && ns != "" {
+		if err := recordShard(ctx, cfg, ns, leaseName, shard, opts.Namespace); err != nil {
+			return nil, err
+		}
 	}
 	mgr, err := manager.New(cfg, manager.Options{
 		Scheme: scheme,
@@ -241,7 +268,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		HealthProbeBindAddress:        "0",
 		LeaderElection:                opts.LeaderElection,
 		LeaderElectionNamespace:       opts.LeaderElectionNamespace,
-		LeaderElectionID:              opts.LeaderElectionID,
+		LeaderElectionID:              leaseName,
 		LeaderElectionReleaseOnCancel: true,
 		LeaseDuration:                 &opts.LeaseDuration,
 		RenewDeadline:                 &opts.RenewDeadline,
@@ -290,6 +317,9 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		return nil, fmt.Errorf("add the event broadcaster: %w", err)
 	}
 	recorder := func(component string) clientevents.EventRecorder { return events.Recorder(mgr.GetScheme(), component) }
+	// One admission tracker for the Canary and ReleasePolicy controllers:
+	// release limits are counted, and decided, in one place.
+	admissions := canary.NewAdmissions()
 	r := canary.New(mgr, metricsRecorder, canary.Options{
 		Events:                   recorder("sluice"),
 		Metrics:                  checker,
@@ -300,11 +330,16 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		ConfigTracking:           opts.ConfigTracking,
 		Workers:                  opts.Workers,
 		Egress:                   guard,
+		Admissions:               admissions,
 	})
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Canary controller: %w", err)
 	}
-	if err := setupNotifications(ctx, mgr, dispatcher, recorder("sluice-notify")); err != nil {
+	policies := &canary.ReleasePolicyReconciler{Client: mgr.GetClient(), Events: recorder("sluice"), Admissions: admissions, Shard: shard.Labels()}
+	if err := policies.SetupWithManager(ctx, mgr); err != nil {
+		return nil, err
+	}
+	if err := setupNotifications(ctx, mgr, dispatcher, recorder("sluice-notify"), shard); err != nil {
 		return nil, err
 	}
 	store := source.NewStore()
@@ -334,7 +369,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	if err := helmCharts.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmChart controller: %w", err)
 	}
-	health := healthChecker(mgr, opts)
+	health := healthChecker(mgr, opts, shard)
 	// The clusters of spec.kubeConfig, shared by both kinds: one
 	// kubeconfig's discovery serves its Kustomizations and HelmReleases.
 	remotes := &kubeconfig.Clusters{Reader: mgr.GetClient(), Scheme: mgr.GetScheme(), QPS: cfg.QPS, Burst: cfg.Burst}
@@ -342,6 +377,7 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 		Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Config: cfg, Charts: charts, OCISources: ociStore, Health: health,
 		Events: recorder("sluice-helm"), Workers: opts.Workers, ConfigTracking: opts.ConfigTracking, Remotes: remotes,
 		AdditiveCELDependencyCheck: opts.FeatureGates.AdditiveCELDependencyCheck,
+		ShardLabels:                shard.CopiedLabels(),
 	}
 	if err := releases.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the HelmRelease controller: %w", err)
@@ -366,12 +402,12 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	// The Receiver controller and the webhook endpoint compile the same
 	// expressions of the same specs: one cache.
 	receiverExprs := &celexpr.Cache{}
-	rcv := &receiver.Reconciler{Client: mgr.GetClient(), Events: recorder("sluice-receiver"), Exprs: receiverExprs}
+	rcv := &receiver.Reconciler{Client: mgr.GetClient(), Events: recorder("sluice-receiver"), Exprs: receiverExprs, Shard: shard.Labels()}
 	if err := rcv.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("set up the Receiver controller: %w", err)
 	}
 	if opts.ReceiverBindAddress != "0" {
-		hook := &receiver.Handler{Client: mgr.GetClient(), Log: log.WithName("receiver"), Events: recorder("sluice-receiver"), Exprs: receiverExprs}
+		hook := &receiver.Handler{Client: readAcrossShards(mgr.GetClient(), mgr.GetAPIReader(), shard), Log: log.WithName("receiver"), Events: recorder("sluice-receiver"), Exprs: receiverExprs}
 		if err := mgr.Add(&receiver.Server{Addr: opts.ReceiverBindAddress, Handler: hook}); err != nil {
 			return nil, fmt.Errorf("add the webhook receiver server: %w", err)
 		}
@@ -388,7 +424,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) e
 	}
 	log.Info("starting", "version", opts.Version, "namespace", opts.Namespace,
 		"defaultProvider", opts.DefaultProvider, "metricsServer", opts.MetricsServer,
-		"leaderElection", opts.LeaderElection)
+		"leaderElection", opts.LeaderElection, "watchLabelSelector", opts.WatchLabelSelector)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("run manager: %w", err)
 	}
@@ -405,7 +441,7 @@ func checkCRDs(cfg *rest.Config) error {
 		return fmt.Errorf("create discovery client: %w", err)
 	}
 	for gv, kinds := range map[string][]string{
-		sluicev1beta1.GroupVersion.String():  {"Canary", "MetricTemplate", "AlertProvider"},
+		sluicev1beta1.GroupVersion.String():  {"Canary", "MetricTemplate", "AlertProvider", "ReleasePolicy"},
 		sourcev1.GroupVersion.String():       {"GitRepository", "HelmRepository", "HelmChart", "OCIRepository", "Bucket"},
 		syncv1.GroupVersion.String():         {"Kustomization"},
 		syncv2.GroupVersion.String():         {"HelmRelease"},
@@ -485,10 +521,11 @@ func setupImageAutomation(ctx context.Context, mgr manager.Manager, events clien
 }
 
 // healthChecker judges the objects the sync kinds apply from the
-// manager's cache, reading live what it does not hold.
-func healthChecker(mgr manager.Manager, opts Options) *health.Checker {
+// manager's cache, reading live what it does not hold: a shard's cache
+// holds only its own objects of the sharded kinds.
+func healthChecker(mgr manager.Manager, opts Options, shard sharding.Selector) *health.Checker {
 	h := &health.Checker{
-		Reader: mgr.GetClient(), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
+		Reader: readAcrossShards(mgr.GetClient(), mgr.GetAPIReader(), shard), Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper(),
 		Informers: mgr.GetCache(), Live: mgr.GetAPIReader(),
 	}
 	if opts.Namespace != "" {
@@ -514,17 +551,18 @@ func goldenSignals(mgr manager.Manager, opts Options) func(c *sluicev1beta1.Cana
 }
 
 // setupNotifications registers the controllers that write the Ready
-// conditions of AlertProviders, Providers and Alerts.
-func setupNotifications(ctx context.Context, mgr manager.Manager, d *notify.Dispatcher, events clientevents.EventRecorder) error {
-	alertProviders := &notify.AlertProviderReconciler{Client: mgr.GetClient(), Events: events, Dispatcher: d}
+// conditions of AlertProviders, Providers and Alerts: every replica reads
+// them all, and writes the status of those of its shard.
+func setupNotifications(ctx context.Context, mgr manager.Manager, d *notify.Dispatcher, events clientevents.EventRecorder, shard sharding.Selector) error {
+	alertProviders := &notify.AlertProviderReconciler{Client: mgr.GetClient(), Events: events, Dispatcher: d, Shard: shard.Labels()}
 	if err := alertProviders.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("set up the AlertProvider controller: %w", err)
 	}
-	providers := &notify.ProviderReconciler{Client: mgr.GetClient(), Events: events, Dispatcher: d}
+	providers := &notify.ProviderReconciler{Client: mgr.GetClient(), Events: events, Dispatcher: d, Shard: shard.Labels()}
 	if err := providers.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("set up the Provider controller: %w", err)
 	}
-	alerts := &notify.AlertReconciler{Client: mgr.GetClient(), Events: events, Dispatcher: d}
+	alerts := &notify.AlertReconciler{Client: mgr.GetClient(), Events: events, Dispatcher: d, Shard: shard.Labels()}
 	if err := alerts.SetupWithManager(ctx, mgr); err != nil {
 		return fmt.Errorf("set up the Alert controller: %w", err)
 	}

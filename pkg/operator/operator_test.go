@@ -26,6 +26,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"a renew deadline with no room for a jittered retry is refused", func(o *Options) { o.RetryPeriod = 9 * time.Second }, "must be more than 1.2 times --leader-election-retry-period (9s)"},
 		{"a zero lease duration is refused", func(o *Options) { o.LeaseDuration = 0 }, "--leader-election-lease-duration must be positive"},
 		{"lease timings are not checked without leader election", func(o *Options) { o.LeaderElection, o.LeaseDuration = false, 0 }, ""},
+		{"a shard's watch label selector is valid", func(o *Options) { o.WatchLabelSelector = "sharding.sluice.dev/key=a" }, ""},
+		{"a watch label selector that does not parse is refused", func(o *Options) { o.WatchLabelSelector = "team in (web" }, `--watch-label-selector: label selector "team in (web"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

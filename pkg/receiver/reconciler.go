@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	clientevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -42,6 +43,10 @@ type Reconciler struct {
 	// the Handler, which compiles the same ones; nil means one of the
 	// Reconciler's own.
 	Exprs *celexpr.Cache
+	// Shard picks the Receivers whose status this replica writes, those
+	// of its shard; nil writes every one's. Every replica reads them all
+	// and answers their webhook paths.
+	Shard labels.Selector
 
 	once  sync.Once
 	exprs *celexpr.Cache
@@ -107,6 +112,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	rcv := &notificationv1.Receiver{}
 	if err := r.Client.Get(ctx, req.NamespacedName, rcv); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if r.Shard != nil && !r.Shard.Matches(labels.Set(rcv.Labels)) {
+		return ctrl.Result{}, nil
 	}
 	before := rcv.DeepCopy()
 	ready := metav1.Condition{Type: "Ready", ObservedGeneration: rcv.Generation}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,9 @@ func Start(tb testing.TB, bin string, args ...string) *Operator {
 	tb.Helper()
 	o := &Operator{Cmd: exec.Command(bin, args...), Output: &output.Buffer{}, exited: make(chan struct{})}
 	o.Cmd.Stdout, o.Cmd.Stderr = o.Output, o.Output
+	// Killed with the test process, whatever ends it, so that no
+	// operator outlives its control plane.
+	o.Cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := o.Cmd.Start(); err != nil {
 		tb.Fatalf("start %s: %v", bin, err)
 	}
@@ -69,21 +73,27 @@ func (o *Operator) Exited() <-chan struct{} { return o.exited }
 func (o *Operator) Err() error { return o.err }
 
 // PeakRSS is the process's peak resident set (VmHWM), in bytes.
-func (o *Operator) PeakRSS() (int64, error) {
+func (o *Operator) PeakRSS() (int64, error) { return o.status("VmHWM") }
+
+// RSS is the process's resident set now (VmRSS), in bytes.
+func (o *Operator) RSS() (int64, error) { return o.status("VmRSS") }
+
+// status reads a size field, in kB, of /proc/<pid>/status, in bytes.
+func (o *Operator) status(field string) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", o.Cmd.Process.Pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("VmHWM %q: %w", v, err)
+				return 0, fmt.Errorf("%s %q: %w", field, v, err)
 			}
 			return kb << 10, nil
 		}
 	}
-	return 0, fmt.Errorf("no VmHWM in /proc/%d/status", o.Cmd.Process.Pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, o.Cmd.Process.Pid)
 }
 
 // clockTicks is the kernel's USER_HZ, in which /proc reports CPU time; it

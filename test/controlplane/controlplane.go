@@ -49,7 +49,7 @@ const (
 // control-plane binaries.
 const DirEnv = "SLUICE_CONTROLPLANE_DIR"
 
-// NodeName is the name of the fake node that kwok runs pods on.
+// NodeName is the name of the (first) fake node that kwok runs pods on.
 const NodeName = "kwok-node-0"
 
 // Service, pod and node addresses. They are never routed anywhere.
@@ -89,6 +89,18 @@ type Options struct {
 	// report a thousand Deployments Available: the scale benchmarks raise
 	// it, as a control plane sized for thousands of workloads would.
 	ControllerQPS int
+
+	// SchedulerQPS is kube-scheduler's client rate, in requests a second
+	// (its burst is twice that); 0 is its own default, 50. Each pod it
+	// places is a request: at 50, the scale benchmark's 10,000 primaries
+	// would wait more than three minutes for the scheduler alone.
+	SchedulerQPS int
+
+	// Nodes is how many fake nodes kwok runs pods on, each with room for
+	// 20,000 pods; 0 is one, named NodeName. The scale benchmark runs a
+	// target and a primary pod for each of 10,000 Canaries, and some
+	// more while they release.
+	Nodes int
 }
 
 // defaultControllerQPS is kube-controller-manager's own default.
@@ -214,11 +226,13 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if qps == 0 {
 		qps = defaultControllerQPS
 	}
-	if err := cp.startWorkloadControllers(binDir, controllers, qps, opts.Output); err != nil {
+	if err := cp.startWorkloadControllers(binDir, controllers, qps, opts.SchedulerQPS, opts.Output); err != nil {
 		return nil, err
 	}
-	if err := cp.addNode(ctx); err != nil {
-		return nil, err
+	for i := range max(opts.Nodes, 1) {
+		if err := cp.addNode(ctx, nodeName(i)); err != nil {
+			return nil, err
+		}
 	}
 	fmt.Fprintf(logOrDiscard(opts.Output), "control plane ready in %s\n", time.Since(started).Round(time.Millisecond))
 	return cp, nil
@@ -326,7 +340,7 @@ func DefaultControllers() []string {
 	return []string{"deployment", "replicaset", "daemonset", "endpointslice", "garbagecollector", "namespace"}
 }
 
-func (cp *ControlPlane) startWorkloadControllers(binDir string, controllers []string, controllerQPS int, output io.Writer) error {
+func (cp *ControlPlane) startWorkloadControllers(binDir string, controllers []string, controllerQPS, schedulerQPS int, output io.Writer) error {
 	kwokAddr, err := FreeAddr()
 	if err != nil {
 		return err
@@ -364,11 +378,7 @@ func (cp *ControlPlane) startWorkloadControllers(binDir string, controllers []st
 			fmt.Sprintf("--kube-api-qps=%d", controllerQPS),
 			fmt.Sprintf("--kube-api-burst=%d", 2*controllerQPS),
 		}},
-		{"kube-scheduler", []string{
-			"--kubeconfig=" + cp.Kubeconfig,
-			"--leader-elect=false",
-			"--secure-port=0",
-		}},
+		{"kube-scheduler", schedulerArgs(cp.Kubeconfig, schedulerQPS)},
 		{"kwok", kwokArgs},
 	}
 	for _, c := range commands {
@@ -382,10 +392,24 @@ func (cp *ControlPlane) startWorkloadControllers(binDir string, controllers []st
 	return nil
 }
 
-// addNode registers the fake node, waits until kwok reports it Ready, and
+// schedulerArgs are kube-scheduler's flags; a qps of 0 keeps its own
+// client rate.
+func schedulerArgs(kubeconfig string, qps int) []string {
+	args := []string{"--kubeconfig=" + kubeconfig, "--leader-elect=false", "--secure-port=0"}
+	if qps > 0 {
+		// Deprecated flags, but the only ones without a config file.
+		args = append(args, fmt.Sprintf("--kube-api-qps=%d", qps), fmt.Sprintf("--kube-api-burst=%d", 2*qps))
+	}
+	return args
+}
+
+// nodeName is the name of the i-th fake node; the first is NodeName.
+func nodeName(i int) string { return fmt.Sprintf("kwok-node-%d", i) }
+
+// addNode registers a fake node, waits until kwok reports it Ready, and
 // removes the not-ready taint that the node lifecycle controller would
 // remove in a real cluster.
-func (cp *ControlPlane) addNode(ctx context.Context) error {
+func (cp *ControlPlane) addNode(ctx context.Context, name string) error {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("64"),
 		corev1.ResourceMemory: resource.MustParse("256Gi"),
@@ -395,10 +419,10 @@ func (cp *ControlPlane) addNode(ctx context.Context) error {
 	}
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:        NodeName,
+			Name:        name,
 			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
 			Labels: map[string]string{
-				"kubernetes.io/hostname": NodeName,
+				"kubernetes.io/hostname": name,
 				"kubernetes.io/os":       "linux",
 				"kubernetes.io/arch":     "amd64",
 				"type":                   "kwok",
@@ -407,7 +431,7 @@ func (cp *ControlPlane) addNode(ctx context.Context) error {
 		Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
 	}
 	if err := cp.Client.Create(ctx, node); err != nil {
-		return fmt.Errorf("create node %s: %w", NodeName, err)
+		return fmt.Errorf("create node %s: %w", name, err)
 	}
 	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		if err := cp.Client.Get(ctx, client.ObjectKeyFromObject(node), node); err != nil {
@@ -421,12 +445,12 @@ func (cp *ControlPlane) addNode(ctx context.Context) error {
 		return false, nil
 	})
 	if err != nil {
-		return fmt.Errorf("wait for node %s to be Ready (kwok log: %s): %w", NodeName, tail(filepath.Join(cp.Dir, "kwok.log")), err)
+		return fmt.Errorf("wait for node %s to be Ready (kwok log: %s): %w", name, tail(filepath.Join(cp.Dir, "kwok.log")), err)
 	}
 	patch := client.MergeFrom(node.DeepCopy())
 	node.Spec.Taints = nil
 	if err := cp.Client.Patch(ctx, node, patch); err != nil {
-		return fmt.Errorf("remove taints of node %s: %w", NodeName, err)
+		return fmt.Errorf("remove taints of node %s: %w", name, err)
 	}
 	return nil
 }

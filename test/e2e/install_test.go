@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 
 // installKinds is what both install paths must render.
 var installKinds = map[string]int{
-	"CustomResourceDefinition": 16, // Canary, MetricTemplate, AlertProvider, GitRepository, HelmRepository, HelmChart, OCIRepository, Bucket, Kustomization, HelmRelease, Receiver, Provider, Alert, ImageRepository, ImagePolicy, ImageUpdateAutomation
+	"CustomResourceDefinition": 17, // Canary, MetricTemplate, AlertProvider, ReleasePolicy, GitRepository, HelmRepository, HelmChart, OCIRepository, Bucket, Kustomization, HelmRelease, Receiver, Provider, Alert, ImageRepository, ImagePolicy, ImageUpdateAutomation
 	"ServiceAccount":           1,
 	"ClusterRole":              1,
 	"ClusterRoleBinding":       1,

@@ -198,6 +198,9 @@ func TestOperatorRejectsBadFlags(t *testing.T) {
 		{"a renew deadline longer than the lease", []string{"--leader-election-lease-duration=4s", "--leader-election-renew-deadline=5s"}, "--leader-election-renew-deadline (5s) must be shorter than --leader-election-lease-duration (4s)"},
 		{"a retry period as long as the renew deadline", []string{"--leader-election-renew-deadline=3s", "--leader-election-retry-period=3s"}, "--leader-election-renew-deadline (3s) must be more than 1.2 times --leader-election-retry-period (3s)"},
 		{"a lease duration that is no duration", []string{"--leader-election-lease-duration=soon"}, `invalid value "soon" for flag -leader-election-lease-duration`},
+		{"a watch label selector that does not parse", []string{"--watch-label-selector=team in (web"}, `--watch-label-selector: label selector "team in (web"`},
+		{"a shard key that is no label value", []string{"--shard-key=team a"}, `--shard-key: shard key "team a" is not a label value`},
+		{"a shard key beside a watch label selector", []string{"--shard-key=a", "--watch-label-selector=team=web"}, "--shard-key and --watch-label-selector exclude each other"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" exits 2 and says why", func(t *testing.T) {

@@ -58,6 +58,9 @@ func (s *stepper) finish() {
 	if phase == "" {
 		ready.Reason = string(sluicev1beta1.CanaryPhaseInitializing)
 	}
+	if s.reason != "" {
+		ready.Reason = s.reason
+	}
 	if s.suspended {
 		ready.Reason, ready.Message = ReasonSuspended, "Suspended: no rollout moves until spec.suspend is unset"
 	}
@@ -108,6 +111,8 @@ func (s *stepper) finish() {
 
 	s.metricsCondition()
 	s.alertsCondition()
+	s.frozenCondition()
+	s.requeueAtNextChange()
 
 	// A problem or a suspension is worth an event when it begins or
 	// changes, not at every reconcile.

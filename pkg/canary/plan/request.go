@@ -108,6 +108,9 @@ func (s *stepper) handleRequest() bool {
 // of that step still has to pass.
 func (s *stepper) promoteRequest(r sluicev1beta1.Request) bool {
 	in, phase := s.in, s.st.Phase
+	if s.refuseGoverned() {
+		return false
+	}
 	if r.Full {
 		failed := phase == sluicev1beta1.CanaryPhaseFailed && in.Target.Revision != s.st.LastPromotedSpec
 		if !analysing(phase) && !failed {

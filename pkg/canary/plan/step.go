@@ -31,6 +31,9 @@ type stepper struct {
 	requeue time.Duration
 	// message says what is happening, for the Ready condition.
 	message string
+	// reason, when set, replaces the phase as the Ready reason: a
+	// ReleasePolicy's freeze or queue.
+	reason string
 	// settling says what a rolled-back Canary still does to put production
 	// back (traffic onto a primary that is not ready yet). It goes to the
 	// Reconciling condition, so that Ready keeps the rollback's reason.
@@ -190,6 +193,7 @@ func (s *stepper) backToPromoted() {
 	in := s.in
 	s.st.LastTrackedRevision = in.Target.Revision
 	s.st.LastAppliedSpec, s.st.TrackedConfigs = in.Target.PodTemplateHash, in.Target.Configs
+	s.st.Admission = nil
 	s.resetAnalysis()
 	s.expireCookies()
 	if s.st.Phase != sluicev1beta1.CanaryPhaseSucceeded && s.st.Phase != sluicev1beta1.CanaryPhaseInitialized {
@@ -199,25 +203,34 @@ func (s *stepper) backToPromoted() {
 	}
 }
 
-// startRollout begins the analysis of the target's revision, once its
-// confirm-rollout gates agree.
+// startRollout begins the analysis of the target's revision, once no
+// ReleasePolicy freezes it, its confirm-rollout gates agree and the
+// policies that limit concurrent releases admit it. A release restarted
+// by a newer revision keeps its slot.
 func (s *stepper) startRollout() {
 	in := s.in
+	if s.frozenStart() {
+		return
+	}
 	if !s.ask(CheckConfirmRollout) {
 		return
 	}
 	restart := s.st.Phase == sluicev1beta1.CanaryPhaseProgressing || s.st.Phase == sluicev1beta1.CanaryPhaseWaitingPromotion
+	gate := s.result(CheckConfirmRollout)
+	if gate.Outcome == Pass && !restart && !s.admitted() {
+		return
+	}
 	s.st.LastTrackedRevision = in.Target.Revision
 	s.resetAnalysis()
 	s.st.Metrics = nil
 	s.markStep()
 	s.requeueIn(in.Spec.Interval)
-	if r := s.result(CheckConfirmRollout); r.Outcome != Pass {
+	if r := gate; r.Outcome != Pass {
 		if s.primaryOnly() && !in.Target.ScaledToZero {
 			s.do(ScaleTarget{Up: false})
 		}
 		s.message = "Waiting for approval to start the rollout: " + r.Message
-		if s.st.Phase != sluicev1beta1.CanaryPhaseWaiting {
+		if s.st.Phase != sluicev1beta1.CanaryPhaseWaiting || s.held() {
 			s.setPhase(sluicev1beta1.CanaryPhaseWaiting)
 			s.emit(Event{Reason: ReasonWaitingForApproval, Message: s.message, Severity: alertUnless(r.Muted)})
 		}
@@ -228,6 +241,7 @@ func (s *stepper) startRollout() {
 	}
 	s.do(ScaleTarget{Up: true})
 	s.st.LastAppliedSpec, s.st.TrackedConfigs = in.Target.PodTemplateHash, in.Target.Configs
+	s.started()
 	s.newCookies()
 	now := metav1.NewTime(in.Now)
 	s.st.RolloutStartTime = &now
@@ -247,7 +261,9 @@ func (s *stepper) waiting() {
 		s.backToPromoted()
 	case rev != s.st.LastTrackedRevision:
 		s.startRollout()
-	case s.approved || s.stepDue():
+	case s.approved || s.held() || s.freeze() != nil || s.stepDue():
+		// A revision that waits for a ReleasePolicy is looked at on every
+		// wake-up: a slot that frees, a freeze that ends.
 		s.startRollout()
 	default:
 		s.message = "Waiting for approval to start the rollout"
@@ -291,17 +307,21 @@ func (s *stepper) progressing() {
 		return
 	}
 	if in.Spec.SkipAnalysis {
-		s.promote()
+		if !s.holdInFlight() {
+			s.promote()
+		}
 		return
 	}
 	if !s.approved && !s.stepDue() {
+		s.stillHeld()
 		return
 	}
 	if s.st.FailedChecks >= in.Spec.Threshold {
 		s.rollback(fmt.Sprintf("failed checks threshold reached (%d)", s.st.FailedChecks))
 		return
 	}
-	first := s.st.Phase == sluicev1beta1.CanaryPhaseProgressing && s.st.CanaryWeight == 0 && s.st.Iterations == 0 && !in.Routes.Mirror
+	// A first step that a freeze held has run: the next one analyses.
+	first := s.st.Phase == sluicev1beta1.CanaryPhaseProgressing && s.st.CanaryWeight == 0 && s.st.Iterations == 0 && !in.Routes.Mirror && s.st.FrozenSince == nil
 	checks := []Check{CheckRollback, CheckRollout, CheckMetrics}
 	if first {
 		// Flagger's order: the first step runs the pre-rollout hooks in
@@ -330,6 +350,10 @@ func (s *stepper) progressing() {
 		}
 	}
 	s.st.HoldingSince = nil
+	if s.holdInFlight() {
+		return
+	}
+	s.st.FrozenSince = nil
 	s.advance()
 }
 
@@ -498,7 +522,7 @@ func (s *stepper) failedCheck(msg string) {
 // resetAnalysis starts the count of an analysis afresh.
 func (s *stepper) resetAnalysis() {
 	s.st.CanaryWeight, s.st.FailedChecks, s.st.Iterations = 0, 0, 0
-	s.st.HoldingSince = nil
+	s.st.HoldingSince, s.st.FrozenSince = nil, nil
 }
 
 // holdForData waits for metric data that is missing under noData: hold,

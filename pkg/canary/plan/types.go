@@ -53,6 +53,9 @@ type Input struct {
 	// holds; it is acted on once, when status.lastRequest does not answer
 	// it yet.
 	Request *Request
+	// Release, when set, is what the ReleasePolicies that match the
+	// Canary say now: a freeze, a limit on concurrent releases.
+	Release *Gate
 }
 
 // Problem is a reason the Canary cannot be acted on.
@@ -177,6 +180,10 @@ type Need struct {
 	Step string
 	// Checks to run, together.
 	Checks []Check
+	// Admission asks whether a new revision may start under the
+	// ReleasePolicies that limit the Canary; the answer goes in
+	// Release.Admission.
+	Admission bool
 }
 
 // Output is the decision of Step.

@@ -6,9 +6,11 @@ import (
 	"maps"
 
 	chart "helm.sh/helm/v4/pkg/chart/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
@@ -16,6 +18,18 @@ import (
 	"sluice.dev/sluice/pkg/source"
 	"sluice.dev/sluice/pkg/sync/index"
 )
+
+// liveReads is a client that reads from live, for an object its cache
+// does not hold.
+type liveReads struct {
+	client.Client
+	live client.Reader
+}
+
+// Get reads from the API server.
+func (c liveReads) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	return c.live.Get(ctx, key, obj, opts...)
+}
 
 // chartKey names the HelmChart a HelmRelease releases: its chartRef, or
 // the one made from spec.chart, <namespace>-<name> in the source's
@@ -125,6 +139,23 @@ func chartLabels(hr *syncv2.HelmRelease) map[string]string {
 	return labels
 }
 
+// withShardLabels sets on a HelmChart's labels the HelmRelease's values
+// of keys, the labels a sharded replica selects by, and drops those the
+// HelmRelease lacks, over spec.chart.metadata's: the replica that
+// releases the HelmRelease reads the chart it loaded from its own memory,
+// so the chart must be in the same shard. Flux leaves this to
+// spec.chart.metadata.labels.
+func withShardLabels(labels map[string]string, hr *syncv2.HelmRelease, keys []string) map[string]string {
+	for _, k := range keys {
+		if v, ok := hr.Labels[k]; ok {
+			labels[k] = v
+		} else {
+			delete(labels, k)
+		}
+	}
+	return labels
+}
+
 // chartAnnotations are the annotations of the HelmChart made from
 // spec.chart: spec.chart.metadata's, as Flux sets them, and the
 // reconcile request that a Receiver or sluicectl set on the HelmChart
@@ -151,7 +182,7 @@ func (r *Reconciler) ensureChart(ctx context.Context, hr *syncv2.HelmRelease) er
 	tpl := hr.Spec.Chart.Spec
 	key := chartKey(hr)
 	hc := &sourcev1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
-	_, err := controllerutil.CreateOrPatch(ctx, r.Client, hc, func() error {
+	mutate := func() error {
 		interval := hr.Spec.Interval
 		if tpl.Interval != nil {
 			interval = *tpl.Interval
@@ -175,10 +206,18 @@ func (r *Reconciler) ensureChart(ctx context.Context, hr *syncv2.HelmRelease) er
 				hc.Spec.Verify.SecretRef = &sourcev1.LocalObjectReference{Name: v.SecretRef.Name}
 			}
 		}
-		hc.SetLabels(chartLabels(hr))
+		hc.SetLabels(withShardLabels(chartLabels(hr), hr, r.ShardLabels))
 		hc.SetAnnotations(chartAnnotations(hr, hc.GetAnnotations()))
 		return nil
-	})
+	}
+	_, err := controllerutil.CreateOrPatch(ctx, r.Client, hc, mutate)
+	if apierrors.IsAlreadyExists(err) && r.APIReader != nil {
+		// The chart exists outside this replica's cache: it carries
+		// another shard's label, as when the HelmRelease moved to this
+		// shard. Read it live and take it over.
+		hc = &sourcev1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: key.Name, Namespace: key.Namespace}}
+		_, err = controllerutil.CreateOrPatch(ctx, liveReads{Client: r.Client, live: r.APIReader}, hc, mutate)
+	}
 	if err != nil {
 		return fmt.Errorf("spec.chart: HelmChart %s: %w", key, err)
 	}

@@ -94,6 +94,10 @@ type Reconciler struct {
 	// besides its dependsOn[].readyExpr, as Flux's feature gate of that
 	// name does; by default the expression replaces it.
 	AdditiveCELDependencyCheck bool
+	// ShardLabels are the labels a HelmRelease's HelmChart takes from the
+	// HelmRelease (withShardLabels), so that the chart is in the
+	// HelmRelease's shard.
+	ShardLabels []string
 
 	mu      sync.Mutex
 	getters map[string]*getter
