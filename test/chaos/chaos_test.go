@@ -56,7 +56,7 @@ type config struct {
 
 func readConfig(t *testing.T) config {
 	t.Helper()
-	c := config{rollouts: 10, kills: 5, seed: uint64(time.Now().UnixNano())}
+	c := config{rollouts: 6, kills: 3, seed: uint64(time.Now().UnixNano())}
 	for name, into := range map[string]*int{rolloutsEnv: &c.rollouts, killsEnv: &c.kills} {
 		if v := os.Getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
