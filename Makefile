@@ -181,17 +181,32 @@ bench-scale: controlplane ## Run the scale benchmark at SCALE_SIZES (1000 10000)
 		$(GO) test -count=1 -run '^$$' -bench '^BenchmarkScale$$' -benchtime=1x -timeout 4h ./test/bench/scale/
 SLUICE_TEST_ENV = SLUICE_CONTROLPLANE_DIR=$(CONTROLPLANE_DIR) SLUICE_TRAEFIK_DIR=$(TRAEFIK_DIR) SLUICE_SKIPPER_DIR=$(SKIPPER_DIR)
 
+# The README's dashboard screenshots: the browser test of a live release
+# writes overview.png and canary.png into docs/images.
+.PHONY: screenshots
+screenshots: controlplane test-packages ## Regenerate the dashboard screenshots in docs/images (a real release in a real browser).
+	$(SLUICE_TEST_ENV) SLUICE_SCREENSHOTS=$(CURDIR)/docs/images $(GO) test -count=1 -timeout 10m \
+		-run '^TestACanaryPageFollowsARealRolloutLive$$' ./test/e2e/dashboard/
+
 ##@ Demo
 
 # Two releases of a demo app through Traefik, analysed with Prometheus: v2
 # must be promoted and v3 rolled back. Needs root for its network namespace.
+# The dashboard's address is the first line, before anything is built, so
+# that a browser can follow the whole run; the demo prints it again when
+# it starts, on another port if 3100 is taken.
 .PHONY: demo
-demo: controlplane traefik demo-packages ## Run two real rollouts on this machine: v2 promoted, v3 rolled back.
+demo: ## Run two real rollouts on this machine, with the dashboard: v2 promoted, v3 rolled back.
+	@echo "Sluice dashboard: http://127.0.0.1:3100/ (up once the demo starts; it stays up after the releases until Ctrl-C)"
+	@$(MAKE) --no-print-directory demo-run
+
+.PHONY: demo-run
+demo-run: controlplane traefik demo-packages
 	@$(call step,the demo with the Sluice operator in it,6 minutes)
 	$(GO) build -o bin/demo ./test/demo
 	@$(call step,the demo app,10 seconds)
 	$(GO) build -o bin/demoapp ./test/demoapp
-	$(SLUICE_TEST_ENV) bin/demo --app bin/demoapp
+	$(SLUICE_TEST_ENV) bin/demo --app bin/demoapp $(DEMO_ARGS)
 
 ##@ Tools
 
@@ -246,13 +261,13 @@ $(SKIPPER_DIR)/.complete:
 	rm -rf "$(SKIPPER_DIR)" && mv "$(SKIPPER_DIR).tmp" "$(SKIPPER_DIR)"
 
 # Debian packages the tests run: prometheus for the metric tests,
-# prometheus-alertmanager for the notification tests, and git
-# with git-http-backend for the Git source tests. Installed once per
-# machine, only when missing (CI runs as root; elsewhere sudo asks). The
-# demo needs prometheus only.
+# prometheus-alertmanager for the notification tests, git
+# with git-http-backend for the Git source tests, and chromium for the
+# dashboard's browser tests. Installed once per machine, only when missing
+# (CI runs as root; elsewhere sudo asks). The demo needs prometheus only.
 .PHONY: test-packages
-test-packages: ## Install the Debian packages the tests run (prometheus, alertmanager, git), when missing.
-	@$(call apt-install,prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager git:/usr/lib/git-core/git-http-backend)
+test-packages: ## Install the Debian packages the tests run (prometheus, alertmanager, git, chromium), when missing.
+	@$(call apt-install,prometheus:prometheus prometheus-alertmanager:prometheus-alertmanager git:/usr/lib/git-core/git-http-backend chromium:chromium)
 
 .PHONY: demo-packages
 demo-packages:

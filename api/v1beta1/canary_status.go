@@ -200,6 +200,20 @@ type CanaryStatus struct {
 	// +listMapKey=name
 	Metrics []CanaryMetricStatus `json:"metrics,omitempty"`
 
+	// Releases are the last releases of the Canary, newest first, with how
+	// each ended; the one in flight, if any, is first with the outcome
+	// Progressing. The operator keeps at most 10.
+	// +optional
+	// +kubebuilder:validation:MaxItems=10
+	Releases []ReleaseRecord `json:"releases,omitempty"`
+
+	// Steps are the analysis steps and traffic moves of the latest
+	// release, oldest first, with the metric values and webhook results
+	// that decided each. The operator keeps the last 100.
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	Steps []StepRecord `json:"steps,omitempty"`
+
 	// Conditions are Ready (kstatus) and Promoted (Flagger).
 	// +optional
 	// +listType=map
@@ -256,4 +270,120 @@ type CanaryMetricStatus struct {
 
 	// LastCheckTime is when the query ran.
 	LastCheckTime metav1.Time `json:"lastCheckTime"`
+}
+
+// ReleaseOutcome is how a release ended.
+//
+// +kubebuilder:validation:Enum=Progressing;Promoted;RolledBack;Superseded
+type ReleaseOutcome string
+
+// Release outcomes.
+const (
+	// ReleaseProgressing: the release is in flight.
+	ReleaseProgressing ReleaseOutcome = "Progressing"
+	// ReleasePromoted: the revision was promoted and serves production.
+	ReleasePromoted ReleaseOutcome = "Promoted"
+	// ReleaseRolledBack: the revision was rolled back; Message says why.
+	ReleaseRolledBack ReleaseOutcome = "RolledBack"
+	// ReleaseSuperseded: a newer revision restarted the analysis before
+	// this one ended.
+	ReleaseSuperseded ReleaseOutcome = "Superseded"
+)
+
+// ReleaseRecord is one release of a revision: when it ran and how it
+// ended.
+type ReleaseRecord struct {
+	// Revision is the target revision the release analysed.
+	Revision string `json:"revision"`
+
+	// Outcome of the release.
+	Outcome ReleaseOutcome `json:"outcome"`
+
+	// StartTime is when its rollout began.
+	StartTime metav1.Time `json:"startTime"`
+
+	// EndTime is when it was promoted, rolled back or superseded.
+	// +optional
+	EndTime *metav1.Time `json:"endTime,omitempty"`
+
+	// Message says why it ended: the rollback's reason, who promoted it.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// StepOutcome is the result of one analysis step.
+//
+// +kubebuilder:validation:Enum=Pass;Fail;Hold;Move
+type StepOutcome string
+
+// Step outcomes.
+const (
+	// StepPass: every check of the step passed.
+	StepPass StepOutcome = "Pass"
+	// StepFail: a check failed; the step counts as a failed check.
+	StepFail StepOutcome = "Fail"
+	// StepHold: a metric had no data under noData: hold; the step neither
+	// advanced nor failed.
+	StepHold StepOutcome = "Hold"
+	// StepMove: traffic moved without an analysis (the promotion's or
+	// the rollback's weight change).
+	StepMove StepOutcome = "Move"
+)
+
+// StepRecord is one analysis step or traffic move of a release.
+type StepRecord struct {
+	// Time is when the step ran.
+	Time metav1.Time `json:"time"`
+
+	// Phase is the Canary's phase after the step.
+	Phase CanaryPhase `json:"phase"`
+
+	// Weight is the percentage of traffic on the canary after the step.
+	Weight int `json:"weight"`
+
+	// Outcome of the step.
+	Outcome StepOutcome `json:"outcome"`
+
+	// Message says what the step did, or why it failed or held.
+	// +optional
+	Message string `json:"message,omitempty"`
+
+	// Metrics are each metric's value at the step.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Metrics []StepMetric `json:"metrics,omitempty"`
+
+	// Webhooks are the results of the webhook checks the step ran, by
+	// webhook type.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Webhooks []StepWebhook `json:"webhooks,omitempty"`
+}
+
+// StepMetric is one metric's result at one step.
+type StepMetric struct {
+	// Name of the metric.
+	Name string `json:"name"`
+
+	// Outcome of the check.
+	Outcome MetricOutcome `json:"outcome"`
+
+	// Value returned by the query, as a decimal; empty when there was none.
+	// +optional
+	Value string `json:"value,omitempty"`
+}
+
+// StepWebhook is the result of the webhooks of one type at one step.
+type StepWebhook struct {
+	// Type of the webhooks: pre-rollout, rollout, rollback, or a gate.
+	Type string `json:"type"`
+
+	// Outcome is Pass or Fail.
+	Outcome string `json:"outcome"`
+
+	// Message names the webhook that failed and what it answered.
+	// +optional
+	Message string `json:"message,omitempty"`
 }

@@ -21,6 +21,7 @@ import (
 	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	"sluice.dev/sluice/kustomize"
+	"sluice.dev/sluice/pkg/manual"
 	gitsource "sluice.dev/sluice/pkg/source/git"
 )
 
@@ -523,14 +524,14 @@ func (r *bootstrapRun) waitComponents(ctx context.Context, components []*unstruc
 }
 
 func readyStatus(conds []metav1.Condition) metav1.ConditionStatus {
-	if c := (syncState{conditions: conds}).ready(); c != nil {
+	if c := (manual.State{Conditions: conds}).Ready(); c != nil {
 		return c.Status
 	}
 	return metav1.ConditionUnknown
 }
 
 func readyMessage(conds []metav1.Condition) string {
-	c := (syncState{conditions: conds}).ready()
+	c := (manual.State{Conditions: conds}).Ready()
 	if c == nil {
 		return "no Ready condition yet"
 	}

@@ -96,8 +96,8 @@ func newGetSyncCmd(g *globals, k syncKind, short string) *cobra.Command {
 func (g *globals) syncRow(obj client.Object, name string) []string {
 	s := stateOf(obj)
 	ready, message := "Unknown", ""
-	if cond := s.ready(); cond != nil {
+	if cond := s.Ready(); cond != nil {
 		ready, message = string(cond.Status), cond.Message
 	}
-	return g.cells(obj, name, ready, strconv.FormatBool(s.suspended), s.revision, message)
+	return g.cells(obj, name, ready, strconv.FormatBool(s.Suspended), s.Revision, message)
 }

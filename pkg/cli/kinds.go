@@ -6,7 +6,6 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	imagev1 "sluice.dev/sluice/api/image/v1"
@@ -14,6 +13,7 @@ import (
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/manual"
 )
 
 // kind is one of the operator's kinds the commands read.
@@ -151,67 +151,9 @@ func helmReleaseKind() syncKind {
 	}
 }
 
-// syncState is what the commands read of a sync-core object.
-type syncState struct {
-	suspended   bool
-	lastHandled string
-	conditions  []metav1.Condition
-	// revision is what the object last produced or applied: the artifact
-	// revision of a source, the last applied revision of a Kustomization,
-	// the chart version of a HelmRelease's latest release.
-	revision string
-}
-
-func stateOf(obj client.Object) syncState {
-	switch o := obj.(type) {
-	case *sourcev1.GitRepository:
-		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
-	case *sourcev1.HelmRepository:
-		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
-	case *sourcev1.HelmChart:
-		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
-	case *sourcev1.OCIRepository:
-		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
-	case *sourcev1.Bucket:
-		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, artifactRevision(o.Status.Artifact)}
-	case *syncv1.Kustomization:
-		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, o.Status.LastAppliedRevision}
-	case *imagev1.ImageRepository:
-		s := syncState{suspended: o.Spec.Suspend, lastHandled: o.Status.LastHandledReconcileAt, conditions: o.Status.Conditions}
-		if r := o.Status.LastScanResult; r != nil {
-			s.revision = fmt.Sprintf("%d tags", r.TagCount)
-		}
-		return s
-	case *imagev1.ImagePolicy:
-		s := syncState{conditions: o.Status.Conditions}
-		if r := o.Status.LatestRef; r != nil {
-			s.revision = r.String()
-		}
-		return s
-	case *imagev1.ImageUpdateAutomation:
-		return syncState{o.Spec.Suspend, o.Status.LastHandledReconcileAt, o.Status.Conditions, o.Status.LastPushCommit}
-	case *syncv2.HelmRelease:
-		s := syncState{suspended: o.Spec.Suspend, lastHandled: o.Status.LastHandledReconcileAt, conditions: o.Status.Conditions}
-		if len(o.Status.History) > 0 {
-			s.revision = o.Status.History[0].ChartVersion
-		}
-		return s
-	}
-	// Only the kinds above are ever passed; an empty state shows as
-	// unknown rather than crashing the command.
-	return syncState{}
-}
-
-func artifactRevision(a *sourcev1.Artifact) string {
-	if a == nil {
-		return ""
-	}
-	return a.Revision
-}
-
-// ready is the Ready condition, or nil while there is none.
-func (s syncState) ready() *metav1.Condition {
-	return meta.FindStatusCondition(s.conditions, "Ready")
+// stateOf is what the commands read of a sync-core object.
+func stateOf(obj client.Object) manual.State {
+	return manual.StateOf(obj)
 }
 
 // getObject reads the object of kind k named name in namespace ns. When it

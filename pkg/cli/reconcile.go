@@ -2,16 +2,14 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sourcev1 "sluice.dev/sluice/api/source/v1"
+	"sluice.dev/sluice/pkg/manual"
 )
 
 func newReconcileCmd(g *globals) *cobra.Command {
@@ -27,31 +25,18 @@ Ready, and with exit code 2 when --timeout (2m by default) passes first.`
 // reconcile asks the operator to reconcile obj and waits until it has.
 func (g *globals) reconcile(ctx context.Context, w waiter, c client.Client, k syncKind, obj client.Object) error {
 	key := client.ObjectKeyFromObject(obj)
-	if stateOf(obj).suspended {
-		// A suspended object is never reconciled: waiting would only
-		// run into the timeout.
-		return fmt.Errorf("%s %s is suspended; resume it to reconcile it", k.name, key)
-	}
-	requested := time.Now().Format(time.RFC3339Nano)
-	if err := mergePatch(ctx, c, obj, annotation(sourcev1.ReconcileRequestAnnotation, requested)); err != nil {
-		return fmt.Errorf("request a reconcile of %s %s: %w", k.name, key, err)
+	m := g.requester(c)
+	requested, err := m.RequestReconcile(ctx, k.name, obj)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(g.streams.Err, "Requested a reconcile of %s %s; waiting for the operator.\n", k.name, key)
 
-	err := g.poll(ctx, func() bool {
-		if err := c.Get(ctx, key, obj); err != nil {
-			if ctx.Err() == nil {
-				fmt.Fprintf(g.streams.Err, "read %s %s: %v\n", k.name, key, err)
-			}
-			return false
-		}
-		return stateOf(obj).lastHandled == requested
-	})
-	if err != nil {
+	if err := m.AwaitReconcile(ctx, k.name, obj, requested, func(err error) { fmt.Fprintln(g.streams.Err, err) }); err != nil {
 		return g.watchEnded(w.parent, ctx, w.timeout, fmt.Sprintf("the operator to reconcile %s %s (is it running?)", k.name, key))
 	}
 
-	ready := stateOf(obj).ready()
+	ready := stateOf(obj).Ready()
 	if ready == nil {
 		fmt.Fprintf(g.streams.Out, "%s %s reconciled; it has no Ready condition yet\n", k.name, key)
 		return nil
@@ -66,32 +51,17 @@ func (g *globals) reconcile(ctx context.Context, w waiter, c client.Client, k sy
 // poll calls done now and then every pollInterval until it returns true,
 // or returns ctx's error when ctx ends first.
 func (g *globals) poll(ctx context.Context, done func() bool) error {
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	for {
-		if done() {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ticker.C:
-		}
-	}
+	return manual.Requester{PollInterval: pollInterval}.Poll(ctx, done)
 }
 
 // mergePatch writes patch to obj as a JSON merge patch, which touches
 // nothing else the operator or a GitOps tool may be writing at the same
 // time.
 func mergePatch(ctx context.Context, c client.Client, obj client.Object, patch map[string]any) error {
-	data, err := json.Marshal(patch)
-	if err != nil {
-		return fmt.Errorf("encode the patch: %w", err)
-	}
-	return c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, data), client.FieldOwner(FieldManager))
+	return manual.Requester{Client: c, FieldOwner: FieldManager}.MergePatch(ctx, obj, patch)
 }
 
 // annotation is the merge patch that sets one annotation.
 func annotation(key, value string) map[string]any {
-	return map[string]any{"metadata": map[string]any{"annotations": map[string]string{key: value}}}
+	return manual.AnnotationPatch(key, value)
 }

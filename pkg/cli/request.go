@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
+	"sluice.dev/sluice/pkg/manual"
 )
 
 // Manual requests are annotations, not spec edits: a GitOps tool that
@@ -98,31 +97,15 @@ func (g *globals) request(parent context.Context, name string, r sluicev1beta1.R
 		return err
 	}
 	key := client.ObjectKeyFromObject(cn)
-	r.ID = time.Now().UTC().Format(time.RFC3339Nano)
+	m := g.requester(c)
 	r.By = g.whoAmI(ctx, c)
-	value, err := r.Annotation()
+	r, err = m.SendCanary(ctx, cn, r)
 	if err != nil {
 		return err
 	}
-	if err := mergePatch(ctx, c, cn, annotation(sluicev1beta1.RequestAnnotation, value)); err != nil {
-		return fmt.Errorf("request %s of Canary %s: %w", r.Action, key, err)
-	}
-	fmt.Fprintf(g.streams.Err, "Requested %s of Canary %s; waiting for the operator.\n", describe(r), key)
+	fmt.Fprintf(g.streams.Err, "Requested %s of Canary %s; waiting for the operator.\n", manual.Describe(r), key)
 
-	var answer *sluicev1beta1.RequestStatus
-	err = g.poll(ctx, func() bool {
-		if err := c.Get(ctx, key, cn); err != nil {
-			if ctx.Err() == nil {
-				fmt.Fprintf(g.streams.Err, "read Canary %s: %v\n", key, err)
-			}
-			return false
-		}
-		if a := cn.Status.LastRequest; a != nil && a.ID == r.ID {
-			answer = a
-			return true
-		}
-		return false
-	})
+	answer, err := m.AwaitCanary(ctx, key, r.ID, func(err error) { fmt.Fprintln(g.streams.Err, err) })
 	if err != nil {
 		return g.watchEnded(parent, ctx, timeout, fmt.Sprintf("the operator to answer the %s request on Canary %s (is it running?)", r.Action, key))
 	}
@@ -133,21 +116,19 @@ func (g *globals) request(parent context.Context, name string, r sluicev1beta1.R
 	return nil
 }
 
-func describe(r sluicev1beta1.Request) string {
-	if r.Full {
-		return "full promotion"
-	}
-	return string(r.Action)
+// requester sends manual requests through c, as sluicectl.
+func (g *globals) requester(c client.Client) manual.Requester {
+	return manual.Requester{Client: c, FieldOwner: FieldManager, PollInterval: pollInterval}
 }
 
 // whoAmI names the user the API server authenticates, for the request's
 // record. A server that does not answer SelfSubjectReview leaves it to
 // the operator's default.
 func (g *globals) whoAmI(ctx context.Context, c client.Client) string {
-	review := &authenticationv1.SelfSubjectReview{}
-	if err := c.Create(ctx, review); err != nil {
+	user, err := g.requester(c).WhoAmI(ctx)
+	if err != nil {
 		fmt.Fprintf(g.streams.Err, "could not ask the API server who you are (%v); the request is sent unnamed\n", err)
 		return ""
 	}
-	return review.Status.UserInfo.Username
+	return user
 }

@@ -49,7 +49,8 @@ func NewRoot(streams Streams, opts ...Option) *cobra.Command {
 		Long: `sluicectl shows the state of Sluice's Canaries, GitRepositories,
 HelmRepositories, HelmCharts, Kustomizations and HelmReleases, and asks the
 operator to reconcile, suspend or resume them, and to promote, abort, retry,
-pause or resume a Canary's release.`,
+pause or resume a Canary's release; ` + "`sluicectl dashboard`" + ` does the same in a
+browser.`,
 		// Usage after a failed request only hides the error.
 		SilenceUsage: true,
 		// main prints the error once, with its exit code.
@@ -82,6 +83,7 @@ pause or resume a Canary's release.`,
 		newInstallCmd(g),
 		newBootstrapCmd(g, s.version),
 		newCheckCmd(g),
+		newDashboardCmd(g),
 	)
 	return root
 }

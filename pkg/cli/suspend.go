@@ -37,8 +37,5 @@ func newResumeCmd(g *globals) *cobra.Command {
 
 // setSuspend sets spec.suspend, and nothing else.
 func (g *globals) setSuspend(ctx context.Context, c client.Client, k syncKind, obj client.Object, suspend bool) error {
-	if err := mergePatch(ctx, c, obj, map[string]any{"spec": map[string]any{"suspend": suspend}}); err != nil {
-		return fmt.Errorf("set spec.suspend to %t on %s %s: %w", suspend, k.name, client.ObjectKeyFromObject(obj), err)
-	}
-	return nil
+	return g.requester(c).SetSuspend(ctx, k.name, obj, suspend)
 }

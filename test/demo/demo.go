@@ -30,6 +30,15 @@ type Options struct {
 	RequestsPerSecond int
 	// RolloutTimeout bounds each release; defaults to 3 minutes.
 	RolloutTimeout time.Duration
+	// DashboardAddress is where the dashboard listens; dashboardAddress
+	// when empty, or a free port when that is taken.
+	DashboardAddress string
+	// Hold keeps everything running after the releases, for a look at
+	// the dashboard, until ctx ends.
+	Hold bool
+	// AfterReleases, when set, is called with the dashboard's URL after
+	// the releases and before the demo stops, for a test to read it.
+	AfterReleases func(ctx context.Context, dashboardURL string) error
 }
 
 func (o Options) withDefaults() Options {
@@ -38,6 +47,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RolloutTimeout <= 0 {
 		o.RolloutTimeout = 3 * time.Minute
+	}
+	if o.DashboardAddress == "" {
+		o.DashboardAddress = dashboardAddress
 	}
 	return o
 }
@@ -100,12 +112,35 @@ func Run(ctx context.Context, w io.Writer, opts Options) (err error) {
 	onStop := func(f func() error) { cleanups = append(cleanups, f) }
 	keep := func() bool { return failed }
 
+	// The dashboard's address comes first, so that a browser can watch
+	// the whole demo, the control plane's start included.
+	dash, err := listenDashboard(opts.DashboardAddress)
+	if err != nil {
+		return err
+	}
+	onStop(dash.stop)
+	out.printf("Sluice dashboard: %s\n", dash.URL)
 	out.printf("Sluice demo: two releases of an app behind Traefik (Gateway API), analysed with Prometheus\n\n")
 	env, err := start(ctx, out, workDir, opts, onStop, keep)
 	if err != nil {
 		return err
 	}
-	return env.play(ctx, opts)
+	if err := dash.attach(env.cp.Config); err != nil {
+		return err
+	}
+	if err := env.play(ctx, opts); err != nil {
+		return err
+	}
+	if opts.AfterReleases != nil {
+		if err := opts.AfterReleases(ctx, dash.URL); err != nil {
+			return err
+		}
+	}
+	if opts.Hold {
+		out.printf("\nThe dashboard stays up at %s; Ctrl-C stops the demo.\n", dash.URL)
+		<-ctx.Done()
+	}
+	return nil
 }
 
 // env is everything the demo started.

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -24,10 +27,38 @@ func TestTheDemoPromotesTheHealthyReleaseAndRollsBackTheFaultyOne(t *testing.T) 
 	// As in main: the operator logs to its file in the work folder.
 	ctrllog.SetLogger(logr.Discard())
 	var out output.Buffer
-	if err := Run(t.Context(), io.MultiWriter(&out, testWriter{t}), Options{}); err != nil {
+	// The dashboard shows both releases once they are over: the timeline
+	// of the Canary's page has the promotion and the rollback.
+	var page string
+	opts := Options{DashboardAddress: "127.0.0.1:0", AfterReleases: func(ctx context.Context, url string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"canaries/"+namespace+"/"+appName, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("read the dashboard: %w", err)
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("the dashboard answered %s: %s", resp.Status, body)
+		}
+		page = string(body)
+		return err
+	}}
+	if err := Run(t.Context(), io.MultiWriter(&out, testWriter{t}), opts); err != nil {
 		t.Fatalf("demo: %v", err)
 	}
 	lines := strings.Split(out.String(), "\n")
+	if !strings.HasPrefix(lines[0], "Sluice dashboard: http://127.0.0.1:") {
+		t.Errorf("the demo's first line is %q, want the dashboard's URL", lines[0])
+	}
+	for _, want := range []string{"<b>RolledBack</b>", "<b>Promoted</b>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the dashboard's page of the Canary has no %s release:\n%s", want, page)
+		}
+	}
 	line := func(prefix string) string {
 		for _, l := range lines {
 			if strings.HasPrefix(l, prefix) {

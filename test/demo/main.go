@@ -25,6 +25,8 @@ func main() {
 	flag.StringVar(&opts.AppBinary, "app", "", "Path of the demo app (test/demoapp); empty builds it.")
 	flag.IntVar(&opts.RequestsPerSecond, "rps", 50, "Requests per second sent through Traefik.")
 	flag.DurationVar(&opts.RolloutTimeout, "rollout-timeout", 0, "Longest a release may take; 0 is 3 minutes.")
+	flag.StringVar(&opts.DashboardAddress, "dashboard-address", dashboardAddress, "Address of the dashboard; a free port when it is taken.")
+	flag.BoolVar(&opts.Hold, "hold", interactive(), "Keep running after the releases, for the dashboard, until Ctrl-C (default: when the input is a terminal).")
 	flag.Parse()
 	// The operator logs to its file through the logger Run gives it. Only
 	// the caches' reflectors log through controller-runtime's global
@@ -39,4 +41,10 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// interactive reports whether a person runs the demo at a terminal.
+func interactive() bool {
+	fi, err := os.Stdin.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -41,6 +41,7 @@ func phaseMessage(p sluicev1beta1.CanaryPhase) string {
 // Stalled for kstatus.
 func (s *stepper) finish() {
 	in := s.in
+	s.recordStep()
 	s.st.ObservedGeneration = in.Generation
 	phase := s.st.Phase
 	// A copy: setting the condition below changes the one in the list.

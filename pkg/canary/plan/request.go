@@ -129,6 +129,7 @@ func (s *stepper) promoteRequest(r sluicev1beta1.Request) bool {
 		if s.st.RolloutStartTime == nil || phase == sluicev1beta1.CanaryPhaseFailed {
 			now := metav1.NewTime(in.Now)
 			s.st.RolloutStartTime = &now
+			s.openRelease()
 		}
 		s.accept(ReasonPromoteRequested, fmt.Sprintf("Full promotion of %s requested%s: skipping the remaining steps", s.target(), s.by()))
 		s.promote()

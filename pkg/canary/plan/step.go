@@ -46,6 +46,9 @@ type stepper struct {
 	// approved is set when a promote request approves the gates of this
 	// step.
 	approved bool
+	// step, when set, is the analysis step this decision ran, for the
+	// history.
+	step *sluicev1beta1.StepRecord
 }
 
 func (s *stepper) run() {
@@ -245,6 +248,7 @@ func (s *stepper) startRollout() {
 	s.newCookies()
 	now := metav1.NewTime(in.Now)
 	s.st.RolloutStartTime = &now
+	s.openRelease()
 	s.setPhase(sluicev1beta1.CanaryPhaseProgressing)
 	msg := fmt.Sprintf("New revision %s detected; scaling up %s", in.Target.Revision, s.target())
 	if restart {
@@ -334,6 +338,7 @@ func (s *stepper) progressing() {
 	if r, ok := in.Checks[CheckMetrics]; ok {
 		s.st.Metrics = r.Metrics
 	}
+	s.analysed()
 	if r := s.result(CheckRollback); r.Outcome == Fail {
 		s.rollback(r.Message)
 		return
@@ -454,7 +459,7 @@ func (s *stepper) promoting() {
 			s.setPhase(sluicev1beta1.CanaryPhaseFailed)
 			s.message = msg
 			s.emit(Event{Warning: true, Reason: ReasonPromotionFailed, Message: msg, Severity: sluicev1beta1.SeverityError})
-			s.do(RecordRelease{Result: ReleaseFailed, Duration: s.releaseDuration()}, RunHooks{Type: sluicev1beta1.PostRolloutHook})
+			s.endRelease(ReleaseFailed, msg)
 			return
 		}
 		s.message = fmt.Sprintf("Waiting for %s to roll out the promoted revision", s.primary())
@@ -497,7 +502,7 @@ func (s *stepper) finalising() {
 	if in.Spec.SkipAnalysis {
 		result = ReleaseSkipped
 	}
-	s.do(RecordRelease{Result: result, Duration: s.releaseDuration()}, RunHooks{Type: sluicev1beta1.PostRolloutHook})
+	s.endRelease(result, fmt.Sprintf("Promoted: %s runs revision %s", s.primary(), s.st.LastTrackedRevision))
 	s.st.LastPromotedSpec = s.st.LastTrackedRevision
 	s.resetAnalysis()
 	s.expireCookies()
@@ -585,7 +590,7 @@ func (s *stepper) rollback(reason string) {
 	s.message = "Rolled back: " + reason
 	s.emit(Event{Warning: true, Reason: ReasonRolledBack, Severity: sluicev1beta1.SeverityError,
 		Message: fmt.Sprintf("Rolling back %s: %s", s.target(), reason)})
-	s.do(RecordRelease{Result: ReleaseFailed, Duration: s.releaseDuration()}, RunHooks{Type: sluicev1beta1.PostRolloutHook})
+	s.endRelease(ReleaseFailed, "Rolled back: "+reason)
 	if in.Spec.Autoscaled && in.Routes.Canary > 0 {
 		s.do(ScalePrimaryForRollback{})
 		// Traffic moves once the grown primary is ready; idle sees to it.

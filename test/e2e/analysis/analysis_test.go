@@ -111,6 +111,26 @@ func TestALowErrorRatePromotes(t *testing.T) {
 	if cond := meta.FindStatusCondition(c.Status.Conditions, sluicev1beta1.MetricsReadyCondition); cond == nil || cond.Status != metav1.ConditionTrue {
 		t.Fatalf("MetricsReady %+v", cond)
 	}
+	// The history says how the release went, step by step.
+	if len(c.Status.Releases) != 1 || c.Status.Releases[0].Outcome != sluicev1beta1.ReleasePromoted || c.Status.Releases[0].EndTime == nil {
+		t.Fatalf("status.releases %+v, want one promoted release", c.Status.Releases)
+	}
+	if v := stepValues(c, "request-success-rate"); len(v) < 2 || v[0] != "100" {
+		t.Fatalf("request-success-rate at each step %v, want 100 at each of the 2 iterations; steps %+v", v, c.Status.Steps)
+	}
+}
+
+// stepValues are a metric's values at each step of the latest release.
+func stepValues(c *sluicev1beta1.Canary, name string) []string {
+	var values []string
+	for _, s := range c.Status.Steps {
+		for _, m := range s.Metrics {
+			if m.Name == name {
+				values = append(values, m.Value)
+			}
+		}
+	}
+	return values
 }
 
 func TestAHighErrorRateRollsBack(t *testing.T) {
@@ -148,6 +168,12 @@ func TestAHighErrorRateRollsBack(t *testing.T) {
 	ready := meta.FindStatusCondition(c.Status.Conditions, sluicev1beta1.ReadyCondition)
 	if ready == nil || !strings.Contains(ready.Message, "request-success-rate 70 < 99") {
 		t.Fatalf("Ready %+v does not say which metric failed", ready)
+	}
+	if r := c.Status.Releases; len(r) != 1 || r[0].Outcome != sluicev1beta1.ReleaseRolledBack || !strings.Contains(r[0].Message, "request-success-rate 70 < 99") {
+		t.Fatalf("status.releases %+v, want one rolled back naming the metric", r)
+	}
+	if v := stepValues(c, "request-success-rate"); len(v) == 0 || v[len(v)-1] != "70" {
+		t.Fatalf("request-success-rate at each step %v, want 70 last", v)
 	}
 	// Only the rollback is an error; the info alerts are filtered out.
 	controlplane.Eventually(t, 30*time.Second, "the rollback alert", func(context.Context) (bool, string) {
