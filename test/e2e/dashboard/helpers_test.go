@@ -36,7 +36,7 @@ const ScreenshotsEnv = "SLUICE_SCREENSHOTS"
 // startDashboard serves a dashboard that acts as cfg's user on a free
 // loopback port, through the constructor `sluicectl dashboard` uses, until
 // the test ends. It returns the dashboard's URL, ending in "/".
-func startDashboard(t *testing.T, cfg *rest.Config) string {
+func startDashboard(t testing.TB, cfg *rest.Config) string {
 	t.Helper()
 	var mu sync.Mutex
 	done := false
@@ -67,7 +67,7 @@ func startDashboard(t *testing.T, cfg *rest.Config) string {
 
 // newTab opens a browser tab with a 1280x800 viewport, closed when the
 // test ends.
-func newTab(t *testing.T) context.Context {
+func newTab(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
 	t.Cleanup(cancel)
@@ -80,7 +80,7 @@ func newTab(t *testing.T) context.Context {
 }
 
 // run runs browser actions, failing the test on an error.
-func run(t *testing.T, tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+func run(t testing.TB, tab context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(tab, actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -88,7 +88,7 @@ func run(t *testing.T, tab context.Context, what string, actions ...chromedp.Act
 }
 
 // evaluate evaluates a script in the tab and returns its value.
-func evaluate[T any](t *testing.T, tab context.Context, script string) T {
+func evaluate[T any](t testing.TB, tab context.Context, script string) T {
 	t.Helper()
 	v, err := chromedp.Run(tab, chromedp.Evaluate[T](script))
 	if err != nil {
@@ -213,12 +213,12 @@ func deployment(t *testing.T, ns, name, image string) {
 	})
 }
 
-func namespace(t *testing.T, name string) {
+func namespace(t testing.TB, name string) {
 	t.Helper()
 	create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
 }
 
-func create(t *testing.T, objs ...client.Object) {
+func create(t testing.TB, objs ...client.Object) {
 	t.Helper()
 	for _, o := range objs {
 		if err := cp.Client.Create(t.Context(), o); err != nil {
