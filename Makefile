@@ -68,6 +68,7 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code, CRDs and RBAC from the Go
 	$(CONTROLLER_GEN) rbac:roleName=sluice paths="./pkg/...;./router/...;./metrics/..." output:rbac:dir=kustomize/rbac
 	rm -f charts/sluice/crds/*.yaml && cp kustomize/crds/*.sluice.dev_*.yaml kustomize/crds/sluice.dev_*.yaml charts/sluice/crds/
 	cp kustomize/rbac/role.yaml charts/sluice/files/clusterrole.yaml
+	cp charts/sluice/dashboards/sluice.json kustomize/monitoring/sluice.json
 
 # Generates into a copy of the working tree and compares, so it reports
 # stale files without touching the ones you are editing.

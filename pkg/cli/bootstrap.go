@@ -431,7 +431,7 @@ func (r *bootstrapRun) waitSource(ctx context.Context, revision string) error {
 		}
 		lastRead = nil
 		if !at() && !requested {
-			requested = mergePatch(ctx, r.c, repo, annotation(sourcev1.ReconcileRequestAnnotation, time.Now().Format(time.RFC3339Nano))) == nil
+			requested = mergePatch(ctx, r.c, repo, manual.AnnotationPatch(sourcev1.ReconcileRequestAnnotation, time.Now().Format(time.RFC3339Nano))) == nil
 		}
 		return at()
 	})
@@ -468,7 +468,7 @@ func (r *bootstrapRun) waitKustomization(ctx context.Context, revision string) e
 		}
 		if ks.Generation != ks.Status.ObservedGeneration || ks.Status.LastAttemptedRevision != revision {
 			if !requested {
-				requested = mergePatch(ctx, r.c, ks, annotation(sourcev1.ReconcileRequestAnnotation, time.Now().Format(time.RFC3339Nano))) == nil
+				requested = mergePatch(ctx, r.c, ks, manual.AnnotationPatch(sourcev1.ReconcileRequestAnnotation, time.Now().Format(time.RFC3339Nano))) == nil
 			}
 			return false
 		}

@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"sluice.dev/sluice/pkg/manual"
 )
 
 func newGetSourcesCmd(g *globals) *cobra.Command {
@@ -94,7 +96,7 @@ func newGetSyncCmd(g *globals, k syncKind, short string) *cobra.Command {
 
 // syncRow is the table row of a sync-core object shown as name.
 func (g *globals) syncRow(obj client.Object, name string) []string {
-	s := stateOf(obj)
+	s := manual.StateOf(obj)
 	ready, message := "Unknown", ""
 	if cond := s.Ready(); cond != nil {
 		ready, message = string(cond.Status), cond.Message

@@ -13,7 +13,6 @@ import (
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
-	"sluice.dev/sluice/pkg/manual"
 )
 
 // kind is one of the operator's kinds the commands read.
@@ -149,11 +148,6 @@ func helmReleaseKind() syncKind {
 		use:     "helmrelease",
 		aliases: []string{"hr"},
 	}
-}
-
-// stateOf is what the commands read of a sync-core object.
-func stateOf(obj client.Object) manual.State {
-	return manual.StateOf(obj)
 }
 
 // getObject reads the object of kind k named name in namespace ns. When it

@@ -36,7 +36,7 @@ func (g *globals) reconcile(ctx context.Context, w waiter, c client.Client, k sy
 		return g.watchEnded(w.parent, ctx, w.timeout, fmt.Sprintf("the operator to reconcile %s %s (is it running?)", k.name, key))
 	}
 
-	ready := stateOf(obj).Ready()
+	ready := manual.StateOf(obj).Ready()
 	if ready == nil {
 		fmt.Fprintf(g.streams.Out, "%s %s reconciled; it has no Ready condition yet\n", k.name, key)
 		return nil
@@ -59,9 +59,4 @@ func (g *globals) poll(ctx context.Context, done func() bool) error {
 // time.
 func mergePatch(ctx context.Context, c client.Client, obj client.Object, patch map[string]any) error {
 	return manual.Requester{Client: c, FieldOwner: FieldManager}.MergePatch(ctx, obj, patch)
-}
-
-// annotation is the merge patch that sets one annotation.
-func annotation(key, value string) map[string]any {
-	return manual.AnnotationPatch(key, value)
 }

@@ -14,10 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	syncv1 "sluice.dev/sluice/api/sync/v1"
-	syncv2 "sluice.dev/sluice/api/sync/v2"
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
-	"sluice.dev/sluice/pkg/manual"
 )
 
 // maxEvents is how many of a Canary's Events its page shows, newest
@@ -161,31 +158,18 @@ func (h *handler) canary(w http.ResponseWriter, r *http.Request) {
 // target's image, its applier's revision, its Events) and builds the
 // detail. A read that fails becomes a notice.
 func (h *handler) canaryDetail(ctx context.Context, cn *sluicev1beta1.Canary) canaryDetail {
-	var notices []string
-	image, err := h.targetImage(ctx, cn)
-	if err != nil {
-		notices = append(notices, "The image is missing: "+err.Error())
-	}
-	revision := ""
-	if a, ok := applierOf(cn); ok {
-		var obj client.Object = &syncv1.Kustomization{}
-		if a.Kind == "HelmRelease" {
-			obj = &syncv2.HelmRelease{}
-		}
-		if err := h.c.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Name}, obj); err != nil {
-			notices = append(notices, fmt.Sprintf("The revision is missing: get %s: %v", a, err))
-		} else {
-			revision = manual.StateOf(obj).Revision
-		}
-	}
+	lk, notices := h.lookUpOne(ctx, cn)
 	var events corev1.EventList
-	err = h.c.List(ctx, &events, client.InNamespace(cn.Namespace),
+	err := h.c.List(ctx, &events, client.InNamespace(cn.Namespace),
 		client.MatchingFields{"involvedObject.kind": "Canary", "involvedObject.name": cn.Name})
 	if err != nil {
 		notices = append(notices, "Events are missing: "+listError("Events", cn.Namespace, err))
 	}
 	d := newCanaryDetail(cn, events.Items, h.now())
-	d.Image, d.Revision, d.Notices = image, revision, notices
+	d.Image, d.Notices = lk[targetKey(cn)], notices
+	if a, ok := applierOf(cn); ok {
+		d.Revision = lk[a.key()]
+	}
 	return d
 }
 

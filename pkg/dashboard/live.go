@@ -285,7 +285,8 @@ func (h *handler) liveOverview(w http.ResponseWriter, r *http.Request) {
 		if typ == watch.Deleted || !f.matches(cn) {
 			return s.send("remove", rowID(cn.Namespace, cn.Name))
 		}
-		html, err := h.render("overview.html", "row", newRow(cn, h.lookUpOne(ctx, cn), h.now()))
+		lk, _ := h.lookUpOne(ctx, cn)
+		html, err := h.render("overview.html", "row", newRow(cn, lk, h.now()))
 		if err != nil {
 			return err
 		}
@@ -330,22 +331,15 @@ func (h *handler) liveCanary(w http.ResponseWriter, r *http.Request) {
 		flush:   send,
 	}
 	wt.relist = func(ctx context.Context) (string, error) {
-		cn := &sluicev1beta1.Canary{}
-		err := h.c.Get(ctx, key, cn)
-		switch {
-		case apierrors.IsNotFound(err):
-			latest, deleted = nil, true
-		case err != nil:
-			return "", fmt.Errorf("get Canary %s again: %w", key, err)
-		default:
-			latest, deleted = cn, false
-		}
-		// The Get's resource version is the Canary's; watching from
-		// the list's, which is the collection's, is what the watch
-		// needs.
+		// One list by name gives both the Canary and the collection's
+		// resource version, which is what the watch goes on from.
 		var list sluicev1beta1.CanaryList
 		if err := h.c.List(ctx, &list, client.InNamespace(ns), client.MatchingFields{"metadata.name": name}); err != nil {
 			return "", fmt.Errorf("list Canary %s again: %w", key, err)
+		}
+		latest, deleted = nil, len(list.Items) == 0
+		if !deleted {
+			latest = &list.Items[0]
 		}
 		return list.ResourceVersion, send(ctx)
 	}

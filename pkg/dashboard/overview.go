@@ -127,14 +127,14 @@ func newRow(cn *sluicev1beta1.Canary, lk lookups, now time.Time) overviewRow {
 		Weight:    cn.Status.CanaryWeight,
 		Bar:       bar(cn.Status.CanaryWeight),
 		Checks:    checks(cn),
-		Image:     lk.images[targetKey(cn)],
+		Image:     lk[targetKey(cn)],
 	}
 	if t := cn.Status.LastTransitionTime.Time; !t.IsZero() {
 		row.Since, row.SinceTitle = ago(t, now), t.UTC().Format(time.RFC3339)
 	}
 	if a, ok := applierOf(cn); ok {
 		row.Applier = a.String()
-		row.Revision = lk.revisions[a.key()]
+		row.Revision = lk[a.key()]
 	}
 	return row
 }
@@ -213,12 +213,10 @@ func (a applier) String() string { return a.Kind + " " + a.Namespace + "/" + a.N
 func (a applier) key() string { return a.Kind + "/" + a.Namespace + "/" + a.Name }
 
 // applierLabels are the labels that name what applied an object: Sluice's
-// sync core's own (pkg/sync/apply.OwnerGroup for Kustomizations,
-// pkg/sync/helmrelease.OwnerNameLabel for HelmReleases), then Flux's, for
-// Canaries that Flux itself applies.
+// sync core's own, then Flux's, for Canaries that Flux itself applies.
 var applierLabels = []struct{ kind, name, namespace string }{
-	{"Kustomization", "sync.sluice.dev/name", "sync.sluice.dev/namespace"},
-	{"HelmRelease", "helm.sync.sluice.dev/name", "helm.sync.sluice.dev/namespace"},
+	{"Kustomization", syncv1.AppliedByNameLabel, syncv1.AppliedByNamespaceLabel},
+	{"HelmRelease", syncv2.AppliedByNameLabel, syncv2.AppliedByNamespaceLabel},
 	{"Kustomization", "kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace"},
 	{"HelmRelease", "helm.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/namespace"},
 }
@@ -239,18 +237,55 @@ func targetKey(cn *sluicev1beta1.Canary) string {
 	return cn.Spec.TargetRef.Kind + "/" + cn.Namespace + "/" + cn.Spec.TargetRef.Name
 }
 
-// lookups are what the overview shows beside the Canaries themselves: the
-// image of each target workload and the revision of each applier.
-type lookups struct {
-	images    map[string]string
-	revisions map[string]string
+// lookups are what the rows show beside the Canaries themselves, by
+// "Kind/namespace/name": the image of each target workload and the
+// revision of each applier.
+type lookups map[string]string
+
+// lookedUp are the kinds a row reads besides its Canary: the targets, for
+// their image, and the appliers, for their revision.
+var lookedUp = map[string]struct {
+	// missing words a failed Get, listMissing a failed list.
+	missing, listMissing string
+	plural               string
+	newObject            func() client.Object
+	newList              func() client.ObjectList
+	// allNamespaces: appliers live in their own namespaces
+	// (flux-system, say), so they are listed in all.
+	allNamespaces bool
+	value         func(client.Object) string
+}{
+	"Deployment": {
+		missing: "The image is missing", listMissing: "Images are missing", plural: "Deployments",
+		newObject: func() client.Object { return &appsv1.Deployment{} },
+		newList:   func() client.ObjectList { return &appsv1.DeploymentList{} },
+		value:     func(o client.Object) string { return firstImage(&o.(*appsv1.Deployment).Spec.Template) },
+	},
+	"DaemonSet": {
+		missing: "The image is missing", listMissing: "Images are missing", plural: "DaemonSets",
+		newObject: func() client.Object { return &appsv1.DaemonSet{} },
+		newList:   func() client.ObjectList { return &appsv1.DaemonSetList{} },
+		value:     func(o client.Object) string { return firstImage(&o.(*appsv1.DaemonSet).Spec.Template) },
+	},
+	"Kustomization": {
+		missing: "The revision is missing", listMissing: "Revisions are missing", plural: "Kustomizations", allNamespaces: true,
+		newObject: func() client.Object { return &syncv1.Kustomization{} },
+		newList:   func() client.ObjectList { return &syncv1.KustomizationList{} },
+		value:     func(o client.Object) string { return manual.StateOf(o).Revision },
+	},
+	"HelmRelease": {
+		missing: "The revision is missing", listMissing: "Revisions are missing", plural: "HelmReleases", allNamespaces: true,
+		newObject: func() client.Object { return &syncv2.HelmRelease{} },
+		newList:   func() client.ObjectList { return &syncv2.HelmReleaseList{} },
+		value:     func(o client.Object) string { return manual.StateOf(o).Revision },
+	},
 }
 
 // lookUp reads what the rows of canaries need, with one list per kind
 // that any of them needs. A read that fails becomes a notice: the
 // Canaries are still worth showing without their images.
 func (h *handler) lookUp(ctx context.Context, namespace string, canaries []sluicev1beta1.Canary) (lookups, []string) {
-	lk := lookups{images: map[string]string{}, revisions: map[string]string{}}
+	lk := lookups{}
 	var notices []string
 	kinds := map[string]bool{}
 	for i := range canaries {
@@ -259,90 +294,49 @@ func (h *handler) lookUp(ctx context.Context, namespace string, canaries []sluic
 			kinds[a.Kind] = true
 		}
 	}
-	in := client.InNamespace(namespace)
-	if kinds["Deployment"] {
-		var list appsv1.DeploymentList
-		if err := h.c.List(ctx, &list, in); err != nil {
-			notices = append(notices, "Images are missing: "+listError("Deployments", namespace, err))
+	for kind, l := range lookedUp {
+		if !kinds[kind] {
+			continue
 		}
-		for i := range list.Items {
-			d := &list.Items[i]
-			lk.images["Deployment/"+d.Namespace+"/"+d.Name] = firstImage(&d.Spec.Template)
+		ns := namespace
+		if l.allNamespaces {
+			ns = ""
 		}
-	}
-	if kinds["DaemonSet"] {
-		var list appsv1.DaemonSetList
-		if err := h.c.List(ctx, &list, in); err != nil {
-			notices = append(notices, "Images are missing: "+listError("DaemonSets", namespace, err))
+		items, err := listObjects(ctx, h.c, l.newList(), client.InNamespace(ns))
+		if err != nil {
+			notices = append(notices, l.listMissing+": "+listError(l.plural, ns, err))
 		}
-		for i := range list.Items {
-			d := &list.Items[i]
-			lk.images["DaemonSet/"+d.Namespace+"/"+d.Name] = firstImage(&d.Spec.Template)
+		for _, obj := range items {
+			lk[kind+"/"+obj.GetNamespace()+"/"+obj.GetName()] = l.value(obj)
 		}
 	}
-	// Appliers live in their own namespaces (flux-system, say), so they
-	// are listed in all.
-	if kinds["Kustomization"] {
-		var list syncv1.KustomizationList
-		if err := h.c.List(ctx, &list); err != nil {
-			notices = append(notices, "Revisions are missing: "+listError("Kustomizations", "", err))
-		}
-		for i := range list.Items {
-			k := &list.Items[i]
-			lk.revisions["Kustomization/"+k.Namespace+"/"+k.Name] = manual.StateOf(k).Revision
-		}
-	}
-	if kinds["HelmRelease"] {
-		var list syncv2.HelmReleaseList
-		if err := h.c.List(ctx, &list); err != nil {
-			notices = append(notices, "Revisions are missing: "+listError("HelmReleases", "", err))
-		}
-		for i := range list.Items {
-			hr := &list.Items[i]
-			lk.revisions["HelmRelease/"+hr.Namespace+"/"+hr.Name] = manual.StateOf(hr).Revision
-		}
-	}
+	slices.Sort(notices)
 	return lk, notices
 }
 
-// lookUpOne reads what the row of one Canary needs: its target and its
-// applier, one Get each.
-func (h *handler) lookUpOne(ctx context.Context, cn *sluicev1beta1.Canary) lookups {
-	lk := lookups{images: map[string]string{}, revisions: map[string]string{}}
-	if image, err := h.targetImage(ctx, cn); err == nil {
-		lk.images[targetKey(cn)] = image
+// lookUpOne reads what the row or the page of one Canary needs: its
+// target and its applier, one Get each. A read that fails becomes a
+// notice.
+func (h *handler) lookUpOne(ctx context.Context, cn *sluicev1beta1.Canary) (lookups, []string) {
+	lk := lookups{}
+	var notices []string
+	get := func(kind string, key client.ObjectKey) {
+		l, ok := lookedUp[kind]
+		if !ok {
+			return
+		}
+		obj := l.newObject()
+		if err := h.c.Get(ctx, key, obj); err != nil {
+			notices = append(notices, fmt.Sprintf("%s: get %s %s: %v", l.missing, kind, key, err))
+			return
+		}
+		lk[kind+"/"+key.Namespace+"/"+key.Name] = l.value(obj)
 	}
+	get(cn.Spec.TargetRef.Kind, client.ObjectKey{Namespace: cn.Namespace, Name: cn.Spec.TargetRef.Name})
 	if a, ok := applierOf(cn); ok {
-		var obj client.Object = &syncv1.Kustomization{}
-		if a.Kind == "HelmRelease" {
-			obj = &syncv2.HelmRelease{}
-		}
-		if err := h.c.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Name}, obj); err == nil {
-			lk.revisions[a.key()] = manual.StateOf(obj).Revision
-		}
+		get(a.Kind, client.ObjectKey{Namespace: a.Namespace, Name: a.Name})
 	}
-	return lk
-}
-
-// targetImage reads the image of the first container of a Canary's
-// target, which is what a release changes most of the time.
-func (h *handler) targetImage(ctx context.Context, cn *sluicev1beta1.Canary) (string, error) {
-	key := client.ObjectKey{Namespace: cn.Namespace, Name: cn.Spec.TargetRef.Name}
-	switch cn.Spec.TargetRef.Kind {
-	case "Deployment":
-		d := &appsv1.Deployment{}
-		if err := h.c.Get(ctx, key, d); err != nil {
-			return "", fmt.Errorf("get Deployment %s: %w", key, err)
-		}
-		return firstImage(&d.Spec.Template), nil
-	case "DaemonSet":
-		d := &appsv1.DaemonSet{}
-		if err := h.c.Get(ctx, key, d); err != nil {
-			return "", fmt.Errorf("get DaemonSet %s: %w", key, err)
-		}
-		return firstImage(&d.Spec.Template), nil
-	}
-	return "", nil
+	return lk, notices
 }
 
 func firstImage(t *corev1.PodTemplateSpec) string {

@@ -12,8 +12,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1beta1 "sluice.dev/sluice/api/v1beta1"
 	sluicescheme "sluice.dev/sluice/pkg/scheme"
@@ -25,15 +26,22 @@ import (
 
 var now = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// newTestHandler builds the handler with a client that the tests never
-// call: New requires one.
+// newTestHandler builds the handler with the production client, pointed
+// at an address where no API server listens: New requires a client, and
+// these tests render from objects they build, so a request that reached
+// it would fail the test with "connection refused" rather than be
+// answered by a stand-in.
 func newTestHandler(t *testing.T) *handler {
 	t.Helper()
 	scheme, err := sluicescheme.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := New(Options{Client: fake.NewClientBuilder().WithScheme(scheme).Build(), Token: "test-token", Now: func() time.Time { return now }})
+	c, err := client.NewWithWatch(&rest.Config{Host: "https://127.0.0.1:1"}, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Client: c, Token: "test-token", Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,10 +104,7 @@ func TestAnOverviewRowShowsPhaseWeightChecksImageAndRevision(t *testing.T) {
 			want:   []string{`<span role="cell" class="New">New</span>`, `<span role="cell" title=""></span>`},
 		},
 	}
-	lk := lookups{
-		images:    map[string]string{"Deployment/shop/cart": "cart:2"},
-		revisions: map[string]string{"Kustomization/flux-system/apps": "main@sha1:abc", "HelmRelease/shop/cart": "1.2.3"},
-	}
+	lk := lookups{"Deployment/shop/cart": "cart:2", "Kustomization/flux-system/apps": "main@sha1:abc", "HelmRelease/shop/cart": "1.2.3"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			html, err := h.render("overview.html", "row", newRow(&tt.canary, lk, now))
@@ -294,13 +299,13 @@ func TestDurationsAreShort(t *testing.T) {
 func TestAThousandCanariesWeighUnder300KBCompressed(t *testing.T) {
 	h := newTestHandler(t)
 	var canaries []sluicev1beta1.Canary
-	lk := lookups{images: map[string]string{}, revisions: map[string]string{"Kustomization/flux-system/apps": "main@sha1:0123456789abcdef0123456789abcdef01234567"}}
+	lk := lookups{"Kustomization/flux-system/apps": "main@sha1:0123456789abcdef0123456789abcdef01234567"}
 	for i := range 1000 {
 		name := fmt.Sprintf("service-%04d", i)
 		canaries = append(canaries, canary(fmt.Sprintf("team-%02d", i%20), name, func(c *sluicev1beta1.Canary) {
 			c.Labels = map[string]string{"sync.sluice.dev/name": "apps", "sync.sluice.dev/namespace": "flux-system"}
 		}))
-		lk.images[targetKey(&canaries[i])] = fmt.Sprintf("registry.example.com/team/%s:1.%d.0", name, i)
+		lk[targetKey(&canaries[i])] = fmt.Sprintf("registry.example.com/team/%s:1.%d.0", name, i)
 	}
 	html, err := h.render("overview.html", layout, page{Title: "Canaries", Body: overviewRows(canaries, filter{}, lk, now)})
 	if err != nil {
@@ -313,5 +318,30 @@ func TestAThousandCanariesWeighUnder300KBCompressed(t *testing.T) {
 	t.Logf("1000 Canaries: %d bytes, %d gzip-compressed", len(html), gz.Len())
 	if gz.Len() > 300<<10 {
 		t.Errorf("the overview of 1000 Canaries is %d bytes compressed, over 300 KB", gz.Len())
+	}
+}
+
+func TestAbortAndAFullPromotionAskForConfirmationFirst(t *testing.T) {
+	h := newTestHandler(t)
+	cn := stepped()
+	body := canaryBody{Namespace: cn.Namespace, Name: cn.Name, Actions: canaryActions(cn.Namespace, cn.Name), Detail: newCanaryDetail(&cn, nil, now)}
+	html, err := h.render("canary.html", "content", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buttons := regexp.MustCompile(`<button type="button" data-post="[^"]*/([a-z-]+)"( data-confirm=)?`).FindAllStringSubmatch(string(html), -1)
+	confirmed := map[string]bool{}
+	for _, b := range buttons {
+		confirmed[b[1]] = b[2] != ""
+	}
+	want := map[string]bool{"promote": false, "promote-full": true, "abort": true, "retry": false, "pause": false, "resume": false}
+	if fmt.Sprint(confirmed) != fmt.Sprint(want) {
+		t.Errorf("actions and whether they ask first %v, want %v", confirmed, want)
+	}
+}
+
+func TestAnActionWaitsThirtySecondsForTheOperatorUnlessToldOtherwise(t *testing.T) {
+	if h := newTestHandler(t); h.opts.ActionTimeout != 30*time.Second {
+		t.Errorf("the default wait is %s, want the README's 30 s", h.opts.ActionTimeout)
 	}
 }

@@ -29,7 +29,6 @@ type syncKind struct {
 	Applies   bool
 	newObject func() client.Object
 	newList   func() client.ObjectList
-	items     func(client.ObjectList) []client.Object
 }
 
 // syncKinds are the kinds of the sync page, in the order of the chain
@@ -39,38 +38,17 @@ var syncKinds = []syncKind{
 		Path: "gitrepository", Kind: "GitRepository", Title: "GitRepositories",
 		newObject: func() client.Object { return &sourcev1.GitRepository{} },
 		newList:   func() client.ObjectList { return &sourcev1.GitRepositoryList{} },
-		items: func(l client.ObjectList) []client.Object {
-			return pointers(l.(*sourcev1.GitRepositoryList).Items)
-		},
 	},
 	{
 		Path: "kustomization", Kind: "Kustomization", Title: "Kustomizations", Applies: true,
 		newObject: func() client.Object { return &syncv1.Kustomization{} },
 		newList:   func() client.ObjectList { return &syncv1.KustomizationList{} },
-		items: func(l client.ObjectList) []client.Object {
-			return pointers(l.(*syncv1.KustomizationList).Items)
-		},
 	},
 	{
 		Path: "helmrelease", Kind: "HelmRelease", Title: "HelmReleases", Applies: true,
 		newObject: func() client.Object { return &syncv2.HelmRelease{} },
 		newList:   func() client.ObjectList { return &syncv2.HelmReleaseList{} },
-		items: func(l client.ObjectList) []client.Object {
-			return pointers(l.(*syncv2.HelmReleaseList).Items)
-		},
 	},
-}
-
-// pointers makes a client.Object of each item of a typed list.
-func pointers[T any, P interface {
-	*T
-	client.Object
-}](items []T) []client.Object {
-	objs := make([]client.Object, len(items))
-	for i := range items {
-		objs[i] = P(&items[i])
-	}
-	return objs
 }
 
 func syncKindByPath(path string) (syncKind, bool) {
@@ -137,14 +115,15 @@ func (h *handler) readSync(ctx context.Context) (syncBody, error) {
 	for _, k := range syncKinds {
 		list := k.newList()
 		section := syncSection{Kind: k.Kind, Title: k.Title, Applies: k.Applies}
-		if err := h.c.List(ctx, list); err != nil {
+		items, err := listObjects(ctx, h.c, list)
+		if err != nil {
 			section.Error = listError(k.Title, "", err)
 			if firstErr == nil {
 				firstErr = err
 			}
 		} else {
 			listed++
-			for _, obj := range k.items(list) {
+			for _, obj := range items {
 				section.Rows = append(section.Rows, newSyncRow(k, obj, carried[applier{k.Kind, obj.GetNamespace(), obj.GetName()}.key()]))
 			}
 		}
@@ -208,4 +187,22 @@ func (h *handler) sync(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.writePage(w, r, http.StatusOK, "sync.html", page{Title: "Sync", Nav: "sync", Live: "/live/sync", Body: body})
+}
+
+// listObjects lists list with opts and returns its items.
+func listObjects(ctx context.Context, c client.Reader, list client.ObjectList, opts ...client.ListOption) ([]client.Object, error) {
+	if err := c.List(ctx, list, opts...); err != nil {
+		return nil, err
+	}
+	items, err := meta.ExtractList(list)
+	if err != nil {
+		return nil, err
+	}
+	objs := make([]client.Object, 0, len(items))
+	for _, item := range items {
+		if obj, ok := item.(client.Object); ok {
+			objs = append(objs, obj)
+		}
+	}
+	return objs, nil
 }

@@ -29,3 +29,16 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
 }
+
+// Labels the sync core sets on each object a Kustomization applies,
+// naming that Kustomization, as Flux's kustomize.toolkit.fluxcd.io/name
+// and /namespace do: a Canary's status change finds the Kustomization to
+// wake through them, and the dashboard the revision that applied it.
+const (
+	// AppliedByGroup prefixes the labels (the ssa owner group).
+	AppliedByGroup = "sync.sluice.dev"
+	// AppliedByNameLabel names the Kustomization.
+	AppliedByNameLabel = AppliedByGroup + "/name"
+	// AppliedByNamespaceLabel is the Kustomization's namespace.
+	AppliedByNamespaceLabel = AppliedByGroup + "/namespace"
+)

@@ -29,3 +29,14 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 	metav1.AddToGroupVersion(scheme, GroupVersion)
 	return nil
 }
+
+// Labels the sync core sets on each object a HelmRelease installs, naming
+// that HelmRelease, as Flux's helm.toolkit.fluxcd.io/name and /namespace
+// do: a Canary's status change finds the HelmRelease to wake through
+// them, and the dashboard the release that applied it.
+const (
+	// AppliedByNameLabel names the HelmRelease.
+	AppliedByNameLabel = "helm.sync.sluice.dev/name"
+	// AppliedByNamespaceLabel is the HelmRelease's namespace.
+	AppliedByNamespaceLabel = "helm.sync.sluice.dev/namespace"
+)

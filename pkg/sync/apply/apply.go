@@ -30,8 +30,9 @@ import (
 // FieldManager is the field manager of Sluice's applies.
 const FieldManager = "sluice"
 
-// OwnerGroup prefixes the labels that mark what a Kustomization applied.
-const OwnerGroup = "sync.sluice.dev"
+// OwnerGroup prefixes the labels that mark what a Kustomization applied,
+// syncv1.AppliedByNameLabel and AppliedByNamespaceLabel.
+const OwnerGroup = syncv1.AppliedByGroup
 
 // PruneAnnotation set to PruneDisabled keeps an object when it leaves the
 // source, with Flux's annotation.

@@ -17,10 +17,10 @@ import (
 )
 
 // Labels that mark what a HelmRelease installed, so that a Canary's
-// status change finds the HelmRelease to wake.
+// status change finds the HelmRelease to wake; they are the API's.
 const (
-	OwnerNameLabel      = "helm.sync.sluice.dev/name"
-	OwnerNamespaceLabel = "helm.sync.sluice.dev/namespace"
+	OwnerNameLabel      = syncv2.AppliedByNameLabel
+	OwnerNamespaceLabel = syncv2.AppliedByNamespaceLabel
 )
 
 // postRenderer runs after Helm renders the chart: the spec's kustomize
