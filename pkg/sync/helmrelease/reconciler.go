@@ -359,6 +359,12 @@ func (r *Reconciler) reconcile(ctx context.Context, hr *syncv2.HelmRelease) (out
 				msg := fmt.Sprintf("Helm test failed for release %s/%s", run.namespace, run.name)
 				if c := meta.FindStatusCondition(hr.Status.Conditions, syncv2.TestSuccessCondition); c != nil && c.Status == metav1.ConditionFalse {
 					msg = c.Message
+				} else {
+					// A status read from a cache that has not caught up
+					// lacks the test's condition, and the patch of this
+					// verdict would drop it: it goes with the verdict.
+					meta.SetStatusCondition(&hr.Status.Conditions, metav1.Condition{Type: syncv2.TestSuccessCondition, Status: metav1.ConditionFalse,
+						Reason: syncv2.ReasonTestFailed, ObservedGeneration: hr.Generation, Message: msg})
 				}
 				return verdict{ready: metav1.Condition{Status: metav1.ConditionFalse, Reason: syncv2.ReasonTestFailed, Message: msg}, stalled: true}
 			}
