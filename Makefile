@@ -99,24 +99,42 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint.
 ##@ Test
 
 # make test is what CI runs (.ci/run): checks, then every test against a real
-# control plane. Each prerequisite builds what it needs on first use.
+# control plane. hack/test.sh runs the steps below, building what later
+# steps need beside the first tests (it says how); each builds what it
+# needs on first use.
 .PHONY: test
-test: verify vet lint unit fuzz-short ## Run all checks and tests.
+test: ## Run all checks and tests.
+	@MAKE="$(MAKE)" CACHE_DIR="$(CACHE_DIR)" hack/test.sh
 
 # The tests mostly wait on the API server and on analysis intervals, so
 # more of them run at once than go test's default of one per core. The
 # packages that hold concurrent code run under the race detector, which
 # needs cgo for that run only (the release binaries stay CGO_ENABLED=0);
-# the rest run without it, each package once.
+# the rest run without it, each package once. Test binaries are linked
+# without DWARF (-w): a panic's stack trace needs only the symbol table.
 .PHONY: unit
-unit: controlplane dataplane test-packages ## Run the Go tests only: RACE_PKGS with -race, the rest without.
-	$(SLUICE_TEST_ENV) CGO_ENABLED=1 $(GO) test -race -count=1 -parallel 8 -timeout 30m $(RACE_PKGS)
-	$(SLUICE_TEST_ENV) $(GO) test -count=1 -parallel 8 -timeout 30m $$($(GO) list $(SLOW_PKGS)) \
-		$$($(GO) list ./... | grep -vxF -f <($(GO) list $(RACE_PKGS) $(SLOW_PKGS)))
+unit: controlplane dataplane test-packages test-race test-rest test-dataplane ## Run the Go tests only: RACE_PKGS with -race, the rest without.
 
-# The longest packages of the second run, started first: go test runs
-# two packages at once on two cores, and one left for last would run alone.
-SLOW_PKGS ?= ./test/e2e/routing ./test/e2e/gitops ./test/e2e/governance ./test/chaos ./test/e2e/hostile
+TEST_FLAGS := -count=1 -parallel 8 -timeout 30m -ldflags=-w
+
+# test-race, test-rest and test-dataplane are unit's three runs, without
+# its builds.
+.PHONY: test-race test-rest test-dataplane
+test-race:
+	$(SLUICE_TEST_ENV) CGO_ENABLED=1 $(GO) test -race $(TEST_FLAGS) $(RACE_PKGS)
+test-rest:
+	$(SLUICE_TEST_ENV) $(GO) test $(TEST_FLAGS) $$($(GO) list $(SLOW_PKGS)) \
+		$$($(GO) list ./... | grep -vxF -f <($(GO) list $(RACE_PKGS) $(SLOW_PKGS) $(DATAPLANE_PKGS)))
+test-dataplane:
+	$(SLUICE_TEST_ENV) $(GO) test $(TEST_FLAGS) $(DATAPLANE_PKGS)
+
+# The packages that run Traefik or Skipper, or load their CRDs, longest
+# first.
+DATAPLANE_PKGS ?= ./test/e2e/routing ./test/demo ./router
+
+# The longest packages of test-rest, started first: go test runs two
+# packages at once on two cores, and one left for last would run alone.
+SLOW_PKGS ?= ./test/e2e/gitops ./test/e2e/governance ./test/chaos ./test/e2e/hostile
 
 # The canary engine, the checks in flight, notifications, the sync
 # controllers and the operator's assembly.
@@ -260,6 +278,12 @@ $(SKIPPER_DIR)/.complete:
 	chmod -R u+w "$(SKIPPER_DIR).tmp"
 	touch "$(SKIPPER_DIR).tmp/.complete"
 	rm -rf "$(SKIPPER_DIR)" && mv "$(SKIPPER_DIR).tmp" "$(SKIPPER_DIR)"
+
+# prefetch downloads the modules of Sluice and of every pinned tool, all at
+# once: make test runs it beside the first builds, which are CPU-bound.
+.PHONY: prefetch
+prefetch:
+	@for d in . $(TOOLS)/*/; do (cd "$$d" && $(GO) mod download) & done; wait
 
 # Debian packages the tests run: prometheus for the metric tests,
 # prometheus-alertmanager for the notification tests, git
