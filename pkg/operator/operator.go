@@ -49,6 +49,7 @@ import (
 	"sluice.dev/sluice/pkg/sync/helmrelease"
 	"sluice.dev/sluice/pkg/sync/kubeconfig"
 	"sluice.dev/sluice/pkg/sync/kustomization"
+	"sluice.dev/sluice/pkg/sync/statemetrics"
 	"sluice.dev/sluice/pkg/traffic"
 	"sluice.dev/sluice/router"
 )
@@ -293,6 +294,15 @@ func New(ctx context.Context, cfg *rest.Config, opts Options, log logr.Logger) (
 	metricsRecorder, err := canary.NewRecorder(ctrlmetrics.Registry)
 	if err != nil {
 		return nil, err
+	}
+	// Flux's gotk_reconcile_condition and gotk_suspend_status, from the
+	// cache, while this replica leads.
+	syncStates, err := statemetrics.Register(ctrlmetrics.Registry)
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(syncStates.Report(mgr.GetCache())); err != nil {
+		return nil, fmt.Errorf("add the sync state metrics: %w", err)
 	}
 	checker, err := analysis.NewChecker(analysis.Options{
 		Reader:        mgr.GetClient(),

@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -514,4 +515,50 @@ func TestEveryDashboardPanelShowsSeriesWhilePrometheusScrapesTheOperatorThroughR
 			t.Errorf("%s has %s values %v, want %s among them", tc.expr, tc.label, values, tc.want)
 		}
 	}
+
+	// The sync objects' state, as Flux's controllers export it: the Git
+	// repository and the Kustomization are Ready, and not suspended...
+	app := map[string]string{"name": "app", "namespace": appNamespace}
+	wantSeries(t, promURL, "the GitRepository is Ready",
+		`gotk_reconcile_condition{kind="GitRepository",type="Ready",status="True"} == 1`, app)
+	wantSeries(t, promURL, "the Kustomization is Ready",
+		`gotk_reconcile_condition{kind="Kustomization",type="Ready",status="True"} == 1`, app)
+	wantSeries(t, promURL, "the Kustomization is not suspended", `gotk_suspend_status{kind="Kustomization"} == 0`, app)
+	// ...until its path is gone: Flux's documented alert rule fires for
+	// it. Suspended, it says so.
+	ks := &syncv1.Kustomization{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: appNamespace}}
+	patch := func(spec string) {
+		if err := cp.Client.Patch(t.Context(), ks, client.RawPatch(types.MergePatchType, []byte(`{"spec":`+spec+`}`))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	patch(`{"path":"gone"}`)
+	const fluxFailureRule = `max(gotk_reconcile_condition{status="False",type="Ready"}) by (namespace, name, kind) + on(namespace, name, kind) (max(gotk_reconcile_condition{status="Deleted"}) by (namespace, name, kind)) * 2 == 1`
+	wantSeries(t, promURL, "Flux's alert rule fires for the failing Kustomization", fluxFailureRule,
+		map[string]string{"kind": "Kustomization", "name": "app", "namespace": appNamespace})
+	patch(`{"suspend":true}`)
+	wantSeries(t, promURL, "the Kustomization is suspended", `gotk_suspend_status{kind="Kustomization"} == 1`, app)
+}
+
+// wantSeries waits until expr returns a series with labels.
+func wantSeries(t *testing.T, promURL, what, expr string, labels map[string]string) {
+	t.Helper()
+	controlplane.Eventually(t, 30*time.Second, what, func(ctx context.Context) (bool, string) {
+		got, err := instant(ctx, promURL, expr)
+		if err != nil {
+			return false, err.Error()
+		}
+		var seen []string
+		for _, s := range got {
+			match := true
+			for k, v := range labels {
+				match = match && s.Metric[k] == v
+			}
+			if match {
+				return true, ""
+			}
+			seen = append(seen, fmt.Sprint(s.Metric))
+		}
+		return false, fmt.Sprintf("%s returned %d series, none with %v: %v", expr, len(got), labels, seen)
+	})
 }
