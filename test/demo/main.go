@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/term"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -26,7 +27,7 @@ func main() {
 	flag.IntVar(&opts.RequestsPerSecond, "rps", 50, "Requests per second sent through Traefik.")
 	flag.DurationVar(&opts.RolloutTimeout, "rollout-timeout", 0, "Longest a release may take; 0 is 3 minutes.")
 	flag.StringVar(&opts.DashboardAddress, "dashboard-address", dashboardAddress, "Address of the dashboard; a free port when it is taken.")
-	flag.BoolVar(&opts.Hold, "hold", interactive(), "Keep running after the releases, for the dashboard, until Ctrl-C (default: when the input is a terminal).")
+	flag.BoolVar(&opts.Hold, "hold", interactive(os.Stdin), "Keep running after the releases, for the dashboard, until Ctrl-C (default: when the input is a terminal).")
 	flag.Parse()
 	// The operator logs to its file through the logger Run gives it. Only
 	// the caches' reflectors log through controller-runtime's global
@@ -43,8 +44,9 @@ func main() {
 	}
 }
 
-// interactive reports whether a person runs the demo at a terminal.
-func interactive() bool {
-	fi, err := os.Stdin.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+// interactive reports whether a person runs the demo at a terminal: in is
+// one. A character device is not enough: /dev/null is one too, and a demo
+// started with no input must end.
+func interactive(in *os.File) bool {
+	return term.IsTerminal(int(in.Fd()))
 }
