@@ -115,7 +115,10 @@ test: ## Run all checks and tests.
 .PHONY: unit
 unit: controlplane dataplane test-packages test-race test-rest test-dataplane ## Run the Go tests only: RACE_PKGS with -race, the rest without.
 
-TEST_FLAGS := -count=1 -parallel 8 -timeout 30m -ldflags=-w
+# go test's own vet is off: golangci-lint runs go vet's analyzers (govet)
+# over the same packages, and go test's would compute their facts for
+# every dependency once more for each build, race and plain.
+TEST_FLAGS := -count=1 -parallel 8 -timeout 30m -ldflags=-w -vet=off
 
 # test-race, test-rest and test-dataplane are unit's three runs, without
 # its builds.

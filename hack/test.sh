@@ -11,10 +11,10 @@
 #   foreground               background
 #   verify                   modules and Debian packages (network)
 #   control plane            Traefik, Skipper (nice 15)
-#   -race packages           vet, golangci-lint (nice 19)
+#   -race packages           golangci-lint, with go vet's analyzers (nice 19)
 #   the rest but the proxies'
 #   the proxies' packages    (waits for Traefik and Skipper first)
-#   short fuzzing            (waits for vet and golangci-lint first)
+#   short fuzzing            (waits for golangci-lint first)
 #
 # The background's output goes to logs under the cache folder, printed
 # when a step fails. Warm, every background step is a no-op.
@@ -65,7 +65,7 @@ await() {
 
 background packages 0 "$MAKE" --no-print-directory prefetch test-packages
 background dataplane 15 "$MAKE" --no-print-directory dataplane
-background checks 19 "$MAKE" --no-print-directory vet lint
+background checks 19 "$MAKE" --no-print-directory lint
 
 say "verify"
 make_ verify
