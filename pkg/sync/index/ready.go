@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -12,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
+	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	"sluice.dev/sluice/pkg/sync/celexpr"
 	"sluice.dev/sluice/pkg/sync/status"
@@ -135,4 +138,55 @@ func bookkeepingless(obj client.Object) map[string]any {
 		unstructured.RemoveNestedField(u, path...)
 	}
 	return u
+}
+
+// SourceChanged passes the updates of a source that the objects built
+// from it act on: a new artifact (its revision or digest), or a Ready
+// status that changed, which wakes one waiting for the source. As
+// Flux's SourceRevisionChangePredicate, it leaves out the rest of the
+// source's own reconciles (a reconcile request handled, a condition's
+// message), so that a HelmRelease or Kustomization is looked at again
+// at its interval, not whenever its source's status moves; a kind that
+// is not a source passes.
+func SourceChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		old, ok := artifactOf(e.ObjectOld)
+		updated, ok2 := artifactOf(e.ObjectNew)
+		if !ok || !ok2 || (old == nil) != (updated == nil) {
+			return true
+		}
+		if old != nil && (old.Revision != updated.Revision || old.Digest != updated.Digest) {
+			return true
+		}
+		return readyStatus(e.ObjectOld) != readyStatus(e.ObjectNew)
+	}}
+}
+
+// artifactOf is a source's artifact, nil before its first; ok is false
+// for a kind that is not a source.
+func artifactOf(obj client.Object) (artifact *sourcev1.Artifact, ok bool) {
+	switch s := obj.(type) {
+	case *sourcev1.GitRepository:
+		return s.Status.Artifact, true
+	case *sourcev1.OCIRepository:
+		return s.Status.Artifact, true
+	case *sourcev1.Bucket:
+		return s.Status.Artifact, true
+	case *sourcev1.HelmChart:
+		return s.Status.Artifact, true
+	}
+	return nil, false
+}
+
+// readyStatus is the status of obj's Ready condition, empty when it has
+// none or no conditions.
+func readyStatus(obj client.Object) metav1.ConditionStatus {
+	o, ok := obj.(status.Object)
+	if !ok {
+		return ""
+	}
+	if c := meta.FindStatusCondition(o.GetConditions(), "Ready"); c != nil {
+		return c.Status
+	}
+	return ""
 }

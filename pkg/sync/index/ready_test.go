@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
+	sourcev1 "sluice.dev/sluice/api/source/v1"
 	syncv1 "sluice.dev/sluice/api/sync/v1"
 	"sluice.dev/sluice/pkg/sync/celexpr"
 )
@@ -129,6 +130,46 @@ func TestOnlyAChangeADependentMayReadWakesIt(t *testing.T) {
 			old, updated := base(), base()
 			tt.change(updated)
 			if got := DependencyChanged().Update(event.UpdateEvent{ObjectOld: old, ObjectNew: updated}); got != tt.wakes {
+				t.Fatalf("wakes %v, want %v", got, tt.wakes)
+			}
+		})
+	}
+}
+
+func TestOnlyANewArtifactOrAReadyChangeOfASourceWakesWhatIsBuiltFromIt(t *testing.T) {
+	base := func() *sourcev1.HelmChart {
+		return &sourcev1.HelmChart{
+			ObjectMeta: metav1.ObjectMeta{Name: "chart", Namespace: "apps", ResourceVersion: "1"},
+			Status: sourcev1.HelmChartStatus{
+				Artifact:   &sourcev1.Artifact{Revision: "1.0.0", Digest: "sha256:a"},
+				Conditions: []metav1.Condition{{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Succeeded", Message: "pulled 1.0.0"}},
+			},
+		}
+	}
+	tests := []struct {
+		name   string
+		change func(*sourcev1.HelmChart)
+		wakes  bool
+	}{
+		{"a reconcile request handled wakes nothing", func(c *sourcev1.HelmChart) {
+			c.ResourceVersion = "2"
+			c.Status.LastHandledReconcileAt = "now"
+		}, false},
+		{"a new message on the same Ready wakes nothing", func(c *sourcev1.HelmChart) { c.Status.Conditions[0].Message = "checked 1.0.0" }, false},
+		{"a new revision wakes", func(c *sourcev1.HelmChart) { c.Status.Artifact.Revision = "1.0.1" }, true},
+		{"a new digest of the same revision wakes", func(c *sourcev1.HelmChart) { c.Status.Artifact.Digest = "sha256:b" }, true},
+		{"the first artifact wakes", func(c *sourcev1.HelmChart) { c.Status.Artifact = nil }, true},
+		{"a Ready that turns False wakes", func(c *sourcev1.HelmChart) { c.Status.Conditions[0].Status = metav1.ConditionFalse }, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			old, updated := base(), base()
+			tt.change(updated)
+			// The first artifact is a change from none.
+			if updated.Status.Artifact == nil {
+				old, updated = updated, base()
+			}
+			if got := SourceChanged().Update(event.UpdateEvent{ObjectOld: old, ObjectNew: updated}); got != tt.wakes {
 				t.Fatalf("wakes %v, want %v", got, tt.wakes)
 			}
 		})
